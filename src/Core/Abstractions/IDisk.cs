@@ -1,0 +1,54 @@
+namespace DetKafka.Core.Abstractions;
+
+/// <summary>
+/// Core's door to storage: a directory tree of files addressed by relative paths with '/' separators.
+/// Writes land in a volatile cache (the OS page cache, or the simulator's) and survive a crash only once a
+/// sync covering them has completed. Reads see the cache. The simulator implements crashes (losing unsynced
+/// writes, tearing the pending one at sector granularity), bit flips, misdirected writes, slow syncs and
+/// ENOSPC behind this interface.
+/// </summary>
+public interface IDisk
+{
+    bool FileExists(string path);
+    bool DirectoryExists(string path);
+    void CreateDirectory(string path);
+
+    /// <summary>Names (not paths) of the entries of a directory, sorted ordinally so iteration is deterministic.</summary>
+    IReadOnlyList<string> List(string directory);
+
+    /// <summary>Open a file, creating it empty when <paramref name="create"/> and it does not exist.</summary>
+    IDiskFile Open(string path, bool create);
+
+    void DeleteFile(string path);
+
+    /// <summary>Delete a directory and everything below it.</summary>
+    void DeleteDirectory(string path);
+
+    /// <summary>Atomic rename, replacing the target; durable once the parent directory is synced (the host
+    /// syncs the directory inside this call).</summary>
+    void Rename(string from, string to);
+}
+
+public enum DiskStatus { Ok, NoSpace, IoError }
+
+/// <summary>An open file. Not thread-safe: Core is single-threaded.</summary>
+public interface IDiskFile : IDisposable
+{
+    string Path { get; }
+    long Length { get; }
+
+    /// <summary>Write into the volatile cache at a position (appends in practice). Not durable until a sync.</summary>
+    DiskStatus Write(long position, ReadOnlySpan<byte> data);
+
+    /// <summary>Read up to <c>destination.Length</c> bytes; returns how many were read (fewer at end of file).</summary>
+    int Read(long position, Span<byte> destination);
+
+    void Truncate(long length);
+
+    /// <summary>Start a sync of everything written so far. Completion arrives later as the input
+    /// <c>BrokerNode.OnSyncCompleted(token, status)</c>; writes issued after this call are not covered.</summary>
+    void RequestSync(long token);
+
+    /// <summary>Sync now, blocking the caller. Only for rare metadata writes (topic creation), never the hot path.</summary>
+    DiskStatus SyncNow();
+}

@@ -1,0 +1,177 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace DetKafka.Core.Protocol;
+
+/// <summary>
+/// Reads Kafka protocol primitives (big-endian ints, varints, classic and compact strings/bytes/arrays,
+/// tagged fields) from a byte array segment. A mutable struct rather than a ref struct so that decoded
+/// messages can keep <see cref="ReadOnlyMemory{T}"/> slices of the request (record batches) without copying.
+/// Pass it by <c>ref</c>. Every read is bounds-checked and throws <see cref="ProtocolException"/>.
+/// </summary>
+public struct KafkaReader
+{
+    /// <summary>Upper bound on any array length we accept, whatever the frame says: bounds allocation.</summary>
+    public const int ArrayLengthMax = 1 << 20;
+
+    private readonly byte[] _buffer;
+    private readonly int _end;
+    private int _position;
+
+    public KafkaReader(byte[] buffer) : this(buffer, 0, buffer.Length) { }
+
+    public KafkaReader(byte[] buffer, int offset, int count)
+    {
+        if ((uint)offset > (uint)buffer.Length || (uint)count > (uint)(buffer.Length - offset))
+            throw new ArgumentOutOfRangeException(nameof(count));
+        _buffer = buffer;
+        _position = offset;
+        _end = offset + count;
+    }
+
+    public KafkaReader(ArraySegment<byte> segment) : this(segment.Array!, segment.Offset, segment.Count) { }
+
+    public readonly int Remaining => _end - _position;
+    public readonly int Position => _position;
+    public readonly bool IsAtEnd => _position == _end;
+
+    private ReadOnlySpan<byte> Take(int count)
+    {
+        if (count < 0 || count > _end - _position)
+            throw new ProtocolException($"truncated: need {count} bytes at {_position}, have {_end - _position}");
+        var span = new ReadOnlySpan<byte>(_buffer, _position, count);
+        _position += count;
+        return span;
+    }
+
+    public sbyte ReadInt8() => (sbyte)Take(1)[0];
+    public bool ReadBoolean() => Take(1)[0] != 0;
+    public short ReadInt16() => BinaryPrimitives.ReadInt16BigEndian(Take(2));
+    public ushort ReadUInt16() => BinaryPrimitives.ReadUInt16BigEndian(Take(2));
+    public int ReadInt32() => BinaryPrimitives.ReadInt32BigEndian(Take(4));
+    public uint ReadUInt32() => BinaryPrimitives.ReadUInt32BigEndian(Take(4));
+    public long ReadInt64() => BinaryPrimitives.ReadInt64BigEndian(Take(8));
+    public double ReadFloat64() => BinaryPrimitives.ReadDoubleBigEndian(Take(8));
+    public Guid ReadUuid() => new(Take(16), bigEndian: true);
+
+    public uint ReadUnsignedVarInt()
+    {
+        uint value = 0;
+        for (int shift = 0; shift < 35; shift += 7)
+        {
+            byte b = Take(1)[0];
+            value |= (uint)(b & 0x7F) << shift;
+            if ((b & 0x80) == 0)
+            {
+                if (shift == 28 && b > 0x0F) throw new ProtocolException("unsigned varint overflows 32 bits");
+                return value;
+            }
+        }
+        throw new ProtocolException("unsigned varint longer than 5 bytes");
+    }
+
+    public ulong ReadUnsignedVarLong()
+    {
+        ulong value = 0;
+        for (int shift = 0; shift < 70; shift += 7)
+        {
+            byte b = Take(1)[0];
+            value |= (ulong)(b & 0x7F) << shift;
+            if ((b & 0x80) == 0)
+            {
+                if (shift == 63 && b > 0x01) throw new ProtocolException("unsigned varlong overflows 64 bits");
+                return value;
+            }
+        }
+        throw new ProtocolException("unsigned varlong longer than 10 bytes");
+    }
+
+    public int ReadVarInt()
+    {
+        uint raw = ReadUnsignedVarInt();
+        return (int)(raw >> 1) ^ -(int)(raw & 1);
+    }
+
+    public long ReadVarLong()
+    {
+        ulong raw = ReadUnsignedVarLong();
+        return (long)(raw >> 1) ^ -(long)(raw & 1);
+    }
+
+    /// <summary>Length of a nullable string/bytes/array: -1 means null. Compact forms store length+1 as an
+    /// unsigned varint (0 = null).</summary>
+    private int ReadLength(bool compact, bool int32Length)
+    {
+        if (compact)
+        {
+            uint raw = ReadUnsignedVarInt();
+            return raw == 0 ? -1 : checked((int)(raw - 1));
+        }
+        return int32Length ? ReadInt32() : ReadInt16();
+    }
+
+    public string? ReadNullableString(bool compact)
+    {
+        int length = ReadLength(compact, int32Length: false);
+        if (length < -1) throw new ProtocolException($"negative string length {length}");
+        if (length == -1) return null;
+        return Encoding.UTF8.GetString(Take(length));
+    }
+
+    public string ReadString(bool compact)
+        => ReadNullableString(compact) ?? throw new ProtocolException("null in a non-nullable string");
+
+    /// <summary>Reads nullable bytes as a slice of the underlying buffer (no copy).</summary>
+    public ReadOnlyMemory<byte>? ReadNullableBytes(bool compact)
+    {
+        int length = ReadLength(compact, int32Length: true);
+        if (length < -1) throw new ProtocolException($"negative bytes length {length}");
+        if (length == -1) return null;
+        int start = _position;
+        Take(length);
+        return new ReadOnlyMemory<byte>(_buffer, start, length);
+    }
+
+    public ReadOnlyMemory<byte> ReadBytes(bool compact)
+        => ReadNullableBytes(compact) ?? throw new ProtocolException("null in non-nullable bytes");
+
+    /// <summary>Array length, -1 for a null array. Bounded by <see cref="ArrayLengthMax"/> and by the bytes
+    /// left (every element takes at least one byte), so a hostile length cannot force a huge allocation.</summary>
+    public int ReadArrayLength(bool compact)
+    {
+        int length = ReadLength(compact, int32Length: true);
+        if (length < -1) throw new ProtocolException($"negative array length {length}");
+        if (length > ArrayLengthMax || length > Remaining)
+            throw new ProtocolException($"array length {length} exceeds what the frame can hold");
+        return length;
+    }
+
+    /// <summary>A non-nullable array's length (null is read as empty, as Kafka's own decoders do).</summary>
+    public int ReadArrayCount(bool compact) => Math.Max(0, ReadArrayLength(compact));
+
+    /// <summary>Skips the tagged-field section of a flexible-version struct (we define no tagged fields we keep).</summary>
+    public void SkipTaggedFields()
+    {
+        uint count = ReadUnsignedVarInt();
+        if (count > ArrayLengthMax) throw new ProtocolException("too many tagged fields");
+        uint previousTag = 0;
+        for (uint i = 0; i < count; i++)
+        {
+            uint tag = ReadUnsignedVarInt();
+            if (i > 0 && tag <= previousTag) throw new ProtocolException("tagged fields out of order");
+            previousTag = tag;
+            uint size = ReadUnsignedVarInt();
+            Take(checked((int)size));
+        }
+    }
+
+    /// <summary>Reads the remaining bytes as a slice (no copy).</summary>
+    public ReadOnlyMemory<byte> ReadRemaining()
+    {
+        int start = _position;
+        _position = _end;
+        return new ReadOnlyMemory<byte>(_buffer, start, _end - start);
+    }
+
+    public void Skip(int count) => Take(count);
+}
