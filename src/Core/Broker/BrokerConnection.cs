@@ -1,0 +1,131 @@
+using DetKafka.Core.Abstractions;
+using DetKafka.Core.Protocol;
+using DetKafka.Core.Util;
+
+namespace DetKafka.Core.Broker;
+
+/// <summary>
+/// A client connection as Core sees it: an inbound byte buffer that the shared framer cuts into requests,
+/// and the queue of requests awaiting their responses, answered in order. Bounded: at most
+/// <see cref="BrokerConfig.MaxInFlightRequestsPerConnection"/> requests waiting and one frame of at most
+/// <see cref="BrokerConfig.SocketRequestMaxBytes"/> buffered; past either, reading stops.
+/// </summary>
+internal sealed class BrokerConnection
+{
+    private const int InitialBufferBytes = 64 * 1024;
+
+    private readonly Queue<RequestContext> _inFlight = new();
+    private byte[] _buffer = new byte[InitialBufferBytes];
+    private int _buffered;
+    private bool _processing;
+    private bool _receiveEnabled = true;
+
+    public BrokerConnection(BrokerNode owner, ConnectionId id)
+    {
+        Owner = owner;
+        Id = id;
+    }
+
+    public BrokerNode Owner { get; }
+    public ConnectionId Id { get; }
+    public bool IsClosed { get; private set; }
+    public int InFlightCount => _inFlight.Count;
+    public int BufferedBytes => _buffered;
+
+    public void Receive(ReadOnlySpan<byte> data)
+    {
+        if (IsClosed) return;
+        int maxFrame = Owner.Config.SocketRequestMaxBytes;
+        // The driver may deliver a little past a pause (one read in flight); the bound below still holds
+        // because a frame larger than the max closes the connection before it is buffered whole.
+        long needed = (long)_buffered + data.Length;
+        long cap = (long)maxFrame + Frame.SizePrefixBytes + InitialBufferBytes;
+        if (needed > cap)
+        {
+            Owner.CloseConnection(this, "inbound buffer over its bound ({Bytes} bytes)", needed);
+            return;
+        }
+        if (needed > _buffer.Length)
+        {
+            var next = new byte[(int)Math.Min(cap, Math.Max(needed, (long)_buffer.Length * 2))];
+            Buffer.BlockCopy(_buffer, 0, next, 0, _buffered);
+            _buffer = next;
+        }
+        data.CopyTo(_buffer.AsSpan(_buffered));
+        _buffered += data.Length;
+        ProcessFrames();
+    }
+
+    /// <summary>Cut complete frames off the buffer and dispatch them while the in-flight bound allows.</summary>
+    private void ProcessFrames()
+    {
+        if (_processing) return; // a response completed inside a handler; the outer loop continues
+        _processing = true;
+        try
+        {
+            int consumed = 0;
+            while (!IsClosed && _inFlight.Count < Owner.Config.MaxInFlightRequestsPerConnection)
+            {
+                var status = Frame.TryReadFrame(_buffer.AsSpan(consumed, _buffered - consumed),
+                    Owner.Config.SocketRequestMaxBytes, out int payloadLength);
+                if (status == FrameStatus.NeedMoreData) break;
+                if (status == FrameStatus.Invalid)
+                {
+                    Owner.CloseConnection(this, "frame size {Size} is negative or above socket.request.max.bytes", payloadLength);
+                    return;
+                }
+                int payloadStart = consumed + Frame.SizePrefixBytes;
+                consumed = payloadStart + payloadLength;
+                Owner.Dispatch(this, new ArraySegment<byte>(_buffer, payloadStart, payloadLength));
+            }
+            if (IsClosed) return;
+            if (consumed > 0)
+            {
+                Buffer.BlockCopy(_buffer, consumed, _buffer, 0, _buffered - consumed);
+                _buffered -= consumed;
+                if (_buffered == 0 && _buffer.Length > InitialBufferBytes) _buffer = new byte[InitialBufferBytes];
+            }
+            UpdateBackpressure();
+        }
+        finally
+        {
+            _processing = false;
+        }
+    }
+
+    public RequestContext BeginRequest(RequestHeader header)
+    {
+        Check.That(!IsClosed);
+        var context = new RequestContext(this, header);
+        _inFlight.Enqueue(context);
+        return context;
+    }
+
+    /// <summary>Send every completed response at the head of the queue, in request order.</summary>
+    public void OnRequestCompleted()
+    {
+        if (IsClosed) return;
+        while (_inFlight.Count > 0 && _inFlight.Peek().IsCompleted)
+        {
+            var done = _inFlight.Dequeue();
+            if (done.EncodedResponse is { } bytes) Owner.Network.Send(Id, bytes);
+        }
+        if (!_processing && _buffered > 0) ProcessFrames();
+        else UpdateBackpressure();
+    }
+
+    private void UpdateBackpressure()
+    {
+        bool want = _inFlight.Count < Owner.Config.MaxInFlightRequestsPerConnection;
+        if (want == _receiveEnabled) return;
+        _receiveEnabled = want;
+        Owner.Network.SetReceiveEnabled(Id, want);
+    }
+
+    public void MarkClosed()
+    {
+        IsClosed = true;
+        _inFlight.Clear();
+        _buffered = 0;
+    }
+}
