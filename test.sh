@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# test.sh: the one command that runs every DetKafka test.
+#
+# Usage:  ./test.sh            (from anywhere; it works from the repository root)
+#
+# What it does, in order:
+#   1. Makes sure the real Kafka clients the chaos tests drive are installed: kcat, and python3-kafka plus
+#      python3-confluent-kafka for Debian's /usr/bin/python3. Missing ones are installed with apt-get (as root, or
+#      through sudo). If that is impossible the script fails loudly: a real-client test never skips silently.
+#   2. Builds the whole solution once, in Release (the chaos tests run the built broker binary).
+#   3. Runs each test suite (tests/properties, tests/chaos) with `dotnet test --no-build -c Release`, writing a
+#      TRX report per suite, and reads the pass/fail counters from the reports.
+#   4. Ends with exactly one summary line `N passed, M failed`.
+#
+# Exit status: non-zero if the build fails, any test fails, or any suite did not run (no report, or no test).
+# Broker logs from the chaos tests are kept under tests/chaos/bin/Release/net10.0/broker-logs/.
+# Run one suite by hand:  dotnet test tests/chaos -c Release --filter "FullyQualifiedName~KcatTests"
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+ROOT="$(pwd)"
+SUITES=(tests/properties tests/chaos)
+RESULTS="$ROOT/artifacts/test-results"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() {
+  printf '\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n' >&2
+  printf '!!! test.sh: %s\n' "$*" >&2
+  printf '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n' >&2
+  exit 1
+}
+
+clients_present() {
+  command -v kcat >/dev/null 2>&1 &&
+    /usr/bin/python3 -c 'import kafka, confluent_kafka' >/dev/null 2>&1
+}
+
+ensure_clients() {
+  if clients_present; then return; fi
+  log "installing the real Kafka clients (kcat, python3-kafka, python3-confluent-kafka)"
+  local as_root=()
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null 2>&1 ||
+      die "kcat/python3-kafka/python3-confluent-kafka are missing and we are neither root nor have sudo"
+    as_root=(sudo -n)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${as_root[@]}" apt-get update -q ||
+    die "apt-get update failed; cannot install the real Kafka clients"
+  "${as_root[@]}" apt-get install -y -q kcat python3-kafka python3-confluent-kafka ||
+    die "apt-get install kcat python3-kafka python3-confluent-kafka failed"
+  clients_present ||
+    die "the real Kafka clients are still unusable after installing (kcat on PATH, /usr/bin/python3 with kafka and confluent_kafka)"
+}
+
+solution_file() {
+  local f
+  for f in DetKafka.sln DetKafka.slnx; do
+    [[ -f $f ]] && { echo "$f"; return; }
+  done
+  die "no DetKafka.sln or DetKafka.slnx in $ROOT"
+}
+
+# Prints "passed failed total" from a TRX report's <Counters .../> element.
+trx_counts() {
+  local counters attr v out=()
+  counters="$(grep -o '<Counters [^>]*>' "$1" | head -n 1)" || return 1
+  for attr in passed failed total; do
+    v="$(sed -n "s/.* $attr=\"\([0-9]*\)\".*/\1/p" <<<"$counters")"
+    [[ -n $v ]] || return 1
+    out+=("$v")
+  done
+  echo "${out[@]}"
+}
+
+ensure_clients
+
+SLN="$(solution_file)"
+log "building $SLN (Release)"
+dotnet build "$SLN" -c Release -nologo || die "build failed"
+
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
+total_passed=0
+total_failed=0
+broken=()
+
+for suite in "${SUITES[@]}"; do
+  name="$(basename "$suite")"
+  trx="$RESULTS/$name.trx"
+  log "running $suite"
+  rc=0
+  dotnet test "$suite" --no-build -c Release -nologo \
+    --results-directory "$RESULTS" --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=normal" \
+    --blame-hang-timeout 10min --blame-hang-dump-type none </dev/null || rc=$?
+
+  if [[ ! -f $trx ]] || ! counts="$(trx_counts "$trx")"; then
+    broken+=("$suite (no test report; dotnet test exited $rc)")
+    continue
+  fi
+  read -r passed failed total <<<"$counts"
+  log "$suite: $passed passed, $failed failed, $total total (dotnet test exited $rc)"
+  total_passed=$((total_passed + passed))
+  total_failed=$((total_failed + failed))
+  if ((total == 0)); then
+    broken+=("$suite (ran no test)")
+  elif ((rc != 0 && failed == 0)); then
+    broken+=("$suite (dotnet test exited $rc with no failed test counted)")
+  elif ((passed + failed != total)); then
+    # Skipped, aborted or timed-out tests: a real-client test must never be quietly left out.
+    broken+=("$suite ($((total - passed - failed)) of $total tests neither passed nor failed)")
+  fi
+done
+
+for b in "${broken[@]}"; do
+  printf 'SUITE DID NOT RUN CLEANLY: %s\n' "$b" >&2
+done
+echo "$total_passed passed, $total_failed failed"
+if ((total_failed == 0 && ${#broken[@]} == 0)); then exit 0; fi
+exit 1
