@@ -8,7 +8,7 @@
 #      python3-confluent-kafka for Debian's /usr/bin/python3. Missing ones are installed with apt-get (as root, or
 #      through sudo). If that is impossible the script fails loudly: a real-client test never skips silently.
 #   2. Builds the whole solution once, in Release (the chaos tests run the built broker binary).
-#   3. Runs each test suite (tests/properties, tests/chaos) with `dotnet test --no-build -c Release`, writing a
+#   3. Runs each test suite (every tests/<name>/ with a .csproj: tests/properties, tests/chaos, ...) with `dotnet test --no-build -c Release`, writing a
 #      TRX report per suite, and reads the pass/fail counters from the reports.
 #   4. Ends with exactly one summary line `N passed, M failed`.
 #
@@ -19,7 +19,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
 ROOT="$(pwd)"
-SUITES=(tests/properties tests/chaos)
+# Every test project under tests/ is a suite; these two must exist.
+REQUIRED_SUITES=(tests/properties tests/chaos)
 RESULTS="$ROOT/artifacts/test-results"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
@@ -74,6 +75,18 @@ trx_counts() {
   echo "${out[@]}"
 }
 
+find_suites() {
+  local dir required
+  SUITES=()
+  for dir in tests/*/; do
+    compgen -G "$dir*.csproj" >/dev/null && SUITES+=("${dir%/}")
+  done
+  for required in "${REQUIRED_SUITES[@]}"; do
+    [[ " ${SUITES[*]} " == *" $required "* ]] || die "test suite $required is missing"
+  done
+}
+
+find_suites
 ensure_clients
 
 SLN="$(solution_file)"

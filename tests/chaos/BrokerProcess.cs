@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Xunit;
 
 namespace DetKafka.Chaos;
@@ -72,8 +73,9 @@ public sealed class BrokerProcess : IDisposable
     {
         Process p = _process ?? throw new InvalidOperationException("broker was never started");
         Assert.False(p.HasExited, $"broker died before it was stopped:\n{LogTail()}");
-        Clients.RunChecked("kill", ["-TERM", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)],
-            TimeSpan.FromSeconds(10));
+        // libc kill(2) rather than the `kill` binary, which a minimal Debian image may lack (procps).
+        if (NativeMethods.kill(p.Id, NativeMethods.SIGTERM) != 0)
+            Assert.Fail($"kill({p.Id}, SIGTERM) failed: errno {Marshal.GetLastPInvokeError()}");
         if (!p.WaitForExit(StopTimeout))
         {
             p.Kill();
@@ -270,6 +272,16 @@ public sealed class BrokerProcess : IDisposable
         {
         }
     }
+}
+
+internal static partial class NativeMethods
+{
+    public const int SIGTERM = 15;
+
+    [DllImport("libc", SetLastError = true)]
+#pragma warning disable SYSLIB1054 // LibraryImport needs unsafe blocks, which the build disallows
+    public static extern int kill(int pid, int sig);
+#pragma warning restore SYSLIB1054
 }
 
 /// <summary>One broker (default configuration) shared by a test class.</summary>
