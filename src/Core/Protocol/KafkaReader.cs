@@ -105,7 +105,9 @@ public struct KafkaReader
         if (compact)
         {
             uint raw = ReadUnsignedVarInt();
-            return raw == 0 ? -1 : checked((int)(raw - 1));
+            // A hostile length past int.MaxValue is a decode error, not an OverflowException.
+            if (raw != 0 && raw - 1 > int.MaxValue) throw new ProtocolException($"compact length {raw - 1} too large");
+            return raw == 0 ? -1 : (int)(raw - 1);
         }
         return int32Length ? ReadInt32() : ReadInt16();
     }
@@ -161,7 +163,8 @@ public struct KafkaReader
             if (i > 0 && tag <= previousTag) throw new ProtocolException("tagged fields out of order");
             previousTag = tag;
             uint size = ReadUnsignedVarInt();
-            Take(checked((int)size));
+            if (size > int.MaxValue) throw new ProtocolException($"tagged field size {size} too large");
+            Take((int)size);
         }
     }
 

@@ -82,6 +82,30 @@ public static class RoundTrip
         }
     }
 
+    /// <summary>Decoding <paramref name="encoding"/> with bytes overwritten (at the given positions, modulo
+    /// its length) must either succeed or throw <see cref="ProtocolException"/>: hostile input never escapes
+    /// as another exception type.</summary>
+    public static void CheckCorruption(ApiKey key, short version, byte[] encoding, bool isRequest, IEnumerable<(int Position, byte Value)> edits)
+    {
+        if (encoding.Length == 0) return;
+        byte[] corrupt = (byte[])encoding.Clone();
+        foreach (var (position, value) in edits) corrupt[(int)((uint)position % (uint)corrupt.Length)] = value;
+        try
+        {
+            var reader = new KafkaReader(corrupt);
+            _ = isRequest
+                ? MessageCodec.ReadRequest(key, ref reader, version)
+                : MessageCodec.ReadResponse(key, ref reader, version);
+        }
+        catch (ProtocolException)
+        {
+        }
+        catch (Exception e)
+        {
+            Assert.Fail($"{key} v{version}: corrupted input threw {e.GetType().Name}, not ProtocolException: {e.Message}");
+        }
+    }
+
     private static IEnumerable<int> PrefixLengths(int fullLength, int samples)
     {
         var lengths = new SortedSet<int>();
