@@ -11,6 +11,10 @@ public static class MessageCodec
     /// <summary>The versions the codec implements for a key, or null when the key has no codec.</summary>
     public static (short Min, short Max)? CodecRange(ApiKey key) => key switch
     {
+        ApiKey.Produce => (0, 9),
+        ApiKey.Fetch => (4, 12),
+        ApiKey.ListOffsets => (0, 7),
+        ApiKey.Metadata => (0, 9),
         ApiKey.ApiVersions => (0, 3),
         ApiKey.CreateTopics => (0, 7),
         ApiKey.DeleteTopics => (0, 6),
@@ -20,12 +24,15 @@ public static class MessageCodec
         ApiKey.CreatePartitions => (0, 3),
         ApiKey.IncrementalAlterConfigs => (0, 1),
         ApiKey.DescribeCluster => (0, 1),
-        // Each message file adds its line here: ApiKey.X => (min, max),
         _ => null,
     };
 
     public static IKafkaMessage ReadRequest(ApiKey key, ref KafkaReader reader, short version) => key switch
     {
+        ApiKey.Produce => ProduceRequest.Read(ref reader, version),
+        ApiKey.Fetch => FetchRequest.Read(ref reader, version),
+        ApiKey.ListOffsets => ListOffsetsRequest.Read(ref reader, version),
+        ApiKey.Metadata => MetadataRequest.Read(ref reader, version),
         ApiKey.ApiVersions => ApiVersionsRequest.Read(ref reader, version),
         ApiKey.CreateTopics => CreateTopicsRequest.Read(ref reader, version),
         ApiKey.DeleteTopics => DeleteTopicsRequest.Read(ref reader, version),
@@ -40,6 +47,10 @@ public static class MessageCodec
 
     public static IKafkaMessage ReadResponse(ApiKey key, ref KafkaReader reader, short version) => key switch
     {
+        ApiKey.Produce => ProduceResponse.Read(ref reader, version),
+        ApiKey.Fetch => FetchResponse.Read(ref reader, version),
+        ApiKey.ListOffsets => ListOffsetsResponse.Read(ref reader, version),
+        ApiKey.Metadata => MetadataResponse.Read(ref reader, version),
         ApiKey.ApiVersions => ApiVersionsResponse.Read(ref reader, version),
         ApiKey.CreateTopics => CreateTopicsResponse.Read(ref reader, version),
         ApiKey.DeleteTopics => DeleteTopicsResponse.Read(ref reader, version),
