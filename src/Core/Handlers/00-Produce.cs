@@ -1,3 +1,4 @@
+using DetKafka.Core.Abstractions;
 using DetKafka.Core.Broker;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Protocol.Messages;
