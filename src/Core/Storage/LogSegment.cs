@@ -209,7 +209,7 @@ public sealed class LogSegment : IDisposable
         if (IsEmpty || startingOffset >= NextOffset) return null;
         long from = Math.Max(TimeIndex.LookupBelow(timestamp)?.Offset ?? BaseOffset, startingOffset);
         int position = OffsetIndex.Lookup(from).Position;
-        var records = new List<Record>();
+        var records = new List<DecodedRecord>();
         while (position < _size)
         {
             Check.That(TryReadHeader(position, out var header));
