@@ -14,7 +14,7 @@ public sealed record SimpleRecord(byte[]? Key, byte[]? Value, long Timestamp, IR
 
 /// <summary>A record read back from a batch, with its absolute offset and effective timestamp (the batch's
 /// max timestamp under LogAppendTime).</summary>
-public sealed record Record(long Offset, long Timestamp, byte[]? Key, byte[]? Value, IReadOnlyList<RecordHeader> Headers);
+public sealed record DecodedRecord(long Offset, long Timestamp, byte[]? Key, byte[]? Value, IReadOnlyList<RecordHeader> Headers);
 
 /// <summary>
 /// Builds v2 record batches the way Kafka's producer does: base timestamp = the first record's timestamp,
@@ -130,7 +130,7 @@ public static class RecordBatchDecoder
     /// A fetch response may end in a partial batch (Kafka's older readers cut at the byte limit): with
     /// <paramref name="allowPartialTrailingBatch"/> such a tail is skipped rather than reported.
     /// </summary>
-    public static ErrorCode Decode(ReadOnlySpan<byte> records, List<Record> output, bool allowPartialTrailingBatch = false)
+    public static ErrorCode Decode(ReadOnlySpan<byte> records, List<DecodedRecord> output, bool allowPartialTrailingBatch = false)
     {
         var options = RecordValidationOptions.ForRecovery();
         int position = 0;

@@ -71,7 +71,7 @@ public static class RecordBatchValidator
         return new RecordsValidation(ErrorCode.None, null, batches, recordCount, position);
     }
 
-    internal static BatchValidation ValidateBatch(ReadOnlySpan<byte> data, in RecordValidationOptions options, List<Record>? sink)
+    internal static BatchValidation ValidateBatch(ReadOnlySpan<byte> data, in RecordValidationOptions options, List<DecodedRecord>? sink)
     {
         if (data.Length < PrefixThroughMagic)
             return Fail(ErrorCode.CorruptMessage, $"{data.Length} bytes cannot hold a batch header");
@@ -143,7 +143,7 @@ public static class RecordBatchValidator
     /// Walks exactly <c>header.RecordsCount</c> records that must fill <paramref name="data"/> exactly, record i
     /// carrying offset delta i. Computes the largest record timestamp (the batch's true max timestamp).
     /// </summary>
-    private static ErrorCode ParseRecords(ReadOnlySpan<byte> data, in RecordBatchHeader header, List<Record>? sink,
+    private static ErrorCode ParseRecords(ReadOnlySpan<byte> data, in RecordBatchHeader header, List<DecodedRecord>? sink,
         out long maxTimestamp, out string? message)
     {
         maxTimestamp = RecordBatch.NoTimestamp;
@@ -191,7 +191,7 @@ public static class RecordBatchValidator
             }
             long timestamp = header.BaseTimestamp + timestampDelta;
             if (timestamp > maxTimestamp) maxTimestamp = timestamp;
-            sink?.Add(new Record(
+            sink?.Add(new DecodedRecord(
                 header.BaseOffset + offsetDelta,
                 header.TimestampType == TimestampType.LogAppendTime ? header.MaxTimestamp : timestamp,
                 keyNull ? null : key.ToArray(),

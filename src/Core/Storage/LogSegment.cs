@@ -142,8 +142,19 @@ public sealed class LogSegment : IDisposable
     /// <summary>Reads the batch header at <paramref name="position"/>; false when no whole header is there.</summary>
     public bool TryReadHeader(int position, out RecordBatchHeader header)
     {
+        if (position >= _size)
+        {
+            header = default;
+            return false;
+        }
+        return TryReadFileHeader(position, out header);
+    }
+
+    /// <summary>Like <see cref="TryReadHeader"/> but bounded by the file rather than the validated size (recovery).</summary>
+    private bool TryReadFileHeader(long position, out RecordBatchHeader header)
+    {
         Span<byte> buffer = stackalloc byte[RecordBatch.HeaderSize];
-        int read = position < _size ? LogFile.Read(position, buffer) : 0;
+        int read = LogFile.Read(position, buffer);
         if (read < RecordBatch.HeaderSize)
         {
             header = default;
@@ -209,7 +220,7 @@ public sealed class LogSegment : IDisposable
         if (IsEmpty || startingOffset >= NextOffset) return null;
         long from = Math.Max(TimeIndex.LookupBelow(timestamp)?.Offset ?? BaseOffset, startingOffset);
         int position = OffsetIndex.Lookup(from).Position;
-        var records = new List<Record>();
+        var records = new List<DecodedRecord>();
         while (position < _size)
         {
             Check.That(TryReadHeader(position, out var header));
@@ -323,7 +334,7 @@ public sealed class LogSegment : IDisposable
         size = 0;
         long remaining = fileLength - position;
         if (remaining < RecordBatch.HeaderSize) return $"{remaining} trailing bytes cannot hold a batch";
-        if (!TryReadHeader(position, out header)) return "unreadable header";
+        if (!TryReadFileHeader(position, out header)) return "unreadable header";
         if (header.BatchLength < RecordBatch.BatchLengthMin || header.TotalSize > remaining)
             return $"batch length {header.BatchLength} does not fit the {remaining} bytes left";
         size = (int)header.TotalSize;
