@@ -36,7 +36,7 @@ public class BrokerTests
 
     internal static List<string> Values(ReadOnlyMemory<byte>? records)
     {
-        var decoded = new List<DetKafka.Core.Records.Record>();
+        var decoded = new List<DecodedRecord>();
         Assert.Equal(ErrorCode.None, RecordBatchDecoder.Decode(records!.Value.Span, decoded));
         return decoded.Select(r => Encoding.UTF8.GetString(r.Value!)).ToList();
     }
