@@ -53,13 +53,18 @@ public sealed class BrokerHost : IDisposable
     /// (<see cref="System.Net.Sockets.SocketException"/>), the data directory is unusable
     /// (<see cref="IOException"/>, <see cref="UnauthorizedAccessException"/>) or recovery fails.</summary>
     public static BrokerHost Start(ServerSettings settings, Serilog.ILogger? logger = null, TimeSpan? drainTimeout = null)
+        => Start(settings, logger, drainTimeout, new SocketNetworkLimits());
+
+    /// <summary>As <see cref="Start(ServerSettings, Serilog.ILogger?, TimeSpan?)"/> with socket-layer bounds (tests shrink them).</summary>
+    internal static BrokerHost Start(ServerSettings settings, Serilog.ILogger? logger, TimeSpan? drainTimeout, SocketNetworkLimits limits)
     {
+        EnsureThreadPoolHeadroom();
         var log = logger ?? Serilog.Log.Logger;
         var clock = new RealClock();
         var driver = new BrokerDriver(clock, log);
         var disk = new FileDisk(settings.DataDirectory,
             (token, status) => driver.Post(new DriverInput(InputKind.SyncCompleted, Token: token, Status: status)));
-        var network = new SocketNetwork(settings.Listener, driver, log);
+        var network = new SocketNetwork(settings.Listener, driver, log, limits);
         try
         {
             network.Bind();
@@ -90,6 +95,16 @@ public sealed class BrokerHost : IDisposable
         if (config.AdvertisedHost != host.LocalEndPoint.Address.ToString() || config.AdvertisedPort != host.Port)
             log.Information("Advertising {AdvertisedHost}:{AdvertisedPort} to clients", config.AdvertisedHost, config.AdvertisedPort);
         return host;
+    }
+
+    /// <summary>The socket loops run on the thread pool. A process embedding the host that blocks pool threads
+    /// (tests with synchronous clients) would otherwise stall them for the pool's thread-injection delay
+    /// (about half a second per thread), so keep a few threads ready beyond what blocking callers take.</summary>
+    private static void EnsureThreadPoolHeadroom()
+    {
+        ThreadPool.GetMinThreads(out int workers, out int completionPorts);
+        int wanted = Math.Max(8, 2 * Environment.ProcessorCount);
+        if (workers < wanted) ThreadPool.SetMinThreads(wanted, completionPorts);
     }
 
     private static string FormatEndPoint(IPEndPoint endPoint)
@@ -124,7 +139,8 @@ public sealed class BrokerHost : IDisposable
                 result.TrySetException(e);
             }
         }));
-        if (Completion.IsCompleted) result.TrySetCanceled();
+        // A stopped driver never runs it.
+        Completion.ContinueWith(_ => result.TrySetCanceled(), TaskScheduler.Default);
         return result.Task;
     }
 

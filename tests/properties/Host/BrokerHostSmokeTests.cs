@@ -2,8 +2,10 @@ using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Sockets;
+using DetKafka.Core.Abstractions;
 using DetKafka.Host;
 using DetKafka.Host.Configuration;
+using DetKafka.Host.Runtime;
 using Serilog;
 using Serilog.Core;
 using Serilog.Events;
@@ -96,12 +98,12 @@ public sealed class BrokerHostSmokeTests : IDisposable
         if (Directory.Exists(_dataDir)) Directory.Delete(_dataDir, recursive: true);
     }
 
-    private BrokerHost StartHost()
+    private BrokerHost StartHost(SocketNetworkLimits? limits = null)
     {
         var settings = ServerOptions.Resolve(
             new ServeArguments { Listeners = "PLAINTEXT://127.0.0.1:0", DataDir = _dataDir },
             new Dictionary<string, string>(), null);
-        return BrokerHost.Start(settings, _logger, drainTimeout: TimeSpan.FromSeconds(2));
+        return BrokerHost.Start(settings, _logger, TimeSpan.FromSeconds(2), limits ?? new SocketNetworkLimits());
     }
 
     private static TcpClient Connect(BrokerHost host)
@@ -181,20 +183,74 @@ public sealed class BrokerHostSmokeTests : IDisposable
     {
         using var host = StartHost();
         var clients = Enumerable.Range(0, 4).Select(_ => Connect(host)).ToList();
-        Parallel.ForEach(clients, client =>
+        // Async clients: blocking ones would starve the thread pool the socket loops run on.
+        await Task.WhenAll(clients.Select(async client =>
         {
             var s = client.GetStream();
+            var size = new byte[4];
             for (int i = 0; i < 20; i++)
             {
-                s.Write(KafkaWire.ApiVersionsRequest(i));
-                Assert.Equal(i, BinaryPrimitives.ReadInt32BigEndian(KafkaWire.ReadFrame(s)));
+                await s.WriteAsync(KafkaWire.ApiVersionsRequest(i));
+                await s.ReadExactlyAsync(size);
+                var payload = new byte[BinaryPrimitives.ReadInt32BigEndian(size)];
+                await s.ReadExactlyAsync(payload);
+                Assert.Equal(i, BinaryPrimitives.ReadInt32BigEndian(payload));
             }
-        });
+        }));
         Assert.Equal(4, await host.InvokeAsync(node => node.ConnectionCount));
         foreach (var c in clients) c.Dispose();
         // Peer closes reach the node too.
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (await host.InvokeAsync(node => node.ConnectionCount) > 0 && DateTime.UtcNow < deadline) await Task.Delay(10);
+        Assert.Equal(0, await host.InvokeAsync(node => node.ConnectionCount));
+        Assert.True(host.Stop(TimeSpan.FromSeconds(15)));
+    }
+
+    [Fact]
+    public async Task Receive_disabled_by_the_node_pauses_reading_until_enabled()
+    {
+        using var host = StartHost();
+        using var client = Connect(host);
+        var stream = client.GetStream();
+        stream.Write(KafkaWire.ApiVersionsRequest(1));
+        Assert.Equal(1, BinaryPrimitives.ReadInt32BigEndian(KafkaWire.ReadFrame(stream)));
+
+        var id = new ConnectionId(1); // the host numbers connections from 1
+        await host.InvokeAsync(node => { node.Network.SetReceiveEnabled(id, false); return 0; });
+        // The read already waiting when receive was disabled still delivers: request 2 is answered...
+        stream.Write(KafkaWire.ApiVersionsRequest(2));
+        Assert.Equal(2, BinaryPrimitives.ReadInt32BigEndian(KafkaWire.ReadFrame(stream)));
+        // ...but nothing more is read.
+        stream.Write(KafkaWire.ApiVersionsRequest(3));
+        Assert.False(client.Client.Poll(TimeSpan.FromMilliseconds(300), SelectMode.SelectRead));
+
+        await host.InvokeAsync(node => { node.Network.SetReceiveEnabled(id, true); return 0; });
+        Assert.Equal(3, BinaryPrimitives.ReadInt32BigEndian(KafkaWire.ReadFrame(stream)));
+        Assert.True(host.Stop(TimeSpan.FromSeconds(15)));
+    }
+
+    [Fact]
+    public async Task A_client_that_stops_reading_is_closed_once_its_send_queue_passes_the_bound()
+    {
+        using var host = StartHost(new SocketNetworkLimits { SendQueueBytesMax = 64 * 1024 });
+        using var client = Connect(host);
+        client.ReceiveBufferSize = 4096;
+        var stream = client.GetStream();
+        // Keep sending requests and never read a response: the kernel buffers fill, then the send queue.
+        var batch = Enumerable.Range(0, 1000).SelectMany(i => KafkaWire.ApiVersionsRequest(i)).ToArray();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        try
+        {
+            while (DateTime.UtcNow < deadline && !_sink.Lines.Any(l => l.Contains("not reading its responses")))
+                await stream.WriteAsync(batch).AsTask().WaitAsync(TimeSpan.FromSeconds(20));
+        }
+        catch (IOException)
+        {
+            // the broker reset the connection
+        }
+        Assert.Contains(_sink.Lines, l => l.StartsWith("Warning") && l.Contains("not reading its responses"));
+        var end = DateTime.UtcNow.AddSeconds(10);
+        while (await host.InvokeAsync(node => node.ConnectionCount) > 0 && DateTime.UtcNow < end) await Task.Delay(10);
         Assert.Equal(0, await host.InvokeAsync(node => node.ConnectionCount));
         Assert.True(host.Stop(TimeSpan.FromSeconds(15)));
     }
