@@ -164,7 +164,7 @@ public static class ServeCommand
             // The first signal stops gracefully; a second one falls through to the default: exit at once.
             if (Interlocked.Increment(ref signals) > 1) return;
             context.Cancel = true;
-            logger.Information("Received {Signal}, stopping", context.Signal);
+            logger.Information("Received {Signal}, stopping", context.Signal.ToString());
             host.RequestStop();
         }
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
