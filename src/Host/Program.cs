@@ -1,1 +1,1 @@
-﻿Console.WriteLine("Hello, World!");
+return DetKafka.Host.Cli.Run(args);

@@ -1,21 +1,187 @@
 using DetKafka.Core.Abstractions;
+using DetKafka.Core.Storage;
+using DetKafka.Core.Util;
 
 namespace DetKafka.Core.Broker;
 
-// The node's durable state (topics, logs) and its lifecycle. Filled in as storage lands.
+// The node's durable state: cluster id, topics (with their config overrides) and partition logs, and the
+// lifecycle inputs that touch them. Single node: this node leads every partition and is the controller.
 public sealed partial class BrokerNode
 {
-    private void InitializeState() { }
+    private readonly SortedDictionary<string, TopicInfo> _topics = new(StringComparer.Ordinal);
+    private MetadataStore _metadata = null!;
+    private LogManager _logs = null!;
+    private LogConfig _brokerDefaults = LogConfig.Default;
+    private bool _started;
 
-    private long StateNextDeadlineMs() => long.MaxValue;
+    public string ClusterId { get; private set; } = "";
+    public LogManager Logs => _logs;
+    public LogConfig BrokerTopicDefaults => _brokerDefaults;
+    public IReadOnlyCollection<TopicInfo> Topics => _topics.Values;
+    internal Purgatory Purgatory { get; private set; } = null!;
 
-    private void PollState(long nowMs) { }
+    private void InitializeState()
+    {
+        var defaults = Config.TopicConfigDefaults.Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value));
+        if (!LogConfig.TryParse(defaults, out _brokerDefaults, out var error))
+            throw new ArgumentException("invalid broker topic defaults: " + error);
+        _metadata = new MetadataStore(Disk, Config.DataDirectory, Log);
+        Purgatory = new Purgatory(this);
+    }
 
-    /// <summary>Recover the data directory. Call once before any other input.</summary>
-    public void Start() { }
+    private long StateNextDeadlineMs() => _started ? _logs.NextDeadlineMs : long.MaxValue;
 
-    public void OnSyncCompleted(long token, DiskStatus status) { }
+    private void PollState(long nowMs)
+    {
+        if (!_started) return;
+        _logs.MaybeStartSyncs(nowMs);
+    }
+
+    /// <summary>Recover the data directory: metadata, then every partition log (validating and truncating a
+    /// torn tail). Call once before any other input.</summary>
+    public void Start()
+    {
+        Check.That(!_started, "Start is called once");
+        _metadata.EnsureDataDirectory();
+        ClusterId = _metadata.LoadOrCreateClusterId(Config.NodeId, Random);
+        foreach (var topic in _metadata.LoadTopics()) _topics.Add(topic.Name, topic);
+        _logs = new LogManager(Disk, Config.DataDirectory, Log);
+        var found = _logs.LoadAll(name => _topics.TryGetValue(name, out var t) ? EffectiveConfig(t) : _brokerDefaults, Clock.WallClockMs);
+        foreach (var tp in found)
+        {
+            // A crash between writing the topics file and deleting a topic's logs leaves orphans: finish the delete.
+            if (!_topics.TryGetValue(tp.Topic, out var t) || tp.Partition >= t.PartitionCount)
+            {
+                Log.Warn("Deleting orphaned log {TopicPartition}: its topic or partition no longer exists", tp);
+                _logs.DeleteLog(tp);
+            }
+        }
+        foreach (var t in _topics.Values) EnsureLogs(t);
+        _started = true;
+        Log.Info("Node {NodeId} started: cluster {ClusterId}, {Topics} topics, {Logs} partition logs",
+            Config.NodeId, ClusterId, _topics.Count, _logs.Count);
+    }
+
+    /// <summary>A sync requested through <see cref="IDiskFile.RequestSync"/> finished.</summary>
+    public void OnSyncCompleted(long token, DiskStatus status)
+    {
+        if (!_started) return;
+        var completion = _logs.OnSyncCompleted(token, status, Clock.MonotonicMs);
+        if (completion is not { } c) return;
+        if (c.Error != Protocol.ErrorCode.None) Log.Error("Log {TopicPartition} failed a sync ({Status}); it is offline", c.TopicPartition, status);
+        Purgatory.OnLogAdvanced(c.Log);
+    }
 
     /// <summary>Sync everything and stop: the host calls this on SIGTERM after draining in-flight writes.</summary>
-    public void Shutdown() { }
+    public void Shutdown()
+    {
+        if (!_started) return;
+        _logs.FlushAll();
+        Purgatory.OnShutdown();
+        _logs.Dispose();
+        _started = false;
+        Log.Info("Node {NodeId} shut down cleanly", Config.NodeId);
+    }
+
+    // ---- topics ---------------------------------------------------------------------------------------
+
+    public TopicInfo? FindTopic(string name) => _topics.GetValueOrDefault(name);
+
+    public UnifiedLog? FindLog(string topic, int partition)
+        => _started ? _logs.GetLog(new TopicPartition(topic, partition)) : null;
+
+    /// <summary>The broker defaults with the topic's overrides applied.</summary>
+    public LogConfig EffectiveConfig(TopicInfo topic)
+    {
+        if (_brokerDefaults.TryWith(Overrides(topic.ConfigOverrides), out var config, out var error)) return config;
+        Log.Warn("Topic {Topic} has an invalid stored config ({Error}); using broker defaults", topic.Name, error);
+        return _brokerDefaults;
+    }
+
+    private static IEnumerable<KeyValuePair<string, string?>> Overrides(IEnumerable<KeyValuePair<string, string>> values)
+        => values.Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value));
+
+    /// <summary>Creates a topic (or only validates it). Returns an error code and message.</summary>
+    public (Protocol.ErrorCode Error, string? Message) CreateTopic(string name, int partitions,
+        IReadOnlyList<KeyValuePair<string, string?>> configs, bool validateOnly, out TopicInfo? created)
+    {
+        created = null;
+        if (TopicInfo.ValidateName(name) is { } invalid) return (Protocol.ErrorCode.InvalidTopicException, invalid);
+        if (_topics.ContainsKey(name)) return (Protocol.ErrorCode.TopicAlreadyExists, $"Topic '{name}' already exists.");
+        if (partitions <= 0 || partitions > PartitionsPerTopicMax)
+            return (Protocol.ErrorCode.InvalidPartitions, $"Number of partitions must be in [1, {PartitionsPerTopicMax}].");
+        var overrides = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in configs)
+        {
+            if (value is null) return (Protocol.ErrorCode.InvalidConfig, $"Null value not supported for topic config {key}");
+            overrides[key] = value;
+        }
+        if (!_brokerDefaults.TryWith(Overrides(overrides), out _, out var configError))
+            return (Protocol.ErrorCode.InvalidConfig, configError);
+        var topic = new TopicInfo(name, Random.NextUuid(), partitions, overrides);
+        if (validateOnly)
+        {
+            created = topic;
+            return (Protocol.ErrorCode.None, null);
+        }
+        _topics.Add(name, topic);
+        // The topics file first: a crash after it recreates missing logs at start-up.
+        _metadata.SaveTopics(_topics.Values);
+        EnsureLogs(topic);
+        created = topic;
+        Log.Info("Created topic {Topic} with {Partitions} partitions", name, partitions);
+        return (Protocol.ErrorCode.None, null);
+    }
+
+    public const int PartitionsPerTopicMax = 10_000;
+
+    public Protocol.ErrorCode DeleteTopic(string name)
+    {
+        if (!_topics.Remove(name, out var topic)) return Protocol.ErrorCode.UnknownTopicOrPartition;
+        // The topics file first: a crash after it leaves orphan logs that start-up deletes.
+        _metadata.SaveTopics(_topics.Values);
+        for (int p = 0; p < topic.PartitionCount; p++) _logs.DeleteLog(new TopicPartition(name, p));
+        Purgatory.OnTopicDeleted(name);
+        Log.Info("Deleted topic {Topic}", name);
+        return Protocol.ErrorCode.None;
+    }
+
+    public (Protocol.ErrorCode Error, string? Message) CreatePartitions(string name, int count, bool validateOnly)
+    {
+        if (!_topics.TryGetValue(name, out var topic)) return (Protocol.ErrorCode.UnknownTopicOrPartition, $"Topic '{name}' does not exist.");
+        if (count <= topic.PartitionCount)
+            return (Protocol.ErrorCode.InvalidPartitions, $"Topic currently has {topic.PartitionCount} partitions, which is higher than or equal to the requested {count}.");
+        if (count > PartitionsPerTopicMax) return (Protocol.ErrorCode.InvalidPartitions, $"At most {PartitionsPerTopicMax} partitions.");
+        if (validateOnly) return (Protocol.ErrorCode.None, null);
+        topic.PartitionCount = count;
+        _metadata.SaveTopics(_topics.Values);
+        EnsureLogs(topic);
+        return (Protocol.ErrorCode.None, null);
+    }
+
+    /// <summary>Replaces (AlterConfigs) or edits (IncrementalAlterConfigs) a topic's overrides. A null value
+    /// deletes the override. Validated whole before anything changes.</summary>
+    public (Protocol.ErrorCode Error, string? Message) AlterTopicConfig(string name,
+        Func<SortedDictionary<string, string>, (Protocol.ErrorCode, string?)> edit, bool validateOnly)
+    {
+        if (!_topics.TryGetValue(name, out var topic)) return (Protocol.ErrorCode.UnknownTopicOrPartition, $"Topic '{name}' does not exist.");
+        var next = new SortedDictionary<string, string>(topic.ConfigOverrides, StringComparer.Ordinal);
+        var (error, message) = edit(next);
+        if (error != Protocol.ErrorCode.None) return (error, message);
+        if (!_brokerDefaults.TryWith(Overrides(next), out var config, out var configError))
+            return (Protocol.ErrorCode.InvalidConfig, configError);
+        if (validateOnly) return (Protocol.ErrorCode.None, null);
+        topic.ConfigOverrides.Clear();
+        foreach (var (k, v) in next) topic.ConfigOverrides[k] = v;
+        _metadata.SaveTopics(_topics.Values);
+        for (int p = 0; p < topic.PartitionCount; p++) _logs.GetLog(new TopicPartition(name, p))?.UpdateConfig(config);
+        return (Protocol.ErrorCode.None, null);
+    }
+
+    private void EnsureLogs(TopicInfo topic)
+    {
+        var config = EffectiveConfig(topic);
+        for (int p = 0; p < topic.PartitionCount; p++)
+            _logs.GetOrCreateLog(new TopicPartition(topic.Name, p), config, Clock.WallClockMs);
+    }
 }

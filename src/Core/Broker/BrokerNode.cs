@@ -150,3 +150,12 @@ public sealed partial class BrokerNode
         Network.Close(connection.Id);
     }
 }
+
+public sealed partial class BrokerNode
+{
+    /// <summary>Close the connection a request came on (acks=0 errors have no response to carry them).</summary>
+    internal void CloseConnectionFor(RequestContext request, string reason)
+    {
+        if (_connections.TryGetValue(request.Connection, out var connection)) CloseConnection(connection, reason);
+    }
+}

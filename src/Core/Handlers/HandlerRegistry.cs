@@ -13,7 +13,6 @@ public sealed class HandlerRegistry
     public HandlerRegistry(BrokerNode broker)
     {
         Register(new ApiVersionsHandler(broker, this));
-        // Handlers are added here, one line each, in key order of their files.
         foreach (var handler in BrokerHandlers.Create(broker)) Register(handler);
     }
 

@@ -105,7 +105,10 @@ public struct KafkaReader
         if (compact)
         {
             uint raw = ReadUnsignedVarInt();
-            return raw == 0 ? -1 : checked((int)(raw - 1));
+            if (raw == 0) return -1;
+            // A 5-byte varint can exceed int.MaxValue: reject it here rather than let an overflow escape.
+            if (raw - 1 > int.MaxValue) throw new ProtocolException($"compact length {raw - 1} exceeds int32");
+            return (int)(raw - 1);
         }
         return int32Length ? ReadInt32() : ReadInt16();
     }
@@ -161,7 +164,8 @@ public struct KafkaReader
             if (i > 0 && tag <= previousTag) throw new ProtocolException("tagged fields out of order");
             previousTag = tag;
             uint size = ReadUnsignedVarInt();
-            Take(checked((int)size));
+            if (size > (uint)Remaining) throw new ProtocolException($"tagged field {tag} of {size} bytes overruns the frame");
+            Take((int)size);
         }
     }
 

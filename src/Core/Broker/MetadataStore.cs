@@ -1,0 +1,131 @@
+using System.Text;
+using DetKafka.Core.Abstractions;
+using DetKafka.Core.Protocol;
+using DetKafka.Core.Records;
+using DetKafka.Core.Util;
+
+namespace DetKafka.Core.Broker;
+
+/// <summary>
+/// The node's own durable metadata: <c>meta.properties</c> (cluster id and node id, the same text format
+/// as Kafka's) and <c>__detkafka_topics</c> (topics, ids, partition counts and config overrides). Each
+/// file is replaced atomically: write a temporary file, sync it, rename over the old one. The topics file
+/// is binary in our own layout: magic "DKT1", int32 count, per topic (string name, uuid id, int32
+/// partitions, int32 config count, string key/value pairs), then the CRC-32C of everything before it.
+/// </summary>
+internal sealed class MetadataStore(IDisk disk, string dataDirectory, IBrokerLog log)
+{
+    private const string TopicsFile = "__detkafka_topics";
+    private const string MetaPropertiesFile = "meta.properties";
+    private static readonly byte[] TopicsMagic = "DKT1"u8.ToArray();
+
+    private string PathOf(string name) => dataDirectory.Length == 0 ? name : dataDirectory + "/" + name;
+
+    public void EnsureDataDirectory()
+    {
+        if (dataDirectory.Length > 0 && !disk.DirectoryExists(dataDirectory)) disk.CreateDirectory(dataDirectory);
+    }
+
+    /// <summary>Reads cluster.id from meta.properties, or creates the file with a fresh id.</summary>
+    public string LoadOrCreateClusterId(int nodeId, IRandom random)
+    {
+        string path = PathOf(MetaPropertiesFile);
+        if (disk.FileExists(path))
+        {
+            string text = Encoding.UTF8.GetString(ReadAll(path));
+            foreach (var rawLine in text.Split('\n'))
+            {
+                var line = rawLine.Trim();
+                if (line.StartsWith("cluster.id=", StringComparison.Ordinal)) return line["cluster.id=".Length..];
+            }
+            log.Warn("meta.properties has no cluster.id; writing a new one");
+        }
+        // Kafka's cluster ids are a UUID in URL-safe base64 without padding (22 characters).
+        var bytes = random.NextUuid().ToByteArray(bigEndian: true);
+        string clusterId = Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        string content = "#DetKafka\nversion=1\ncluster.id=" + clusterId + "\nnode.id="
+            + nodeId.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n";
+        ReplaceAtomically(path, Encoding.UTF8.GetBytes(content));
+        return clusterId;
+    }
+
+    public List<TopicInfo> LoadTopics()
+    {
+        var topics = new List<TopicInfo>();
+        string path = PathOf(TopicsFile);
+        if (!disk.FileExists(path)) return topics;
+        byte[] bytes = ReadAll(path);
+        if (bytes.Length < TopicsMagic.Length + 8 || !bytes.AsSpan(0, 4).SequenceEqual(TopicsMagic))
+            throw new InvariantViolationException($"{path} is not a DetKafka topics file");
+        int bodyLength = bytes.Length - 4;
+        uint stored = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(bodyLength));
+        if (Crc32C.Compute(bytes.AsSpan(0, bodyLength)) != stored)
+            throw new InvariantViolationException($"{path} fails its CRC: refusing to start on corrupt metadata");
+        var r = new KafkaReader(bytes, 4, bodyLength - 4);
+        int count = r.ReadInt32();
+        for (int i = 0; i < count; i++)
+        {
+            string name = r.ReadString(compact: false);
+            Guid id = r.ReadUuid();
+            int partitions = r.ReadInt32();
+            int configCount = r.ReadInt32();
+            var configs = new SortedDictionary<string, string>(StringComparer.Ordinal);
+            for (int c = 0; c < configCount; c++) configs[r.ReadString(false)] = r.ReadString(false);
+            topics.Add(new TopicInfo(name, id, partitions, configs));
+        }
+        return topics;
+    }
+
+    public void SaveTopics(IEnumerable<TopicInfo> topics)
+    {
+        using var w = new KafkaWriter(4096);
+        w.WriteRaw(TopicsMagic);
+        int countAt = w.ReserveInt32();
+        int count = 0;
+        foreach (var t in topics)
+        {
+            w.WriteString(t.Name, compact: false);
+            w.WriteUuid(t.TopicId);
+            w.WriteInt32(t.PartitionCount);
+            w.WriteInt32(t.ConfigOverrides.Count);
+            foreach (var (k, v) in t.ConfigOverrides)
+            {
+                w.WriteString(k, false);
+                w.WriteString(v, false);
+            }
+            count++;
+        }
+        w.PatchInt32(countAt, count);
+        w.WriteUInt32(Crc32C.Compute(w.WrittenSpan));
+        ReplaceAtomically(PathOf(TopicsFile), w.WrittenSpan);
+    }
+
+    private byte[] ReadAll(string path)
+    {
+        using var f = disk.Open(path, create: false);
+        Check.That(f.Length <= 64L * 1024 * 1024, "metadata file bounded");
+        var bytes = new byte[f.Length];
+        int n = f.Read(0, bytes);
+        Check.That(n == bytes.Length, "metadata file read whole");
+        return bytes;
+    }
+
+    private void ReplaceAtomically(string path, ReadOnlySpan<byte> content)
+    {
+        string tmp = path + ".tmp";
+        if (disk.FileExists(tmp)) disk.DeleteFile(tmp);
+        using (var f = disk.Open(tmp, create: true))
+        {
+            var status = f.Write(0, content);
+            if (status == DiskStatus.Ok) status = f.SyncNow();
+            if (status != DiskStatus.Ok) throw new StorageException($"writing {tmp}: {status}", status);
+        }
+        disk.Rename(tmp, path);
+    }
+}
+
+/// <summary>A disk operation failed (no space, I/O error) where the caller cannot answer with an error code.</summary>
+public sealed class StorageException(string message, DiskStatus status) : Exception(message)
+{
+    public DiskStatus Status { get; } = status;
+}

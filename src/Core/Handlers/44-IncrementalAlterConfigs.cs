@@ -1,0 +1,68 @@
+using DetKafka.Core.Broker;
+using DetKafka.Core.Protocol;
+using DetKafka.Core.Protocol.Messages;
+using DetKafka.Core.Storage;
+
+namespace DetKafka.Core.Handlers;
+
+/// <summary>
+/// IncrementalAlterConfigs (key 44), versions 0-1: SET and DELETE on topic configs; APPEND and SUBTRACT
+/// on list-valued ones (cleanup.policy). Validated whole before anything changes. Broker resources are
+/// refused (no dynamic broker configs).
+/// </summary>
+public sealed class IncrementalAlterConfigsHandler(BrokerNode broker) : ApiHandler(broker)
+{
+    public override ApiKey Key => ApiKey.IncrementalAlterConfigs;
+    public override short MinVersion => 0;
+    public override short MaxVersion => 1;
+
+    public override void Handle(RequestContext request, ref KafkaReader body)
+    {
+        var alter = IncrementalAlterConfigsRequest.Read(ref body, request.Version);
+        var response = new IncrementalAlterConfigsResponse();
+        foreach (var resource in alter.Resources)
+        {
+            var r = new IncrementalAlterConfigsResponse.AlterConfigsResourceResponse { ResourceType = resource.ResourceType, ResourceName = resource.ResourceName };
+            response.Responses.Add(r);
+            if (resource.ResourceType != ConfigResourceType.Topic)
+            {
+                (r.ErrorCode, r.ErrorMessage) = (ErrorCode.InvalidRequest, $"Altering {resource.ResourceType} configs is not supported.");
+                continue;
+            }
+            var topic = Broker.FindTopic(resource.ResourceName);
+            (r.ErrorCode, r.ErrorMessage) = Broker.AlterTopicConfig(resource.ResourceName, overrides =>
+            {
+                foreach (var c in resource.Configs)
+                {
+                    switch (c.ConfigOperation)
+                    {
+                        case AlterConfigOpType.Set:
+                            if (c.Value is null) return (ErrorCode.InvalidConfig, $"Null value for {c.Name}");
+                            overrides[c.Name] = c.Value;
+                            break;
+                        case AlterConfigOpType.Delete:
+                            overrides.Remove(c.Name);
+                            break;
+                        case AlterConfigOpType.Append or AlterConfigOpType.Subtract:
+                            if (c.Name != LogConfig.CleanupPolicyName)
+                                return (ErrorCode.InvalidConfig, $"{c.ConfigOperation} applies only to list configs; {c.Name} is not one");
+                            string current = overrides.TryGetValue(c.Name, out var v) ? v
+                                : topic is null ? "" : Broker.EffectiveConfig(topic).ValueOf(c.Name) ?? "";
+                            var items = current.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+                            foreach (var item in (c.Value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                            {
+                                if (c.ConfigOperation == AlterConfigOpType.Append) { if (!items.Contains(item)) items.Add(item); }
+                                else items.Remove(item);
+                            }
+                            overrides[c.Name] = string.Join(",", items);
+                            break;
+                        default:
+                            return (ErrorCode.InvalidRequest, $"Unknown operation {(int)c.ConfigOperation}");
+                    }
+                }
+                return (ErrorCode.None, null);
+            }, alter.ValidateOnly);
+        }
+        request.Respond(response);
+    }
+}

@@ -1,0 +1,236 @@
+using System.Globalization;
+using DetKafka.Core.Records;
+
+namespace DetKafka.Core.Storage;
+
+/// <summary>
+/// A partition log's topic-level settings (Kafka's names and defaults, with one deliberate difference:
+/// durability). By default every acknowledged write is synced before the ack; setting flush.messages above 1
+/// or flush.ms to anything but its default makes the log <see cref="IsRelaxedDurability">relaxed</see>:
+/// acks follow the write and syncs follow the count or the timer, as in Kafka.
+/// </summary>
+public sealed record LogConfig
+{
+    public const string SegmentBytesName = "segment.bytes";
+    public const string SegmentMsName = "segment.ms";
+    public const string SegmentIndexBytesName = "segment.index.bytes";
+    public const string IndexIntervalBytesName = "index.interval.bytes";
+    public const string FlushMessagesName = "flush.messages";
+    public const string FlushMsName = "flush.ms";
+    public const string MessageTimestampTypeName = "message.timestamp.type";
+    public const string MaxMessageBytesName = "max.message.bytes";
+    public const string RetentionMsName = "retention.ms";
+    public const string RetentionBytesName = "retention.bytes";
+    public const string CleanupPolicyName = "cleanup.policy";
+
+    public int SegmentBytes { get; init; } = 1 << 30;
+    public long SegmentMs { get; init; } = 7L * 24 * 60 * 60 * 1000;
+    public int SegmentIndexBytes { get; init; } = 10 * 1024 * 1024;
+    public int IndexIntervalBytes { get; init; } = 4096;
+    public long FlushMessages { get; init; } = 1;
+    public long FlushMs { get; init; } = long.MaxValue;
+    public TimestampType MessageTimestampType { get; init; } = TimestampType.CreateTime;
+    public int MaxMessageBytes { get; init; } = 1048588;
+    public long RetentionMs { get; init; } = 7L * 24 * 60 * 60 * 1000;
+    public long RetentionBytes { get; init; } = -1;
+    public string CleanupPolicy { get; init; } = "delete";
+
+    /// <summary>Kafka topic configs accepted and reported back but not acted on, by name.</summary>
+    public IReadOnlyDictionary<string, string> Passthrough { get; init; } = new SortedDictionary<string, string>(StringComparer.Ordinal);
+
+    public static LogConfig Default { get; } = new();
+
+    /// <summary>Acks do not wait for a sync; the high watermark is the log end offset.</summary>
+    public bool IsRelaxedDurability => FlushMessages > 1 || FlushMs != long.MaxValue;
+
+    public bool DeletesByRetention => CleanupPolicy.Split(',').Any(p => p.Trim() == "delete");
+
+    /// <summary>The configs this class owns, sorted.</summary>
+    public static IReadOnlyList<string> Names { get; } = new[]
+    {
+        CleanupPolicyName, FlushMessagesName, FlushMsName, IndexIntervalBytesName, MaxMessageBytesName,
+        MessageTimestampTypeName, RetentionBytesName, RetentionMsName, SegmentBytesName, SegmentIndexBytesName,
+        SegmentMsName,
+    };
+
+    /// <summary>Kafka topic configs that clients commonly send and that we accept without effect.</summary>
+    public static IReadOnlySet<string> PassthroughNames { get; } = new SortedSet<string>(StringComparer.Ordinal)
+    {
+        "compression.type", "delete.retention.ms", "file.delete.delay.ms", "follower.replication.throttled.replicas",
+        "leader.replication.throttled.replicas", "local.retention.bytes", "local.retention.ms",
+        "max.compaction.lag.ms", "message.downconversion.enable", "message.timestamp.after.max.ms",
+        "message.timestamp.before.max.ms", "message.timestamp.difference.max.ms", "min.cleanable.dirty.ratio",
+        "min.compaction.lag.ms", "min.insync.replicas", "preallocate", "remote.storage.enable", "segment.jitter.ms",
+        "unclean.leader.election.enable",
+    };
+
+    public static bool IsKnownName(string name) => Names.Contains(name) || PassthroughNames.Contains(name);
+
+    /// <summary>Defaults overridden by <paramref name="values"/>; see <see cref="TryWith"/>.</summary>
+    public static bool TryParse(IEnumerable<KeyValuePair<string, string?>> values, out LogConfig config, out string? error)
+        => Default.TryWith(values, out config, out error);
+
+    /// <summary>
+    /// This config with <paramref name="overrides"/> applied in order. A null value resets the key to its
+    /// default (AlterConfigs' DELETE). An unknown name or a bad value fails the whole call with a message fit
+    /// for an INVALID_CONFIG response, and <paramref name="config"/> is then this config unchanged.
+    /// </summary>
+    public bool TryWith(IEnumerable<KeyValuePair<string, string?>> overrides, out LogConfig config, out string? error)
+    {
+        var c = this;
+        foreach (var (name, raw) in overrides)
+        {
+            if (!TryApply(c, name, raw, out var next, out error))
+            {
+                config = this;
+                return false;
+            }
+            c = next;
+        }
+        config = c;
+        error = null;
+        return true;
+    }
+
+    private static bool TryApply(LogConfig c, string name, string? raw, out LogConfig next, out string? error)
+    {
+        next = c;
+        error = null;
+        if (PassthroughNames.Contains(name))
+        {
+            var extra = new SortedDictionary<string, string>(c.Passthrough.ToDictionary(), StringComparer.Ordinal);
+            if (raw is null) extra.Remove(name);
+            else extra[name] = raw.Trim();
+            next = c with { Passthrough = extra };
+            return true;
+        }
+        var d = Default;
+        string? value = raw?.Trim();
+        switch (name)
+        {
+            case SegmentBytesName:
+                if (!TryInt(name, value, d.SegmentBytes, 14, out int segmentBytes, out error)) return false;
+                next = c with { SegmentBytes = segmentBytes };
+                return true;
+            case SegmentMsName:
+                if (!TryLong(name, value, d.SegmentMs, 1, out long segmentMs, out error)) return false;
+                next = c with { SegmentMs = segmentMs };
+                return true;
+            case SegmentIndexBytesName:
+                if (!TryInt(name, value, d.SegmentIndexBytes, 4, out int indexBytes, out error)) return false;
+                next = c with { SegmentIndexBytes = indexBytes };
+                return true;
+            case IndexIntervalBytesName:
+                if (!TryInt(name, value, d.IndexIntervalBytes, 0, out int interval, out error)) return false;
+                next = c with { IndexIntervalBytes = interval };
+                return true;
+            case FlushMessagesName:
+                if (!TryLong(name, value, d.FlushMessages, 1, out long flushMessages, out error)) return false;
+                next = c with { FlushMessages = flushMessages };
+                return true;
+            case FlushMsName:
+                if (!TryLong(name, value, d.FlushMs, 0, out long flushMs, out error)) return false;
+                next = c with { FlushMs = flushMs };
+                return true;
+            case MaxMessageBytesName:
+                if (!TryInt(name, value, d.MaxMessageBytes, 0, out int maxMessageBytes, out error)) return false;
+                next = c with { MaxMessageBytes = maxMessageBytes };
+                return true;
+            case RetentionMsName:
+                if (!TryLong(name, value, d.RetentionMs, -1, out long retentionMs, out error)) return false;
+                next = c with { RetentionMs = retentionMs };
+                return true;
+            case RetentionBytesName:
+                if (!TryLong(name, value, d.RetentionBytes, long.MinValue, out long retentionBytes, out error)) return false;
+                next = c with { RetentionBytes = retentionBytes };
+                return true;
+            case MessageTimestampTypeName:
+                switch (value)
+                {
+                    case null: next = c with { MessageTimestampType = d.MessageTimestampType }; return true;
+                    case "CreateTime": next = c with { MessageTimestampType = TimestampType.CreateTime }; return true;
+                    case "LogAppendTime": next = c with { MessageTimestampType = TimestampType.LogAppendTime }; return true;
+                    default:
+                        error = $"Invalid value {value} for configuration {name}: String must be one of: CreateTime, LogAppendTime";
+                        return false;
+                }
+            case CleanupPolicyName:
+                if (value is null)
+                {
+                    next = c with { CleanupPolicy = d.CleanupPolicy };
+                    return true;
+                }
+                var parts = value.Split(',').Select(p => p.Trim()).ToArray();
+                if (parts.Length == 0 || parts.Any(p => p is not ("delete" or "compact")))
+                {
+                    error = $"Invalid value {value} for configuration {name}: String must be one of: compact, delete";
+                    return false;
+                }
+                next = c with { CleanupPolicy = string.Join(",", parts) };
+                return true;
+            default:
+                error = $"Unknown topic config name: {name}";
+                return false;
+        }
+    }
+
+    /// <summary>The value of a config as DescribeConfigs reports it; null for an unknown name.</summary>
+    public string? ValueOf(string name) => name switch
+    {
+        SegmentBytesName => Format(SegmentBytes),
+        SegmentMsName => Format(SegmentMs),
+        SegmentIndexBytesName => Format(SegmentIndexBytes),
+        IndexIntervalBytesName => Format(IndexIntervalBytes),
+        FlushMessagesName => Format(FlushMessages),
+        FlushMsName => Format(FlushMs),
+        MessageTimestampTypeName => MessageTimestampType.ToString(),
+        MaxMessageBytesName => Format(MaxMessageBytes),
+        RetentionMsName => Format(RetentionMs),
+        RetentionBytesName => Format(RetentionBytes),
+        CleanupPolicyName => CleanupPolicy,
+        _ => Passthrough.TryGetValue(name, out var v) ? v : null,
+    };
+
+    /// <summary>True when <paramref name="name"/> has its default value (DescribeConfigs' isDefault/source).</summary>
+    public bool IsDefault(string name) => PassthroughNames.Contains(name)
+        ? !Passthrough.ContainsKey(name)
+        : ValueOf(name) == Default.ValueOf(name);
+
+    private static string Format(long v) => v.ToString(CultureInfo.InvariantCulture);
+
+    private static bool TryInt(string name, string? value, int fallback, int min, out int result, out string? error)
+    {
+        error = null;
+        result = fallback;
+        if (value is null) return true;
+        if (!int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out result))
+        {
+            error = $"Invalid value {value} for configuration {name}: Not a number of type INT";
+            return false;
+        }
+        if (result < min)
+        {
+            error = $"Invalid value {value} for configuration {name}: Value must be at least {min}";
+            return false;
+        }
+        return true;
+    }
+
+    private static bool TryLong(string name, string? value, long fallback, long min, out long result, out string? error)
+    {
+        error = null;
+        result = fallback;
+        if (value is null) return true;
+        if (!long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out result))
+        {
+            error = $"Invalid value {value} for configuration {name}: Not a number of type LONG";
+            return false;
+        }
+        if (result < min)
+        {
+            error = $"Invalid value {value} for configuration {name}: Value must be at least {min}";
+            return false;
+        }
+        return true;
+    }
+}

@@ -1,0 +1,389 @@
+using System.Buffers;
+using System.Globalization;
+using DetKafka.Core.Abstractions;
+using DetKafka.Core.Protocol;
+using DetKafka.Core.Records;
+using DetKafka.Core.Util;
+
+namespace DetKafka.Core.Storage;
+
+/// <summary>
+/// One segment of a partition log: the <c>.log</c> file of whole batches with offsets from
+/// <see cref="BaseOffset"/> up to <see cref="NextOffset"/> (exclusive, no gaps), its <see cref="OffsetIndex"/> and
+/// <see cref="TimeIndex"/>. Files are named by the base offset as 20 zero-padded digits, like Kafka's.
+/// </summary>
+public sealed class LogSegment : IDisposable
+{
+    public const string LogSuffix = ".log";
+    public const string IndexSuffix = ".index";
+    public const string TimeIndexSuffix = ".timeindex";
+
+    private readonly IDisk _disk;
+    private readonly string _directory;
+    private readonly int _indexIntervalBytes;
+    private int _size;
+    private int _bytesSinceLastIndexEntry;
+
+    private LogSegment(IDisk disk, string directory, long baseOffset, LogConfig config, long createdMs)
+    {
+        _disk = disk;
+        _directory = directory;
+        BaseOffset = baseOffset;
+        _indexIntervalBytes = config.IndexIntervalBytes;
+        CreatedMs = createdMs;
+        string stem = PathOf(directory, FileStem(baseOffset));
+        LogFile = disk.Open(stem + LogSuffix, create: true);
+        OffsetIndex = new OffsetIndex(disk.Open(stem + IndexSuffix, create: true), baseOffset, config.SegmentIndexBytes);
+        TimeIndex = new TimeIndex(disk.Open(stem + TimeIndexSuffix, create: true), baseOffset, config.SegmentIndexBytes);
+        NextOffset = baseOffset;
+    }
+
+    public long BaseOffset { get; }
+
+    /// <summary>One past the last offset held; <see cref="BaseOffset"/> when empty.</summary>
+    public long NextOffset { get; private set; }
+
+    public int Size => _size;
+    public bool IsEmpty => _size == 0;
+    public IDiskFile LogFile { get; }
+    public OffsetIndex OffsetIndex { get; }
+    public TimeIndex TimeIndex { get; }
+
+    /// <summary>Largest batch max timestamp in the segment, <see cref="RecordBatch.NoTimestamp"/> when none.</summary>
+    public long LargestTimestamp { get; private set; } = RecordBatch.NoTimestamp;
+
+    /// <summary>Base offset of the first batch carrying <see cref="LargestTimestamp"/>.</summary>
+    public long OffsetOfLargestTimestamp { get; private set; } = -1;
+
+    /// <summary>The first batch's max timestamp: segment.ms counts from it, as Kafka does.</summary>
+    public long RollingBasedTimestamp { get; private set; } = RecordBatch.NoTimestamp;
+
+    /// <summary>When this process created or opened the segment (segment.ms fallback when the first batch has no timestamp).</summary>
+    public long CreatedMs { get; }
+
+    public static string FileStem(long baseOffset) => baseOffset.ToString("D20", CultureInfo.InvariantCulture);
+
+    /// <summary>Parses a segment file name (<c>00000000000000000042.log</c>) back to its base offset.</summary>
+    public static bool TryParseFileName(string name, string suffix, out long baseOffset)
+    {
+        baseOffset = -1;
+        if (!name.EndsWith(suffix, StringComparison.Ordinal) || name.Length != 20 + suffix.Length) return false;
+        var digits = name.AsSpan(0, 20);
+        foreach (char c in digits)
+            if (c is < '0' or > '9') return false;
+        return long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out baseOffset);
+    }
+
+    internal static string PathOf(string directory, string name) => directory.Length == 0 ? name : directory + "/" + name;
+
+    /// <summary>Creates (or opens, without looking at the contents) the segment's three files.</summary>
+    public static LogSegment Open(IDisk disk, string directory, long baseOffset, LogConfig config, long nowMs)
+        => new(disk, directory, baseOffset, config, nowMs);
+
+    /// <summary>
+    /// Writes a prepared append (whole batches, offsets assigned from <see cref="NextOffset"/>) at the end of the
+    /// file and indexes it. On a failed write the file is cut back and nothing changes.
+    /// </summary>
+    public DiskStatus Append(ReadOnlySpan<byte> batches, IReadOnlyList<AppendedBatch> layout)
+    {
+        Check.That(layout.Count > 0 && layout[0].BaseOffset == NextOffset);
+        Check.That((long)_size + batches.Length <= int.MaxValue);
+        Check.That(layout[^1].Position + layout[^1].Size == batches.Length);
+        int start = _size;
+        var status = LogFile.Write(start, batches);
+        if (status != DiskStatus.Ok)
+        {
+            LogFile.Truncate(start);
+            return status;
+        }
+        foreach (var b in layout) IndexBatch(b.BaseOffset, b.LastOffset, b.MaxTimestamp, start + b.Position, b.Size);
+        Check.That(_size == start + batches.Length && LogFile.Length == _size);
+        return DiskStatus.Ok;
+    }
+
+    /// <summary>Accounts for the batch just written at <paramref name="position"/>, the single place where both
+    /// appends and recovery grow a segment, so a rebuilt index follows the same rule as the original.</summary>
+    private void IndexBatch(long baseOffset, long lastOffset, long maxTimestamp, int position, int size)
+    {
+        Check.That(baseOffset == NextOffset && lastOffset >= baseOffset && position == _size && size >= RecordBatch.HeaderSize);
+        Check.That(lastOffset - BaseOffset <= int.MaxValue);
+        if (_size == 0) RollingBasedTimestamp = maxTimestamp;
+        if (maxTimestamp > LargestTimestamp)
+        {
+            LargestTimestamp = maxTimestamp;
+            OffsetOfLargestTimestamp = baseOffset;
+        }
+        _size += size;
+        NextOffset = lastOffset + 1;
+        _bytesSinceLastIndexEntry += size;
+        if (_bytesSinceLastIndexEntry > _indexIntervalBytes && !OffsetIndex.IsFull && !TimeIndex.IsFull)
+        {
+            // Both indexes take their entry at the same batch, so the last time entry always covers every
+            // batch up to the last offset entry: a clean open need only scan the log after that entry.
+            OffsetIndex.Append(baseOffset, position);
+            if (LargestTimestamp != RecordBatch.NoTimestamp)
+                TimeIndex.MaybeAppend(LargestTimestamp, OffsetOfLargestTimestamp);
+            _bytesSinceLastIndexEntry = 0;
+        }
+    }
+
+    /// <summary>Kafka's roll rule: a non-empty segment rolls when the append would overflow segment.bytes, an
+    /// index is full, relative offsets would overflow, or segment.ms has passed since its first batch.</summary>
+    public bool ShouldRoll(LogConfig config, int appendBytes, long lastOffset, long maxTimestampInAppend, long nowMs)
+    {
+        if (IsEmpty) return false;
+        if ((long)_size + appendBytes > config.SegmentBytes) return true;
+        if (OffsetIndex.IsFull || TimeIndex.IsFull) return true;
+        if (lastOffset - BaseOffset > int.MaxValue) return true;
+        long waited = RollingBasedTimestamp >= 0 ? maxTimestampInAppend - RollingBasedTimestamp : nowMs - CreatedMs;
+        return waited > config.SegmentMs;
+    }
+
+    /// <summary>Reads the batch header at <paramref name="position"/>; false when no whole header is there.</summary>
+    public bool TryReadHeader(int position, out RecordBatchHeader header)
+    {
+        if (position >= _size)
+        {
+            header = default;
+            return false;
+        }
+        return TryReadFileHeader(position, out header);
+    }
+
+    /// <summary>Like <see cref="TryReadHeader"/> but bounded by the file rather than the validated size (recovery).</summary>
+    private bool TryReadFileHeader(long position, out RecordBatchHeader header)
+    {
+        Span<byte> buffer = stackalloc byte[RecordBatch.HeaderSize];
+        int read = LogFile.Read(position, buffer);
+        if (read < RecordBatch.HeaderSize)
+        {
+            header = default;
+            return false;
+        }
+        return RecordBatchHeader.TryRead(buffer, out header);
+    }
+
+    /// <summary>Position of the batch holding <paramref name="offset"/> (which must be in this segment): the
+    /// offset index gives a batch at or before it, then batch headers are walked.</summary>
+    public int TranslateOffset(long offset)
+    {
+        Check.That(offset >= BaseOffset && offset < NextOffset);
+        int position = OffsetIndex.Lookup(offset).Position;
+        while (true)
+        {
+            Check.That(TryReadHeader(position, out var header));
+            if (header.LastOffset >= offset)
+            {
+                Check.That(header.BaseOffset <= offset);
+                return position;
+            }
+            position = checked(position + (int)header.TotalSize);
+        }
+    }
+
+    /// <summary>
+    /// Byte range of whole batches to serve from <paramref name="startOffset"/>: starts at the batch holding it,
+    /// stops before any batch reaching <paramref name="maxOffsetExclusive"/> and before exceeding
+    /// <paramref name="maxBytes"/>, except that the first batch is always taken when <paramref name="minOneBatch"/>.
+    /// </summary>
+    public (int Start, int End) ReadRange(long startOffset, int maxBytes, long maxOffsetExclusive, bool minOneBatch)
+    {
+        int start = TranslateOffset(startOffset);
+        int end = start;
+        while (end < _size)
+        {
+            Check.That(TryReadHeader(end, out var header));
+            if (header.LastOffset >= maxOffsetExclusive) break;
+            long next = end + header.TotalSize;
+            Check.That(next <= _size);
+            if (next - start > maxBytes && (end > start || !minOneBatch)) break;
+            end = (int)next;
+        }
+        return (start, end);
+    }
+
+    public byte[] ReadBytes(int start, int end)
+    {
+        Check.That(0 <= start && start <= end && end <= _size);
+        var bytes = new byte[end - start];
+        Check.That(LogFile.Read(start, bytes) == bytes.Length);
+        return bytes;
+    }
+
+    /// <summary>
+    /// First record at or after <paramref name="startingOffset"/> whose timestamp is at least
+    /// <paramref name="timestamp"/>: the time index says where to start, then batch headers and, inside the
+    /// first batch whose max timestamp qualifies, the records themselves.
+    /// </summary>
+    public TimestampOffset? FindOffsetByTimestamp(long timestamp, long startingOffset)
+    {
+        if (IsEmpty || startingOffset >= NextOffset) return null;
+        long from = Math.Max(TimeIndex.LookupBelow(timestamp)?.Offset ?? BaseOffset, startingOffset);
+        int position = OffsetIndex.Lookup(from).Position;
+        var records = new List<DecodedRecord>();
+        while (position < _size)
+        {
+            Check.That(TryReadHeader(position, out var header));
+            if (header.MaxTimestamp >= timestamp && header.LastOffset >= startingOffset)
+            {
+                if (header.TimestampType == TimestampType.LogAppendTime)
+                    return new TimestampOffset(header.MaxTimestamp, Math.Max(header.BaseOffset, startingOffset));
+                records.Clear();
+                var error = RecordBatchDecoder.Decode(ReadBytes(position, position + (int)header.TotalSize), records);
+                Check.That(error == ErrorCode.None);
+                foreach (var r in records)
+                    if (r.Offset >= startingOffset && r.Timestamp >= timestamp)
+                        return new TimestampOffset(r.Timestamp, r.Offset);
+            }
+            position += (int)header.TotalSize;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Full recovery: validates every batch from the start with the produce path's validator, requires offsets
+    /// to run on without gaps from <see cref="BaseOffset"/>, rebuilds both indexes, and cuts the file at the
+    /// first batch that fails. Returns how many bytes were cut.
+    /// </summary>
+    public long Recover(IBrokerLog log)
+    {
+        OffsetIndex.Reset();
+        TimeIndex.Reset();
+        _size = 0;
+        _bytesSinceLastIndexEntry = 0;
+        NextOffset = BaseOffset;
+        LargestTimestamp = RecordBatch.NoTimestamp;
+        OffsetOfLargestTimestamp = -1;
+        RollingBasedTimestamp = RecordBatch.NoTimestamp;
+
+        long fileLength = LogFile.Length;
+        int position = 0;
+        while (position < fileLength)
+        {
+            var problem = ValidateBatchAt(position, fileLength, out var header, out int size);
+            if (problem is not null)
+            {
+                log.Warn("Segment {Segment}: {Problem} at byte {Position}; truncating {Bytes} bytes",
+                    PathOf(_directory, FileStem(BaseOffset)), problem, position, fileLength - position);
+                break;
+            }
+            IndexBatch(header.BaseOffset, header.LastOffset, header.MaxTimestamp, position, size);
+            position += size;
+        }
+        long cut = fileLength - position;
+        if (cut > 0) LogFile.Truncate(position);
+        return cut;
+    }
+
+    /// <summary>
+    /// Clean open of a segment that is not the last: loads both index files and scans only the batches after
+    /// the last offset-index entry. False (state undefined; call <see cref="Recover"/>) when an index is
+    /// inconsistent or the tail does not validate exactly up to the end of the file.
+    /// </summary>
+    public bool TryOpenWithIndexes(long nextSegmentBaseOffset, IBrokerLog log)
+    {
+        long fileLength = LogFile.Length;
+        if (fileLength == 0 || fileLength > int.MaxValue) return false;
+        string? problem = OffsetIndex.Load((int)fileLength, nextSegmentBaseOffset)
+            ?? TimeIndex.Load(nextSegmentBaseOffset);
+        if (problem is not null)
+        {
+            log.Warn("Segment {Segment}: index rejected ({Problem}); rebuilding", PathOf(_directory, FileStem(BaseOffset)), problem);
+            return false;
+        }
+        var anchor = OffsetIndex.Count == 0 ? new OffsetPosition(BaseOffset, 0) : OffsetIndex.Entries[^1];
+        _size = anchor.Position;
+        NextOffset = anchor.Offset;
+        var lastTime = TimeIndex.LastEntry;
+        // Entries are taken together, so the last time entry can name no batch after the last offset entry.
+        if (lastTime is { } t && (OffsetIndex.Count == 0 || t.Offset > anchor.Offset)) return false;
+        LargestTimestamp = lastTime?.Timestamp ?? RecordBatch.NoTimestamp;
+        OffsetOfLargestTimestamp = lastTime?.Offset ?? -1;
+        int position = anchor.Position;
+        int anchorBatchSize = 0;
+        while (position < fileLength)
+        {
+            problem = ValidateBatchAt(position, fileLength, out var header, out int size);
+            if (problem is not null) return false;
+            if (position == anchor.Position && OffsetIndex.Count > 0) anchorBatchSize = size;
+            if (header.MaxTimestamp > LargestTimestamp)
+            {
+                LargestTimestamp = header.MaxTimestamp;
+                OffsetOfLargestTimestamp = header.BaseOffset;
+            }
+            position += size;
+            _size = position;
+            NextOffset = header.NextOffset;
+        }
+        // Entries are taken whenever more than the interval has gone unindexed, so more unindexed bytes than
+        // that after the last entry's batch mean the index files are missing or short.
+        bool indexesFull = OffsetIndex.IsFull || TimeIndex.IsFull;
+        if (!indexesFull && fileLength - anchor.Position - anchorBatchSize > _indexIntervalBytes)
+        {
+            log.Warn("Segment {Segment}: index ends early; rebuilding", PathOf(_directory, FileStem(BaseOffset)));
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>Reads and validates the batch at <paramref name="position"/>, which must carry offset
+    /// <see cref="NextOffset"/>. Returns null when good, else what is wrong.</summary>
+    private string? ValidateBatchAt(int position, long fileLength, out RecordBatchHeader header, out int size)
+    {
+        header = default;
+        size = 0;
+        long remaining = fileLength - position;
+        if (remaining < RecordBatch.HeaderSize) return $"{remaining} trailing bytes cannot hold a batch";
+        if (!TryReadFileHeader(position, out header)) return "unreadable header";
+        if (header.BatchLength < RecordBatch.BatchLengthMin || header.TotalSize > remaining)
+            return $"batch length {header.BatchLength} does not fit the {remaining} bytes left";
+        size = (int)header.TotalSize;
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(size);
+        try
+        {
+            if (LogFile.Read(position, buffer.AsSpan(0, size)) != size) return "short read";
+            var v = RecordBatchValidator.ValidateBatch(buffer.AsSpan(0, size), RecordValidationOptions.ForRecovery());
+            if (!v.IsValid) return $"{v.Error}: {v.Message}";
+            if (header.BaseOffset != NextOffset) return $"base offset {header.BaseOffset} where {NextOffset} was expected";
+            return null;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Makes the whole segment durable (before it stops being the active one, at shutdown, after recovery).</summary>
+    public DiskStatus SyncAll()
+    {
+        // A half-written pair of index files could understate the segment's largest timestamp on a clean
+        // open; two empty files make that open scan the whole segment instead.
+        if (OffsetIndex.FileDamaged || TimeIndex.FileDamaged)
+        {
+            OffsetIndex.DiscardFile();
+            TimeIndex.DiscardFile();
+        }
+        var status = LogFile.SyncNow();
+        if (status == DiskStatus.Ok) status = OffsetIndex.SyncNow();
+        if (status == DiskStatus.Ok) status = TimeIndex.SyncNow();
+        return status;
+    }
+
+    /// <summary>Closes and deletes the three files.</summary>
+    public void Delete()
+    {
+        Dispose();
+        string stem = PathOf(_directory, FileStem(BaseOffset));
+        foreach (var suffix in new[] { LogSuffix, IndexSuffix, TimeIndexSuffix })
+            if (_disk.FileExists(stem + suffix)) _disk.DeleteFile(stem + suffix);
+    }
+
+    public void Dispose()
+    {
+        LogFile.Dispose();
+        OffsetIndex.Dispose();
+        TimeIndex.Dispose();
+    }
+
+    public override string ToString() => $"LogSegment({FileStem(BaseOffset)}, size {_size}, offsets [{BaseOffset}, {NextOffset}))";
+}

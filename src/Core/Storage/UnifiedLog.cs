@@ -1,0 +1,529 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using DetKafka.Core.Abstractions;
+using DetKafka.Core.Protocol;
+using DetKafka.Core.Records;
+using DetKafka.Core.Util;
+
+namespace DetKafka.Core.Storage;
+
+/// <summary>What an append did. Offsets are -1 when nothing was appended (an error, or no batches).</summary>
+public readonly record struct AppendResult(
+    ErrorCode Error, string? ErrorMessage, long BaseOffset, long LastOffset, long LogAppendTimeMs, long LogStartOffset,
+    int RecordCount)
+{
+    public static AppendResult Failed(ErrorCode error, string? message, long logStartOffset)
+        => new(error, message, -1, -1, -1, logStartOffset, 0);
+}
+
+/// <summary>Whole batches read from a log, with the offsets a fetch response reports next to them.</summary>
+public readonly record struct LogReadResult(
+    ErrorCode Error, ReadOnlyMemory<byte> Records, long HighWatermark, long LogStartOffset, long LogEndOffset);
+
+/// <summary>
+/// The log of one partition: directory <c>topic-partition</c> holding <see cref="LogSegment"/>s in offset order,
+/// the last one active. Appends go to the volatile cache; <see cref="MaybeStartSync"/> covers them with one
+/// sync at a time (group commit) and <see cref="OnSyncCompleted"/> advances <see cref="FlushedOffset"/>.
+/// Invariants: LogStartOffset &lt;= HighWatermark &lt;= LogEndOffset, FlushedOffset &lt;= LogEndOffset, segments
+/// are contiguous.
+/// </summary>
+public sealed class UnifiedLog : IDisposable
+{
+    public const string LogStartOffsetCheckpointFile = "log-start-offset.checkpoint";
+    private const string TmpSuffix = ".tmp";
+    private const int CheckpointVersion = 0;
+    private const int CheckpointSize = 16;
+
+    private readonly IDisk _disk;
+    private readonly IBrokerLog _log;
+    private readonly Func<long> _nextSyncToken;
+    private readonly List<LogSegment> _segments = new();
+    private readonly List<AppendedBatch> _layout = new();
+    private long? _syncToken;
+    private long _syncCoversOffset;
+    private long? _lastSyncStartMs;
+    private long _highWatermark;
+
+    private UnifiedLog(IDisk disk, string directory, TopicPartition topicPartition, LogConfig config,
+        Func<long> nextSyncToken, IBrokerLog log)
+    {
+        _disk = disk;
+        Directory = directory;
+        TopicPartition = topicPartition;
+        Config = config;
+        _nextSyncToken = nextSyncToken;
+        _log = log;
+    }
+
+    public TopicPartition TopicPartition { get; }
+    public string Directory { get; }
+    public LogConfig Config { get; private set; }
+    public IReadOnlyList<LogSegment> Segments => _segments;
+    public LogSegment ActiveSegment => _segments[^1];
+
+    public long LogStartOffset { get; private set; }
+    public long LogEndOffset => ActiveSegment.NextOffset;
+
+    /// <summary>Every offset below this is durable: a crash cannot take it back.</summary>
+    public long FlushedOffset { get; private set; }
+
+    /// <summary>What consumers may read: the flushed offset (strict durability) or the log end offset (relaxed).
+    /// Never goes backwards.</summary>
+    public long HighWatermark => _highWatermark;
+
+    /// <summary><see cref="ErrorCode.KafkaStorageError"/> once a sync or write failed for good; the log then
+    /// refuses appends (after a failed fsync the page cache can no longer be trusted to reach the disk).</summary>
+    public ErrorCode Failure { get; private set; } = ErrorCode.None;
+
+    public bool SyncInFlight => _syncToken.HasValue;
+    public long Size => _segments.Sum(s => (long)s.Size);
+
+    /// <summary>
+    /// Opens (creating if needed) the log in <paramref name="directory"/> and recovers it: segments in offset
+    /// order, the last one (and any whose indexes do not check out) validated batch by batch, a torn or corrupt
+    /// tail cut at the last good batch with every later segment dropped, indexes rebuilt. The result is synced
+    /// before it is served, so <see cref="FlushedOffset"/> starts at <see cref="LogEndOffset"/>.
+    /// </summary>
+    public static UnifiedLog Open(IDisk disk, string directory, TopicPartition topicPartition, LogConfig config,
+        Func<long> nextSyncToken, IBrokerLog log, long nowMs)
+    {
+        var result = new UnifiedLog(disk, directory, topicPartition, config, nextSyncToken, log);
+        result.Recover(nowMs);
+        return result;
+    }
+
+    private void Recover(long nowMs)
+    {
+        if (!_disk.DirectoryExists(Directory)) _disk.CreateDirectory(Directory);
+        var bases = new List<long>();
+        var names = _disk.List(Directory);
+        foreach (var name in names)
+        {
+            if (LogSegment.TryParseFileName(name, LogSegment.LogSuffix, out long b)) bases.Add(b);
+            else if (name.EndsWith(TmpSuffix, StringComparison.Ordinal)) _disk.DeleteFile(PathOf(name));
+        }
+        bases.Sort();
+        foreach (var name in names)
+        {
+            // An index whose log is gone (a crash in the middle of deleting a segment) is garbage.
+            bool orphan = (LogSegment.TryParseFileName(name, LogSegment.IndexSuffix, out long b)
+                           || LogSegment.TryParseFileName(name, LogSegment.TimeIndexSuffix, out b))
+                          && bases.BinarySearch(b) < 0;
+            if (orphan) _disk.DeleteFile(PathOf(name));
+        }
+
+        for (int i = 0; i < bases.Count; i++)
+        {
+            bool isLast = i == bases.Count - 1;
+            var segment = LogSegment.Open(_disk, Directory, bases[i], Config, nowMs);
+            long cut = 0;
+            bool clean = !isLast && segment.TryOpenWithIndexes(bases[i + 1], _log);
+            if (!clean) cut = segment.Recover(_log);
+            if (_segments.Count > 0 && segment.BaseOffset != _segments[^1].NextOffset)
+            {
+                _log.Warn("Log {Log}: segment {Base} does not follow offset {Next}; dropping it and every later segment",
+                    TopicPartition, segment.BaseOffset, _segments[^1].NextOffset);
+                segment.Delete();
+                DeleteSegmentFiles(bases, i + 1);
+                // The previous segment is the active one now and needs the full state a clean open skips.
+                _segments[^1].Recover(_log);
+                break;
+            }
+            _segments.Add(segment);
+            if (!isLast && cut > 0)
+            {
+                _log.Warn("Log {Log}: segment {Base} was cut; dropping every later segment", TopicPartition, segment.BaseOffset);
+                DeleteSegmentFiles(bases, i + 1);
+                break;
+            }
+        }
+
+        long? checkpoint = ReadLogStartOffsetCheckpoint();
+        if (_segments.Count == 0)
+            _segments.Add(LogSegment.Open(_disk, Directory, Math.Max(0, checkpoint ?? 0), Config, nowMs));
+        LogStartOffset = Math.Max(checkpoint ?? 0, _segments[0].BaseOffset);
+        if (LogStartOffset > LogEndOffset)
+        {
+            // Only a relaxed log can lose acknowledged data; offsets already handed out must not be reused.
+            _log.Warn("Log {Log}: log start offset {Start} is past the recovered end {End}; starting empty there",
+                TopicPartition, LogStartOffset, LogEndOffset);
+            foreach (var s in _segments) s.Delete();
+            _segments.Clear();
+            _segments.Add(LogSegment.Open(_disk, Directory, LogStartOffset, Config, nowMs));
+        }
+        DeleteSegmentsBelowLogStart();
+
+        var status = ActiveSegment.SyncAll();
+        if (status != DiskStatus.Ok) Fail(status, "syncing the recovered log");
+        FlushedOffset = LogEndOffset;
+        _highWatermark = LogEndOffset;
+        CheckInvariants();
+        _log.Info("Log {Log} opened: {Segments} segments, offsets [{Start}, {End})",
+            TopicPartition, _segments.Count, LogStartOffset, LogEndOffset);
+    }
+
+    private void DeleteSegmentFiles(List<long> bases, int from)
+    {
+        for (int j = from; j < bases.Count; j++)
+        {
+            string stem = PathOf(LogSegment.FileStem(bases[j]));
+            foreach (var suffix in new[] { LogSegment.LogSuffix, LogSegment.IndexSuffix, LogSegment.TimeIndexSuffix })
+                if (_disk.FileExists(stem + suffix)) _disk.DeleteFile(stem + suffix);
+        }
+    }
+
+    private string PathOf(string name) => LogSegment.PathOf(Directory, name);
+
+    /// <summary>
+    /// Validates a produce's records (every batch), assigns offsets from <see cref="LogEndOffset"/>, applies the
+    /// topic's timestamp type, and writes them to the active segment (rolling first when due). Nothing is
+    /// durable yet: a strict log acknowledges once <see cref="FlushedOffset"/> passes <c>LastOffset</c>.
+    /// </summary>
+    public AppendResult Append(ReadOnlyMemory<byte> records, long nowMs, int leaderEpoch = 0)
+    {
+        if (Failure != ErrorCode.None) return AppendResult.Failed(Failure, "log is offline after a storage failure", LogStartOffset);
+        if (records.Length > Config.SegmentBytes)
+            return AppendResult.Failed(ErrorCode.RecordListTooLarge,
+                $"{records.Length} bytes of records exceed segment.bytes {Config.SegmentBytes}", LogStartOffset);
+        if (records.Length == 0) return AppendResult.Failed(ErrorCode.None, null, LogStartOffset);
+
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(records.Length);
+        try
+        {
+            var prepared = buffer.AsSpan(0, records.Length);
+            var validation = LogValidator.ValidateAndAssignOffsets(records.Span, prepared,
+                RecordValidationOptions.ForProduce(Config.MaxMessageBytes), LogEndOffset, leaderEpoch,
+                Config.MessageTimestampType, nowMs, _layout);
+            if (!validation.IsValid)
+                return AppendResult.Failed(validation.Error, validation.Message, LogStartOffset);
+            Check.That(validation.ValidBytes == records.Length && _layout.Count > 0);
+
+            long baseOffset = _layout[0].BaseOffset;
+            long lastOffset = _layout[^1].LastOffset;
+            long maxTimestamp = _layout.Max(b => b.MaxTimestamp);
+            if (ActiveSegment.ShouldRoll(Config, records.Length, lastOffset, maxTimestamp, nowMs))
+            {
+                var rollError = Roll(nowMs);
+                if (rollError != ErrorCode.None) return AppendResult.Failed(rollError, "roll failed", LogStartOffset);
+            }
+            var status = ActiveSegment.Append(prepared, _layout);
+            if (status != DiskStatus.Ok)
+            {
+                if (status != DiskStatus.NoSpace) Fail(status, "appending");
+                return AppendResult.Failed(ErrorCode.KafkaStorageError, $"write failed: {status}", LogStartOffset);
+            }
+            Check.That(LogEndOffset == lastOffset + 1);
+            UpdateHighWatermark();
+            CheckInvariants();
+            long appendTime = Config.MessageTimestampType == TimestampType.LogAppendTime ? nowMs : -1;
+            return new AppendResult(ErrorCode.None, null, baseOffset, lastOffset, appendTime, LogStartOffset,
+                validation.RecordCount);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Closes the active segment (synced whole, so the sync pipeline only ever covers the active
+    /// file) and opens a new one at the log end offset.</summary>
+    private ErrorCode Roll(long nowMs)
+    {
+        var old = ActiveSegment;
+        var status = old.SyncAll();
+        if (status != DiskStatus.Ok)
+        {
+            Fail(status, "syncing the segment being rolled");
+            return ErrorCode.KafkaStorageError;
+        }
+        FlushedOffset = Math.Max(FlushedOffset, old.NextOffset);
+        var segment = LogSegment.Open(_disk, Directory, old.NextOffset, Config, nowMs);
+        Check.That(segment.LogFile.Length == 0);
+        _segments.Add(segment);
+        UpdateHighWatermark();
+        _log.Debug("Log {Log}: rolled to segment {Base}", TopicPartition, segment.BaseOffset);
+        return ErrorCode.None;
+    }
+
+    /// <summary>
+    /// Whole batches from the one holding <paramref name="fetchOffset"/> (which may start before it), within one
+    /// segment, never including a batch that reaches <paramref name="maxOffsetExclusive"/> (the high watermark for
+    /// consumers) and stopping before <paramref name="maxBytes"/>, except that the first batch is returned whole
+    /// even when larger (KIP-74) when <paramref name="minOneBatch"/>.
+    /// </summary>
+    public LogReadResult Read(long fetchOffset, int maxBytes, long maxOffsetExclusive, bool minOneBatch = true)
+    {
+        if (fetchOffset < LogStartOffset || fetchOffset > LogEndOffset)
+            return new LogReadResult(ErrorCode.OffsetOutOfRange, ReadOnlyMemory<byte>.Empty, HighWatermark, LogStartOffset, LogEndOffset);
+        long limit = Math.Min(maxOffsetExclusive, LogEndOffset);
+        if (fetchOffset >= limit)
+            return new LogReadResult(ErrorCode.None, ReadOnlyMemory<byte>.Empty, HighWatermark, LogStartOffset, LogEndOffset);
+        var segment = _segments[SegmentIndexFor(fetchOffset)];
+        var (start, end) = segment.ReadRange(fetchOffset, maxBytes, limit, minOneBatch);
+        var bytes = end > start ? segment.ReadBytes(start, end) : Array.Empty<byte>();
+        return new LogReadResult(ErrorCode.None, bytes, HighWatermark, LogStartOffset, LogEndOffset);
+    }
+
+    /// <summary>Index of the segment holding <paramref name="offset"/> (the last one whose base is at or below it).</summary>
+    private int SegmentIndexFor(long offset)
+    {
+        int lo = 0, hi = _segments.Count - 1, found = 0;
+        while (lo <= hi)
+        {
+            int mid = lo + ((hi - lo) >> 1);
+            if (_segments[mid].BaseOffset <= offset)
+            {
+                found = mid;
+                lo = mid + 1;
+            }
+            else hi = mid - 1;
+        }
+        return found;
+    }
+
+    /// <summary>The first offset at or after the log start whose record timestamp is at least
+    /// <paramref name="timestamp"/>, with that timestamp; null when there is none below
+    /// <paramref name="maxOffsetExclusive"/>.</summary>
+    public TimestampOffset? OffsetForTimestamp(long timestamp, long maxOffsetExclusive = long.MaxValue)
+    {
+        long limit = Math.Min(maxOffsetExclusive, LogEndOffset);
+        foreach (var segment in _segments)
+        {
+            if (segment.LargestTimestamp < timestamp || segment.NextOffset <= LogStartOffset) continue;
+            var found = segment.FindOffsetByTimestamp(timestamp, LogStartOffset);
+            if (found is { } f) return f.Offset < limit ? f : null;
+        }
+        return null;
+    }
+
+    /// <summary>The record with the largest timestamp (ListOffsets MAX_TIMESTAMP): (timestamp, base offset of its batch).</summary>
+    public TimestampOffset? MaxTimestampOffset(long maxOffsetExclusive = long.MaxValue)
+    {
+        long limit = Math.Min(maxOffsetExclusive, LogEndOffset);
+        TimestampOffset? best = null;
+        foreach (var segment in _segments)
+        {
+            if (segment.OffsetOfLargestTimestamp < LogStartOffset || segment.OffsetOfLargestTimestamp >= limit) continue;
+            if (best is null || segment.LargestTimestamp > best.Value.Timestamp)
+                best = new TimestampOffset(segment.LargestTimestamp, segment.OffsetOfLargestTimestamp);
+        }
+        return best;
+    }
+
+    /// <summary>
+    /// DeleteRecords: moves the log start offset up to <paramref name="offset"/> (-1 means the high watermark),
+    /// which must not pass the high watermark. The new start is made durable first, then segments wholly below
+    /// it are deleted (never the active one). Returns the resulting low watermark.
+    /// </summary>
+    public (ErrorCode Error, long LowWatermark) DeleteRecordsBefore(long offset)
+    {
+        if (Failure != ErrorCode.None) return (Failure, LogStartOffset);
+        if (offset == -1) offset = HighWatermark;
+        if (offset < 0 || offset > HighWatermark) return (ErrorCode.OffsetOutOfRange, LogStartOffset);
+        if (offset <= LogStartOffset) return (ErrorCode.None, LogStartOffset);
+        var status = WriteLogStartOffsetCheckpoint(offset);
+        if (status != DiskStatus.Ok)
+        {
+            if (status != DiskStatus.NoSpace) Fail(status, "writing the log start offset");
+            return (ErrorCode.KafkaStorageError, LogStartOffset);
+        }
+        LogStartOffset = offset;
+        DeleteSegmentsBelowLogStart();
+        CheckInvariants();
+        return (ErrorCode.None, LogStartOffset);
+    }
+
+    private void DeleteSegmentsBelowLogStart()
+    {
+        while (_segments.Count > 1 && _segments[0].NextOffset <= LogStartOffset)
+        {
+            _segments[0].Delete();
+            _segments.RemoveAt(0);
+        }
+    }
+
+    /// <summary>
+    /// retention.ms / retention.bytes (cleanup.policy=delete): deletes the oldest segments that are wholly below
+    /// the high watermark and expired by age (largest timestamp) or by the partition's size. The log start offset
+    /// follows the first remaining segment, which recovery also derives, so no checkpoint is needed.
+    /// Returns the number of segments deleted.
+    /// </summary>
+    public int ApplyRetention(long nowMs)
+    {
+        if (Failure != ErrorCode.None || !Config.DeletesByRetention) return 0;
+        int deleted = 0;
+        long size = Size;
+        while (_segments.Count > 1 && _segments[0].NextOffset <= HighWatermark)
+        {
+            var oldest = _segments[0];
+            bool expired = Config.RetentionMs >= 0 && nowMs - oldest.LargestTimestamp > Config.RetentionMs;
+            bool oversize = Config.RetentionBytes >= 0 && size - oldest.Size >= Config.RetentionBytes;
+            if (!expired && !oversize) break;
+            size -= oldest.Size;
+            oldest.Delete();
+            _segments.RemoveAt(0);
+            deleted++;
+        }
+        LogStartOffset = Math.Max(LogStartOffset, _segments[0].BaseOffset);
+        CheckInvariants();
+        return deleted;
+    }
+
+    private long? ReadLogStartOffsetCheckpoint()
+    {
+        string path = PathOf(LogStartOffsetCheckpointFile);
+        if (!_disk.FileExists(path)) return null;
+        using var file = _disk.Open(path, create: false);
+        Span<byte> bytes = stackalloc byte[CheckpointSize];
+        if (file.Length != CheckpointSize || file.Read(0, bytes) != CheckpointSize
+            || BinaryPrimitives.ReadInt32BigEndian(bytes) != CheckpointVersion
+            || BinaryPrimitives.ReadUInt32BigEndian(bytes[12..]) != Crc32C.Compute(bytes[..12]))
+        {
+            _log.Warn("Log {Log}: ignoring a damaged log start offset checkpoint", TopicPartition);
+            return null;
+        }
+        long offset = BinaryPrimitives.ReadInt64BigEndian(bytes[4..]);
+        return offset >= 0 ? offset : null;
+    }
+
+    /// <summary>Written beside the log, synced, then renamed over the old one: a crash leaves the old or the new value.</summary>
+    private DiskStatus WriteLogStartOffsetCheckpoint(long offset)
+    {
+        string path = PathOf(LogStartOffsetCheckpointFile);
+        string tmp = path + TmpSuffix;
+        Span<byte> bytes = stackalloc byte[CheckpointSize];
+        BinaryPrimitives.WriteInt32BigEndian(bytes, CheckpointVersion);
+        BinaryPrimitives.WriteInt64BigEndian(bytes[4..], offset);
+        BinaryPrimitives.WriteUInt32BigEndian(bytes[12..], Crc32C.Compute(bytes[..12]));
+        DiskStatus status;
+        using (var file = _disk.Open(tmp, create: true))
+        {
+            file.Truncate(0);
+            status = file.Write(0, bytes);
+            if (status == DiskStatus.Ok) status = file.SyncNow();
+        }
+        if (status != DiskStatus.Ok)
+        {
+            _disk.DeleteFile(tmp);
+            return status;
+        }
+        _disk.Rename(tmp, path);
+        return DiskStatus.Ok;
+    }
+
+    /// <summary>
+    /// Group commit: starts a sync of the active segment when unflushed writes exist and none is in flight.
+    /// A relaxed log waits until flush.messages records are unflushed or flush.ms has passed since the last sync
+    /// started. Returns true when a sync was started.
+    /// </summary>
+    public bool MaybeStartSync(long nowMs)
+    {
+        _lastSyncStartMs ??= nowMs;
+        if (Failure != ErrorCode.None || _syncToken.HasValue || LogEndOffset == FlushedOffset) return false;
+        if (Config.IsRelaxedDurability)
+        {
+            long unflushed = LogEndOffset - FlushedOffset;
+            bool timeUp = Config.FlushMs != long.MaxValue && nowMs - _lastSyncStartMs.Value >= Config.FlushMs;
+            if (unflushed < Config.FlushMessages && !timeUp) return false;
+        }
+        long token = _nextSyncToken();
+        _syncToken = token;
+        _syncCoversOffset = LogEndOffset;
+        _lastSyncStartMs = nowMs;
+        ActiveSegment.LogFile.RequestSync(token);
+        return true;
+    }
+
+    /// <summary>
+    /// A sync this log started has finished. On success <see cref="FlushedOffset"/> moves to what it covered (every
+    /// produce whose last offset is below it can be acknowledged); on failure the log goes offline. Returns false
+    /// for a token this log is not waiting for.
+    /// </summary>
+    public bool OnSyncCompleted(long token, DiskStatus status)
+    {
+        if (_syncToken != token) return false;
+        _syncToken = null;
+        if (status != DiskStatus.Ok)
+        {
+            Fail(status, "sync");
+            return true;
+        }
+        FlushedOffset = Math.Max(FlushedOffset, _syncCoversOffset);
+        UpdateHighWatermark();
+        CheckInvariants();
+        return true;
+    }
+
+    /// <summary>When a relaxed log's flush.ms sync falls due; long.MaxValue when nothing is scheduled.</summary>
+    public long NextDeadlineMs
+    {
+        get
+        {
+            if (!Config.IsRelaxedDurability || Config.FlushMs == long.MaxValue || _syncToken.HasValue
+                || Failure != ErrorCode.None || LogEndOffset == FlushedOffset || _lastSyncStartMs is not { } last)
+                return long.MaxValue;
+            long due = last + Config.FlushMs;
+            return due < last ? long.MaxValue : due;
+        }
+    }
+
+    /// <summary>AlterConfigs. The high watermark never moves back, even when a relaxed log turns strict.</summary>
+    public void UpdateConfig(LogConfig config)
+    {
+        Config = config;
+        UpdateHighWatermark();
+    }
+
+    /// <summary>Shutdown: syncs the active segment whole, blocking.</summary>
+    public DiskStatus Flush()
+    {
+        if (Failure != ErrorCode.None) return DiskStatus.IoError;
+        var status = ActiveSegment.SyncAll();
+        if (status != DiskStatus.Ok)
+        {
+            Fail(status, "flushing");
+            return status;
+        }
+        FlushedOffset = LogEndOffset;
+        UpdateHighWatermark();
+        return DiskStatus.Ok;
+    }
+
+    private void UpdateHighWatermark()
+    {
+        long candidate = Config.IsRelaxedDurability ? LogEndOffset : FlushedOffset;
+        _highWatermark = Math.Max(_highWatermark, candidate);
+    }
+
+    private void Fail(DiskStatus status, string what)
+    {
+        if (Failure == ErrorCode.None)
+            _log.Error("Log {Log}: storage failure ({Status}) while {What}; the log is offline", TopicPartition, status, what);
+        Failure = ErrorCode.KafkaStorageError;
+    }
+
+    private void CheckInvariants()
+    {
+        Check.That(_segments.Count > 0);
+        Check.That(LogStartOffset >= _segments[0].BaseOffset);
+        Check.That(LogStartOffset <= _highWatermark && _highWatermark <= LogEndOffset);
+        Check.That(FlushedOffset <= LogEndOffset);
+        for (int i = 1; i < _segments.Count; i++) Check.That(_segments[i].BaseOffset == _segments[i - 1].NextOffset);
+    }
+
+    /// <summary>Closes the files; does not sync (see <see cref="Flush"/>).</summary>
+    public void Dispose()
+    {
+        foreach (var s in _segments) s.Dispose();
+    }
+
+    /// <summary>Closes and deletes everything (topic deletion).</summary>
+    internal void DeleteAll()
+    {
+        Dispose();
+        _segments.Clear();
+        _disk.DeleteDirectory(Directory);
+    }
+
+    public override string ToString() => $"UnifiedLog({TopicPartition}, [{LogStartOffset}, {LogEndOffset}), hw {HighWatermark}, flushed {FlushedOffset})";
+}

@@ -1,0 +1,418 @@
+using System.Globalization;
+using System.Text;
+using DetKafka.Core.Abstractions;
+using DetKafka.Core.Broker;
+
+namespace DetKafka.Host.Configuration;
+
+/// <summary>A configuration value that cannot be used. The CLI prints the message and exits with code 2.</summary>
+public sealed class ConfigException(string message) : Exception(message);
+
+/// <summary>The <c>serve</c> flags as typed: null when the flag was not given. Values are validated later, with
+/// the environment and the file, so every source gets the same checks and messages.</summary>
+public sealed record ServeArguments
+{
+    public string? Listeners { get; init; }
+    public string? AdvertisedListeners { get; init; }
+    public string? NodeId { get; init; }
+    public string? DataDir { get; init; }
+    public string? NumPartitions { get; init; }
+    public string? AutoCreateTopics { get; init; }
+    public string? LogSegmentBytes { get; init; }
+    public string? MessageMaxBytes { get; init; }
+    public string? LogFile { get; init; }
+    public string? LogLevel { get; init; }
+    public string? ConfigFile { get; init; }
+}
+
+/// <summary>Everything the host needs to run one broker, resolved from flags, environment, file and defaults.</summary>
+public sealed class ServerSettings
+{
+    /// <summary>The socket to bind. Port 0 binds an ephemeral port.</summary>
+    public required ListenerAddress Listener { get; init; }
+
+    /// <summary>What Metadata tells clients. Port 0 means "the port actually bound".</summary>
+    public required ListenerAddress Advertised { get; init; }
+
+    /// <summary>The data directory as configured (relative to the working directory or absolute).</summary>
+    public required string DataDirectory { get; init; }
+
+    public string? LogFile { get; init; }
+    public LogLevel LogLevel { get; init; } = LogLevel.Information;
+
+    public int NodeId { get; init; } = 1;
+    public int NumPartitions { get; init; } = 1;
+    public bool AutoCreateTopicsEnable { get; init; } = true;
+    public int MessageMaxBytes { get; init; } = 1_048_588;
+    public int SocketRequestMaxBytes { get; init; } = Core.Protocol.Frame.RequestBytesMaxDefault;
+    public int MaxConnections { get; init; } = 1000;
+
+    /// <summary>Broker-wide topic-config defaults under their topic-config names (segment.bytes, flush.ms ...).</summary>
+    public IReadOnlyDictionary<string, string> TopicConfigDefaults { get; init; } = new SortedDictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>Things worth a warning at start-up: ignored keys and listeners, unknown DETKAFKA_ variables.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
+    /// <summary>The Core configuration once the listener is bound (an advertised port 0 becomes the bound port).
+    /// The disk handed to Core is rooted at the data directory, so Core's own DataDirectory is the root.</summary>
+    public BrokerConfig ToBrokerConfig(int boundPort) => new()
+    {
+        NodeId = NodeId,
+        AdvertisedHost = Advertised.Host,
+        AdvertisedPort = Advertised.Port == 0 ? boundPort : Advertised.Port,
+        NumPartitions = NumPartitions,
+        AutoCreateTopicsEnable = AutoCreateTopicsEnable,
+        MessageMaxBytes = MessageMaxBytes,
+        SocketRequestMaxBytes = SocketRequestMaxBytes,
+        MaxConnections = MaxConnections,
+        TopicConfigDefaults = new SortedDictionary<string, string>(TopicConfigDefaults.ToDictionary(), StringComparer.Ordinal),
+        DataDirectory = "",
+    };
+}
+
+/// <summary>
+/// Merges the broker's configuration sources, Kafka broker-config names throughout. Precedence: flags, then
+/// environment variables <c>DETKAFKA_&lt;NAME&gt;</c> (the Kafka name upper-cased, dots as underscores), then
+/// the properties file, then defaults. Pure: the caller reads the environment and the file.
+/// </summary>
+public static class ServerOptions
+{
+    public const string EnvironmentPrefix = "DETKAFKA_";
+    public const string DefaultListeners = "PLAINTEXT://127.0.0.1:9092";
+    public const string DefaultDataDirectory = "./data";
+
+    /// <summary>Kafka names that share one setting, most preferred first (Kafka's own order).</summary>
+    private static readonly string[][] Aliases =
+    [
+        ["node.id", "broker.id"],
+        ["log.dirs", "log.dir"],
+        ["log.retention.ms", "log.retention.minutes", "log.retention.hours"],
+        ["log.roll.ms", "log.roll.hours"],
+    ];
+
+    /// <summary>Broker configs this broker honours.</summary>
+    public static readonly IReadOnlySet<string> SupportedKeys = new SortedSet<string>(StringComparer.Ordinal)
+    {
+        "listeners", "advertised.listeners", "node.id", "broker.id", "log.dirs", "log.dir", "num.partitions",
+        "auto.create.topics.enable", "message.max.bytes", "socket.request.max.bytes", "max.connections",
+        "log.segment.bytes", "log.flush.interval.messages", "log.flush.interval.ms", "log.roll.ms", "log.roll.hours",
+        "log.retention.ms", "log.retention.minutes", "log.retention.hours", "log.retention.bytes",
+        "log.index.size.max.bytes", "log.index.interval.bytes", "log.message.timestamp.type", "log.cleanup.policy",
+        "log.segment.delete.delay.ms", "compression.type", "min.insync.replicas", "controller.listener.names",
+    };
+
+    /// <summary>Kafka broker configs that mean nothing to a single in-process node (threads, socket buffers,
+    /// KRaft quorum, replication factors of internal topics). Accepted so a stock server.properties works,
+    /// and reported at start-up as ignored.</summary>
+    public static readonly IReadOnlySet<string> IgnoredKeys = new SortedSet<string>(StringComparer.Ordinal)
+    {
+        "process.roles", "controller.quorum.voters", "controller.quorum.bootstrap.servers",
+        "inter.broker.listener.name", "listener.security.protocol.map", "num.network.threads", "num.io.threads",
+        "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "num.recovery.threads.per.data.dir",
+        "offsets.topic.replication.factor", "offsets.topic.num.partitions", "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr", "share.coordinator.state.topic.replication.factor",
+        "share.coordinator.state.topic.min.isr", "log.retention.check.interval.ms", "group.initial.rebalance.delay.ms",
+        "default.replication.factor", "delete.topic.enable", "zookeeper.connect", "zookeeper.connection.timeout.ms",
+        "log.cleaner.enable", "metadata.log.dir",
+    };
+
+    /// <summary>Flag name for each Kafka key that has one.</summary>
+    private static readonly Dictionary<string, string> FlagNames = new(StringComparer.Ordinal)
+    {
+        ["listeners"] = "--listeners",
+        ["advertised.listeners"] = "--advertised-listeners",
+        ["node.id"] = "--node-id",
+        ["log.dirs"] = "--data-dir",
+        ["num.partitions"] = "--num-partitions",
+        ["auto.create.topics.enable"] = "--auto-create-topics",
+        ["log.segment.bytes"] = "--log-segment-bytes",
+        ["message.max.bytes"] = "--message-max-bytes",
+    };
+
+    public static string EnvironmentName(string key) => EnvironmentPrefix + key.ToUpperInvariant().Replace('.', '_');
+
+    /// <summary>Resolve the settings. Throws <see cref="ConfigException"/> with a message naming the source of
+    /// the bad value.</summary>
+    /// <param name="localHostName">Advertised when the listener binds a wildcard host and advertised.listeners
+    /// is not set (Kafka advertises the machine's name then).</param>
+    public static ServerSettings Resolve(ServeArguments flags, IReadOnlyDictionary<string, string> environment,
+        string? configFileText, string configFileName = "config file", string localHostName = "localhost")
+    {
+        var warnings = new List<string>();
+        var layers = new List<Layer> { FlagLayer(flags), EnvironmentLayer(environment, warnings) };
+        if (configFileText is not null) layers.Add(FileLayer(configFileText, configFileName, warnings));
+        foreach (var layer in layers)
+            foreach (var key in layer.Values.Keys)
+                if (IgnoredKeys.Contains(key)) warnings.Add($"{layer.Describe(key)} is ignored by this broker");
+
+        var r = new Resolver(layers);
+
+        var listener = ResolveListener(r, warnings);
+        ListenerAddress advertised;
+        if (r.Find("advertised.listeners") is { } adv)
+        {
+            var list = ListenerAddress.ParseList(adv.Value, adv.Where);
+            var ofListener = list.Where(l => l.Name == listener.Name).ToList();
+            if (ofListener.Count != 1)
+                throw new ConfigException($"{adv.Where}: expected one {listener.Name} listener in '{adv.Value}'");
+            advertised = ofListener[0];
+            if (advertised.IsWildcardHost)
+                throw new ConfigException($"{adv.Where}: '{advertised}' is not an address clients can connect to");
+        }
+        else
+        {
+            advertised = listener.IsWildcardHost ? listener with { Host = localHostName } : listener;
+        }
+
+        string dataDir = DefaultDataDirectory;
+        if (r.Find("log.dirs", "log.dir") is { } dirs)
+        {
+            var parts = dirs.Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length == 0) throw new ConfigException($"{dirs.Where}: empty directory");
+            if (parts.Length > 1) throw new ConfigException($"{dirs.Where}: only one data directory is supported, got '{dirs.Value}'");
+            dataDir = parts[0];
+        }
+
+        var topicDefaults = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        void TopicDefault(string topicKey, long? value)
+        {
+            if (value is { } v) topicDefaults[topicKey] = v.ToString(CultureInfo.InvariantCulture);
+        }
+
+        int? messageMaxBytes = r.Int("message.max.bytes", 0, int.MaxValue);
+        TopicDefault("segment.bytes", r.Int("log.segment.bytes", 14, int.MaxValue));
+        TopicDefault("flush.messages", r.Long("log.flush.interval.messages", 1, long.MaxValue));
+        TopicDefault("flush.ms", r.Long("log.flush.interval.ms", 0, long.MaxValue));
+        TopicDefault("segment.ms", r.Duration(["log.roll.ms", "log.roll.hours"], [1, 3_600_000], 1));
+        TopicDefault("retention.ms", r.Duration(["log.retention.ms", "log.retention.minutes", "log.retention.hours"], [1, 60_000, 3_600_000], -1));
+        TopicDefault("retention.bytes", r.Long("log.retention.bytes", -1, long.MaxValue));
+        TopicDefault("segment.index.bytes", r.Int("log.index.size.max.bytes", 4, int.MaxValue));
+        TopicDefault("index.interval.bytes", r.Int("log.index.interval.bytes", 0, int.MaxValue));
+        TopicDefault("file.delete.delay.ms", r.Long("log.segment.delete.delay.ms", 0, long.MaxValue));
+        TopicDefault("min.insync.replicas", r.Int("min.insync.replicas", 1, int.MaxValue));
+        TopicDefault("max.message.bytes", messageMaxBytes);
+        if (r.OneOf("log.message.timestamp.type", ["CreateTime", "LogAppendTime"]) is { } tsType) topicDefaults["message.timestamp.type"] = tsType;
+        if (r.OneOf("compression.type", ["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]) is { } compression) topicDefaults["compression.type"] = compression;
+        if (r.Find("log.cleanup.policy") is { } policy)
+        {
+            var parts = policy.Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length == 0 || parts.Any(p => p != "delete" && p != "compact"))
+                throw new ConfigException($"{policy.Where}: '{policy.Value}' is not a list of delete/compact");
+            topicDefaults["cleanup.policy"] = string.Join(',', parts);
+        }
+
+        var defaults = new ServerSettings { Listener = listener, Advertised = advertised, DataDirectory = dataDir };
+        return new ServerSettings
+        {
+            Listener = listener,
+            Advertised = advertised,
+            DataDirectory = dataDir,
+            LogFile = string.IsNullOrWhiteSpace(flags.LogFile) ? null : flags.LogFile,
+            LogLevel = ParseLogLevel(flags.LogLevel),
+            NodeId = r.NodeId() ?? defaults.NodeId,
+            NumPartitions = r.Int("num.partitions", 1, int.MaxValue) ?? defaults.NumPartitions,
+            AutoCreateTopicsEnable = r.Bool("auto.create.topics.enable") ?? defaults.AutoCreateTopicsEnable,
+            MessageMaxBytes = messageMaxBytes ?? defaults.MessageMaxBytes,
+            SocketRequestMaxBytes = r.Int("socket.request.max.bytes", 1, int.MaxValue) ?? defaults.SocketRequestMaxBytes,
+            MaxConnections = r.Int("max.connections", 1, int.MaxValue) ?? defaults.MaxConnections,
+            TopicConfigDefaults = topicDefaults,
+            Warnings = warnings,
+        };
+    }
+
+    private static ListenerAddress ResolveListener(Resolver r, List<string> warnings)
+    {
+        var found = r.Find("listeners") ?? new Found("listeners", DefaultListeners, "default listeners");
+        var all = ListenerAddress.ParseList(found.Value, found.Where);
+        if (all.Select(l => l.Name).Distinct().Count() != all.Count)
+            throw new ConfigException($"{found.Where}: listener names must be unique in '{found.Value}'");
+
+        // A KRaft server.properties also lists the controller's listener; a single broker has no quorum.
+        var controllers = r.Find("controller.listener.names") is { } c
+            ? c.Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(n => n.ToUpperInvariant()).ToHashSet()
+            : [];
+        foreach (var skipped in all.Where(l => controllers.Contains(l.Name)))
+            warnings.Add($"{found.Where}: controller listener {skipped} is ignored (single node, no quorum)");
+        var clients = all.Where(l => !controllers.Contains(l.Name)).ToList();
+        if (clients.Count != 1)
+            throw new ConfigException($"{found.Where}: expected exactly one client listener, got '{found.Value}'");
+        if (clients[0].Name != ListenerAddress.PlainText)
+            throw new ConfigException($"{found.Where}: only PLAINTEXT listeners are supported, got '{clients[0]}'");
+        return clients[0];
+    }
+
+    public static LogLevel ParseLogLevel(string? value) => value?.Trim().ToLowerInvariant() switch
+    {
+        null or "" => LogLevel.Information,
+        "debug" or "verbose" or "trace" => LogLevel.Debug,
+        "information" or "info" => LogLevel.Information,
+        "warning" or "warn" => LogLevel.Warning,
+        "error" or "fatal" => LogLevel.Error,
+        _ => throw new ConfigException($"--log-level: '{value}' is not one of debug, info, warn, error"),
+    };
+
+    /// <summary>Java-properties subset: <c>key=value</c> or <c>key: value</c>, <c>#</c>/<c>!</c> comments,
+    /// a trailing backslash continues the line, the last duplicate wins.</summary>
+    public static IReadOnlyDictionary<string, (string Value, int Line)> ParseProperties(string text, string fileName)
+    {
+        var result = new Dictionary<string, (string, int)>(StringComparer.Ordinal);
+        var lines = text.Replace("\r\n", "\n").Split('\n');
+        for (int i = 0; i < lines.Length; i++)
+        {
+            int lineNumber = i + 1;
+            var line = lines[i].TrimStart();
+            if (line.Length == 0 || line[0] == '#' || line[0] == '!') continue;
+            var logical = new StringBuilder();
+            while (true)
+            {
+                if (EndsWithContinuation(line) && i + 1 < lines.Length)
+                {
+                    logical.Append(line, 0, line.Length - 1);
+                    line = lines[++i].TrimStart();
+                    continue;
+                }
+                logical.Append(EndsWithContinuation(line) ? line[..^1] : line);
+                break;
+            }
+            var entry = logical.ToString();
+            int sep = entry.IndexOfAny(['=', ':']);
+            if (sep <= 0) throw new ConfigException($"{fileName}:{lineNumber}: expected key=value, got '{entry.Trim()}'");
+            var key = entry[..sep].Trim();
+            var value = entry[(sep + 1)..].Trim();
+            if (key.Length == 0 || key.Any(char.IsWhiteSpace))
+                throw new ConfigException($"{fileName}:{lineNumber}: bad key '{key}'");
+            result[key] = (value, lineNumber);
+        }
+        return result;
+    }
+
+    private static bool EndsWithContinuation(string line)
+    {
+        int backslashes = 0;
+        for (int j = line.Length - 1; j >= 0 && line[j] == '\\'; j--) backslashes++;
+        return backslashes % 2 == 1;
+    }
+
+    // ---- layers --------------------------------------------------------------------------------------
+
+    private sealed record Layer(IReadOnlyDictionary<string, string> Values, Func<string, string> Describe);
+
+    private readonly record struct Found(string Key, string Value, string Where);
+
+    private static Layer FlagLayer(ServeArguments flags)
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        void Add(string key, string? value)
+        {
+            if (value is not null) values[key] = value;
+        }
+        Add("listeners", flags.Listeners);
+        Add("advertised.listeners", flags.AdvertisedListeners);
+        Add("node.id", flags.NodeId);
+        Add("log.dirs", flags.DataDir);
+        Add("num.partitions", flags.NumPartitions);
+        Add("auto.create.topics.enable", flags.AutoCreateTopics);
+        Add("log.segment.bytes", flags.LogSegmentBytes);
+        Add("message.max.bytes", flags.MessageMaxBytes);
+        return new Layer(values, key => FlagNames.TryGetValue(key, out var flag) ? flag : key);
+    }
+
+    private static Layer EnvironmentLayer(IReadOnlyDictionary<string, string> environment, List<string> warnings)
+    {
+        var byEnvName = SupportedKeys.Concat(IgnoredKeys).ToDictionary(EnvironmentName, k => k, StringComparer.Ordinal);
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, value) in environment.OrderBy(e => e.Key, StringComparer.Ordinal))
+        {
+            if (!name.StartsWith(EnvironmentPrefix, StringComparison.Ordinal)) continue;
+            if (byEnvName.TryGetValue(name, out var key)) values[key] = value;
+            else warnings.Add($"environment variable {name} is not a broker setting this broker knows; ignored");
+        }
+        return new Layer(values, key => "environment variable " + EnvironmentName(key));
+    }
+
+    private static Layer FileLayer(string text, string fileName, List<string> warnings)
+    {
+        var entries = ParseProperties(text, fileName);
+        foreach (var (key, (_, line)) in entries.OrderBy(e => e.Value.Line))
+        {
+            if (!SupportedKeys.Contains(key) && !IgnoredKeys.Contains(key))
+                throw new ConfigException($"{fileName}:{line}: unknown broker setting '{key}'");
+        }
+        var values = entries.ToDictionary(e => e.Key, e => e.Value.Value, StringComparer.Ordinal);
+        return new Layer(values, key => entries.TryGetValue(key, out var e) ? $"{fileName}:{e.Line}: {key}" : $"{fileName}: {key}");
+    }
+
+    /// <summary>Looks settings up across layers: the first layer (highest precedence) that sets any of a
+    /// setting's names decides, and within it Kafka's preferred name wins.</summary>
+    private sealed class Resolver(IReadOnlyList<Layer> layers)
+    {
+        public Found? Find(params string[] keys)
+        {
+            foreach (var layer in layers)
+                foreach (var key in keys)
+                    if (layer.Values.TryGetValue(key, out var value)) return new Found(key, value, layer.Describe(key));
+            return null;
+        }
+
+        public int? NodeId()
+        {
+            foreach (var layer in layers)
+            {
+                bool hasNode = layer.Values.TryGetValue("node.id", out var node);
+                bool hasBroker = layer.Values.TryGetValue("broker.id", out var broker);
+                if (hasNode && hasBroker && node!.Trim() != broker!.Trim())
+                    throw new ConfigException($"{layer.Describe("node.id")} ({node}) and {layer.Describe("broker.id")} ({broker}) disagree");
+                if (hasNode || hasBroker) break;
+            }
+            return Int(Find(Aliases[0]), 0, int.MaxValue);
+        }
+
+        public int? Int(string key, int min, int max) => Int(Find(key), min, max);
+
+        private static int? Int(Found? found, int min, int max)
+        {
+            if (Long(found, min, max) is not { } v) return null;
+            return (int)v;
+        }
+
+        public long? Long(string key, long min, long max) => Long(Find(key), min, max);
+
+        private static long? Long(Found? found, long min, long max)
+        {
+            if (found is not { } f) return null;
+            if (!long.TryParse(f.Value.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long v))
+                throw new ConfigException($"{f.Where}: '{f.Value}' is not an integer");
+            if (v < min || v > max)
+                throw new ConfigException($"{f.Where}: {v} is out of range [{min}, {max}]");
+            return v;
+        }
+
+        /// <summary>A duration given under one of several names with different units (ms, minutes, hours);
+        /// -1 (where <paramref name="min"/> allows it) means unlimited and is kept as is.</summary>
+        public long? Duration(string[] keys, long[] unitMs, long min)
+        {
+            if (Find(keys) is not { } f) return null;
+            long unit = unitMs[Array.IndexOf(keys, f.Key)];
+            long value = Long(f, min, long.MaxValue / unit)!.Value;
+            return value == -1 ? -1 : value * unit;
+        }
+
+        public bool? Bool(string key)
+        {
+            if (Find(key) is not { } f) return null;
+            return f.Value.Trim().ToLowerInvariant() switch
+            {
+                "true" => true,
+                "false" => false,
+                _ => throw new ConfigException($"{f.Where}: '{f.Value}' is not true or false"),
+            };
+        }
+
+        public string? OneOf(string key, string[] allowed)
+        {
+            if (Find(key) is not { } f) return null;
+            var match = allowed.FirstOrDefault(a => string.Equals(a, f.Value.Trim(), StringComparison.OrdinalIgnoreCase));
+            return match ?? throw new ConfigException($"{f.Where}: '{f.Value}' is not one of {string.Join(", ", allowed)}");
+        }
+    }
+}

@@ -1,0 +1,199 @@
+using System.Collections.Concurrent;
+using DetKafka.Core.Abstractions;
+using DetKafka.Core.Broker;
+using DetKafka.Core.Util;
+
+namespace DetKafka.Host.Runtime;
+
+internal enum InputKind { Opened, Received, Closed, SyncCompleted, Stop, Invoke }
+
+/// <summary>One input for the node, posted by the socket loops, the sync thread or a signal handler.</summary>
+internal readonly record struct DriverInput(
+    InputKind Kind,
+    SocketConnection? Connection = null,
+    byte[]? Bytes = null,
+    long Token = 0,
+    DiskStatus Status = DiskStatus.Ok,
+    Action<BrokerNode>? Action = null);
+
+/// <summary>
+/// The one thread that owns the <see cref="BrokerNode"/>. Everything else (accept loop, socket readers, the
+/// sync thread, signal handlers) posts inputs to its queue; it delivers them one at a time and calls
+/// <see cref="BrokerNode.Poll"/> once the node's next deadline has passed. Queued inputs are drained before
+/// timers so a request is not delayed behind a poll. Core is not thread-safe, so every call into it is
+/// checked to come from this thread.
+/// </summary>
+internal sealed class BrokerDriver
+{
+    /// <summary>Inputs handled in a row before a due deadline gets its turn, so a flood cannot starve timers.</summary>
+    private const int DrainBatchMax = 4096;
+
+    private readonly BlockingCollection<DriverInput> _queue = new(new ConcurrentQueue<DriverInput>());
+    private readonly IClock _clock;
+    private readonly Serilog.ILogger _log;
+    private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Thread? _thread;
+    private int _threadId = -1;
+    private BrokerNode? _node;
+
+    public BrokerDriver(IClock clock, Serilog.ILogger log)
+    {
+        _clock = clock;
+        _log = log;
+    }
+
+    /// <summary>Completes when the driver thread has shut the node down and run its teardown; faults if the
+    /// node failed (an invariant, a bug in a handler).</summary>
+    public Task Completion => _completion.Task;
+
+    public bool IsDriverThread => Environment.CurrentManagedThreadId == Volatile.Read(ref _threadId);
+
+    public void AssertDriverThread() => Check.That(IsDriverThread, "only the driver thread calls into the broker node");
+
+    /// <summary>Thread-safe. Inputs posted after the driver stopped are dropped.</summary>
+    public void Post(in DriverInput input)
+    {
+        if (_completion.Task.IsCompleted) return;
+        _queue.Add(input);
+    }
+
+    /// <summary>Start the thread: construct the node there, run <see cref="BrokerNode.Start"/> (recovery) and
+    /// return once it finished, rethrowing its failure.</summary>
+    public void Start(Func<BrokerNode> createNode, DrainPolicy drain, Action teardown)
+    {
+        Check.That(_thread is null, "the driver starts once");
+        _thread = new Thread(() => Run(createNode, drain, teardown)) { IsBackground = true, Name = "detkafka-driver" };
+        _thread.Start();
+        _started.Task.GetAwaiter().GetResult();
+    }
+
+    /// <summary>What "nothing left in flight" means while stopping, and how long to wait for it.</summary>
+    public sealed record DrainPolicy(Func<bool> HasPendingWork, Action OnStopRequested, TimeSpan Timeout);
+
+    private void Run(Func<BrokerNode> createNode, DrainPolicy drain, Action teardown)
+    {
+        Volatile.Write(ref _threadId, Environment.CurrentManagedThreadId);
+        try
+        {
+            _node = createNode();
+            _node.Start();
+        }
+        catch (Exception e)
+        {
+            _started.SetException(e);
+            _completion.TrySetException(e);
+            RunTeardown(teardown);
+            return;
+        }
+        _started.SetResult();
+
+        Exception? failure = null;
+        try
+        {
+            Loop(_node, drain);
+            _node.Shutdown();
+        }
+        catch (Exception e)
+        {
+            failure = e;
+            _log.Fatal(e, "Broker node failed; stopping");
+        }
+        RunTeardown(teardown);
+        if (failure is null) _completion.TrySetResult();
+        else _completion.TrySetException(failure);
+    }
+
+    private void RunTeardown(Action teardown)
+    {
+        try
+        {
+            teardown();
+        }
+        catch (Exception e)
+        {
+            _log.Error(e, "Error while releasing sockets and files");
+        }
+    }
+
+    private void Loop(BrokerNode node, DrainPolicy drain)
+    {
+        bool stopping = false;
+        long stopDeadline = long.MaxValue;
+        void Deliver(in DriverInput input)
+        {
+            if (!Handle(node, input) || stopping) return;
+            stopping = true;
+            stopDeadline = _clock.MonotonicMs + (long)drain.Timeout.TotalMilliseconds;
+            drain.OnStopRequested();
+        }
+
+        while (true)
+        {
+            int handled = 0;
+            while (handled < DrainBatchMax && _queue.TryTake(out var input))
+            {
+                handled++;
+                Deliver(input);
+            }
+
+            long now = _clock.MonotonicMs;
+            long deadline = node.NextDeadlineMs;
+            if (deadline <= now)
+            {
+                node.Poll();
+                continue;
+            }
+            if (stopping)
+            {
+                if (now >= stopDeadline)
+                {
+                    _log.Warning("Stopping with work still in flight after {Timeout}", drain.Timeout);
+                    return;
+                }
+                // Pending work is read first: a finished sync posts its completion before it stops counting.
+                if (!drain.HasPendingWork() && _queue.Count == 0) return;
+                deadline = Math.Min(deadline, stopDeadline);
+            }
+            if (handled == DrainBatchMax) continue;
+
+            long waitMs = deadline == long.MaxValue ? Timeout.Infinite : Math.Clamp(deadline - now, 0, int.MaxValue);
+            // While stopping, sync completions arrive as inputs, but a reader may still post a last chunk:
+            // re-check the drain condition at least every 50 ms.
+            if (stopping) waitMs = waitMs == Timeout.Infinite ? 50 : Math.Min(waitMs, 50);
+            if (_queue.TryTake(out var next, (int)waitMs)) Deliver(next);
+        }
+    }
+
+    /// <summary>Deliver one input. Returns true for a stop request.</summary>
+    private bool Handle(BrokerNode node, in DriverInput input)
+    {
+        AssertDriverThread();
+        switch (input.Kind)
+        {
+            case InputKind.Opened:
+                node.OnConnectionOpened(input.Connection!.Id);
+                return false;
+            case InputKind.Received:
+                var connection = input.Connection!;
+                connection.Delivered(input.Bytes!.Length);
+                // After Core closed a connection no further input for it may arrive, even one already queued.
+                if (!connection.ClosedByCore) node.OnReceive(connection.Id, input.Bytes);
+                return false;
+            case InputKind.Closed:
+                if (!input.Connection!.ClosedByCore) node.OnConnectionClosed(input.Connection.Id);
+                return false;
+            case InputKind.SyncCompleted:
+                node.OnSyncCompleted(input.Token, input.Status);
+                return false;
+            case InputKind.Invoke:
+                input.Action!(node);
+                return false;
+            case InputKind.Stop:
+                return true;
+            default:
+                Check.Fail("unknown driver input " + input.Kind);
+                return false;
+        }
+    }
+}

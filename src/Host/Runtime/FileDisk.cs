@@ -1,0 +1,225 @@
+using System.Collections.Concurrent;
+using DetKafka.Core.Abstractions;
+using Microsoft.Win32.SafeHandles;
+
+namespace DetKafka.Host.Runtime;
+
+/// <summary>
+/// <see cref="IDisk"/> over a real directory. Paths are relative, '/'-separated, under <see cref="Root"/>.
+/// Writes go to the OS page cache; <see cref="IDiskFile.RequestSync"/> hands the fsync to one dedicated sync
+/// thread and reports its completion through the callback (the driver turns it into an input, so Core sees
+/// <c>OnSyncCompleted</c> on its own thread). New files, new directories and renames also fsync the parent
+/// directory, because until then the directory entry itself can vanish in a crash.
+/// </summary>
+public sealed class FileDisk : IDisk, IDisposable
+{
+    private const int SyncQueueMax = 1_000_000;
+
+    private readonly Action<long, DiskStatus> _onSyncCompleted;
+    private readonly BlockingCollection<SyncRequest> _syncs = new(new ConcurrentQueue<SyncRequest>(), SyncQueueMax);
+    private readonly Thread _syncThread;
+    private int _pendingSyncs;
+    private bool _disposed;
+
+    /// <param name="root">The data directory; created (and made durable) when missing.</param>
+    /// <param name="onSyncCompleted">Called on the sync thread after each requested sync, with its token.</param>
+    public FileDisk(string root, Action<long, DiskStatus> onSyncCompleted)
+    {
+        Root = Path.GetFullPath(root);
+        _onSyncCompleted = onSyncCompleted;
+        CreateDirectoryDurably(Root);
+        _syncThread = new Thread(SyncLoop) { IsBackground = true, Name = "detkafka-sync" };
+        _syncThread.Start();
+    }
+
+    public string Root { get; }
+
+    /// <summary>Syncs requested whose completion has not been handed to the callback yet.</summary>
+    public int PendingSyncs => Volatile.Read(ref _pendingSyncs);
+
+    /// <summary>The absolute path of a relative disk path. Rejects absolute paths and '.'/'..' segments: Core
+    /// must not reach outside the data directory.</summary>
+    public string FullPath(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (path.Length == 0) return Root;
+        foreach (var segment in path.Split('/'))
+        {
+            if (segment.Length == 0 || segment == "." || segment == ".." || segment.Contains('\\') || segment.Contains(':'))
+                throw new ArgumentException($"'{path}' is not a relative '/'-separated path under the data directory", nameof(path));
+        }
+        return Path.Join(Root, path.Replace('/', Path.DirectorySeparatorChar));
+    }
+
+    public bool FileExists(string path) => File.Exists(FullPath(path));
+
+    public bool DirectoryExists(string path) => Directory.Exists(FullPath(path));
+
+    public void CreateDirectory(string path) => CreateDirectoryDurably(FullPath(path));
+
+    /// <summary>Entry names sorted ordinally; an absent directory lists as empty.</summary>
+    public IReadOnlyList<string> List(string directory)
+    {
+        var full = FullPath(directory);
+        if (!Directory.Exists(full)) return [];
+        var names = Directory.EnumerateFileSystemEntries(full).Select(p => Path.GetFileName(p)).ToList();
+        names.Sort(StringComparer.Ordinal);
+        return names;
+    }
+
+    public IDiskFile Open(string path, bool create)
+    {
+        var full = FullPath(path);
+        bool created = create && !File.Exists(full);
+        var handle = File.OpenHandle(full, create ? FileMode.OpenOrCreate : FileMode.Open, FileAccess.ReadWrite,
+            FileShare.ReadWrite | FileShare.Delete);
+        try
+        {
+            if (created) NativeSync.SyncDirectory(Path.GetDirectoryName(full)!);
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+        return new DiskFile(this, path, handle);
+    }
+
+    // A deleted file that reappears after a crash is an orphan that recovery already has to tolerate (a
+    // crash can come before the delete), so deletes skip the directory sync.
+    public void DeleteFile(string path) => File.Delete(FullPath(path));
+
+    public void DeleteDirectory(string path)
+    {
+        var full = FullPath(path);
+        if (Directory.Exists(full)) Directory.Delete(full, recursive: true);
+    }
+
+    public void Rename(string from, string to)
+    {
+        var source = FullPath(from);
+        var target = FullPath(to);
+        if (Directory.Exists(source)) Directory.Move(source, target);
+        else File.Move(source, target, overwrite: true);
+        var targetParent = Path.GetDirectoryName(target)!;
+        var sourceParent = Path.GetDirectoryName(source)!;
+        NativeSync.SyncDirectory(targetParent);
+        if (sourceParent != targetParent) NativeSync.SyncDirectory(sourceParent);
+    }
+
+    /// <summary>ENOSPC / quota exceeded (or Windows' disk-full errors) is <see cref="DiskStatus.NoSpace"/>,
+    /// every other I/O failure <see cref="DiskStatus.IoError"/>. On Unix .NET puts the errno in HResult.</summary>
+    public static DiskStatus StatusOf(Exception e)
+    {
+        if (e is not IOException io) return DiskStatus.IoError;
+        int h = io.HResult;
+        bool noSpace = OperatingSystem.IsWindows()
+            ? h == unchecked((int)0x80070070) || h == unchecked((int)0x80070027) // ERROR_DISK_FULL, ERROR_HANDLE_DISK_FULL
+            : OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD()
+                ? h == 28 || h == 69 // ENOSPC, EDQUOT
+                : h == 28 || h == 122; // ENOSPC, EDQUOT (Linux)
+        return noSpace ? DiskStatus.NoSpace : DiskStatus.IoError;
+    }
+
+    /// <summary>Stop the sync thread after it has finished (and reported) every sync already requested.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _syncs.CompleteAdding();
+        _syncThread.Join();
+        _syncs.Dispose();
+    }
+
+    private void CreateDirectoryDurably(string full)
+    {
+        // Sync the parent of every level this call creates, deepest last, so the whole chain is durable.
+        var missing = new Stack<string>();
+        for (var d = full; d is not null && !Directory.Exists(d); d = Path.GetDirectoryName(d)) missing.Push(d);
+        if (missing.Count == 0) return;
+        Directory.CreateDirectory(full);
+        foreach (var created in missing) NativeSync.SyncDirectory(Path.GetDirectoryName(created)!);
+    }
+
+    private void EnqueueSync(SafeFileHandle handle, long token)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        // Keep the descriptor alive until the fsync ran, even if Core closes the file right after asking.
+        bool added = false;
+        handle.DangerousAddRef(ref added);
+        Interlocked.Increment(ref _pendingSyncs);
+        _syncs.Add(new SyncRequest(handle, token));
+    }
+
+    private void SyncLoop()
+    {
+        foreach (var request in _syncs.GetConsumingEnumerable())
+        {
+            var status = Flush(request.Handle);
+            request.Handle.DangerousRelease();
+            try
+            {
+                _onSyncCompleted(request.Token, status);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _pendingSyncs);
+            }
+        }
+    }
+
+    private static DiskStatus Flush(SafeFileHandle handle)
+    {
+        try
+        {
+            RandomAccess.FlushToDisk(handle);
+            return DiskStatus.Ok;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return StatusOf(e);
+        }
+    }
+
+    private readonly record struct SyncRequest(SafeFileHandle Handle, long Token);
+
+    private sealed class DiskFile(FileDisk disk, string path, SafeFileHandle handle) : IDiskFile
+    {
+        public string Path { get; } = path;
+
+        public long Length => RandomAccess.GetLength(handle);
+
+        public DiskStatus Write(long position, ReadOnlySpan<byte> data)
+        {
+            try
+            {
+                RandomAccess.Write(handle, data, position);
+                return DiskStatus.Ok;
+            }
+            catch (IOException e)
+            {
+                return StatusOf(e);
+            }
+        }
+
+        public int Read(long position, Span<byte> destination)
+        {
+            int total = 0;
+            while (total < destination.Length)
+            {
+                int n = RandomAccess.Read(handle, destination[total..], position + total);
+                if (n == 0) break;
+                total += n;
+            }
+            return total;
+        }
+
+        public void Truncate(long length) => RandomAccess.SetLength(handle, length);
+
+        public void RequestSync(long token) => disk.EnqueueSync(handle, token);
+
+        public DiskStatus SyncNow() => Flush(handle);
+
+        public void Dispose() => handle.Dispose();
+    }
+}

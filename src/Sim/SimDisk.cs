@@ -1,0 +1,387 @@
+using DetKafka.Core.Abstractions;
+
+namespace DetKafka.Sim;
+
+/// <summary>Which disk operation a <see cref="SimDisk.FaultHook"/> is asked about.</summary>
+public enum SimDiskOperation { Write, SyncCompletion, SyncNow }
+
+/// <summary>
+/// An in-memory <see cref="IDisk"/> that models what survives a crash. Each file has a durable image and a
+/// volatile one (what reads see). Writes and truncations change the volatile image and are queued as pending
+/// operations; a sync makes the operations issued before it durable: <see cref="IDiskFile.SyncNow"/> at once,
+/// <see cref="IDiskFile.RequestSync"/> when the driver calls <see cref="CompletePendingSyncs"/>. A crash drops
+/// what was not made durable, except that an unsynced appended tail may partly survive, at sector granularity
+/// and possibly torn, as on a real disk.
+/// <para>Directory operations (create, delete, rename, creating a file) are durable immediately: the host
+/// syncs the parent directory inside those calls, so the simulator does not model losing them.</para>
+/// <para>Deterministic: no clock, randomness only from the <see cref="IRandom"/> passed to <see cref="Crash(IRandom)"/>,
+/// listings sorted ordinally. Paths are relative, '/'-separated; "" is the root.</para>
+/// </summary>
+public sealed class SimDisk : IDisk
+{
+    public const int SectorSize = 512;
+
+    private readonly SortedDictionary<string, FileState> _files = new(StringComparer.Ordinal);
+    private readonly SortedSet<string> _directories = new(StringComparer.Ordinal) { "" };
+    private readonly List<PendingSync> _pendingSyncs = new();
+    private long _usedBytes;
+    private int _generation;
+
+    /// <summary>A lying fsync: every sync reports success and persists nothing.</summary>
+    public bool LyingFsync { get; set; }
+
+    /// <summary>Total bytes (volatile images of all files) after which writes fail with NoSpace.</summary>
+    public long CapacityBytes { get; set; } = long.MaxValue;
+
+    /// <summary>Consulted before each write, sync completion and SyncNow: a status other than Ok fails the
+    /// operation (the write is not applied, the sync persists nothing).</summary>
+    public Func<SimDiskOperation, string, DiskStatus>? FaultHook { get; set; }
+
+    /// <summary>Bytes in the volatile images of all files.</summary>
+    public long UsedBytes => _usedBytes;
+
+    public int PendingSyncCount => _pendingSyncs.Count;
+
+    /// <summary>Counts bumped on every crash: handles from before a crash must not be used after it.</summary>
+    public int Generation => _generation;
+
+    private sealed class FileState(string path)
+    {
+        public string Path = path;
+        public readonly Buffer Durable = new();
+        public readonly Buffer Volatile = new();
+        public readonly List<PendingOp> Pending = new();
+        public long NextSeq;
+        public bool Deleted;
+    }
+
+    /// <summary>A write (Data set) or a truncation (Data null) not yet durable.</summary>
+    private readonly record struct PendingOp(long Seq, long Position, byte[]? Data);
+
+    private readonly record struct PendingSync(long Token, FileState File, long UpToSeq);
+
+    private sealed class Buffer
+    {
+        private byte[] _bytes = [];
+        public int Length { get; private set; }
+        public ReadOnlySpan<byte> Span => _bytes.AsSpan(0, Length);
+
+        public void Write(long position, ReadOnlySpan<byte> data)
+        {
+            long end = position + data.Length;
+            if (end > int.MaxValue) throw new InvalidOperationException("simulated files are limited to 2 GiB");
+            if (end > _bytes.Length)
+            {
+                var bigger = new byte[(int)Math.Min(int.MaxValue, Math.Max(end, 2L * _bytes.Length))];
+                _bytes.AsSpan(0, Length).CopyTo(bigger);
+                _bytes = bigger;
+            }
+            if (position > Length) _bytes.AsSpan(Length, (int)position - Length).Clear();
+            data.CopyTo(_bytes.AsSpan((int)position));
+            Length = Math.Max(Length, (int)end);
+        }
+
+        public void Truncate(long length)
+        {
+            if (length < Length) Length = (int)length;
+            else if (length > Length) Write(Length, new byte[length - Length]);
+        }
+
+        public void CopyFrom(Buffer other)
+        {
+            Length = 0;
+            Write(0, other.Span);
+            Length = other.Length;
+        }
+    }
+
+    private static string Normalize(string path) => path.Trim('/');
+
+    private static string ParentOf(string path)
+    {
+        int slash = path.LastIndexOf('/');
+        return slash < 0 ? "" : path[..slash];
+    }
+
+    private static bool IsUnder(string path, string directory)
+        => directory.Length == 0 || (path.Length > directory.Length && path.StartsWith(directory, StringComparison.Ordinal)
+                                     && path[directory.Length] == '/');
+
+    public bool FileExists(string path) => _files.ContainsKey(Normalize(path));
+
+    public bool DirectoryExists(string path) => _directories.Contains(Normalize(path));
+
+    public void CreateDirectory(string path)
+    {
+        path = Normalize(path);
+        if (_files.ContainsKey(path)) throw new InvalidOperationException($"{path} is a file");
+        while (path.Length > 0 && _directories.Add(path)) path = ParentOf(path);
+    }
+
+    public IReadOnlyList<string> List(string directory)
+    {
+        directory = Normalize(directory);
+        if (!_directories.Contains(directory)) throw new InvalidOperationException($"no directory {directory}");
+        var names = new List<string>();
+        foreach (var d in _directories)
+            if (d.Length > 0 && ParentOf(d) == directory) names.Add(NameOf(d));
+        foreach (var f in _files.Keys)
+            if (ParentOf(f) == directory) names.Add(NameOf(f));
+        names.Sort(StringComparer.Ordinal);
+        return names;
+    }
+
+    private static string NameOf(string path) => path[(path.LastIndexOf('/') + 1)..];
+
+    public IDiskFile Open(string path, bool create)
+    {
+        path = Normalize(path);
+        if (!_files.TryGetValue(path, out var state))
+        {
+            if (!create) throw new InvalidOperationException($"no file {path}");
+            if (!_directories.Contains(ParentOf(path))) throw new InvalidOperationException($"no directory for {path}");
+            if (_directories.Contains(path)) throw new InvalidOperationException($"{path} is a directory");
+            state = new FileState(path);
+            _files.Add(path, state);
+        }
+        return new SimDiskFile(this, state, _generation);
+    }
+
+    public void DeleteFile(string path)
+    {
+        path = Normalize(path);
+        if (!_files.Remove(path, out var state)) throw new InvalidOperationException($"no file {path}");
+        Forget(state);
+    }
+
+    private void Forget(FileState state)
+    {
+        state.Deleted = true;
+        _usedBytes -= state.Volatile.Length;
+    }
+
+    public void DeleteDirectory(string path)
+    {
+        path = Normalize(path);
+        if (path.Length == 0) throw new InvalidOperationException("cannot delete the root");
+        if (!_directories.Contains(path)) throw new InvalidOperationException($"no directory {path}");
+        foreach (var f in _files.Keys.Where(f => IsUnder(f, path)).ToList())
+        {
+            _files.Remove(f, out var state);
+            Forget(state!);
+        }
+        _directories.RemoveWhere(d => d == path || IsUnder(d, path));
+    }
+
+    public void Rename(string from, string to)
+    {
+        from = Normalize(from);
+        to = Normalize(to);
+        if (!_files.Remove(from, out var state)) throw new InvalidOperationException($"no file {from}");
+        if (!_directories.Contains(ParentOf(to))) throw new InvalidOperationException($"no directory for {to}");
+        if (_files.Remove(to, out var replaced)) Forget(replaced);
+        state.Path = to;
+        _files.Add(to, state);
+    }
+
+    private DiskStatus Fault(SimDiskOperation op, string path) => FaultHook?.Invoke(op, path) ?? DiskStatus.Ok;
+
+    private DiskStatus Write(FileState f, long position, ReadOnlySpan<byte> data)
+    {
+        if (position < 0) throw new ArgumentOutOfRangeException(nameof(position));
+        var fault = Fault(SimDiskOperation.Write, f.Path);
+        if (fault != DiskStatus.Ok) return fault;
+        long growth = Math.Max(0, position + data.Length - f.Volatile.Length);
+        if (!f.Deleted && _usedBytes + growth > CapacityBytes) return DiskStatus.NoSpace;
+        f.Volatile.Write(position, data);
+        if (!f.Deleted) _usedBytes += growth;
+        f.Pending.Add(new PendingOp(f.NextSeq++, position, data.ToArray()));
+        return DiskStatus.Ok;
+    }
+
+    private void Truncate(FileState f, long length)
+    {
+        if (length < 0) throw new ArgumentOutOfRangeException(nameof(length));
+        long before = f.Volatile.Length;
+        f.Volatile.Truncate(length);
+        if (!f.Deleted) _usedBytes += f.Volatile.Length - before;
+        f.Pending.Add(new PendingOp(f.NextSeq++, length, null));
+    }
+
+    /// <summary>Makes the pending operations up to <paramref name="upToSeq"/> (exclusive) durable.</summary>
+    private static void Persist(FileState f, long upToSeq)
+    {
+        int applied = 0;
+        foreach (var op in f.Pending)
+        {
+            if (op.Seq >= upToSeq) break;
+            if (op.Data is null) f.Durable.Truncate(op.Position);
+            else f.Durable.Write(op.Position, op.Data);
+            applied++;
+        }
+        f.Pending.RemoveRange(0, applied);
+    }
+
+    private DiskStatus SyncNow(FileState f)
+    {
+        var fault = Fault(SimDiskOperation.SyncNow, f.Path);
+        if (fault != DiskStatus.Ok) return fault;
+        if (!LyingFsync) Persist(f, f.NextSeq);
+        return DiskStatus.Ok;
+    }
+
+    /// <summary>
+    /// Completes up to <paramref name="max"/> pending syncs, oldest first, making the writes each one covers
+    /// durable. The caller feeds the returned (token, status) pairs to the broker as OnSyncCompleted inputs.
+    /// </summary>
+    public List<(long Token, DiskStatus Status)> CompletePendingSyncs(int max = int.MaxValue)
+    {
+        int count = Math.Min(max, _pendingSyncs.Count);
+        var completed = new List<(long, DiskStatus)>(count);
+        for (int i = 0; i < count; i++)
+        {
+            var sync = _pendingSyncs[i];
+            var status = Fault(SimDiskOperation.SyncCompletion, sync.File.Path);
+            if (status == DiskStatus.Ok && !LyingFsync) Persist(sync.File, sync.UpToSeq);
+            completed.Add((sync.Token, status));
+        }
+        _pendingSyncs.RemoveRange(0, count);
+        return completed;
+    }
+
+    /// <summary>A crash that loses everything not made durable.</summary>
+    public void Crash() => Crash((_, durable, _) => durable);
+
+    /// <summary>
+    /// A crash where each file with an unsynced appended tail keeps the durable image plus a prefix of that tail,
+    /// <paramref name="keptLength"/>(path, durableLength, volatileLength) long in total (clamped to that range).
+    /// Files whose pending operations touched durable bytes (an overwrite, a truncation) fall back to the
+    /// durable image. Pending syncs are lost; open handles become unusable.
+    /// </summary>
+    public void Crash(Func<string, long, long, long> keptLength)
+        => CrashCore((path, durable, volatileImage) =>
+        {
+            long keep = Math.Clamp(keptLength(path, durable, volatileImage.Length), durable, volatileImage.Length);
+            return volatileImage[..(int)keep].ToArray();
+        });
+
+    /// <summary>
+    /// A crash as a disk does it: for each file with an unsynced appended tail, keeps a random number of whole
+    /// sectors of it, and half the time tears the last kept sector at a random byte, either cutting the file
+    /// there or leaving the rest of that sector zeroed.
+    /// </summary>
+    public void Crash(IRandom random)
+        => CrashCore((_, durable, volatileImage) =>
+        {
+            long end = volatileImage.Length;
+            var cuts = new List<long> { durable };
+            for (long b = (durable / SectorSize + 1) * SectorSize; b < end; b += SectorSize) cuts.Add(b);
+            cuts.Add(end);
+            long keep = cuts[random.NextInt(0, cuts.Count)];
+            var image = volatileImage[..(int)keep].ToArray();
+            if (keep > durable && random.NextBool(0.5))
+            {
+                long sectorStart = Math.Max(durable, (keep - 1) / SectorSize * SectorSize);
+                int tear = (int)(sectorStart + (long)random.NextBelow((ulong)(keep - sectorStart)));
+                if (random.NextBool(0.5)) return image[..tear];
+                image.AsSpan(tear).Clear();
+            }
+            return image;
+        });
+
+    private void CrashCore(SurvivingImage survivor)
+    {
+        foreach (var f in _files.Values)
+        {
+            bool appendOnly = f.Pending.TrueForAll(op => op.Position >= f.Durable.Length);
+            if (f.Pending.Count > 0 && appendOnly && f.Volatile.Length > f.Durable.Length)
+            {
+                var image = survivor(f.Path, f.Durable.Length, f.Volatile.Span);
+                if (image.Length < f.Durable.Length) throw new InvalidOperationException("a crash cannot lose durable bytes");
+                f.Durable.Truncate(0);
+                f.Durable.Write(0, image);
+            }
+            long before = f.Volatile.Length;
+            f.Volatile.CopyFrom(f.Durable);
+            _usedBytes += f.Volatile.Length - before;
+            f.Pending.Clear();
+        }
+        _pendingSyncs.Clear();
+        _generation++;
+    }
+
+    private delegate byte[] SurvivingImage(string path, int durableLength, ReadOnlySpan<byte> volatileImage);
+
+    /// <summary>The bytes a crash right now would certainly keep.</summary>
+    public byte[] ReadDurable(string path) => _files[Normalize(path)].Durable.Span.ToArray();
+
+    /// <summary>The bytes reads see now.</summary>
+    public byte[] ReadVolatile(string path) => _files[Normalize(path)].Volatile.Span.ToArray();
+
+    /// <summary>Bit rot: flips one bit in both images (it is on the platter and in the cache).</summary>
+    public void FlipBit(string path, long position, int bit)
+    {
+        var f = _files[Normalize(path)];
+        foreach (var b in new[] { f.Durable, f.Volatile })
+        {
+            if (position >= b.Length) continue;
+            byte[] one = [(byte)(b.Span[(int)position] ^ (1 << bit))];
+            b.Write(position, one);
+        }
+    }
+
+    /// <summary>Overwrites a durable file outright (tests that plant damaged files).</summary>
+    public void Replace(string path, ReadOnlySpan<byte> content)
+    {
+        var f = _files[Normalize(path)];
+        long before = f.Volatile.Length;
+        f.Pending.Clear();
+        f.Durable.Truncate(0);
+        f.Durable.Write(0, content);
+        f.Volatile.CopyFrom(f.Durable);
+        _usedBytes += f.Volatile.Length - before;
+    }
+
+    private sealed class SimDiskFile(SimDisk disk, FileState state, int generation) : IDiskFile
+    {
+        private bool _disposed;
+
+        private FileState State
+        {
+            get
+            {
+                if (_disposed) throw new ObjectDisposedException(state.Path);
+                if (generation != disk._generation)
+                    throw new InvalidOperationException($"{state.Path}: handle from before a crash");
+                return state;
+            }
+        }
+
+        public string Path => state.Path;
+        public long Length => State.Volatile.Length;
+
+        public DiskStatus Write(long position, ReadOnlySpan<byte> data) => disk.Write(State, position, data);
+
+        public int Read(long position, Span<byte> destination)
+        {
+            var v = State.Volatile;
+            if (position < 0) throw new ArgumentOutOfRangeException(nameof(position));
+            if (position >= v.Length) return 0;
+            int n = (int)Math.Min(destination.Length, v.Length - position);
+            v.Span.Slice((int)position, n).CopyTo(destination);
+            return n;
+        }
+
+        public void Truncate(long length) => disk.Truncate(State, length);
+
+        public void RequestSync(long token)
+        {
+            var s = State;
+            disk._pendingSyncs.Add(new PendingSync(token, s, s.NextSeq));
+        }
+
+        public DiskStatus SyncNow() => disk.SyncNow(State);
+
+        public void Dispose() => _disposed = true;
+    }
+}
