@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace DetKafka.Chaos;
 
@@ -10,7 +11,7 @@ namespace DetKafka.Chaos;
 /// killed mid-stream and restarted on the same data directory. Every acknowledged record must be where the
 /// acknowledgement said, and the log must continue without gaps or reused offsets.
 /// </summary>
-public sealed class KillNineTests : IDisposable
+public sealed class KillNineTests(ITestOutputHelper output) : IDisposable
 {
     private readonly BrokerProcess _broker = BrokerProcess.Start("kill9", numPartitions: 3);
     private readonly string _ackFile = Path.Combine(Path.GetTempPath(), $"detkafka-kill9-acks-{Guid.NewGuid():N}.jsonl");
@@ -74,6 +75,9 @@ public sealed class KillNineTests : IDisposable
         // Each post-restart record is there exactly once.
         Assert.Equal(300, records.Count(r => r.Value!.StartsWith("after-", StringComparison.Ordinal)));
         _broker.AssertAlive("after restart");
+        output.WriteLine($"{before.Count} acknowledged before SIGKILL; {records.Count} records after restart " +
+                         $"({records.Count(r => r.Value!.StartsWith("before-", StringComparison.Ordinal))} from before the crash); " +
+                         $"per partition: {string.Join(", ", byPartition.OrderBy(p => p.Key).Select(p => $"{p.Key}:{p.Value.Count}"))}");
     }
 
     private List<ClientRecord> ReadAcks()
