@@ -32,8 +32,23 @@ public sealed class BrokerProcess : IDisposable
     public int Pid => _process?.Id ?? -1;
     public bool IsAlive => _process is { HasExited: false };
 
+    // Brokers still running when the test host exits (a test that never disposed, a runner shutting down) are
+    // killed, so no orphan keeps a port or a data directory.
+    private static readonly HashSet<BrokerProcess> Live = [];
+
+    static BrokerProcess()
+    {
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            BrokerProcess[] left;
+            lock (Live) left = [.. Live];
+            foreach (BrokerProcess b in left) b.Dispose();
+        };
+    }
+
     private BrokerProcess(string name, int? numPartitions)
     {
+        lock (Live) Live.Add(this);
         _numPartitions = numPartitions;
         DataDir = Directory.CreateTempSubdirectory("detkafka-chaos-").FullName;
         LogPath = Path.Combine(RepoPaths.BrokerLogDir, $"{name}-{DateTime.UtcNow:yyyyMMdd-HHmmss-fff}-{Environment.ProcessId}.log");
@@ -238,6 +253,7 @@ public sealed class BrokerProcess : IDisposable
 
     public void Dispose()
     {
+        lock (Live) Live.Remove(this);
         if (_process is { } p)
         {
             try
