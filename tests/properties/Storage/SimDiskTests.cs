@@ -153,6 +153,7 @@ public class SimDiskTests
         Assert.False(disk.DirectoryExists("root/a-0"));
         Assert.False(disk.FileExists("root/a-0/x"));
         Assert.Equal(["Z", "b-1"], disk.List("root"));
+        Assert.Empty(disk.List("missing"));
         Assert.Throws<InvalidOperationException>(() => disk.Open("missing/f", create: true));
         Assert.Throws<InvalidOperationException>(() => disk.Open("root/nothing", create: false));
     }
