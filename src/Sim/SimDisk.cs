@@ -121,7 +121,8 @@ public sealed class SimDisk : IDisk
     public IReadOnlyList<string> List(string directory)
     {
         directory = Normalize(directory);
-        if (!_directories.Contains(directory)) throw new InvalidOperationException($"no directory {directory}");
+        // An absent directory lists as empty, as the host's FileDisk does.
+        if (!_directories.Contains(directory)) return [];
         var names = new List<string>();
         foreach (var d in _directories)
             if (d.Length > 0 && ParentOf(d) == directory) names.Add(NameOf(d));

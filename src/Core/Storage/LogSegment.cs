@@ -291,12 +291,30 @@ public sealed class LogSegment : IDisposable
             log.Warn("Segment {Segment}: index rejected ({Problem}); rebuilding", PathOf(_directory, FileStem(BaseOffset)), problem);
             return false;
         }
+        // Every entry must point at the start of the batch it names (a header read each): a plausible but
+        // wrong entry would otherwise send reads into the middle of a batch.
+        foreach (var entry in OffsetIndex.Entries)
+        {
+            if (!TryReadFileHeader(entry.Position, out var h) || h.BaseOffset != entry.Offset
+                || h.Magic != RecordBatch.CurrentMagic || h.BatchLength < RecordBatch.BatchLengthMin
+                || entry.Position + h.TotalSize > fileLength)
+            {
+                log.Warn("Segment {Segment}: index entry {Entry} names no batch; rebuilding", PathOf(_directory, FileStem(BaseOffset)), entry);
+                return false;
+            }
+        }
         var anchor = OffsetIndex.Count == 0 ? new OffsetPosition(BaseOffset, 0) : OffsetIndex.Entries[^1];
         _size = anchor.Position;
         NextOffset = anchor.Offset;
         var lastTime = TimeIndex.LastEntry;
-        // Entries are taken together, so the last time entry can name no batch after the last offset entry.
-        if (lastTime is { } t && (OffsetIndex.Count == 0 || t.Offset > anchor.Offset)) return false;
+        // Entries are taken together, so the last time entry can name no batch after the last offset entry,
+        // and an offset entry without any time entry means the time index is missing (batches without
+        // timestamps are the rare exception, and only cost a rebuild).
+        if (lastTime is { } t ? OffsetIndex.Count == 0 || t.Offset > anchor.Offset : OffsetIndex.Count > 0)
+        {
+            log.Warn("Segment {Segment}: the two indexes disagree; rebuilding", PathOf(_directory, FileStem(BaseOffset)));
+            return false;
+        }
         LargestTimestamp = lastTime?.Timestamp ?? RecordBatch.NoTimestamp;
         OffsetOfLargestTimestamp = lastTime?.Offset ?? -1;
         int position = anchor.Position;
@@ -315,6 +333,11 @@ public sealed class LogSegment : IDisposable
             _size = position;
             NextOffset = header.NextOffset;
         }
+        if (lastTime is { } last && !NamesBatchWithMaxTimestamp(last))
+        {
+            log.Warn("Segment {Segment}: time index disagrees with the log; rebuilding", PathOf(_directory, FileStem(BaseOffset)));
+            return false;
+        }
         // Entries are taken whenever more than the interval has gone unindexed, so more unindexed bytes than
         // that after the last entry's batch mean the index files are missing or short.
         bool indexesFull = OffsetIndex.IsFull || TimeIndex.IsFull;
@@ -324,6 +347,20 @@ public sealed class LogSegment : IDisposable
             return false;
         }
         return true;
+    }
+
+    /// <summary>True when a batch starts at the entry's offset and has the entry's timestamp as its max.</summary>
+    private bool NamesBatchWithMaxTimestamp(TimestampOffset entry)
+    {
+        if (entry.Offset >= NextOffset) return false;
+        int position = OffsetIndex.Lookup(entry.Offset).Position;
+        while (TryReadHeader(position, out var header) && header.BaseOffset <= entry.Offset
+               && header.BatchLength >= RecordBatch.BatchLengthMin)
+        {
+            if (header.BaseOffset == entry.Offset) return header.MaxTimestamp == entry.Timestamp;
+            position += (int)header.TotalSize;
+        }
+        return false;
     }
 
     /// <summary>Reads and validates the batch at <paramref name="position"/>, which must carry offset

@@ -75,6 +75,10 @@ public sealed class UnifiedLog : IDisposable
     /// refuses appends (after a failed fsync the page cache can no longer be trusted to reach the disk).</summary>
     public ErrorCode Failure { get; private set; } = ErrorCode.None;
 
+    /// <summary>A produce whose last offset this is may be answered: strict logs once it is durable, relaxed
+    /// logs at once (their high watermark is the log end).</summary>
+    public bool IsCommitted(long offset) => offset < HighWatermark;
+
     public bool SyncInFlight => _syncToken.HasValue;
     public long Size => _segments.Sum(s => (long)s.Size);
 
@@ -112,13 +116,18 @@ public sealed class UnifiedLog : IDisposable
             if (orphan) _disk.DeleteFile(PathOf(name));
         }
 
+        var rebuilt = new List<LogSegment>();
         for (int i = 0; i < bases.Count; i++)
         {
             bool isLast = i == bases.Count - 1;
             var segment = LogSegment.Open(_disk, Directory, bases[i], Config, nowMs);
             long cut = 0;
             bool clean = !isLast && segment.TryOpenWithIndexes(bases[i + 1], _log);
-            if (!clean) cut = segment.Recover(_log);
+            if (!clean)
+            {
+                cut = segment.Recover(_log);
+                rebuilt.Add(segment);
+            }
             if (_segments.Count > 0 && segment.BaseOffset != _segments[^1].NextOffset)
             {
                 _log.Warn("Log {Log}: segment {Base} does not follow offset {Next}; dropping it and every later segment",
@@ -127,6 +136,7 @@ public sealed class UnifiedLog : IDisposable
                 DeleteSegmentFiles(bases, i + 1);
                 // The previous segment is the active one now and needs the full state a clean open skips.
                 _segments[^1].Recover(_log);
+                rebuilt.Add(_segments[^1]);
                 break;
             }
             _segments.Add(segment);
@@ -153,8 +163,15 @@ public sealed class UnifiedLog : IDisposable
         }
         DeleteSegmentsBelowLogStart();
 
-        var status = ActiveSegment.SyncAll();
-        if (status != DiskStatus.Ok) Fail(status, "syncing the recovered log");
+        // What recovery rewrote (cut logs, rebuilt indexes) and whatever a crashed process left in the page
+        // cache of the active segment becomes durable before anything is served.
+        if (!rebuilt.Contains(ActiveSegment)) rebuilt.Add(ActiveSegment);
+        foreach (var segment in rebuilt)
+        {
+            if (!_segments.Contains(segment)) continue;
+            var status = segment.SyncAll();
+            if (status != DiskStatus.Ok) Fail(status, "syncing the recovered log");
+        }
         FlushedOffset = LogEndOffset;
         _highWatermark = LogEndOffset;
         CheckInvariants();
@@ -296,18 +313,17 @@ public sealed class UnifiedLog : IDisposable
         return null;
     }
 
-    /// <summary>The record with the largest timestamp (ListOffsets MAX_TIMESTAMP): (timestamp, base offset of its batch).</summary>
+    /// <summary>The first record carrying the largest timestamp in the log (ListOffsets MAX_TIMESTAMP, KIP-734),
+    /// when it lies below <paramref name="maxOffsetExclusive"/>. Records below the log start offset do not count.</summary>
     public TimestampOffset? MaxTimestampOffset(long maxOffsetExclusive = long.MaxValue)
     {
-        long limit = Math.Min(maxOffsetExclusive, LogEndOffset);
-        TimestampOffset? best = null;
+        LogSegment? best = null;
         foreach (var segment in _segments)
-        {
-            if (segment.OffsetOfLargestTimestamp < LogStartOffset || segment.OffsetOfLargestTimestamp >= limit) continue;
-            if (best is null || segment.LargestTimestamp > best.Value.Timestamp)
-                best = new TimestampOffset(segment.LargestTimestamp, segment.OffsetOfLargestTimestamp);
-        }
-        return best;
+            if (segment.NextOffset > LogStartOffset && !segment.IsEmpty
+                && (best is null || segment.LargestTimestamp > best.LargestTimestamp))
+                best = segment;
+        var found = best?.FindOffsetByTimestamp(best.LargestTimestamp, LogStartOffset);
+        return found is { } f && f.Offset < Math.Min(maxOffsetExclusive, LogEndOffset) ? f : null;
     }
 
     /// <summary>

@@ -325,7 +325,39 @@ public class UnifiedLogTests
         Assert.All(log.Segments.SkipLast(1), s => Assert.True(4500 - s.LargestTimestamp <= 1000));
         Assert.Equal(log.Segments[0].BaseOffset, log.LogStartOffset);
         kit.AssertConsistent(log);
-        var bytes = kit.Open(StorageKit.Tiny(segmentBytes: 150) with { RetentionBytes = 0 });
-        Assert.Equal(log.LogStartOffset, bytes.LogStartOffset);
+        Assert.Equal(log.LogStartOffset, StorageKit.ReadAll(log)[0].Offset);
+        Assert.Equal(ErrorCode.OffsetOutOfRange, log.Read(log.LogStartOffset - 1, 100, long.MaxValue).Error);
+        log.Dispose();
+
+        // retention.bytes: keep the newest segments within the budget; the start follows after a restart too.
+        var bySize = kit.Open(StorageKit.Tiny(segmentBytes: 150) with { RetentionBytes = 1 });
+        for (int i = 6; i < 12; i++) kit.AppendSynced(bySize, StorageKit.Batch(i * 1000, $"v{i}"));
+        Assert.True(bySize.Segments.Count >= 3);
+        long start = bySize.LogStartOffset;
+        Assert.True(bySize.ApplyRetention(nowMs: 0) > 0);
+        Assert.Single(bySize.Segments);
+        Assert.True(bySize.LogStartOffset > start);
+        Assert.Equal(bySize.ActiveSegment.BaseOffset, bySize.LogStartOffset);
+        bySize.Dispose();
+        Assert.Equal(12, kit.Open(StorageKit.Tiny(segmentBytes: 150)).LogEndOffset);
+        Assert.Equal(bySize.LogStartOffset, kit.Open(StorageKit.Tiny(segmentBytes: 150)).LogStartOffset);
+
+        // compact-only topics keep everything.
+        var compacted = kit.Open(StorageKit.Tiny(segmentBytes: 150) with { RetentionBytes = 0, CleanupPolicy = "compact" });
+        Assert.Equal(0, compacted.ApplyRetention(long.MaxValue / 2));
+    }
+
+    [Fact]
+    public void Max_timestamp_offset_names_the_first_record_with_the_largest_timestamp()
+    {
+        var kit = new StorageKit();
+        var log = kit.Open(StorageKit.Tiny(segmentBytes: 300));
+        kit.AppendSynced(log, StorageKit.Batch(50, "a"));
+        kit.AppendSynced(log, RecordBatchBuilder.Build([new SimpleRecord(null, [1], 10), new SimpleRecord(null, [2], 90), new SimpleRecord(null, [3], 90)]));
+        kit.AppendSynced(log, StorageKit.Batch(70, "b", "c"));
+        Assert.Equal(new TimestampOffset(90, 2), log.MaxTimestampOffset());
+        Assert.Null(log.MaxTimestampOffset(maxOffsetExclusive: 2));
+        log.DeleteRecordsBefore(3);
+        Assert.Equal(new TimestampOffset(90, 3), log.MaxTimestampOffset());
     }
 }
