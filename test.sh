@@ -8,11 +8,13 @@
 #      python3-confluent-kafka for Debian's /usr/bin/python3. Missing ones are installed with apt-get (as root, or
 #      through sudo). If that is impossible the script fails loudly: a real-client test never skips silently.
 #   2. Builds the whole solution once, in Release (the chaos tests run the built broker binary).
-#   3. Runs each test suite (every tests/<name>/ with a .csproj: tests/properties, tests/chaos, ...) with `dotnet test --no-build -c Release`, writing a
-#      TRX report per suite, and reads the pass/fail counters from the reports.
+#   3. Runs each test suite (every tests/<name>/ holding a .csproj; tests/properties and tests/chaos must exist)
+#      with `dotnet test --no-build -c Release`, writing a TRX report per suite to artifacts/test-results/, and
+#      reads the pass/fail counters from the reports.
 #   4. Ends with exactly one summary line `N passed, M failed`.
 #
-# Exit status: non-zero if the build fails, any test fails, or any suite did not run (no report, or no test).
+# Exit status: non-zero if the build fails, any test fails, or any suite did not run cleanly (no report, no
+# test, or a test skipped or aborted). A test that hangs is killed by --blame-hang-timeout and counts as broken.
 # Broker logs from the chaos tests are kept under tests/chaos/bin/Release/net10.0/broker-logs/.
 # Run one suite by hand:  dotnet test tests/chaos -c Release --filter "FullyQualifiedName~KcatTests"
 set -euo pipefail
