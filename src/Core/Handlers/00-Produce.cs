@@ -64,7 +64,11 @@ public sealed class ProduceHandler(BrokerNode broker) : ApiHandler(broker)
                 {
                     p.ErrorCode = result.Error;
                     p.ErrorMessage = result.ErrorMessage;
-                    Broker.Log.Debug("Produce to {Topic}-{Partition} rejected: {Error} {Message}", topic.Name, partition.Index, result.Error, result.ErrorMessage);
+                    // Bad input gets a log line as well as its error code; storage failures are logged by the log.
+                    if (result.Error is ErrorCode.CorruptMessage or ErrorCode.InvalidRecord or ErrorCode.UnsupportedCompressionType
+                        or ErrorCode.MessageTooLarge or ErrorCode.RecordListTooLarge or ErrorCode.UnsupportedForMessageFormat)
+                        Broker.Log.Warn("Rejected a produce to {Topic}-{Partition} from {Connection}: {Error} {Message}",
+                            topic.Name, partition.Index, request.Connection, result.Error, result.ErrorMessage);
                     continue;
                 }
                 p.BaseOffset = result.BaseOffset;

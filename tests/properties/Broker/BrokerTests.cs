@@ -158,6 +158,7 @@ public class BrokerTests
         var r = h.Call<ProduceResponse>(c, ApiKey.Produce, 9, Produce("t", 0, batch));
         Assert.Equal(ErrorCode.CorruptMessage, r.Responses[0].PartitionResponses[0].ErrorCode);
         Assert.Equal(0, h.Node.FindLog("t", 0)!.LogEndOffset);
+        Assert.Contains(h.Logs, l => l.StartsWith("Warning Rejected a produce", StringComparison.Ordinal) && l.Contains("CorruptMessage"));
         var unknown = h.Call<ProduceResponse>(c, ApiKey.Produce, 9, Produce("missing", 0, Batch(1, "x")));
         Assert.Equal(ErrorCode.UnknownTopicOrPartition, unknown.Responses[0].PartitionResponses[0].ErrorCode);
     }
