@@ -243,8 +243,8 @@ public sealed class SimNetwork
             return;
         }
         _world.Count("net.bytes-sent", bytes.Length);
-        // Split the stream at random points: receivers must reassemble frames from partial reads.
-        int pieces = bytes.Length < 2 ? 1 : _random.NextInt(1, Math.Min(4, bytes.Length + 1));
+        // Now and then split the stream at random points: receivers must reassemble frames from partial reads.
+        int pieces = bytes.Length < 2 || _random.NextBool(0.7) ? 1 : _random.NextInt(2, Math.Min(4, bytes.Length + 1));
         int start = 0;
         for (int i = 0; i < pieces; i++)
         {

@@ -206,7 +206,7 @@ public sealed class Workload
             DeliveryOutcome.Failed => (OpType.Fail, null),
             _ => (OpType.Info, null),
         };
-        string? error = report.Error == ErrorCode.None && type == OpType.Ok ? null
+        string? error = report.Error == ErrorCode.None ? (type == OpType.Ok ? null : report.Message)
             : report.Error + (report.Message is null ? "" : ": " + report.Message);
         HistoryLog.Add(worker.Process, type, OpKind.Send, _world.NowMs, [new SendOp(tp, value, offset)], error);
         bool acksZero = host.ProducerSpec!.Acks == 0;
