@@ -483,8 +483,7 @@ public sealed class KafkaClient
     private long MetadataDeadlineMs()
     {
         if (_metadataInFlight || _closed) return long.MaxValue;
-        long due = _metadataWanted ? _metadataRetryAtMs
-            : Metadata.LastUpdateMs < 0 ? 0 : Metadata.LastUpdateMs + Options.MetadataMaxAgeMs;
+        long due = MetadataDueMs();
         if (LeastLoadedReadyNode() is not null) return due;
         long earliest = long.MaxValue;
         foreach (var node in _nodeList)
@@ -495,12 +494,20 @@ public sealed class KafkaClient
         return Math.Max(due, earliest);
     }
 
+    /// <summary>When the next metadata request may go: a wanted update waits retry.backoff.ms after the last
+    /// one (so a component asking on every poll cannot flood the broker), an unwanted one metadata.max.age.ms.</summary>
+    private long MetadataDueMs()
+    {
+        if (Metadata.LastUpdateMs < 0) return _metadataWanted ? _metadataRetryAtMs : 0;
+        return _metadataWanted
+            ? Math.Max(_metadataRetryAtMs, Metadata.LastUpdateMs + Options.RetryBackoffMs)
+            : Metadata.LastUpdateMs + Options.MetadataMaxAgeMs;
+    }
+
     private void MaybeUpdateMetadata(long now)
     {
         if (_metadataInFlight) return;
-        bool due = _metadataWanted ? now >= _metadataRetryAtMs
-            : Metadata.LastUpdateMs < 0 || now >= Metadata.LastUpdateMs + Options.MetadataMaxAgeMs;
-        if (!due) return;
+        if (now < MetadataDueMs()) return;
         var node = LeastLoadedReadyNode();
         if (node is null)
         {
