@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using DetKafka.Core.Util;
 using DetKafka.Sim.History;
 using DetKafka.Sim.Invariants;
 using DetKafka.Sim.Trace;
@@ -120,7 +121,11 @@ public static class Simulation
                     }
                     if (violation is not null) break;
                 }
-                if (world.InLivenessPhase && world.Workload.LivenessGaps().Count == 0) break;
+                if (world.InLivenessPhase && world.Workload.LivenessGoalMet())
+                {
+                    Check.That(world.Workload.LivenessGaps().Count == 0, "the fast and the descriptive liveness checks agree");
+                    break;
+                }
             }
         }
         catch (Exception e)

@@ -29,7 +29,7 @@ public enum ResponseStatus
 public readonly record struct ClientResponse(ResponseStatus Status, IKafkaMessage? Body, short Version)
 {
     /// <summary>True when the request's bytes left the client, so the broker may have acted on it.</summary>
-    public bool MaySentBeProcessed => Status != ResponseStatus.Unsupported;
+    public bool MayHaveBeenProcessed => Status != ResponseStatus.Unsupported;
 }
 
 /// <summary>A part of a client process driven by <see cref="KafkaClient.Poll"/> (the producer, the consumer).</summary>

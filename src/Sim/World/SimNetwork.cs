@@ -252,6 +252,7 @@ public sealed class SimNetwork
             var chunk = bytes[start..end].ToArray();
             start = end;
             arrival = Math.Max(arrival, dir.LastArrivalUs + 1);
+            Check.That(arrival > _world.NowUs && arrival > dir.LastArrivalUs, "segments of a direction arrive in order, in the future");
             dir.LastArrivalUs = arrival;
             _world.Schedule(arrival, to.Name, "deliver", () => Deliver(c, dir, chunk));
             arrival += _random.NextInt(0, 50);

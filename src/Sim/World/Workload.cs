@@ -305,6 +305,31 @@ public sealed class Workload
         }
     }
 
+    /// <summary>True when <see cref="LivenessGaps"/> would be empty; cheap enough to ask after every event.</summary>
+    public bool LivenessGoalMet()
+    {
+        var leader = _world.Nodes[0];
+        foreach (var host in _world.Clients)
+        {
+            if (!host.IsUp) return false;
+            var state = StateOf(host);
+            if (host.Producer is not null)
+            {
+                foreach (var w in state.Workers)
+                    if (w.Pending || w.LivenessCompleted < Options.LivenessSendsPerWorker) return false;
+                continue;
+            }
+            if (leader.Broker is not { } broker) return false;
+            var process = state.Consumer!;
+            for (int p = 0; p < Options.Partitions; p++)
+            {
+                var log = broker.FindLog(Options.Topic, p);
+                if (log is null || process.Taken.GetValueOrDefault(new TopicPartition(Options.Topic, p)) < log.HighWatermark) return false;
+            }
+        }
+        return true;
+    }
+
     /// <summary>
     /// The liveness phase's goal: every producer worker completed its quota of sends after the heal (Ok, or
     /// sent for acks=0) and has nothing pending; every consumer has taken every record below each partition's
