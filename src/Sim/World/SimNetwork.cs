@@ -295,6 +295,7 @@ public sealed class SimNetwork
     {
         if (!_byId.TryGetValue(id.Value, out var c) || !c.IsOpenAt(at)) return;
         var dir = c.Toward(at);
+        _world.Count(enabled ? "net.receive-resumed" : "net.receive-paused-backpressure");
         dir.ReceiveDisabled = !enabled;
         if (enabled && dir.Held.Count > 0)
             _world.Schedule(_world.NowUs, at.Name, "resume-receive", () => FlushHeld(c, dir));

@@ -66,7 +66,7 @@ public class SimulationTests
                      "net.segments-tail-delayed", "net.transmissions-dropped-partition", "net.transmissions-dropped-loss",
                      "net.segments-clogged", "node.inputs-deferred-by-pause", "disk.unsynced-bytes-lost",
                      "disk.crash-kept-partial-tails", "disk.enospc-writes", "disk.misdirected-writes", "disk.slow-fsyncs",
-                     "disk.index-bits-flipped", "clock.jumps", "client.crashes",
+                     "disk.index-bits-flipped", "clock.jumps", "client.crashes", "net.segments-held-backpressure",
                  })
             Assert.True(fired.GetValueOrDefault(effect) > 0, effect + " never happened");
     }
