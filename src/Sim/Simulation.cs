@@ -137,11 +137,20 @@ public static class Simulation
 
         if (verdict is Verdict.Pass or Verdict.LivenessFailure)
         {
-            historyProblems = historyChecker(world.History, options);
-            if (verdict == Verdict.Pass && historyProblems.Count > 0)
+            try
             {
-                verdict = Verdict.SafetyViolation;
-                violation = At("history", historyProblems[0]);
+                historyProblems = historyChecker(world.History, options);
+                if (verdict == Verdict.Pass && historyProblems.Count > 0)
+                {
+                    verdict = Verdict.SafetyViolation;
+                    violation = At("history", historyProblems[0]);
+                }
+            }
+            catch (Exception e)
+            {
+                exception = e;
+                verdict = Verdict.Crash;
+                violation = At("history", "the history checker threw " + e.GetType().Name + ": " + e.Message);
             }
         }
         world.Note("world", "verdict", verdict + (violation is null ? "" : " " + violation));

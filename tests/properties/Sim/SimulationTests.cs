@@ -112,6 +112,10 @@ public class SimulationTests
         Assert.Equal(Verdict.SafetyViolation, flagged.Verdict);
         Assert.Equal("history", flagged.FirstViolation!.Checker);
 
+        var thrown = Simulation.Run(3, historyChecker: (_, _) => throw new InvalidOperationException("checker bug"));
+        Assert.Equal(Verdict.Crash, thrown.Verdict);
+        Assert.IsType<InvalidOperationException>(thrown.Exception);
+
         var tripped = Simulation.Run(3, invariants: [new TripAt(500)]);
         Assert.Equal(Verdict.InvariantViolation, tripped.Verdict);
         Assert.Equal(500, tripped.FirstViolation!.EventIndex);
