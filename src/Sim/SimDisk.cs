@@ -37,6 +37,10 @@ public sealed class SimDisk : IDisk
     /// operation (the write is not applied, the sync persists nothing).</summary>
     public Func<SimDiskOperation, string, DiskStatus>? FaultHook { get; set; }
 
+    /// <summary>A misdirected write: consulted before each write with (path, position, length), it returns where the
+    /// bytes really land. The caller is not told. Null, or returning the position asked, is a faithful disk.</summary>
+    public Func<string, long, int, long>? WriteRedirect { get; set; }
+
     /// <summary>Bytes in the volatile images of all files.</summary>
     public long UsedBytes => _usedBytes;
 
@@ -192,6 +196,11 @@ public sealed class SimDisk : IDisk
         if (position < 0) throw new ArgumentOutOfRangeException(nameof(position));
         var fault = Fault(SimDiskOperation.Write, f.Path);
         if (fault != DiskStatus.Ok) return fault;
+        if (WriteRedirect is { } redirect)
+        {
+            position = redirect(f.Path, position, data.Length);
+            if (position < 0) throw new InvalidOperationException("a redirected write needs a non-negative position");
+        }
         long growth = Math.Max(0, position + data.Length - f.Volatile.Length);
         if (!f.Deleted && _usedBytes + growth > CapacityBytes) return DiskStatus.NoSpace;
         f.Volatile.Write(position, data);
@@ -272,23 +281,65 @@ public sealed class SimDisk : IDisk
     /// there or leaving the rest of that sector zeroed.
     /// </summary>
     public void Crash(IRandom random)
-        => CrashCore((_, durable, volatileImage) =>
+        => CrashCore((_, durable, volatileImage) => KeepSectors(random, durable, volatileImage));
+
+    private static byte[] KeepSectors(IRandom random, int durable, ReadOnlySpan<byte> volatileImage)
+    {
+        long end = volatileImage.Length;
+        var cuts = new List<long> { durable };
+        for (long b = (durable / SectorSize + 1) * SectorSize; b < end; b += SectorSize) cuts.Add(b);
+        cuts.Add(end);
+        long keep = cuts[random.NextInt(0, cuts.Count)];
+        var image = volatileImage[..(int)keep].ToArray();
+        if (keep > durable && random.NextBool(0.5))
         {
-            long end = volatileImage.Length;
-            var cuts = new List<long> { durable };
-            for (long b = (durable / SectorSize + 1) * SectorSize; b < end; b += SectorSize) cuts.Add(b);
-            cuts.Add(end);
-            long keep = cuts[random.NextInt(0, cuts.Count)];
-            var image = volatileImage[..(int)keep].ToArray();
-            if (keep > durable && random.NextBool(0.5))
+            long sectorStart = Math.Max(durable, (keep - 1) / SectorSize * SectorSize);
+            int tear = (int)(sectorStart + (long)random.NextBelow((ulong)(keep - sectorStart)));
+            if (random.NextBool(0.5)) return image[..tear];
+            image.AsSpan(tear).Clear();
+        }
+        return image;
+    }
+
+    /// <summary>What a crash took: for the simulator's statistics and the tests that prove faults happen.</summary>
+    public readonly record struct CrashReport(int FilesWithUnsyncedData, long UnsyncedBytesLost, int TailsKept, int BitsFlipped);
+
+    /// <summary>
+    /// The simulator's crash. Every file loses what was not synced. With <paramref name="partialTails"/>, an
+    /// unsynced appended tail may partly survive as in <see cref="Crash(IRandom)"/> (whole sectors, the last one
+    /// possibly torn). Then <paramref name="bitFlips"/> random bits are flipped in each surviving unsynced tail:
+    /// garbage where a write was in flight, which recovery's CRC and length checks must catch. Synced bytes are
+    /// never touched.
+    /// </summary>
+    public CrashReport Crash(IRandom random, bool partialTails, int bitFlips)
+    {
+        int files = 0, kept = 0, flipped = 0;
+        long lost = 0;
+        foreach (var f in _files.Values)
+        {
+            if (f.Pending.Count == 0) continue;
+            files++;
+            lost += Math.Abs((long)f.Volatile.Length - f.Durable.Length);
+        }
+        CrashCore((_, durable, volatileImage) =>
+        {
+            if (!partialTails) return volatileImage[..durable].ToArray();
+            var image = KeepSectors(random, durable, volatileImage);
+            if (image.Length > durable)
             {
-                long sectorStart = Math.Max(durable, (keep - 1) / SectorSize * SectorSize);
-                int tear = (int)(sectorStart + (long)random.NextBelow((ulong)(keep - sectorStart)));
-                if (random.NextBool(0.5)) return image[..tear];
-                image.AsSpan(tear).Clear();
+                kept++;
+                lost -= image.Length - durable;
+                for (int i = 0; i < bitFlips; i++)
+                {
+                    int at = durable + (int)random.NextBelow((ulong)(image.Length - durable));
+                    image[at] ^= (byte)(1 << random.NextInt(0, 8));
+                    flipped++;
+                }
             }
             return image;
         });
+        return new CrashReport(files, Math.Max(0, lost), kept, flipped);
+    }
 
     private void CrashCore(SurvivingImage survivor)
     {

@@ -426,11 +426,11 @@ public class HistoryCheckerTests
     [Fact]
     public void Options_refuse_what_a_Kafka_client_refuses()
     {
-        Assert.Throws<ArgumentException>(() => HistoryChecker.Check(new Sim.History.History(),
+        Assert.Throws<ArgumentException>(() => HistoryChecker.Check(new DetKafka.Sim.History.History(),
             new CheckerOptions { Idempotence = true, Acks = ProducerAcks.Leader }));
-        Assert.Throws<ArgumentException>(() => HistoryChecker.Check(new Sim.History.History(),
+        Assert.Throws<ArgumentException>(() => HistoryChecker.Check(new DetKafka.Sim.History.History(),
             new CheckerOptions { Transactions = true }));
-        Assert.True(HistoryChecker.Check(new Sim.History.History(), new CheckerOptions()).IsValid);
+        Assert.True(HistoryChecker.Check(new DetKafka.Sim.History.History(), new CheckerOptions()).IsValid);
     }
 
     [Fact]

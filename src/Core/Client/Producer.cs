@@ -1,0 +1,392 @@
+using DetKafka.Core.Protocol;
+using DetKafka.Core.Protocol.Messages;
+using DetKafka.Core.Records;
+using DetKafka.Core.Storage;
+using DetKafka.Core.Util;
+
+namespace DetKafka.Core.Client;
+
+/// <summary>Settings of <see cref="Producer"/>, named after the Java producer's configs.</summary>
+public sealed record ProducerOptions
+{
+    /// <summary>acks: 0 (no response), 1 (leader wrote it), -1 (all in-sync replicas have it).</summary>
+    public short Acks { get; init; } = -1;
+
+    /// <summary>linger.ms: how long a batch waits for more records before it is sent.</summary>
+    public int LingerMs { get; init; } = 5;
+
+    /// <summary>Records and bytes a batch holds at most (batch.size counts bytes; the record bound keeps batches
+    /// small in the simulator).</summary>
+    public int BatchRecordsMax { get; init; } = 500;
+    public int BatchBytesMax { get; init; } = 16 * 1024;
+
+    /// <summary>retries: how many times a batch is re-sent after a retriable failure.</summary>
+    public int Retries { get; init; } = int.MaxValue;
+
+    /// <summary>retry.backoff.ms.</summary>
+    public int RetryBackoffMs { get; init; } = 100;
+
+    /// <summary>delivery.timeout.ms: a record not acknowledged this long after Send fails (or is reported unknown).</summary>
+    public int DeliveryTimeoutMs { get; init; } = 120_000;
+
+    /// <summary>The timeout_ms sent in Produce: how long the broker may wait for the acks.</summary>
+    public int AckTimeoutMs { get; init; } = 30_000;
+
+    /// <summary>buffer.memory, counted in records: Send refuses more than this many unacknowledged records.</summary>
+    public int BufferedRecordsMax { get; init; } = 10_000;
+
+    public CompressionCodec Compression { get; init; } = CompressionCodec.None;
+
+    public void Validate()
+    {
+        if (Acks is not (-1 or 0 or 1)) throw new ArgumentException("acks must be -1, 0 or 1");
+        if (LingerMs < 0 || BatchRecordsMax <= 0 || BatchBytesMax <= 0) throw new ArgumentException("bad batching bounds");
+        if (Retries < 0 || RetryBackoffMs <= 0 || DeliveryTimeoutMs <= 0 || AckTimeoutMs < 0) throw new ArgumentException("bad retry settings");
+        if (BufferedRecordsMax <= 0) throw new ArgumentException("buffer bound must be positive");
+        if (Compression is not (CompressionCodec.None or CompressionCodec.Gzip)) throw new ArgumentException("only none and gzip");
+    }
+}
+
+/// <summary>A record to send. <paramref name="Partition"/> -1 lets the producer pick one round robin.
+/// <paramref name="TimestampMs"/> null stamps it with the client's wall clock at <see cref="Producer.Send"/>.</summary>
+public sealed record ProducerRecord(string Topic, int Partition, byte[]? Key, byte[]? Value, long? TimestampMs = null);
+
+/// <summary>
+/// What became of a record. <see cref="DeliveryOutcome.Acked"/>: written at <see cref="DeliveryReport.Offset"/>.
+/// <see cref="DeliveryOutcome.Failed"/>: definitely not written (every attempt was refused before any write).
+/// <see cref="DeliveryOutcome.Unknown"/>: maybe written (a connection broke or a request timed out after it was
+/// sent, the broker could not confirm durability, or acks=0); <see cref="DeliveryReport.Error"/> says what
+/// happened last (None for acks=0).
+/// </summary>
+public enum DeliveryOutcome { Acked, Failed, Unknown }
+
+public sealed record DeliveryReport(ProducerRecord Record, TopicPartition Partition, DeliveryOutcome Outcome, long Offset,
+    ErrorCode Error, string? Message);
+
+/// <summary>
+/// A Kafka producer over <see cref="KafkaClient"/>: records accumulate per partition into batches (record
+/// batch v2, optionally gzip), a batch goes when full, after linger.ms or on <see cref="Flush"/>, one Produce
+/// request per leader carries at most one batch per partition, and several requests may be in flight per
+/// connection. Retriable failures re-send the same batch bytes after retry.backoff.ms, while retries and
+/// delivery.timeout.ms allow. Not idempotent: a retry after an ambiguous failure can write a batch twice,
+/// and with several requests in flight a retried batch can land after a later one (Kafka's behaviour with
+/// enable.idempotence=false).
+/// </summary>
+public sealed class Producer : IClientComponent
+{
+    private readonly KafkaClient _client;
+    // Batch queues by partition for lookups, and in partition order for every scan.
+    private readonly Dictionary<TopicPartition, List<Batch>> _queues = new();
+    private readonly List<(TopicPartition Tp, List<Batch> Queue)> _queueOrder = new();
+    private readonly List<(ProducerRecord Record, Action<DeliveryReport> Callback, long CreatedMs)> _unpartitioned = new();
+    private readonly SortedDictionary<string, int> _roundRobin = new(StringComparer.Ordinal);
+    private long _nextBatchSequence;
+    private int _inFlightBatches;
+    private bool _flushing;
+
+    public Producer(KafkaClient client, ProducerOptions options)
+    {
+        options.Validate();
+        _client = client;
+        Options = options;
+        client.Register(this);
+    }
+
+    public ProducerOptions Options { get; }
+
+    /// <summary>Records accepted by <see cref="Send"/> whose delivery report has not been given yet.</summary>
+    public int PendingRecords { get; private set; }
+
+    public int InFlightBatches => _inFlightBatches;
+
+    private sealed class Batch(TopicPartition tp, long sequence, long createdMs)
+    {
+        public readonly TopicPartition Partition = tp;
+        public readonly long Sequence = sequence;
+        public readonly long CreatedMs = createdMs;
+        public readonly List<(ProducerRecord Record, Action<DeliveryReport> Callback, long TimestampMs)> Records = new();
+        public int Bytes;
+        public byte[]? Encoded;
+        public int Attempts;
+        public long RetryAtMs;
+        public bool MaybeWritten;
+        public ErrorCode LastError;
+        public string? LastMessage;
+    }
+
+    /// <summary>Accepts a record for sending; false (and no callback) when the buffer is full.</summary>
+    public bool Send(ProducerRecord record, Action<DeliveryReport> callback)
+    {
+        if (PendingRecords >= Options.BufferedRecordsMax) return false;
+        PendingRecords++;
+        _client.AddTopic(record.Topic);
+        long timestamp = record.TimestampMs ?? _client.Clock.WallClockMs;
+        long now = _client.Clock.MonotonicMs;
+        if (record.Partition < 0)
+        {
+            _unpartitioned.Add((record with { TimestampMs = timestamp }, callback, now));
+            AssignPartitions(now);
+            return true;
+        }
+        Append(new TopicPartition(record.Topic, record.Partition), record, callback, timestamp, now);
+        return true;
+    }
+
+    /// <summary>Sends every batch without waiting for linger.ms, until nothing is queued.</summary>
+    public void Flush() => _flushing = true;
+
+    private void Append(TopicPartition tp, ProducerRecord record, Action<DeliveryReport> callback, long timestamp, long now)
+    {
+        var queue = QueueFor(tp);
+        int size = (record.Key?.Length ?? 0) + (record.Value?.Length ?? 0) + 24;
+        var last = queue.Count > 0 ? queue[^1] : null;
+        if (last is null || last.Encoded is not null || last.Records.Count >= Options.BatchRecordsMax
+            || (last.Records.Count > 0 && last.Bytes + size > Options.BatchBytesMax))
+        {
+            last = new Batch(tp, _nextBatchSequence++, now);
+            queue.Add(last);
+        }
+        last.Records.Add((record, callback, timestamp));
+        last.Bytes += size;
+    }
+
+    private List<Batch> QueueFor(TopicPartition tp)
+    {
+        if (_queues.TryGetValue(tp, out var queue)) return queue;
+        queue = new List<Batch>();
+        _queues.Add(tp, queue);
+        int at = _queueOrder.FindIndex(x => x.Tp.CompareTo(tp) > 0);
+        _queueOrder.Insert(at < 0 ? _queueOrder.Count : at, (tp, queue));
+        return queue;
+    }
+
+    private void AssignPartitions(long now)
+    {
+        for (int i = 0; i < _unpartitioned.Count;)
+        {
+            var (record, callback, created) = _unpartitioned[i];
+            int count = _client.Metadata.PartitionCount(record.Topic);
+            if (count <= 0)
+            {
+                if (now >= created + Options.DeliveryTimeoutMs)
+                {
+                    _unpartitioned.RemoveAt(i);
+                    PendingRecords--;
+                    callback(new DeliveryReport(record, new TopicPartition(record.Topic, -1), DeliveryOutcome.Failed, -1,
+                        ErrorCode.UnknownTopicOrPartition, "no metadata for the topic within delivery.timeout.ms"));
+                    continue;
+                }
+                i++;
+                continue;
+            }
+            _roundRobin.TryGetValue(record.Topic, out int next);
+            _roundRobin[record.Topic] = (next + 1) % count;
+            _unpartitioned.RemoveAt(i);
+            Append(new TopicPartition(record.Topic, next % count), record, callback, record.TimestampMs!.Value, now);
+        }
+    }
+
+    /// <summary>Linger and retry-backoff expiries still ahead, and delivery timeouts. A batch that could go now but
+    /// waits for a connection or an in-flight slot adds nothing: the client's input wakes the producer.</summary>
+    public long NextDeadlineMs
+    {
+        get
+        {
+            long now = _client.Clock.MonotonicMs;
+            long next = long.MaxValue;
+            foreach (var (_, _, created) in _unpartitioned) next = Math.Min(next, created + Options.DeliveryTimeoutMs);
+            foreach (var (_, queue) in _queueOrder)
+            {
+                foreach (var b in queue)
+                {
+                    next = Math.Min(next, b.CreatedMs + Options.DeliveryTimeoutMs);
+                    long ready = b.Attempts > 0 ? b.RetryAtMs : _flushing ? long.MaxValue : b.CreatedMs + Options.LingerMs;
+                    if (ready > now) next = Math.Min(next, ready);
+                }
+            }
+            return next;
+        }
+    }
+
+    public void Poll(long nowMs)
+    {
+        AssignPartitions(nowMs);
+        ExpireQueued(nowMs);
+        Drain(nowMs);
+        if (_flushing && PendingRecords == 0) _flushing = false;
+    }
+
+    private void ExpireQueued(long now)
+    {
+        foreach (var (_, queue) in _queueOrder)
+        {
+            for (int i = 0; i < queue.Count;)
+            {
+                var b = queue[i];
+                if (now < b.CreatedMs + Options.DeliveryTimeoutMs)
+                {
+                    i++;
+                    continue;
+                }
+                queue.RemoveAt(i);
+                Complete(b, ErrorCode.RequestTimedOut, "delivery.timeout.ms passed", offset: null);
+            }
+        }
+    }
+
+    private bool IsSendable(List<Batch> queue, Batch b, long now)
+    {
+        if (b.Attempts > 0) return now >= b.RetryAtMs;
+        return _flushing || queue.Count > 1 || b.Records.Count >= Options.BatchRecordsMax || b.Bytes >= Options.BatchBytesMax
+               || now >= b.CreatedMs + Options.LingerMs;
+    }
+
+    private void Drain(long now)
+    {
+        // Each round sends at most one batch per partition per leader; more rounds while connections take them.
+        int batches = 0;
+        foreach (var (_, q) in _queueOrder) batches += q.Count;
+        for (int round = 0; round <= batches; round++)
+        {
+            var byLeader = new SortedDictionary<int, List<Batch>>();
+            foreach (var (tp, queue) in _queueOrder)
+            {
+                if (queue.Count == 0 || !IsSendable(queue, queue[0], now)) continue;
+                int leader = _client.Metadata.LeaderFor(tp);
+                if (leader < 0)
+                {
+                    _client.RequestMetadataUpdate();
+                    continue;
+                }
+                if (!byLeader.TryGetValue(leader, out var list)) byLeader[leader] = list = new List<Batch>();
+                list.Add(queue[0]);
+            }
+            bool sent = false;
+            foreach (var (leader, list) in byLeader)
+            {
+                if (!_client.Ready(leader)) continue;
+                foreach (var b in list) _queues[b.Partition].RemoveAt(0);
+                SendBatches(leader, list);
+                sent = true;
+            }
+            if (!sent) return;
+        }
+    }
+
+    private void SendBatches(int leader, List<Batch> batches)
+    {
+        var request = new ProduceRequest { Acks = Options.Acks, TimeoutMs = Options.AckTimeoutMs };
+        foreach (var b in batches)
+        {
+            b.Encoded ??= RecordBatchBuilder.Build(
+                b.Records.Select(r => new SimpleRecord(r.Record.Key, r.Record.Value, r.TimestampMs)).ToList(), Options.Compression);
+            b.Attempts++;
+            var topic = request.TopicData.Find(t => t.Name == b.Partition.Topic);
+            if (topic is null) request.TopicData.Add(topic = new ProduceRequest.TopicProduceData { Name = b.Partition.Topic });
+            topic.PartitionData.Add(new ProduceRequest.PartitionProduceData { Index = b.Partition.Partition, Records = b.Encoded });
+        }
+        _inFlightBatches += batches.Count;
+        _client.Send(leader, ApiKey.Produce, request, response => OnResponse(batches, response), expectResponse: Options.Acks != 0);
+    }
+
+    private void OnResponse(List<Batch> batches, ClientResponse response)
+    {
+        _inFlightBatches -= batches.Count;
+        Check.That(_inFlightBatches >= 0);
+        long now = _client.Clock.MonotonicMs;
+        switch (response.Status)
+        {
+            case ResponseStatus.SentWithoutResponse:
+                foreach (var b in batches)
+                {
+                    b.MaybeWritten = true;
+                    Complete(b, ErrorCode.None, "acks=0: no acknowledgement", offset: null);
+                }
+                return;
+            case ResponseStatus.Unsupported:
+                foreach (var b in batches) Complete(b, ErrorCode.UnsupportedVersion, "the broker serves no Produce version this client speaks", offset: null);
+                return;
+            case ResponseStatus.Disconnected:
+            case ResponseStatus.TimedOut:
+                foreach (var b in batches)
+                {
+                    b.MaybeWritten = true;
+                    RetryOrComplete(b, ErrorCode.NetworkException,
+                        response.Status == ResponseStatus.TimedOut ? "request timed out" : "connection lost", now);
+                }
+                return;
+        }
+        var body = (ProduceResponse)response.Body!;
+        foreach (var b in batches)
+        {
+            var p = body.Responses.Find(t => t.Name == b.Partition.Topic)?.PartitionResponses.Find(x => x.Index == b.Partition.Partition);
+            if (p is null)
+            {
+                b.MaybeWritten = true;
+                RetryOrComplete(b, ErrorCode.UnknownServerError, "partition missing from the response", now);
+                continue;
+            }
+            if (p.ErrorCode == ErrorCode.None)
+            {
+                Complete(b, ErrorCode.None, null, p.BaseOffset);
+                continue;
+            }
+            var (retriable, ambiguous) = Classify(p.ErrorCode);
+            if (ambiguous) b.MaybeWritten = true;
+            if (retriable) RetryOrComplete(b, p.ErrorCode, p.ErrorMessage, now);
+            else Complete(b, p.ErrorCode, p.ErrorMessage, offset: null);
+        }
+        if (body.Responses.Any(t => t.PartitionResponses.Any(x => x.ErrorCode is ErrorCode.NotLeaderOrFollower
+                or ErrorCode.LeaderNotAvailable or ErrorCode.UnknownTopicOrPartition)))
+            _client.RequestMetadataUpdate();
+    }
+
+    /// <summary>
+    /// (retriable, ambiguous) per error. Ambiguous errors may come after the batch was appended: RequestTimedOut
+    /// (appended, not synced in time), KafkaStorageError (the sync failed, or the write did), and anything
+    /// unrecognised. Errors raised before any write (leadership, unknown partition) are definite.
+    /// </summary>
+    private static (bool Retriable, bool Ambiguous) Classify(ErrorCode error) => error switch
+    {
+        ErrorCode.NotLeaderOrFollower or ErrorCode.LeaderNotAvailable or ErrorCode.UnknownTopicOrPartition
+            or ErrorCode.NotEnoughReplicas => (true, false),
+        ErrorCode.RequestTimedOut or ErrorCode.KafkaStorageError or ErrorCode.NotEnoughReplicasAfterAppend
+            or ErrorCode.NetworkException => (true, true),
+        ErrorCode.CorruptMessage or ErrorCode.InvalidRecord or ErrorCode.MessageTooLarge or ErrorCode.RecordListTooLarge
+            or ErrorCode.InvalidRequiredAcks or ErrorCode.UnsupportedVersion or ErrorCode.UnsupportedForMessageFormat
+            or ErrorCode.InvalidTopicException or ErrorCode.InvalidTimestamp or ErrorCode.TopicAuthorizationFailed
+            or ErrorCode.UnsupportedCompressionType => (false, false),
+        _ => (false, true),
+    };
+
+    private void RetryOrComplete(Batch b, ErrorCode error, string? message, long now)
+    {
+        b.LastError = error;
+        b.LastMessage = message;
+        bool withinTimeout = now + Options.RetryBackoffMs < b.CreatedMs + Options.DeliveryTimeoutMs;
+        if (b.Attempts > Options.Retries || !withinTimeout)
+        {
+            Complete(b, error, message, offset: null);
+            return;
+        }
+        b.RetryAtMs = now + Options.RetryBackoffMs;
+        var queue = QueueFor(b.Partition);
+        int at = queue.FindIndex(x => x.Sequence > b.Sequence);
+        queue.Insert(at < 0 ? queue.Count : at, b);
+    }
+
+    private void Complete(Batch b, ErrorCode error, string? message, long? offset)
+    {
+        DeliveryOutcome outcome = offset is not null ? DeliveryOutcome.Acked
+            : b.MaybeWritten ? DeliveryOutcome.Unknown : DeliveryOutcome.Failed;
+        if (error == ErrorCode.RequestTimedOut && offset is null && b.LastError != ErrorCode.None && !b.MaybeWritten)
+            error = b.LastError;
+        PendingRecords -= b.Records.Count;
+        Check.That(PendingRecords >= 0);
+        for (int i = 0; i < b.Records.Count; i++)
+        {
+            var (record, callback, _) = b.Records[i];
+            callback(new DeliveryReport(record, b.Partition, outcome, offset is { } o ? o + i : -1, error, message));
+        }
+    }
+}

@@ -1,0 +1,205 @@
+using System.Globalization;
+using DetKafka.Core.Records;
+using DetKafka.Core.Storage;
+using DetKafka.Sim.History;
+using DetKafka.Sim.World;
+using SimHistory = DetKafka.Sim.History.History;
+
+namespace DetKafka.Sim.Invariants;
+
+/// <summary>What an invariant checker sees after an event: the nodes (running or not), the history so far, and
+/// which nodes the event restarted.</summary>
+public sealed class InvariantContext
+{
+    internal InvariantContext(SimWorld world) => World = world;
+
+    public SimWorld World { get; }
+    public long EventIndex => World.EventIndex;
+    public long TimeUs => World.NowUs;
+    public IReadOnlyList<SimNode> Nodes => World.Nodes;
+    public SimHistory History => World.History;
+    public IReadOnlyList<SimNode> RestartedThisEvent => World.RestartedInLastEvent;
+
+    /// <summary>Nodes that took an input or restarted in this event; no other node's state changed.</summary>
+    public IReadOnlyList<SimNode> TouchedThisEvent => World.TouchedInLastEvent;
+}
+
+/// <summary>
+/// A node-state invariant, checked after every simulated event (Kafka's RaftEventSimulationTest does the same
+/// with its invariant classes). Stateful: it may remember what it saw earlier in the run. Returns null when
+/// the invariant holds, else what is wrong; the run stops at the first violation with the event index and
+/// the checker's name.
+/// </summary>
+public interface IInvariantChecker
+{
+    string Name { get; }
+    string? Check(InvariantContext context);
+}
+
+public static class InvariantCheckers
+{
+    /// <summary>Fresh instances of every node-state checker, in the order they run.</summary>
+    public static IReadOnlyList<IInvariantChecker> Default() =>
+    [
+        new HighWatermarkMonotonic(),
+        new LogStartOffsetMonotonic(),
+        new AcknowledgedBelowLogEnd(),
+        new RecoveredLogsValid(),
+    ];
+}
+
+/// <summary>
+/// Per node and partition, the high watermark never goes backwards, including across a crash and restart:
+/// the high watermark is the synced offset, so an honest disk keeps everything below it and the recovered
+/// log end (the new high watermark) is at least as far.
+/// </summary>
+public sealed class HighWatermarkMonotonic : IInvariantChecker
+{
+    private readonly Dictionary<(int Node, TopicPartition Tp), long> _seen = new();
+
+    public string Name => "high-watermark-monotonic";
+
+    public string? Check(InvariantContext context)
+    {
+        var touched = context.TouchedThisEvent;
+        for (int i = 0; i < touched.Count; i++)
+        {
+            var node = touched[i];
+            if (node.Broker is not { } broker) continue;
+            foreach (var log in broker.Logs.Logs)
+            {
+                var key = (node.NodeId, log.TopicPartition);
+                long hw = log.HighWatermark;
+                if (_seen.TryGetValue(key, out long before) && hw < before)
+                    return string.Create(CultureInfo.InvariantCulture,
+                        $"{node.Name} {log.TopicPartition}: high watermark went back from {before} to {hw}{(context.RestartedThisEvent.Contains(node) ? " across a restart" : "")}");
+                _seen[key] = hw;
+            }
+        }
+        return null;
+    }
+}
+
+/// <summary>Per node and partition, the log start offset never goes backwards (it is checkpointed durably
+/// before it moves, and recovery takes the larger of the checkpoint and the first segment).</summary>
+public sealed class LogStartOffsetMonotonic : IInvariantChecker
+{
+    private readonly Dictionary<(int Node, TopicPartition Tp), long> _seen = new();
+
+    public string Name => "log-start-offset-monotonic";
+
+    public string? Check(InvariantContext context)
+    {
+        var touched = context.TouchedThisEvent;
+        for (int i = 0; i < touched.Count; i++)
+        {
+            var node = touched[i];
+            if (node.Broker is not { } broker) continue;
+            foreach (var log in broker.Logs.Logs)
+            {
+                var key = (node.NodeId, log.TopicPartition);
+                long start = log.LogStartOffset;
+                if (_seen.TryGetValue(key, out long before) && start < before)
+                    return string.Create(CultureInfo.InvariantCulture,
+                        $"{node.Name} {log.TopicPartition}: log start offset went back from {before} to {start}");
+                _seen[key] = start;
+            }
+        }
+        return null;
+    }
+}
+
+/// <summary>
+/// Nothing acknowledged sits at or above a running node's log end offset, before or after recovery: an Ok
+/// send in the history names an offset the broker promised was durable. (Single node: every node that has
+/// the partition's log is its leader.)
+/// </summary>
+public sealed class AcknowledgedBelowLogEnd : IInvariantChecker
+{
+    private readonly SortedDictionary<TopicPartition, (long Offset, long Value)> _highestAcked = new(TopicPartitionComparer.Instance);
+    private int _scanned;
+
+    public string Name => "acknowledged-below-log-end";
+
+    // A running log's end offset only grows, so a new acknowledgement is checked once against every running
+    // node, and a restarted node once against everything acknowledged so far.
+    public string? Check(InvariantContext context)
+    {
+        var ops = context.History.Operations;
+        for (; _scanned < ops.Count; _scanned++)
+        {
+            var op = ops[_scanned];
+            if (op.Type != OpType.Ok || op.Kind != OpKind.Send) continue;
+            foreach (var micro in op.Value)
+            {
+                if (micro is not SendOp { Offset: { } offset } send) continue;
+                if (!_highestAcked.TryGetValue(send.Partition, out var best) || offset > best.Offset)
+                    _highestAcked[send.Partition] = (offset, send.Value);
+                foreach (var node in context.Nodes)
+                    if (Violation(context, node, send.Partition, (offset, send.Value)) is { } problem) return problem;
+            }
+        }
+        foreach (var node in context.RestartedThisEvent)
+            foreach (var (tp, acked) in _highestAcked)
+                if (Violation(context, node, tp, acked) is { } problem) return problem;
+        return null;
+    }
+
+    private static string? Violation(InvariantContext context, SimNode node, TopicPartition tp, (long Offset, long Value) acked)
+    {
+        if (node.Broker?.FindLog(tp.Topic, tp.Partition) is not { } log || acked.Offset < log.LogEndOffset) return null;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{node.Name} {tp}: value {acked.Value} was acknowledged at offset {acked.Offset} but the log ends at {log.LogEndOffset}{(context.RestartedThisEvent.Contains(node) ? " after recovery" : "")}");
+    }
+}
+
+/// <summary>
+/// After a restart, every segment file in the node's durable image (what the next crash would keep) is whole
+/// record batches that pass the same validator the produce path and recovery use (lengths, CRC-32C, record
+/// framing), with offsets running on without gaps: recovery cut any torn or damaged tail and synced the cut.
+/// </summary>
+public sealed class RecoveredLogsValid : IInvariantChecker
+{
+    public string Name => "recovered-logs-valid";
+
+    public string? Check(InvariantContext context)
+    {
+        foreach (var node in context.RestartedThisEvent)
+        {
+            var disk = node.Disk;
+            string root = SimWorld.DataDirectory;
+            if (!disk.DirectoryExists(root)) continue;
+            foreach (var dir in disk.List(root))
+            {
+                if (!TopicPartition.TryParseDirectoryName(dir, out _)) continue;
+                string path = root + "/" + dir;
+                if (!disk.DirectoryExists(path)) continue;
+                foreach (var name in disk.List(path))
+                {
+                    if (!LogSegment.TryParseFileName(name, LogSegment.LogSuffix, out long baseOffset)) continue;
+                    var problem = Validate(disk.ReadDurable(path + "/" + name), baseOffset);
+                    if (problem is not null) return $"{node.Name} {path}/{name}: {problem}";
+                }
+            }
+        }
+        return null;
+    }
+
+    internal static string? Validate(ReadOnlySpan<byte> segment, long baseOffset)
+    {
+        var options = RecordValidationOptions.ForRecovery();
+        int position = 0;
+        long next = baseOffset;
+        while (position < segment.Length)
+        {
+            var batch = RecordBatchValidator.ValidateBatch(segment[position..], options);
+            if (!batch.IsValid)
+                return string.Create(CultureInfo.InvariantCulture, $"batch at byte {position} of {segment.Length} is invalid after recovery: {batch.Error} {batch.Message}");
+            if (batch.Header.BaseOffset != next)
+                return string.Create(CultureInfo.InvariantCulture, $"batch at byte {position} has base offset {batch.Header.BaseOffset}, expected {next}");
+            next = batch.Header.LastOffset + 1;
+            position += batch.TotalSize;
+        }
+        return null;
+    }
+}

@@ -1,0 +1,42 @@
+using DetKafka.Core.Abstractions;
+using DetKafka.Core.Util;
+
+namespace DetKafka.Sim.World;
+
+/// <summary>
+/// Something that happens at a virtual time: a segment arriving, a sync completing, a timer, a fault. Its
+/// action returns the details for the trace (null: nothing to say). <see cref="Actor"/> and <see cref="Kind"/>
+/// name it in the trace.
+/// </summary>
+public sealed class SimEvent(long timeUs, string actor, string kind, Func<string?> action)
+{
+    public long TimeUs { get; } = timeUs;
+    public string Actor { get; } = actor;
+    public string Kind { get; } = kind;
+    internal Func<string?> Action { get; } = action;
+}
+
+/// <summary>
+/// Pending events ordered by virtual time. Events at the same time are ordered by a key drawn from the seeded
+/// random when they are scheduled, so simultaneous events interleave in a way the seed chooses rather than in
+/// the order the code happened to schedule them (which would hide races). Callers that need an order among
+/// their own events (segments of one connection) give them distinct times. Bounded.
+/// </summary>
+public sealed class EventQueue(IRandom random, int pendingMax)
+{
+    private readonly PriorityQueue<SimEvent, (long Time, ulong Tie, long Sequence)> _queue = new();
+    private long _sequence;
+
+    public int Count => _queue.Count;
+
+    public void Schedule(SimEvent e)
+    {
+        Check.That(e.TimeUs >= 0, "events have non-negative times");
+        Check.That(_queue.Count < pendingMax, "pending events bounded");
+        _queue.Enqueue(e, (e.TimeUs, random.NextUInt64(), _sequence++));
+    }
+
+    public bool TryDequeue(out SimEvent e) => _queue.TryDequeue(out e!, out _);
+
+    public long PeekTimeUs => _queue.TryPeek(out _, out var p) ? p.Time : long.MaxValue;
+}

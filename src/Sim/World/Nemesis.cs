@@ -1,0 +1,174 @@
+using System.Globalization;
+using DetKafka.Core.Abstractions;
+
+namespace DetKafka.Sim.World;
+
+/// <summary>
+/// Injects the episodic faults during the safety phase: each enabled fault is its own Poisson process in
+/// virtual time (rate from its <see cref="FaultSpec"/>), each episode picks its victims with the nemesis's own
+/// random stream and lasts a drawn duration. Static faults (delay tails, torn writes on crash, clock skew and
+/// drift) are applied by the world itself. Everything stops at the heal.
+/// </summary>
+public sealed class Nemesis(SimWorld world, IRandom random)
+{
+    private static readonly FaultKind[] Episodic =
+    [
+        FaultKind.Loss, FaultKind.Clog, FaultKind.Partition, FaultKind.AsymmetricPartition, FaultKind.ClientPartition,
+        FaultKind.ConnectionReset, FaultKind.Crash, FaultKind.Pause, FaultKind.ClientCrash, FaultKind.BitFlip,
+        FaultKind.MisdirectedWrite, FaultKind.SlowFsync, FaultKind.DiskFull, FaultKind.ClockJump,
+    ];
+
+    private SimulationOptions Options => world.Options;
+
+    internal void Start()
+    {
+        foreach (var kind in Episodic)
+        {
+            var spec = Options.Fault(kind);
+            if (spec.Enabled && spec.RatePerSecond > 0) ScheduleNext(kind, spec);
+        }
+    }
+
+    private void ScheduleNext(FaultKind kind, FaultSpec spec)
+    {
+        long gapUs = (long)(DetMath.Exponential(random, 1_000_000.0 / spec.RatePerSecond)) + 1;
+        long at = world.NowUs + gapUs;
+        if (at >= Options.SafetyPhaseMs * 1000) return;
+        world.Schedule(at, "nemesis", FaultNames.Name(kind), () =>
+        {
+            if (world.InLivenessPhase) return null;
+            ScheduleNext(kind, spec);
+            world.Count("fault." + FaultNames.Name(kind));
+            return Inject(kind, spec);
+        });
+    }
+
+    private long DurationMs(FaultSpec spec)
+        => spec.DurationMaxMs <= spec.DurationMinMs ? spec.DurationMinMs : random.NextInt((int)spec.DurationMinMs, (int)spec.DurationMaxMs + 1);
+
+    private T Pick<T>(IReadOnlyList<T> items) => items[random.NextInt(0, items.Count)];
+
+    private string Inject(FaultKind kind, FaultSpec spec)
+    {
+        long now = world.NowUs;
+        switch (kind)
+        {
+            case FaultKind.Loss:
+            {
+                var (a, b, both) = PickNodeLink();
+                long until = now + DurationMs(spec) * 1000;
+                foreach (var (from, to) in Directions(a, b, both))
+                {
+                    var link = world.Network.Link(from, to);
+                    link.LossUntilUs = until;
+                    link.LossProbability = spec.Intensity;
+                }
+                return Describe("loss", a, b, both, until, $"p={spec.Intensity:0.###}");
+            }
+            case FaultKind.Clog:
+            {
+                var (a, b, both) = PickNodeLink();
+                long until = now + DurationMs(spec) * 1000;
+                foreach (var (from, to) in Directions(a, b, both)) world.Network.Link(from, to).ClogUntilUs = until;
+                return Describe("clog", a, b, both, until, "");
+            }
+            case FaultKind.Partition:
+            case FaultKind.AsymmetricPartition:
+            {
+                var all = world.Endpoints.ToList();
+                var side = all.Where(_ => random.NextBool(0.5)).ToList();
+                if (side.Count == 0) side.Add(Pick(all));
+                if (side.Count == all.Count) side.RemoveAt(random.NextInt(0, side.Count));
+                var other = all.Where(e => !side.Contains(e)).ToList();
+                long until = now + DurationMs(spec) * 1000;
+                bool both = kind == FaultKind.Partition;
+                foreach (var a in side)
+                    foreach (var b in other)
+                        foreach (var (from, to) in Directions(a, b, both)) world.Network.Link(from, to).CutUntilUs = until;
+                return string.Create(CultureInfo.InvariantCulture,
+                    $"{(both ? "partition" : "one-way partition")} [{string.Join(",", side)}] {(both ? "<-/->" : "-/->")} [{string.Join(",", other)}] until {until / 1000} ms");
+            }
+            case FaultKind.ClientPartition:
+            {
+                if (world.Clients.Count == 0) return "no clients";
+                Endpoint client = Pick(world.Clients);
+                Endpoint node = Pick(world.Nodes);
+                long until = now + DurationMs(spec) * 1000;
+                double d = random.NextDouble();
+                var dirs = d < 0.5 ? Directions(client, node, true) : d < 0.75 ? Directions(client, node, false) : Directions(node, client, false);
+                foreach (var (from, to) in dirs) world.Network.Link(from, to).CutUntilUs = until;
+                return $"client partition {string.Join(" ", dirs.Select(x => x.From + "-/->" + x.To))} until {until / 1000} ms";
+            }
+            case FaultKind.ConnectionReset:
+            {
+                var victim = world.Network.ResetRandomConnection();
+                return victim is null ? "no connection to reset" : $"reset conn-{victim.Id} {victim.Initiator}<->{victim.Acceptor}";
+            }
+            case FaultKind.Crash:
+            {
+                var up = world.Nodes.Where(n => n.IsUp).ToList();
+                return up.Count == 0 ? "every node is down" : world.CrashNode(Pick(up), DurationMs(spec));
+            }
+            case FaultKind.Pause:
+            {
+                var candidates = world.Nodes.Where(n => n.IsUp && !n.Paused).ToList();
+                return candidates.Count == 0 ? "no node to pause" : world.PauseNode(Pick(candidates), DurationMs(spec));
+            }
+            case FaultKind.ClientCrash:
+            {
+                var up = world.Clients.Where(c => c.IsUp).ToList();
+                return up.Count == 0 ? "every client is down" : world.CrashClient(Pick(up), DurationMs(spec));
+            }
+            case FaultKind.BitFlip:
+                return world.FlipIndexBits(Pick(world.Nodes), Math.Max(1, (int)spec.Intensity), random);
+            case FaultKind.MisdirectedWrite:
+            {
+                var node = Pick(world.Nodes);
+                long ms = DurationMs(spec);
+                world.SetMisdirectedWrites(node, ms, spec.Intensity);
+                return string.Create(CultureInfo.InvariantCulture, $"{node} misdirects index writes (p={spec.Intensity:0.###}) for {ms} ms");
+            }
+            case FaultKind.SlowFsync:
+            {
+                var node = Pick(world.Nodes);
+                long ms = DurationMs(spec);
+                world.SetSlowFsync(node, ms, spec.Intensity);
+                return string.Create(CultureInfo.InvariantCulture, $"{node} fsync x{spec.Intensity:0} for {ms} ms");
+            }
+            case FaultKind.DiskFull:
+            {
+                var node = Pick(world.Nodes);
+                long ms = DurationMs(spec);
+                world.SetDiskFull(node, ms, spec.Intensity);
+                return string.Create(CultureInfo.InvariantCulture, $"{node} disk full (p={spec.Intensity:0.###}) for {ms} ms");
+            }
+            case FaultKind.ClockJump:
+            {
+                var machines = world.Endpoints.ToList();
+                var victim = Pick(machines);
+                long delta = (long)((random.NextDouble() * 2 - 1) * spec.Intensity);
+                var clock = victim is SimNode n ? n.Clock : ((ClientHost)victim).Clock;
+                world.JumpClock(clock, delta);
+                return string.Create(CultureInfo.InvariantCulture, $"{victim} wall clock jumps {delta:+#;-#;0} ms");
+            }
+            default:
+                throw new InvalidOperationException($"{kind} is not episodic");
+        }
+    }
+
+    /// <summary>A link that matters: a node and any other machine (clients talk only to nodes).</summary>
+    private (Endpoint A, Endpoint B, bool Both) PickNodeLink()
+    {
+        Endpoint node = Pick(world.Nodes);
+        var others = world.Endpoints.Where(e => e != node).ToList();
+        Endpoint other = others.Count == 0 ? node : Pick(others);
+        bool both = random.NextBool(0.5);
+        return random.NextBool(0.5) ? (node, other, both) : (other, node, both);
+    }
+
+    private static List<(Endpoint From, Endpoint To)> Directions(Endpoint a, Endpoint b, bool both)
+        => both ? [(a, b), (b, a)] : [(a, b)];
+
+    private static string Describe(string what, Endpoint a, Endpoint b, bool both, long untilUs, string extra)
+        => string.Create(CultureInfo.InvariantCulture, $"{what} {a}{(both ? "<->" : "->")}{b} until {untilUs / 1000} ms {extra}").TrimEnd();
+}

@@ -1,0 +1,481 @@
+using System.Globalization;
+using DetKafka.Core.Abstractions;
+using DetKafka.Core.Client;
+using DetKafka.Core.Util;
+
+namespace DetKafka.Sim.World;
+
+/// <summary>A machine on the simulated network: a broker node or a client host.</summary>
+public abstract class Endpoint(int index, string name)
+{
+    /// <summary>Dense index into the link matrix.</summary>
+    public int Index { get; } = index;
+
+    /// <summary>"n1", "c2": the trace's actor names.</summary>
+    public string Name { get; } = name;
+
+    /// <summary>Bumped on every crash: input stamped with an older incarnation is for a dead process.</summary>
+    public int Incarnation { get; protected internal set; }
+
+    /// <summary>A process is running on the machine.</summary>
+    public abstract bool IsUp { get; }
+
+    public override string ToString() => Name;
+}
+
+/// <summary>The faults on one directed link (from one machine to another). Times are global virtual us.</summary>
+public sealed class LinkState
+{
+    /// <summary>Partitioned until then: every transmission is dropped.</summary>
+    public long CutUntilUs { get; set; }
+
+    /// <summary>Clogged until then: transmissions are held (a full queue somewhere) and released together.</summary>
+    public long ClogUntilUs { get; set; }
+
+    /// <summary>Lossy until then: each transmission is dropped with <see cref="LossProbability"/>.</summary>
+    public long LossUntilUs { get; set; }
+    public double LossProbability { get; set; }
+
+    public void Heal()
+    {
+        CutUntilUs = 0;
+        ClogUntilUs = 0;
+        LossUntilUs = 0;
+        LossProbability = 0;
+    }
+}
+
+/// <summary>
+/// TCP between simulated machines, honestly: a connection is an ordered byte stream. Each send becomes one or
+/// more segments (split at random points, so receivers see partial frames) delivered in order, each after a
+/// latency drawn from a log-normal body with an exponential tail. Packet-level faults map onto TCP as follows:
+/// a dropped transmission (partition or loss) is retransmitted after the RTO, doubling each time, and the
+/// segment, with everything behind it, waits; when retransmission would outlast TCP_USER_TIMEOUT the
+/// connection resets and both ends see it close. A clogged link holds segments until it unclogs (or the user
+/// timeout resets the connection). Duplication does not exist inside a connection: it appears when a client
+/// retries a request on a new connection after a reset. Reordering does not exist inside a connection: it
+/// appears between connections, whose segments race with independent delays.
+/// </summary>
+public sealed class SimNetwork
+{
+    /// <summary>Bound on segments held for a receiver that stopped reading (backpressure).</summary>
+    public const int HeldSegmentsMax = 100_000;
+
+    private readonly SimWorld _world;
+    private readonly IRandom _random;
+    private readonly LinkState[,] _links;
+    private readonly Dictionary<long, SimConnection> _byId = new();
+    private readonly List<SimConnection> _open = new();
+    private long _nextConnectionId;
+
+    internal SimNetwork(SimWorld world, IRandom random, int endpoints)
+    {
+        _world = world;
+        _random = random;
+        _links = new LinkState[endpoints, endpoints];
+        for (int i = 0; i < endpoints; i++)
+            for (int j = 0; j < endpoints; j++) _links[i, j] = new LinkState();
+    }
+
+    public LinkState Link(Endpoint from, Endpoint to) => _links[from.Index, to.Index];
+
+    /// <summary>Connections with at least one end still open, oldest first.</summary>
+    public IReadOnlyList<SimConnection> OpenConnections => _open;
+
+    public void HealAllLinks()
+    {
+        foreach (var link in _links) link.Heal();
+    }
+
+    private long UserTimeoutUs => _world.Options.TcpUserTimeoutMs * 1000;
+
+    /// <summary>
+    /// When a segment sent now from one machine to another arrives, or -1 when TCP would give up first (then
+    /// <paramref name="resetAtUs"/> is when the sender's user timeout fires).
+    /// </summary>
+    internal long Transmit(Endpoint from, Endpoint to, out long resetAtUs)
+    {
+        long now = _world.NowUs;
+        var link = Link(from, to);
+        long deadline = now + UserTimeoutUs;
+        resetAtUs = deadline;
+        long t = now, rto = _world.Options.TcpRtoMs * 1000;
+        while (true)
+        {
+            bool cut = link.CutUntilUs > t;
+            bool lost = !cut && link.LossUntilUs > t && _random.NextBool(link.LossProbability);
+            if (!cut && !lost) break;
+            _world.Count(cut ? "net.transmissions-dropped-partition" : "net.transmissions-dropped-loss");
+            t += rto;
+            rto *= 2;
+            if (t > deadline) return -1;
+        }
+        if (link.ClogUntilUs > t)
+        {
+            _world.Count("net.segments-clogged");
+            if (link.ClogUntilUs > deadline) return -1;
+            t = link.ClogUntilUs;
+        }
+        if (t > now) _world.Count("net.segments-retransmitted-or-held");
+        return t + DrawLatencyUs();
+    }
+
+    internal long DrawLatencyUs()
+    {
+        var o = _world.Options;
+        double latency = o.LatencyMedianUs * DetMath.Exp(o.LatencySigma * DetMath.Normal(_random));
+        var delay = o.Fault(FaultKind.Delay);
+        if (delay.Enabled && _random.NextBool(delay.Intensity))
+        {
+            latency += DetMath.Exponential(_random, delay.DurationMaxMs * 1000.0);
+            _world.Count("net.segments-tail-delayed");
+        }
+        return (long)Math.Clamp(latency, 10, 60_000_000);
+    }
+
+    // ---- opening ---------------------------------------------------------------------------------------------
+
+    /// <summary>A client connects to a broker's advertised address (host "n{id}" or "node-{id}").</summary>
+    internal ConnectionId ConnectFromClient(ClientHost host, BrokerAddress address)
+    {
+        var id = new ConnectionId(++_nextConnectionId);
+        var target = _world.ResolveNode(address);
+        if (target is null)
+        {
+            ScheduleInitiatorClosed(host, id, host.Incarnation, _world.NowUs + 1000, "unknown host " + address);
+            return id;
+        }
+        var c = new SimConnection(id.Value, host, target, host.Incarnation);
+        Register(c);
+        long arrival = Transmit(host, target, out long resetAt);
+        if (arrival < 0)
+        {
+            Break(c, resetAt, "connect timed out");
+            return id;
+        }
+        c.Forward.LastArrivalUs = arrival;
+        _world.Schedule(arrival, target.Name, "syn", () => OnSyn(c));
+        return id;
+    }
+
+    /// <summary>A broker opens a connection to a peer broker (replication, later issues).</summary>
+    internal ConnectionId ConnectFromNode(SimNode node, int peerNodeId)
+    {
+        var peer = _world.NodeById(peerNodeId) ?? throw new InvalidOperationException($"no node {peerNodeId}");
+        var id = new ConnectionId(++_nextConnectionId);
+        var c = new SimConnection(id.Value, node, peer, node.Incarnation);
+        Register(c);
+        long arrival = Transmit(node, peer, out long resetAt);
+        if (arrival < 0)
+        {
+            Break(c, resetAt, "connect timed out");
+            return id;
+        }
+        c.Forward.LastArrivalUs = arrival;
+        _world.Schedule(arrival, peer.Name, "syn", () => OnSyn(c));
+        return id;
+    }
+
+    private void Register(SimConnection c)
+    {
+        _byId.Add(c.Id, c);
+        _open.Add(c);
+        _world.Count("net.connections");
+    }
+
+    private void ScheduleInitiatorClosed(ClientHost host, ConnectionId id, int incarnation, long atUs, string reason)
+    {
+        _world.Schedule(atUs, host.Name, "connect-failed", () =>
+        {
+            if (host.Incarnation != incarnation || !host.IsUp) return null;
+            _world.ClientInput(host, c => c.OnClosed(id));
+            return id + " " + reason;
+        });
+    }
+
+    private string? OnSyn(SimConnection c)
+    {
+        if (c.BrokenAtUs <= _world.NowUs || !c.InitiatorOpen) return null;
+        var node = (SimNode)c.Acceptor;
+        if (node.Paused)
+        {
+            node.Defer(() => OnSyn(c));
+            return "deferred (paused)";
+        }
+        if (!node.IsUp)
+        {
+            // The machine's kernel answers RST: the initiator learns after the way back.
+            long back = Transmit(node, c.Initiator, out long resetAt);
+            Break(c, back < 0 ? resetAt : back, "connection refused");
+            return $"conn-{c.Id} refused (node down)";
+        }
+        c.AcceptorOpen = true;
+        c.AcceptorIncarnation = node.Incarnation;
+        long ack = Transmit(node, c.Initiator, out long ackReset);
+        if (ack < 0) Break(c, ackReset, "SYN-ACK lost");
+        else c.Backward.LastArrivalUs = ack;
+        _world.NodeInput(node, b => b.OnConnectionOpened(new ConnectionId(c.Id)));
+        if (ack >= 0) _world.Schedule(ack, c.Initiator.Name, "syn-ack", () => OnSynAck(c));
+        return $"conn-{c.Id} from {c.Initiator.Name} accepted";
+    }
+
+    private string? OnSynAck(SimConnection c)
+    {
+        if (c.BrokenAtUs <= _world.NowUs || !c.InitiatorOpen || c.Initiator.Incarnation != c.InitiatorIncarnation) return null;
+        c.Established = true;
+        if (c.Initiator is ClientHost host) _world.ClientInput(host, client => client.OnConnected(new ConnectionId(c.Id)));
+        return $"conn-{c.Id} established";
+    }
+
+    // ---- data ------------------------------------------------------------------------------------------------
+
+    internal void Send(Endpoint from, ConnectionId id, ReadOnlySpan<byte> bytes)
+    {
+        if (!_byId.TryGetValue(id.Value, out var c) || !c.IsOpenAt(from) || c.BrokenAtUs <= _world.NowUs) return;
+        var dir = c.From(from);
+        if (dir.Doomed) return; // stuck behind a segment TCP could not deliver; the reset is on its way
+        var to = c.Other(from);
+        long arrival = Transmit(from, to, out long resetAt);
+        if (arrival < 0)
+        {
+            dir.Doomed = true;
+            Break(c, resetAt, "user timeout: data unacknowledged");
+            return;
+        }
+        _world.Count("net.bytes-sent", bytes.Length);
+        // Now and then split the stream at random points: receivers must reassemble frames from partial reads.
+        int pieces = bytes.Length < 2 || _random.NextBool(0.7) ? 1 : _random.NextInt(2, Math.Min(4, bytes.Length + 1));
+        int start = 0;
+        for (int i = 0; i < pieces; i++)
+        {
+            int end = i == pieces - 1 ? bytes.Length : _random.NextInt(start + 1, bytes.Length - (pieces - 1 - i) + 1);
+            var chunk = bytes[start..end].ToArray();
+            start = end;
+            arrival = Math.Max(arrival, dir.LastArrivalUs + 1);
+            Check.That(arrival > _world.NowUs && arrival > dir.LastArrivalUs, "segments of a direction arrive in order, in the future");
+            dir.LastArrivalUs = arrival;
+            _world.Schedule(arrival, to.Name, "deliver", () => Deliver(c, dir, chunk));
+            arrival += _random.NextInt(0, 50);
+            _world.Count("net.segments");
+        }
+    }
+
+    private string? Deliver(SimConnection c, Direction dir, byte[] chunk)
+    {
+        var to = dir.Receiver;
+        if (c.BrokenAtUs <= _world.NowUs || !c.IsOpenAt(to) || to.Incarnation != c.IncarnationOf(to))
+        {
+            _world.Count("net.segments-dropped-closed");
+            return null;
+        }
+        if (to is SimNode node)
+        {
+            if (node.Paused)
+            {
+                node.Defer(() => Deliver(c, dir, chunk));
+                return "deferred (paused)";
+            }
+            if (dir.ReceiveDisabled || dir.Held.Count > 0)
+            {
+                Check.That(dir.Held.Count < HeldSegmentsMax, "held segments bounded");
+                dir.Held.Enqueue(chunk);
+                _world.Count("net.segments-held-backpressure");
+                return $"conn-{c.Id} held {chunk.Length} bytes (receive disabled)";
+            }
+            _world.NodeInput(node, b => b.OnReceive(new ConnectionId(c.Id), chunk));
+        }
+        else
+        {
+            _world.ClientInput((ClientHost)to, client => client.OnReceive(new ConnectionId(c.Id), chunk));
+        }
+        return $"conn-{c.Id} {chunk.Length} bytes";
+    }
+
+    internal void SetReceiveEnabled(Endpoint at, ConnectionId id, bool enabled)
+    {
+        if (!_byId.TryGetValue(id.Value, out var c) || !c.IsOpenAt(at)) return;
+        var dir = c.Toward(at);
+        _world.Count(enabled ? "net.receive-resumed" : "net.receive-paused-backpressure");
+        dir.ReceiveDisabled = !enabled;
+        if (enabled && dir.Held.Count > 0)
+            _world.Schedule(_world.NowUs, at.Name, "resume-receive", () => FlushHeld(c, dir));
+    }
+
+    private string? FlushHeld(SimConnection c, Direction dir)
+    {
+        int delivered = 0;
+        var node = (SimNode)dir.Receiver;
+        while (dir.Held.Count > 0 && !dir.ReceiveDisabled)
+        {
+            if (c.BrokenAtUs <= _world.NowUs || !c.IsOpenAt(node) || node.Incarnation != c.IncarnationOf(node))
+            {
+                dir.Held.Clear();
+                break;
+            }
+            if (node.Paused)
+            {
+                node.Defer(() => FlushHeld(c, dir));
+                break;
+            }
+            var chunk = dir.Held.Dequeue();
+            _world.NodeInput(node, b => b.OnReceive(new ConnectionId(c.Id), chunk));
+            delivered++;
+        }
+        return $"conn-{c.Id} released {delivered} held segments";
+    }
+
+    // ---- closing ---------------------------------------------------------------------------------------------
+
+    /// <summary>An orderly close by one end: the FIN follows the data already sent.</summary>
+    internal void Close(Endpoint from, ConnectionId id)
+    {
+        if (!_byId.TryGetValue(id.Value, out var c) || !c.IsOpenAt(from)) return;
+        c.CloseEnd(from);
+        var dir = c.From(from);
+        var to = c.Other(from);
+        if (c.BrokenAtUs <= _world.NowUs || dir.Doomed)
+        {
+            Forget(c);
+            return;
+        }
+        long arrival = Transmit(from, to, out long resetAt);
+        if (arrival < 0)
+        {
+            Break(c, resetAt, "FIN lost");
+            return;
+        }
+        arrival = Math.Max(arrival, dir.LastArrivalUs + 1);
+        dir.LastArrivalUs = arrival;
+        _world.Schedule(arrival, to.Name, "fin", () =>
+        {
+            if (c.BrokenAtUs <= _world.NowUs) return null;
+            string? note = NotifyClosed(c, to, "closed by peer");
+            Forget(c);
+            return note;
+        });
+    }
+
+    /// <summary>Resets the connection at <paramref name="atUs"/>: every end still open sees it close then; data
+    /// arriving from then on is lost.</summary>
+    internal void Break(SimConnection c, long atUs, string reason)
+    {
+        if (atUs >= c.BrokenAtUs) return;
+        c.BrokenAtUs = atUs;
+        _world.Count("net.connection-resets");
+        _world.Schedule(atUs, "net", "reset", () =>
+        {
+            if (c.BrokenAtUs != atUs) return null;
+            string a = NotifyClosed(c, c.Initiator, reason) ?? "";
+            string b = NotifyClosed(c, c.Acceptor, reason) ?? "";
+            Forget(c);
+            return $"conn-{c.Id} {c.Initiator.Name}<->{c.Acceptor.Name} reset ({reason}) {a} {b}".TrimEnd();
+        });
+    }
+
+    private string? NotifyClosed(SimConnection c, Endpoint end, string reason)
+    {
+        if (!c.IsOpenAt(end)) return null;
+        c.CloseEnd(end);
+        if (end.Incarnation != c.IncarnationOf(end) || !end.IsUp) return null;
+        var id = new ConnectionId(c.Id);
+        if (end is SimNode node)
+        {
+            if (node.Paused) node.Defer(() => { _world.NodeInput(node, b => b.OnConnectionClosed(id)); return "closed (deferred)"; });
+            else _world.NodeInput(node, b => b.OnConnectionClosed(id));
+        }
+        else
+        {
+            _world.ClientInput((ClientHost)end, client => client.OnClosed(id));
+        }
+        return $"{end.Name} sees {reason}";
+    }
+
+    private void Forget(SimConnection c)
+    {
+        if (c.InitiatorOpen || c.AcceptorOpen) return;
+        if (_byId.Remove(c.Id)) _open.Remove(c);
+    }
+
+    /// <summary>A machine's process died: its ends go silent at once; each peer notices when its own user
+    /// timeout fires or the rebooted machine answers with RST, drawn uniformly up to the user timeout.</summary>
+    internal void ProcessDied(Endpoint e)
+    {
+        foreach (var c in _open.ToArray())
+        {
+            if (c.Initiator != e && c.Acceptor != e) continue;
+            if (c.IsOpenAt(e)) c.CloseEnd(e);
+            long notice = _world.NowUs + 1000 + (long)_random.NextBelow((ulong)UserTimeoutUs);
+            if (c.InitiatorOpen || c.AcceptorOpen) Break(c, notice, "peer process died");
+            else Forget(c);
+        }
+    }
+
+    /// <summary>The connection-reset fault: an RST out of nowhere (a middlebox, a NAT table flush).</summary>
+    internal SimConnection? ResetRandomConnection()
+    {
+        var candidates = _open.Where(c => c.BrokenAtUs == long.MaxValue && c.Established).ToList();
+        if (candidates.Count == 0) return null;
+        var victim = candidates[_random.NextInt(0, candidates.Count)];
+        Break(victim, _world.NowUs, "connection reset");
+        return victim;
+    }
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"SimNetwork({_open.Count} open connections)");
+}
+
+/// <summary>One direction of a connection.</summary>
+public sealed class Direction(Endpoint receiver)
+{
+    public Endpoint Receiver { get; } = receiver;
+
+    /// <summary>Arrival time of the last segment scheduled: the next one arrives after it (in-order delivery).</summary>
+    public long LastArrivalUs { get; set; }
+
+    /// <summary>A segment could not be delivered; everything behind it waits for the reset.</summary>
+    public bool Doomed { get; set; }
+
+    /// <summary>The receiving broker asked to stop reading (backpressure); arrivals are held.</summary>
+    public bool ReceiveDisabled { get; set; }
+
+    public Queue<byte[]> Held { get; } = new();
+}
+
+/// <summary>A simulated TCP connection between an initiator (client or node) and an acceptor (node).</summary>
+public sealed class SimConnection
+{
+    internal SimConnection(long id, Endpoint initiator, Endpoint acceptor, int initiatorIncarnation)
+    {
+        Id = id;
+        Initiator = initiator;
+        Acceptor = acceptor;
+        InitiatorIncarnation = initiatorIncarnation;
+        Forward = new Direction(acceptor);
+        Backward = new Direction(initiator);
+    }
+
+    public long Id { get; }
+    public Endpoint Initiator { get; }
+    public Endpoint Acceptor { get; }
+    public int InitiatorIncarnation { get; }
+    public int AcceptorIncarnation { get; internal set; } = -1;
+    public Direction Forward { get; }
+    public Direction Backward { get; }
+    public bool InitiatorOpen { get; private set; } = true;
+    public bool AcceptorOpen { get; internal set; }
+    public bool Established { get; internal set; }
+
+    /// <summary>When the connection resets (long.MaxValue: not scheduled).</summary>
+    public long BrokenAtUs { get; internal set; } = long.MaxValue;
+
+    internal bool IsOpenAt(Endpoint e) => e == Initiator ? InitiatorOpen : AcceptorOpen;
+    internal int IncarnationOf(Endpoint e) => e == Initiator ? InitiatorIncarnation : AcceptorIncarnation;
+    internal Direction From(Endpoint e) => e == Initiator ? Forward : Backward;
+    internal Direction Toward(Endpoint e) => e == Initiator ? Backward : Forward;
+    internal Endpoint Other(Endpoint e) => e == Initiator ? Acceptor : Initiator;
+
+    internal void CloseEnd(Endpoint e)
+    {
+        if (e == Initiator) InitiatorOpen = false;
+        else AcceptorOpen = false;
+    }
+}

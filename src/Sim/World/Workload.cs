@@ -1,0 +1,372 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
+using DetKafka.Core.Abstractions;
+using DetKafka.Core.Client;
+using DetKafka.Core.Protocol;
+using DetKafka.Core.Storage;
+using DetKafka.Core.Util;
+using DetKafka.Sim.History;
+using SimHistory = DetKafka.Sim.History.History;
+
+namespace DetKafka.Sim.World;
+
+/// <summary>
+/// Jepsen's Kafka queue workload over the real wire protocol. Producer hosts run several worker processes
+/// that share one <see cref="Producer"/> (so requests pipeline on its connection) but are each sequential:
+/// invoke a send of a unique value, wait for its delivery report, think, repeat. Each send is recorded as an
+/// Invoke and then Ok (with the offset), Fail (definitely not written) or Info (unknown). Consumer hosts
+/// assign every partition, record the assignment as an Assign operation, and poll: each poll is an Invoke
+/// then an Ok carrying the records taken, in order. A crashed client's pending operations complete as Info
+/// and its replacement gets new process numbers.
+/// <para>Values are unique longs, 8 bytes big-endian in the record value; the key names the process ("p7").
+/// An Assign's value is a <see cref="PollOp"/> listing the assigned partitions with no records.</para>
+/// </summary>
+public sealed class Workload
+{
+    private readonly SimWorld _world;
+    private readonly SortedDictionary<int, HostState> _hosts = new();
+    private long _nextValue;
+    private int _nextProcess;
+
+    internal Workload(SimWorld world, IRandom random)
+    {
+        _world = world;
+        Random = random;
+    }
+
+    internal IRandom Random { get; }
+
+    private WorkloadOptions Options => _world.Options.Workload;
+
+    private SimHistory HistoryLog => _world.History;
+
+    private sealed class HostState
+    {
+        public readonly List<Worker> Workers = new();
+        public ConsumerProcess? Consumer;
+
+        /// <summary>Next offset after the last record handed to the application, per partition (survives crashes:
+        /// an application that stored its position resumes there).</summary>
+        public readonly SortedDictionary<TopicPartition, long> Positions = new(TopicPartitionComparer.Instance);
+    }
+
+    private sealed class Worker(int process)
+    {
+        public readonly int Process = process;
+        public bool Pending;
+        public TopicPartition PendingPartition;
+        public long PendingValue;
+        public int LivenessCompleted;
+    }
+
+    private sealed class ConsumerProcess(int process)
+    {
+        public readonly int Process = process;
+        public bool PollPending;
+        public int PollToken;
+        public readonly SortedDictionary<TopicPartition, long> Taken = new(TopicPartitionComparer.Instance);
+    }
+
+    private HostState StateOf(ClientHost host)
+    {
+        if (!_hosts.TryGetValue(host.Slot, out var s)) _hosts[host.Slot] = s = new HostState();
+        return s;
+    }
+
+    private IReadOnlyList<TopicPartition> AllPartitions
+        => Enumerable.Range(0, Options.Partitions).Select(p => new TopicPartition(Options.Topic, p)).ToList();
+
+    private long ThinkUs() => (long)(DetMath.Exponential(Random, Options.ThinkTimeMeanMs) * 1000) + 1;
+
+    /// <summary>Starts a new process on the host: a client, a producer or consumer, new process numbers.</summary>
+    internal string StartProcess(ClientHost host)
+    {
+        Check.That(!host.IsUp, "one process per host");
+        var spec = (ProducerSpec: host.ProducerSpec, ConsumerSpec: host.ConsumerSpec);
+        int requestTimeout = spec.ProducerSpec?.RequestTimeoutMs ?? spec.ConsumerSpec!.RequestTimeoutMs;
+        var clientOptions = new KafkaClientOptions
+        {
+            ClientId = host.Name,
+            BootstrapServers = [_world.AddressOf(_world.Nodes[0])],
+            RequestTimeoutMs = requestTimeout,
+            ConnectionSetupTimeoutMs = 5_000,
+            ReconnectBackoffMs = 50,
+            ReconnectBackoffMaxMs = 1_000,
+            RetryBackoffMs = 100,
+            MaxInFlightRequestsPerConnection = spec.ProducerSpec?.MaxInFlight ?? 5,
+            MaxVersions = spec.ProducerSpec?.MaxVersions ?? spec.ConsumerSpec!.MaxVersions,
+        };
+        var random = new SeededRandom(SimulationOptions.SubSeed(SimulationOptions.SubSeed(_world.Seed, 9),
+            (ulong)(host.Slot * 1_000_000L + host.Incarnation)));
+        var client = new KafkaClient(clientOptions, host.Clock, host.Network, random);
+        client.ConnectionDropped = (id, reason) => _world.Note(host.Name, "client-drop", id + " " + reason);
+        client.AddTopic(Options.Topic);
+        host.Client = client;
+        var state = StateOf(host);
+        string what;
+        if (spec.ProducerSpec is { } p)
+        {
+            host.Producer = new Producer(client, new ProducerOptions
+            {
+                Acks = p.Acks,
+                LingerMs = p.LingerMs,
+                BatchRecordsMax = p.BatchRecordsMax,
+                Retries = p.Retries,
+                RetryBackoffMs = 100,
+                DeliveryTimeoutMs = p.DeliveryTimeoutMs,
+                // The broker answers REQUEST_TIMED_OUT before the client gives up on the request.
+                AckTimeoutMs = Math.Max(1, p.RequestTimeoutMs / 2),
+                Compression = p.Compression,
+            });
+            state.Workers.Clear();
+            for (int i = 0; i < p.Workers; i++)
+            {
+                var worker = new Worker(_nextProcess++);
+                state.Workers.Add(worker);
+                ScheduleInvoke(host, worker, _world.NowUs + ThinkUs());
+            }
+            what = $"producer processes {string.Join(",", state.Workers.Select(w => w.Process))} (acks={p.Acks})";
+        }
+        else
+        {
+            var c = spec.ConsumerSpec!;
+            var consumer = new Consumer(client, new ConsumerOptions
+            {
+                FetchMaxWaitMs = c.FetchMaxWaitMs,
+                MaxPartitionFetchBytes = c.MaxPartitionFetchBytes,
+                IsolationLevel = c.IsolationLevel,
+                RetryBackoffMs = 100,
+                AutoOffsetReset = OffsetResetPolicy.Earliest,
+            });
+            consumer.PartitionError = (tp, error, message) => _world.Note(host.Name, "consumer-error", $"{tp} {error}: {message}");
+            host.Consumer = consumer;
+            var process = new ConsumerProcess(_nextProcess++);
+            state.Consumer = process;
+            var partitions = AllPartitions;
+            IReadOnlyDictionary<TopicPartition, long>? start = c.ResumeAfterCrash && state.Positions.Count > 0
+                ? new SortedDictionary<TopicPartition, long>(state.Positions, TopicPartitionComparer.Instance)
+                : null;
+            consumer.Assign(partitions, start);
+            if (start is not null)
+                foreach (var (tp, offset) in start) process.Taken[tp] = offset;
+            var assigned = new PollOp(partitions.Select(tp => new PolledPartition(tp, [])).ToList());
+            HistoryLog.Add(process.Process, OpType.Invoke, OpKind.Assign, _world.NowMs, [assigned]);
+            HistoryLog.Add(process.Process, OpType.Ok, OpKind.Assign, _world.NowMs, [assigned]);
+            ScheduleConsumerPoll(host, process, _world.NowUs + 1000);
+            what = $"consumer process {process.Process} from {(start is null ? "earliest" : "stored positions")}";
+        }
+        _world.ClientInput(host, _ => { });
+        return what;
+    }
+
+    // ---- producers -----------------------------------------------------------------------------------------
+
+    private void ScheduleInvoke(ClientHost host, Worker worker, long atUs)
+    {
+        int incarnation = host.Incarnation;
+        _world.Schedule(atUs, host.Name, "send-invoke", () => Invoke(host, incarnation, worker));
+    }
+
+    private bool WantsToSend(Worker worker)
+        => !_world.InLivenessPhase || worker.LivenessCompleted < Options.LivenessSendsPerWorker;
+
+    private string? Invoke(ClientHost host, int incarnation, Worker worker)
+    {
+        if (host.Incarnation != incarnation || host.Producer is not { } producer || worker.Pending) return null;
+        if (!StateOf(host).Workers.Contains(worker) || !WantsToSend(worker)) return null;
+        long value = ++_nextValue;
+        var tp = new TopicPartition(Options.Topic, Random.NextInt(0, Options.Partitions));
+        worker.Pending = true;
+        worker.PendingPartition = tp;
+        worker.PendingValue = value;
+        HistoryLog.Add(worker.Process, OpType.Invoke, OpKind.Send, _world.NowMs, [new SendOp(tp, value, null)]);
+        var bytes = new byte[8];
+        BinaryPrimitives.WriteInt64BigEndian(bytes, value);
+        var record = new ProducerRecord(Options.Topic, tp.Partition, Encoding.UTF8.GetBytes("p" + worker.Process.ToString(CultureInfo.InvariantCulture)), bytes);
+        bool accepted = producer.Send(record, report => OnDelivery(host, incarnation, worker, tp, value, report));
+        if (!accepted)
+        {
+            worker.Pending = false;
+            HistoryLog.Add(worker.Process, OpType.Fail, OpKind.Send, _world.NowMs, [new SendOp(tp, value, null)], "producer buffer full");
+            ScheduleInvoke(host, worker, _world.NowUs + ThinkUs());
+            return $"p{worker.Process} send {value} refused: buffer full";
+        }
+        _world.ClientInput(host, _ => { });
+        return $"p{worker.Process} send {value} to {tp}";
+    }
+
+    private void OnDelivery(ClientHost host, int incarnation, Worker worker, TopicPartition tp, long value, DeliveryReport report)
+    {
+        if (host.Incarnation != incarnation || !worker.Pending || worker.PendingValue != value) return;
+        worker.Pending = false;
+        var (type, offset) = report.Outcome switch
+        {
+            DeliveryOutcome.Acked => (OpType.Ok, (long?)report.Offset),
+            DeliveryOutcome.Failed => (OpType.Fail, null),
+            _ => (OpType.Info, null),
+        };
+        string? error = report.Error == ErrorCode.None ? (type == OpType.Ok ? null : report.Message)
+            : report.Error + (report.Message is null ? "" : ": " + report.Message);
+        HistoryLog.Add(worker.Process, type, OpKind.Send, _world.NowMs, [new SendOp(tp, value, offset)], error);
+        bool acksZero = host.ProducerSpec!.Acks == 0;
+        if (_world.InLivenessPhase && (type == OpType.Ok || (acksZero && report.Error == ErrorCode.None))) worker.LivenessCompleted++;
+        _world.Note(host.Name, "send-" + type.ToString().ToLowerInvariant(),
+            $"p{worker.Process} {value} {tp}{(offset is { } o ? " @" + o.ToString(CultureInfo.InvariantCulture) : "")}{(error is null ? "" : " " + error)}");
+        ScheduleInvoke(host, worker, _world.NowUs + ThinkUs());
+    }
+
+    // ---- consumers -----------------------------------------------------------------------------------------
+
+    private void ScheduleConsumerPoll(ClientHost host, ConsumerProcess process, long atUs)
+    {
+        int incarnation = host.Incarnation;
+        _world.Schedule(atUs, host.Name, "poll-invoke", () =>
+        {
+            if (host.Incarnation != incarnation || host.Consumer is null || process.PollPending) return null;
+            process.PollPending = true;
+            int token = ++process.PollToken;
+            HistoryLog.Add(process.Process, OpType.Invoke, OpKind.Poll, _world.NowMs, [new PollOp([])]);
+            _world.Schedule(_world.NowUs + Options.PollWindowMs * 1000L, host.Name, "poll-window", () =>
+                host.Incarnation == incarnation && process.PollPending && process.PollToken == token
+                    ? CompletePoll(host, process) : null);
+            if (host.Consumer.BufferedRecords > 0) return CompletePoll(host, process);
+            return $"p{process.Process} poll";
+        });
+    }
+
+    internal void AfterClientInput(ClientHost host)
+    {
+        if (host.Consumer is not { BufferedRecords: > 0 }) return;
+        var process = StateOf(host).Consumer;
+        if (process is { PollPending: true }) CompletePoll(host, process);
+    }
+
+    private string CompletePoll(ClientHost host, ConsumerProcess process)
+    {
+        var consumer = host.Consumer!;
+        var records = consumer.TakeRecords(1_000);
+        var byPartition = new List<(TopicPartition Tp, List<PolledRecord> Records)>();
+        var state = StateOf(host);
+        foreach (var r in records)
+        {
+            long value = r.Value is { Length: 8 } v ? BinaryPrimitives.ReadInt64BigEndian(v) : -1;
+            if (value < 0) _world.Note(host.Name, "consumer-error", $"{r.Partition}@{r.Offset} holds a value that is not a workload long");
+            int at = byPartition.FindIndex(x => x.Tp.Equals(r.Partition));
+            if (at < 0)
+            {
+                byPartition.Add((r.Partition, new List<PolledRecord>()));
+                at = byPartition.Count - 1;
+            }
+            byPartition[at].Records.Add(new PolledRecord(r.Offset, value));
+            process.Taken[r.Partition] = r.Offset + 1;
+            state.Positions[r.Partition] = r.Offset + 1;
+        }
+        var poll = new PollOp(byPartition.Select(x => new PolledPartition(x.Tp, x.Records)).ToList());
+        HistoryLog.Add(process.Process, OpType.Ok, OpKind.Poll, _world.NowMs, [poll]);
+        process.PollPending = false;
+        long think = 1000 + (long)Random.NextBelow((ulong)Math.Max(1, Options.PollWindowMs * 500L));
+        ScheduleConsumerPoll(host, process, _world.NowUs + think);
+        string summary = string.Join(" ", byPartition.Select(x => $"{x.Tp}:{x.Records[0].Offset}..{x.Records[^1].Offset}"));
+        _world.Note(host.Name, "poll-ok", $"p{process.Process} {records.Count} records {summary}".TrimEnd());
+        return $"p{process.Process} polled {records.Count}";
+    }
+
+    // ---- crashes and phases --------------------------------------------------------------------------------
+
+    /// <summary>The host's process dies: what it had pending completes as Info (it may or may not have happened).</summary>
+    internal void OnCrash(ClientHost host)
+    {
+        var state = StateOf(host);
+        foreach (var worker in state.Workers)
+        {
+            if (!worker.Pending) continue;
+            worker.Pending = false;
+            HistoryLog.Add(worker.Process, OpType.Info, OpKind.Send, _world.NowMs,
+                [new SendOp(worker.PendingPartition, worker.PendingValue, null)], "client crashed");
+        }
+        state.Workers.Clear();
+        if (state.Consumer is { PollPending: true } c)
+        {
+            c.PollPending = false;
+            HistoryLog.Add(c.Process, OpType.Info, OpKind.Poll, _world.NowMs, [new PollOp([])], "client crashed");
+        }
+        state.Consumer = null;
+    }
+
+    /// <summary>The liveness phase starts: idle workers get going for their last sends.</summary>
+    internal void OnHeal()
+    {
+        foreach (var host in _world.Clients)
+        {
+            if (host.Producer is null) continue;
+            foreach (var worker in StateOf(host).Workers)
+                if (!worker.Pending) ScheduleInvoke(host, worker, _world.NowUs + ThinkUs());
+        }
+    }
+
+    /// <summary>True when <see cref="LivenessGaps"/> would be empty; cheap enough to ask after every event.</summary>
+    public bool LivenessGoalMet()
+    {
+        var leader = _world.Nodes[0];
+        foreach (var host in _world.Clients)
+        {
+            if (!host.IsUp) return false;
+            var state = StateOf(host);
+            if (host.Producer is not null)
+            {
+                foreach (var w in state.Workers)
+                    if (w.Pending || w.LivenessCompleted < Options.LivenessSendsPerWorker) return false;
+                continue;
+            }
+            if (leader.Broker is not { } broker) return false;
+            var process = state.Consumer!;
+            for (int p = 0; p < Options.Partitions; p++)
+            {
+                var log = broker.FindLog(Options.Topic, p);
+                if (log is null || process.Taken.GetValueOrDefault(new TopicPartition(Options.Topic, p)) < log.HighWatermark) return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// The liveness phase's goal: every producer worker completed its quota of sends after the heal (Ok, or
+    /// sent for acks=0) and has nothing pending; every consumer has taken every record below each partition's
+    /// high watermark. Returns what is still missing (empty when done).
+    /// </summary>
+    public IReadOnlyList<string> LivenessGaps()
+    {
+        var gaps = new List<string>();
+        var leader = _world.Nodes[0];
+        foreach (var host in _world.Clients)
+        {
+            if (!host.IsUp)
+            {
+                gaps.Add(host.Name + " is down");
+                continue;
+            }
+            var state = StateOf(host);
+            if (host.Producer is not null)
+            {
+                foreach (var w in state.Workers)
+                    if (w.Pending || w.LivenessCompleted < Options.LivenessSendsPerWorker)
+                        gaps.Add($"{host.Name} p{w.Process}: {w.LivenessCompleted}/{Options.LivenessSendsPerWorker} sends done since the heal{(w.Pending ? ", one pending" : "")}");
+                continue;
+            }
+            var process = state.Consumer!;
+            foreach (var tp in AllPartitions)
+            {
+                var log = leader.Broker?.FindLog(tp.Topic, tp.Partition);
+                if (log is null)
+                {
+                    gaps.Add($"{tp}: no log on {leader.Name}");
+                    continue;
+                }
+                long taken = process.Taken.GetValueOrDefault(tp);
+                if (taken < log.HighWatermark) gaps.Add($"{host.Name} p{process.Process}: {tp} read to {taken}, high watermark {log.HighWatermark}");
+            }
+        }
+        return gaps;
+    }
+}
