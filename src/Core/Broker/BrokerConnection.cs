@@ -101,14 +101,29 @@ internal sealed class BrokerConnection
         return context;
     }
 
-    /// <summary>Send every completed response at the head of the queue, in request order.</summary>
-    public void OnRequestCompleted()
+    /// <summary>
+    /// <paramref name="request"/> was answered with <paramref name="response"/> (the broker's response writer,
+    /// valid only during this call). At the head of the queue it is sent at once, with every completed
+    /// response behind it; otherwise it is held, as a pooled copy, until the requests before it are answered.
+    /// </summary>
+    public void OnRequestCompleted(RequestContext request, ReadOnlySpan<byte> response, bool hasResponse)
     {
         if (IsClosed) return;
+        Check.That(_inFlight.Count > 0, "an answered request of an open connection is in its queue");
+        if (ReferenceEquals(_inFlight.Peek(), request))
+        {
+            _inFlight.Dequeue();
+            if (hasResponse) Owner.Network.Send(Id, response);
+        }
+        else if (hasResponse)
+        {
+            request.HoldResponse(response);
+        }
         while (_inFlight.Count > 0 && _inFlight.Peek().IsCompleted)
         {
             var done = _inFlight.Dequeue();
-            if (done.EncodedResponse is { } bytes) Owner.Network.Send(Id, bytes);
+            if (done.HeldResponse is { } held) Owner.Network.Send(Id, held.AsSpan(0, done.HeldResponseLength));
+            done.ReleaseHeldResponse();
         }
         if (!_processing && _buffered > 0) ProcessFrames();
         else UpdateBackpressure();
@@ -125,6 +140,7 @@ internal sealed class BrokerConnection
     public void MarkClosed()
     {
         IsClosed = true;
+        foreach (var request in _inFlight) request.ReleaseHeldResponse();
         _inFlight.Clear();
         _buffered = 0;
     }

@@ -127,7 +127,9 @@ public sealed partial class BrokerNode
         }
     }
 
-    internal byte[] EncodeResponse(RequestHeader header, IKafkaMessage body, short bodyVersion)
+    /// <summary>Encodes a whole response frame into the node's one response writer, which the caller must
+    /// send or copy before the next response is encoded (Core is single-threaded and network sends copy).</summary>
+    internal KafkaWriter EncodeResponse(RequestHeader header, IKafkaMessage body, short bodyVersion)
     {
         var w = _responseWriter;
         w.Reset();
@@ -135,7 +137,7 @@ public sealed partial class BrokerNode
         ResponseHeader.Write(w, header.CorrelationId, RequestHeader.ResponseHeaderVersion(header.ApiKey, header.ApiVersion));
         body.Write(w, bodyVersion);
         w.PatchInt32(sizeAt, w.Position - Frame.SizePrefixBytes);
-        return w.ToArray();
+        return w;
     }
 
     internal void CloseConnection(BrokerConnection connection, string reasonTemplate, params object?[] args)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using DetKafka.Core.Abstractions;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Util;
@@ -8,7 +9,9 @@ namespace DetKafka.Core.Broker;
 /// One request's place in its connection's response queue. A handler completes it at once or later
 /// (produce waiting for a sync, fetch waiting for bytes); the connection sends completed responses strictly
 /// in request order, which Kafka clients require. A handler must not keep slices of the request buffer
-/// after <c>Handle</c> returns: the connection reuses that buffer.
+/// after <c>Handle</c> returns: the connection reuses that buffer. A response is encoded when the handler
+/// answers; at the head of the queue it goes straight from the broker's response writer to the network,
+/// otherwise a pooled copy waits for the requests before it, so answering allocates no array per response.
 /// </summary>
 public sealed class RequestContext
 {
@@ -26,7 +29,11 @@ public sealed class RequestContext
     public bool IsConnectionOpen => !_connection.IsClosed;
 
     internal bool IsCompleted { get; private set; }
-    internal byte[]? EncodedResponse { get; private set; }
+
+    /// <summary>A response encoded while an earlier request of the connection was still unanswered: a pooled
+    /// copy held until it reaches the head of the queue (<see cref="HeldResponseLength"/> bytes).</summary>
+    internal byte[]? HeldResponse { get; private set; }
+    internal int HeldResponseLength { get; private set; }
 
     /// <summary>Encode and queue the response at the request's version.</summary>
     public void Respond(IKafkaMessage body) => Respond(body, Version);
@@ -35,9 +42,9 @@ public sealed class RequestContext
     public void Respond(IKafkaMessage body, short bodyVersion)
     {
         Check.That(!IsCompleted, "a request is answered once");
-        EncodedResponse = _connection.Owner.EncodeResponse(Header, body, bodyVersion);
+        var encoded = _connection.Owner.EncodeResponse(Header, body, bodyVersion);
         IsCompleted = true;
-        _connection.OnRequestCompleted();
+        _connection.OnRequestCompleted(this, encoded.WrittenSpan, hasResponse: true);
     }
 
     /// <summary>Complete without sending anything: a Produce with acks=0 gets no response.</summary>
@@ -45,6 +52,22 @@ public sealed class RequestContext
     {
         Check.That(!IsCompleted, "a request is answered once");
         IsCompleted = true;
-        _connection.OnRequestCompleted();
+        _connection.OnRequestCompleted(this, default, hasResponse: false);
+    }
+
+    internal void HoldResponse(ReadOnlySpan<byte> response)
+    {
+        Check.That(HeldResponse is null);
+        var copy = ArrayPool<byte>.Shared.Rent(Math.Max(1, response.Length));
+        response.CopyTo(copy);
+        HeldResponse = copy;
+        HeldResponseLength = response.Length;
+    }
+
+    internal void ReleaseHeldResponse()
+    {
+        if (HeldResponse is { } held) ArrayPool<byte>.Shared.Return(held);
+        HeldResponse = null;
+        HeldResponseLength = 0;
     }
 }
