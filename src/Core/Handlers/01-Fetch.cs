@@ -64,7 +64,8 @@ public sealed class FetchHandler(BrokerNode broker) : ApiHandler(broker)
                 }
                 int limit = Math.Min(Math.Max(0, partition.PartitionMaxBytes), budget);
                 // KIP-74: the first partition that has data returns at least one whole batch.
-                var read = log.Read(partition.FetchOffset, limit, log.HighWatermark, minOneBatch: bytes == 0);
+                // The records stay in the log until the response is encoded, in this same step.
+                var read = log.ReadSlice(partition.FetchOffset, limit, log.HighWatermark, minOneBatch: bytes == 0);
                 p.ErrorCode = read.Error;
                 p.HighWatermark = read.HighWatermark;
                 p.LastStableOffset = read.HighWatermark;
@@ -74,9 +75,9 @@ public sealed class FetchHandler(BrokerNode broker) : ApiHandler(broker)
                     hasError = true;
                     continue;
                 }
-                p.Records = read.Records;
-                bytes += read.Records.Length;
-                budget = Math.Max(0, budget - read.Records.Length);
+                p.RecordsFrom = read.Records;
+                bytes += read.Length;
+                budget = Math.Max(0, budget - read.Length);
             }
         }
         return response;

@@ -182,6 +182,10 @@ public sealed class FetchResponse : IKafkaMessage
 
         /// <summary>Record batches; on read, a slice of the response buffer (not copied).</summary>
         public ReadOnlyMemory<byte>? Records { get; set; }
+
+        /// <summary>When set, the records are these bytes of a log, copied into the writer by
+        /// <see cref="FetchResponse.Write"/> in place of <see cref="Records"/> (the broker's fetch path).</summary>
+        public RecordsSlice? RecordsFrom { get; set; }
     }
 
     public sealed class AbortedTransaction
@@ -288,7 +292,10 @@ public sealed class FetchResponse : IKafkaMessage
                     }
                 }
                 if (version >= 11) writer.WriteInt32(p.PreferredReadReplica);
-                writer.WriteNullableBytes(p.Records, flexible);
+                if (p.RecordsFrom is { } slice)
+                    slice.Source.CopyTo(slice.Position, writer.WriteBytesInPlace(slice.Length, flexible));
+                else
+                    writer.WriteNullableBytes(p.Records, flexible);
                 if (flexible) writer.WriteEmptyTaggedFields();
             }
             if (flexible) writer.WriteEmptyTaggedFields();
