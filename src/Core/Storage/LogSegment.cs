@@ -96,7 +96,12 @@ public sealed class LogSegment : IDisposable, IRecordsSource
             LogFile.Truncate(start);
             return status;
         }
-        foreach (var b in layout) IndexBatch(b.BaseOffset, b.LastOffset, b.MaxTimestamp, start + b.Position, b.Size);
+        // An index loop: foreach over the interface would box an enumerator on every append.
+        for (int i = 0; i < layout.Count; i++)
+        {
+            var b = layout[i];
+            IndexBatch(b.BaseOffset, b.LastOffset, b.MaxTimestamp, start + b.Position, b.Size);
+        }
         Check.That(_size == start + batches.Length && LogFile.Length == _size);
         return DiskStatus.Ok;
     }

@@ -208,7 +208,8 @@ public sealed class UnifiedLog : IDisposable
 
             long baseOffset = _layout[0].BaseOffset;
             long lastOffset = _layout[^1].LastOffset;
-            long maxTimestamp = _layout.Max(b => b.MaxTimestamp);
+            long maxTimestamp = long.MinValue; // the layout is not empty (checked above)
+            foreach (var b in _layout) maxTimestamp = Math.Max(maxTimestamp, b.MaxTimestamp);
             if (ActiveSegment.ShouldRoll(Config, records.Length, lastOffset, maxTimestamp, nowMs))
             {
                 var rollError = Roll(nowMs);
