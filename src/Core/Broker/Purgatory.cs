@@ -22,48 +22,53 @@ internal sealed class Purgatory(BrokerNode broker)
         Check.That(_waiting.Count < broker.Config.MaxConnections * broker.Config.MaxInFlightRequestsPerConnection,
             "purgatory bounded by connections x in-flight requests");
         _waiting.Add(operation);
-        operation.Timer = broker.Timers.Schedule(deadlineMs, () =>
-        {
-            if (_waiting.Remove(operation)) operation.Expire();
-        });
+        broker.Timers.Schedule(deadlineMs, operation);
+    }
+
+    /// <summary>An operation's deadline passed (its <see cref="ITimerTask.RunTimer"/>).</summary>
+    public void OnDeadline(IDelayedOperation operation)
+    {
+        if (_waiting.Remove(operation)) operation.Expire();
     }
 
     /// <summary>A log's high watermark moved, or it failed: retry what waits on it.</summary>
-    public void OnLogAdvanced(UnifiedLog log) => Retry(op => op.Involves(log.TopicPartition.Topic));
+    public void OnLogAdvanced(UnifiedLog log) => Retry(log.TopicPartition.Topic);
 
-    public void OnTopicDeleted(string topic) => Retry(op => op.Involves(topic));
+    public void OnTopicDeleted(string topic) => Retry(topic);
 
     public void OnShutdown()
     {
-        Retry(_ => true);
+        Retry(topic: null);
         var rest = _waiting.ToArray();
         _waiting.Clear();
         foreach (var op in rest)
         {
-            op.Timer?.Cancel();
+            Timers.Cancel(op);
             op.Expire();
         }
     }
 
-    private void Retry(Func<IDelayedOperation, bool> filter)
+    /// <summary>Tries every operation involving <paramref name="topic"/> (every one when null).</summary>
+    private void Retry(string? topic)
     {
         // Completing one may not add another (handlers run only on new requests), so one pass suffices.
         for (int i = 0; i < _waiting.Count;)
         {
             var op = _waiting[i];
-            if (filter(op) && op.TryComplete())
+            if ((topic is null || op.Involves(topic)) && op.TryComplete())
             {
                 _waiting.RemoveAt(i);
-                op.Timer?.Cancel();
+                Timers.Cancel(op);
             }
             else i++;
         }
     }
 }
 
-internal interface IDelayedOperation
+/// <summary>A request waiting in the <see cref="Purgatory"/>; its deadline is its own timer task, which
+/// implementations route to <see cref="Purgatory.OnDeadline"/>.</summary>
+internal interface IDelayedOperation : ITimerTask
 {
-    TimerHandle? Timer { get; set; }
     bool Involves(string topic);
 
     /// <summary>Answer if the condition holds now; true when answered.</summary>
@@ -82,7 +87,9 @@ internal sealed class DelayedProduce(BrokerNode broker, RequestContext request, 
         public bool Done { get; set; }
     }
 
-    public TimerHandle? Timer { get; set; }
+    public long TimerStamp { get; set; }
+
+    public void RunTimer() => broker.Purgatory.OnDeadline(this);
 
     public bool Involves(string topic)
     {

@@ -87,8 +87,10 @@ public sealed class FetchHandler(BrokerNode broker) : ApiHandler(broker)
 /// <summary>A fetch waiting for min_bytes of data or its max_wait_ms.</summary>
 internal sealed class DelayedFetch(BrokerNode broker, RequestContext request, FetchRequest fetch) : IDelayedOperation
 {
-    public TimerHandle? Timer { get; set; }
+    public long TimerStamp { get; set; }
     public bool Answered { get; private set; }
+
+    public void RunTimer() => broker.Purgatory.OnDeadline(this);
 
     /// <summary>Whether the fetch names <paramref name="topic"/> (null: whether it names any partition).</summary>
     public bool Involves(string? topic)

@@ -1,3 +1,4 @@
+using DetKafka.Core.Broker;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Protocol.Messages;
 using FsCheck;
@@ -56,6 +57,69 @@ public class HotPathTests
             var inMemory = OnePartition(p => p.Records = bytes.AsMemory(start, length));
             var fromSource = OnePartition(p => p.RecordsFrom = new RecordsSlice(new ArraySource(bytes), start, length));
             Assert.Equal(Encode(inMemory, version), Encode(fromSource, version));
+        }).QuickCheckThrowOnFailure();
+    }
+
+    private sealed class Task(List<string> fired, string name) : ITimerTask
+    {
+        public long TimerStamp { get; set; }
+        public void RunTimer() => fired.Add(name);
+    }
+
+    /// <summary>Handles and reusable tasks share one queue: live entries fire by (deadline, scheduling order);
+    /// a cancelled or rescheduled task's old entry never fires.</summary>
+    [Fact]
+    public void Timer_tasks_and_handles_fire_in_deadline_then_scheduling_order_and_stale_entries_never_fire()
+    {
+        // op: 0 schedule a handle, 1 (re)schedule task k, 2 cancel handle k, 3 cancel task k, 4 run due at time k
+        var op = from kind in Gen.Choose(0, 4)
+                 from k in Gen.Choose(0, 3)
+                 from deadline in Gen.Choose(0, 20)
+                 select (kind, k, deadline);
+        Prop.ForAll(Gen.ListOf(op).ToArbitrary(), ops =>
+        {
+            var fired = new List<string>();
+            var timers = new Timers();
+            var handles = new List<TimerHandle>();
+            var tasks = Enumerable.Range(0, 4).Select(i => new Task(fired, "task" + i)).ToArray();
+            // The model: live entries with their deadline and scheduling order.
+            var live = new List<(string Name, long Deadline, long Order)>();
+            var expected = new List<string>();
+            long order = 0, now = 0;
+            foreach (var (kind, k, deadline) in ops)
+            {
+                switch (kind)
+                {
+                    case 0:
+                        string name = "handle" + handles.Count;
+                        handles.Add(timers.Schedule(deadline, () => fired.Add(name)));
+                        live.Add((name, deadline, order++));
+                        break;
+                    case 1:
+                        timers.Schedule(deadline, tasks[k]);
+                        live.RemoveAll(e => e.Name == "task" + k);
+                        live.Add(("task" + k, deadline, order++));
+                        break;
+                    case 2 when k < handles.Count:
+                        handles[k].Cancel();
+                        live.RemoveAll(e => e.Name == "handle" + k);
+                        break;
+                    case 3:
+                        Timers.Cancel(tasks[k]);
+                        live.RemoveAll(e => e.Name == "task" + k);
+                        break;
+                    case 4:
+                        now = Math.Max(now, deadline);
+                        var due = live.Where(e => e.Deadline <= now).OrderBy(e => e.Deadline).ThenBy(e => e.Order).ToList();
+                        expected.AddRange(due.Select(e => e.Name));
+                        live.RemoveAll(e => e.Deadline <= now);
+                        timers.RunDue(now);
+                        break;
+                }
+                long next = live.Count == 0 ? long.MaxValue : live.Min(e => e.Deadline);
+                Assert.Equal(next, timers.NextDeadlineMs);
+            }
+            Assert.Equal(expected, fired);
         }).QuickCheckThrowOnFailure();
     }
 }
