@@ -16,6 +16,7 @@ public sealed partial class BrokerNode
 {
     private readonly Dictionary<ConnectionId, BrokerConnection> _connections = new();
     private readonly KafkaWriter _responseWriter = new(64 * 1024);
+    private readonly Utf8StringCache _requestStrings = new();
     private readonly HandlerRegistry _handlers;
     private ApiVersionsHandler ApiVersions => (ApiVersionsHandler)_handlers.Find(ApiKey.ApiVersions)!;
 
@@ -81,7 +82,8 @@ public sealed partial class BrokerNode
 
     internal void Dispatch(BrokerConnection connection, ArraySegment<byte> payload)
     {
-        var reader = new KafkaReader(payload);
+        // Client ids and topic names repeat on every request: decode them to the strings they gave last time.
+        var reader = new KafkaReader(payload) { Strings = _requestStrings };
         RequestHeader header;
         try
         {

@@ -122,4 +122,30 @@ public class HotPathTests
             Assert.Equal(expected, fired);
         }).QuickCheckThrowOnFailure();
     }
+
+    /// <summary>The cache decodes exactly as Encoding.UTF8 does (invalid sequences included), whatever was
+    /// cached before, and hands back the same instance for bytes it saw last time.</summary>
+    [Fact]
+    public void The_request_string_cache_decodes_as_utf8_does_and_reuses_what_it_saw()
+    {
+        var name = Gen.OneOf(
+            Gen.Elements("t", "orders", "orders-v2", "client-1", "", "ünïcødé"),
+            Gen.ArrayOf(ArbMap.Default.GeneratorFor<byte>()).Select(b => System.Text.Encoding.Latin1.GetString(b)));
+        var bytes = Gen.OneOf(
+            name.Select(n => System.Text.Encoding.UTF8.GetBytes(n)),
+            Gen.ArrayOf(ArbMap.Default.GeneratorFor<byte>()),
+            Gen.Choose(250, 300).Select(n => Enumerable.Repeat((byte)'x', n).ToArray()));
+        Prop.ForAll(Gen.ListOf(bytes).ToArbitrary(), inputs =>
+        {
+            var cache = new Utf8StringCache();
+            foreach (var input in inputs)
+            {
+                string first = cache.GetOrAdd(input);
+                Assert.Equal(System.Text.Encoding.UTF8.GetString(input), first);
+                string again = cache.GetOrAdd(input);
+                Assert.Equal(first, again);
+                if (input.Length <= Utf8StringCache.EntryBytesMax) Assert.Same(first, again);
+            }
+        }).QuickCheckThrowOnFailure();
+    }
 }
