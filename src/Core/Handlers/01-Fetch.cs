@@ -92,6 +92,8 @@ internal sealed class DelayedFetch(BrokerNode broker, RequestContext request, Fe
 
     public void RunTimer() => broker.Purgatory.OnDeadline(this);
 
+    public void Release() { }
+
     /// <summary>Whether the fetch names <paramref name="topic"/> (null: whether it names any partition).</summary>
     public bool Involves(string? topic)
     {
