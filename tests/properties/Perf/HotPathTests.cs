@@ -1,6 +1,9 @@
 using DetKafka.Core.Broker;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Protocol.Messages;
+using DetKafka.Core.Records;
+using DetKafka.Properties.Broker;
+using DetKafka.Properties.Protocol;
 using FsCheck;
 using FsCheck.Fluent;
 using Xunit;
@@ -145,6 +148,168 @@ public class HotPathTests
                 string again = cache.GetOrAdd(input);
                 Assert.Equal(first, again);
                 if (input.Length <= Utf8StringCache.EntryBytesMax) Assert.Same(first, again);
+            }
+        }).QuickCheckThrowOnFailure();
+    }
+
+    /// <summary>Decoding into an instance that held another request gives exactly what a fresh decode gives.</summary>
+    [Fact]
+    public void Decoding_into_a_reused_request_equals_a_fresh_decode()
+    {
+        foreach (short v in RoundTrip.Versions(ApiKey.Produce))
+            RoundTrip.ForAll(Gen.Zip(ProduceCodecTests.RequestGen(v), ProduceCodecTests.RequestGen(v)), pair =>
+            {
+                var reused = Decode(pair.Item1, v, (ref KafkaReader r) => ProduceRequest.Read(ref r, v));
+                var second = RoundTrip.Encode(pair.Item2, v);
+                var reader = new KafkaReader(second);
+                reused.ReadFrom(ref reader, v);
+                Assert.True(reader.IsAtEnd);
+                RoundTrip.AssertSameFields(Decode(pair.Item2, v, (ref KafkaReader r) => ProduceRequest.Read(ref r, v)), reused, "produce");
+            }, maxTest: 20);
+        foreach (short v in RoundTrip.Versions(ApiKey.Fetch))
+            RoundTrip.ForAll(Gen.Zip(FetchCodecTests.RequestGen(v), FetchCodecTests.RequestGen(v)), pair =>
+            {
+                var reused = Decode(pair.Item1, v, (ref KafkaReader r) => FetchRequest.Read(ref r, v));
+                var second = RoundTrip.Encode(pair.Item2, v);
+                var reader = new KafkaReader(second);
+                reused.ReadFrom(ref reader, v);
+                Assert.True(reader.IsAtEnd);
+                RoundTrip.AssertSameFields(Decode(pair.Item2, v, (ref KafkaReader r) => FetchRequest.Read(ref r, v)), reused, "fetch");
+            }, maxTest: 20);
+    }
+
+    private delegate T Reader<T>(ref KafkaReader reader);
+
+    private static T Decode<T>(IKafkaMessage message, short version, Reader<T> read)
+    {
+        var reader = new KafkaReader(RoundTrip.Encode(message, version));
+        return read(ref reader);
+    }
+
+    /// <summary>
+    /// Produces and fetches of varying shapes (several topics and partitions, unknown ones, empty records,
+    /// offsets out of range) through one broker, whose pooled requests and responses are reused from one to
+    /// the next: every answer has exactly the request's shape and the values a simple model predicts.
+    /// </summary>
+    [Fact]
+    public void Pooled_produce_and_fetch_answers_match_a_model_whatever_came_before()
+    {
+        var topics = new[] { ("a", 2), ("b", 1) };
+        var entry = from topic in Gen.Elements("a", "b", "zz")
+                    from partition in Gen.Choose(0, 2)
+                    from records in Gen.Choose(0, 3) // 0: empty records
+                    from offset in Gen.Choose(0, 12)
+                    select (topic, partition, records, offset);
+        var request = from isFetch in Gen.Elements(false, true)
+                      from entries in Gen.ListOf(entry).Select(l => l.Take(5).ToList())
+                      from acks in Gen.Elements<short>(-1, 1)
+                      select (isFetch, entries, acks);
+        Prop.ForAll(Gen.ListOf(request).Select(l => l.Take(25).ToList()).ToArbitrary(), requests =>
+        {
+            var h = new BrokerHarness();
+            var c = h.Connect();
+            foreach (var (name, partitions) in topics)
+                Assert.Equal(ErrorCode.None, h.Node.CreateTopic(name, partitions, [], false, out _).Error);
+            var next = new Dictionary<(string, int), long> { [("a", 0)] = 0, [("a", 1)] = 0, [("b", 0)] = 0 };
+            long timestamp = 1_000;
+            foreach (var (isFetch, entries, acks) in requests)
+            {
+                var byTopic = entries.GroupBy(e => e.topic).ToList();
+                if (!isFetch)
+                {
+                    var produce = new ProduceRequest { Acks = acks, TimeoutMs = 30_000 };
+                    foreach (var g in byTopic)
+                        produce.TopicData.Add(new ProduceRequest.TopicProduceData
+                        {
+                            Name = g.Key,
+                            PartitionData = g.Select(e => new ProduceRequest.PartitionProduceData
+                            {
+                                Index = e.partition,
+                                Records = e.records == 0 ? Array.Empty<byte>()
+                                    : BrokerTests.Batch(timestamp++, Enumerable.Range(0, e.records).Select(i => "v" + i).ToArray()),
+                            }).ToList(),
+                        });
+                    var response = h.Call<ProduceResponse>(c, ApiKey.Produce, 9, produce);
+                    Assert.Equal(byTopic.Count, response.Responses.Count);
+                    for (int t = 0; t < byTopic.Count; t++)
+                    {
+                        var expected = byTopic[t].ToList();
+                        var actual = response.Responses[t];
+                        Assert.Equal(byTopic[t].Key, actual.Name);
+                        Assert.Equal(expected.Count, actual.PartitionResponses.Count);
+                        for (int p = 0; p < expected.Count; p++)
+                        {
+                            var e = expected[p];
+                            var a = actual.PartitionResponses[p];
+                            Assert.Equal(e.partition, a.Index);
+                            if (!next.TryGetValue((e.topic, e.partition), out long at))
+                            {
+                                Assert.Equal(ErrorCode.UnknownTopicOrPartition, a.ErrorCode);
+                                Assert.Equal(-1, a.BaseOffset);
+                            }
+                            else if (e.records == 0)
+                            {
+                                Assert.Equal(ErrorCode.CorruptMessage, a.ErrorCode);
+                                Assert.Equal(-1, a.BaseOffset);
+                            }
+                            else
+                            {
+                                Assert.Equal(ErrorCode.None, a.ErrorCode);
+                                Assert.Null(a.ErrorMessage);
+                                Assert.Equal(at, a.BaseOffset);
+                                next[(e.topic, e.partition)] = at + e.records;
+                            }
+                        }
+                    }
+                }
+                else
+                {
+                    var fetch = new FetchRequest { MaxWaitMs = 0, MinBytes = 1, MaxBytes = 1 << 20, IsolationLevel = (sbyte)(acks == 1 ? 1 : 0) };
+                    foreach (var g in byTopic)
+                        fetch.Topics.Add(new FetchRequest.FetchTopic
+                        {
+                            Topic = g.Key,
+                            Partitions = g.Select(e => new FetchRequest.FetchPartition { Partition = e.partition, FetchOffset = e.offset, PartitionMaxBytes = 1 << 20 }).ToList(),
+                        });
+                    var response = h.Call<FetchResponse>(c, ApiKey.Fetch, 12, fetch);
+                    Assert.Equal(byTopic.Count, response.Responses.Count);
+                    for (int t = 0; t < byTopic.Count; t++)
+                    {
+                        var expected = byTopic[t].ToList();
+                        var actual = response.Responses[t];
+                        Assert.Equal(byTopic[t].Key, actual.Topic);
+                        Assert.Equal(expected.Count, actual.Partitions.Count);
+                        for (int p = 0; p < expected.Count; p++)
+                        {
+                            var e = expected[p];
+                            var a = actual.Partitions[p];
+                            Assert.Equal(e.partition, a.PartitionIndex);
+                            Assert.Equal(fetch.IsolationLevel == 1, a.AbortedTransactions is { Count: 0 });
+                            if (!next.TryGetValue((e.topic, e.partition), out long end))
+                            {
+                                Assert.Equal(ErrorCode.UnknownTopicOrPartition, a.ErrorCode);
+                                Assert.Equal(-1, a.HighWatermark);
+                                Assert.Equal(0, a.Records!.Value.Length);
+                                continue;
+                            }
+                            if (e.offset > end)
+                            {
+                                Assert.Equal(ErrorCode.OffsetOutOfRange, a.ErrorCode);
+                                Assert.Equal(0, a.Records!.Value.Length);
+                                continue;
+                            }
+                            Assert.Equal(ErrorCode.None, a.ErrorCode);
+                            Assert.Equal(end, a.HighWatermark);
+                            var decoded = new List<DecodedRecord>();
+                            Assert.Equal(ErrorCode.None, RecordBatchDecoder.Decode(a.Records!.Value.Span, decoded));
+                            // Whole batches from the one holding the offset, up to the end.
+                            var offsets = decoded.Select(r => r.Offset).ToList();
+                            Assert.Equal(offsets.Count == 0 ? [] : Enumerable.Range((int)offsets[0], (int)(end - offsets[0])).Select(o => (long)o), offsets);
+                            if (e.offset < end) Assert.True(offsets[0] <= e.offset && offsets[0] > e.offset - 3);
+                            else Assert.Empty(offsets);
+                        }
+                    }
+                }
             }
         }).QuickCheckThrowOnFailure();
     }
