@@ -96,7 +96,7 @@ internal sealed class BrokerConnection
     public RequestContext BeginRequest(RequestHeader header)
     {
         Check.That(!IsClosed);
-        var context = new RequestContext(this, header);
+        var context = Owner.RentRequestContext(this, header);
         _inFlight.Enqueue(context);
         return context;
     }
@@ -114,6 +114,7 @@ internal sealed class BrokerConnection
         {
             _inFlight.Dequeue();
             if (hasResponse) Owner.Network.Send(Id, response);
+            Owner.ReturnRequestContext(request);
         }
         else if (hasResponse)
         {
@@ -124,6 +125,7 @@ internal sealed class BrokerConnection
             var done = _inFlight.Dequeue();
             if (done.HeldResponse is { } held) Owner.Network.Send(Id, held.AsSpan(0, done.HeldResponseLength));
             done.ReleaseHeldResponse();
+            Owner.ReturnRequestContext(done);
         }
         if (!_processing && _buffered > 0) ProcessFrames();
         else UpdateBackpressure();

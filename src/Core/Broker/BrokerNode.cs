@@ -17,6 +17,10 @@ public sealed partial class BrokerNode
     private readonly Dictionary<ConnectionId, BrokerConnection> _connections = new();
     private readonly KafkaWriter _responseWriter = new(64 * 1024);
     private readonly Utf8StringCache _requestStrings = new();
+    private readonly Stack<RequestContext> _idleRequestContexts = new();
+
+    /// <summary>Idle request contexts kept for reuse.</summary>
+    private const int IdleRequestContextsMax = 1024;
     private readonly HandlerRegistry _handlers;
     private ApiVersionsHandler ApiVersions => (ApiVersionsHandler)_handlers.Find(ApiKey.ApiVersions)!;
 
@@ -140,6 +144,20 @@ public sealed partial class BrokerNode
         body.Write(w, bodyVersion);
         w.PatchInt32(sizeAt, w.Position - Frame.SizePrefixBytes);
         return w;
+    }
+
+    internal RequestContext RentRequestContext(BrokerConnection connection, RequestHeader header)
+    {
+        if (!_idleRequestContexts.TryPop(out var context)) return new RequestContext(connection, header);
+        context.Reuse(connection, header);
+        return context;
+    }
+
+    /// <summary>A context whose response has been sent (contexts of closed connections are left to the GC:
+    /// a waiting operation may still hold one).</summary>
+    internal void ReturnRequestContext(RequestContext context)
+    {
+        if (_idleRequestContexts.Count < IdleRequestContextsMax) _idleRequestContexts.Push(context);
     }
 
     internal void CloseConnection(BrokerConnection connection, string reasonTemplate, params object?[] args)

@@ -138,6 +138,7 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
     private readonly List<Wait> _waits = new();
     private int _waitCount;
     private RequestContext? _request;
+    private int _requestGeneration;
 
     public ProduceResponse Response { get; } = new();
     public long TimerStamp { get; set; }
@@ -146,6 +147,7 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
     {
         Check.That(_request is null, "a pooled produce serves one request at a time");
         _request = request;
+        _requestGeneration = request.Generation;
         _waitCount = 0;
         Response.ThrottleTimeMs = 0;
     }
@@ -241,6 +243,7 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
     private void Answer()
     {
         var request = _request!;
+        Check.That(request.Generation == _requestGeneration, "a waiting request's context is not reused under it");
         if (request.IsConnectionOpen) request.Respond(Response);
     }
 

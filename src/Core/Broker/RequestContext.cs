@@ -12,10 +12,13 @@ namespace DetKafka.Core.Broker;
 /// after <c>Handle</c> returns: the connection reuses that buffer. A response is encoded when the handler
 /// answers; at the head of the queue it goes straight from the broker's response writer to the network,
 /// otherwise a pooled copy waits for the requests before it, so answering allocates no array per response.
+/// <para>Contexts are pooled: once its response has been sent, a context serves a later request (its
+/// <see cref="Generation"/> then changes). So nothing may use a context after answering it; whatever keeps
+/// one across inputs (a request waiting in a purgatory) should check the generation it saw.</para>
 /// </summary>
 public sealed class RequestContext
 {
-    private readonly BrokerConnection _connection;
+    private BrokerConnection _connection;
 
     internal RequestContext(BrokerConnection connection, RequestHeader header)
     {
@@ -23,7 +26,10 @@ public sealed class RequestContext
         Header = header;
     }
 
-    public RequestHeader Header { get; }
+    /// <summary>Changes every time the pool hands this context to another request.</summary>
+    public int Generation { get; private set; }
+
+    public RequestHeader Header { get; private set; }
     public short Version => Header.ApiVersion;
     public ConnectionId Connection => _connection.Id;
     public bool IsConnectionOpen => !_connection.IsClosed;
@@ -62,6 +68,16 @@ public sealed class RequestContext
         response.CopyTo(copy);
         HeldResponse = copy;
         HeldResponseLength = response.Length;
+    }
+
+    /// <summary>Serve another request: only once this one's response has been sent.</summary>
+    internal void Reuse(BrokerConnection connection, RequestHeader header)
+    {
+        Check.That(IsCompleted && HeldResponse is null, "a context is reused only after its response went out");
+        Generation++;
+        _connection = connection;
+        Header = header;
+        IsCompleted = false;
     }
 
     internal void ReleaseHeldResponse()

@@ -116,6 +116,7 @@ internal sealed class DelayedFetch(BrokerNode broker, ObjectPool<DelayedFetch> p
 
     private readonly FetchResponse _response = new();
     private RequestContext? _request;
+    private int _requestGeneration;
 
     /// <summary>The request, decoded in place by the handler.</summary>
     public FetchRequest Request { get; } = new();
@@ -126,6 +127,7 @@ internal sealed class DelayedFetch(BrokerNode broker, ObjectPool<DelayedFetch> p
     {
         Check.That(_request is null, "a pooled fetch serves one request at a time");
         _request = request;
+        _requestGeneration = request.Generation;
         Answered = false;
     }
 
@@ -160,6 +162,7 @@ internal sealed class DelayedFetch(BrokerNode broker, ObjectPool<DelayedFetch> p
         Check.That(!Answered, "a fetch is answered once");
         Answered = true;
         var request = _request!;
+        Check.That(request.Generation == _requestGeneration, "a waiting request's context is not reused under it");
         if (request.IsConnectionOpen) request.Respond(_response);
     }
 
