@@ -1,16 +1,16 @@
 using DetKafka.Core.Abstractions;
 
-namespace DetKafka.Bench.Infrastructure;
+namespace DetKafka.Sim;
 
 /// <summary>
 /// An <see cref="IDisk"/> held in memory that allocates nothing in steady state: file buffers grow by taking
 /// the best-fitting spare buffer of a deleted or outgrown file. No crash model (that is SimDisk's job); a
-/// requested sync completes when the benchmark takes its token with <see cref="TryTakeSync"/>. It exists so
-/// the memory diagnoser sees Core's allocations and not a simulator's bookkeeping.
+/// requested sync completes when the driver takes its token with <see cref="TryTakeSync"/>. It exists so
+/// benchmarks and allocation tests see Core's allocations and not a simulator's bookkeeping.
 /// </summary>
 public sealed class MemoryDisk : IDisk
 {
-    private readonly Dictionary<string, MemoryFile> _files = new(StringComparer.Ordinal);
+    private readonly SortedDictionary<string, MemoryFile> _files = new(StringComparer.Ordinal);
     private readonly SortedSet<string> _directories = new(StringComparer.Ordinal) { "" };
     private readonly Queue<long> _syncs = new(1024);
     private readonly List<byte[]> _spare = new();
@@ -23,6 +23,9 @@ public sealed class MemoryDisk : IDisk
     }
 
     public bool TryTakeSync(out long token) => _syncs.TryDequeue(out token);
+
+    /// <summary>Adds a spare buffer, so files can grow to <paramref name="bytes"/> without allocating.</summary>
+    public void Reserve(int bytes) => _spare.Add(new byte[bytes]);
 
     private static string Normalize(string path) => path.Trim('/');
 

@@ -1,9 +1,9 @@
 using DetKafka.Core.Abstractions;
 
-namespace DetKafka.Bench.Infrastructure;
+namespace DetKafka.Sim;
 
-/// <summary>An <see cref="INetwork"/> that only counts what Core sends, so a benchmark measures Core and not
-/// a network's copies. Closing a connection is a benchmark bug: it throws.</summary>
+/// <summary>An <see cref="INetwork"/> that only counts what Core sends, so a benchmark or an allocation test
+/// measures Core and not a network's copies. Closing or pausing a connection is a bug there: it throws.</summary>
 public sealed class CountingNetwork : INetwork
 {
     public long Sends { get; private set; }
