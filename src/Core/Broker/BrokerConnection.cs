@@ -1,3 +1,4 @@
+using System.Buffers;
 using DetKafka.Core.Abstractions;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Util;
@@ -8,14 +9,17 @@ namespace DetKafka.Core.Broker;
 /// A client connection as Core sees it: an inbound byte buffer that the shared framer cuts into requests,
 /// and the queue of requests awaiting their responses, answered in order. Bounded: at most
 /// <see cref="BrokerConfig.MaxInFlightRequestsPerConnection"/> requests waiting and one frame of at most
-/// <see cref="BrokerConfig.SocketRequestMaxBytes"/> buffered; past either, reading stops.
+/// <see cref="BrokerConfig.SocketRequestMaxBytes"/> buffered; past either, reading stops. A frame larger
+/// than the connection's own buffer is gathered in a pooled one, given back once it has been handled, so
+/// large produces allocate nothing either.
 /// </summary>
 internal sealed class BrokerConnection
 {
     private const int InitialBufferBytes = 64 * 1024;
 
     private readonly Queue<RequestContext> _inFlight = new();
-    private byte[] _buffer = new byte[InitialBufferBytes];
+    private readonly byte[] _ownBuffer = new byte[InitialBufferBytes];
+    private byte[] _buffer;
     private int _buffered;
     private bool _processing;
     private bool _receiveEnabled = true;
@@ -24,6 +28,7 @@ internal sealed class BrokerConnection
     {
         Owner = owner;
         Id = id;
+        _buffer = _ownBuffer;
     }
 
     public BrokerNode Owner { get; }
@@ -47,8 +52,9 @@ internal sealed class BrokerConnection
         }
         if (needed > _buffer.Length)
         {
-            var next = new byte[(int)Math.Min(cap, Math.Max(needed, (long)_buffer.Length * 2))];
+            var next = ArrayPool<byte>.Shared.Rent((int)Math.Min(cap, Math.Max(needed, (long)_buffer.Length * 2)));
             Buffer.BlockCopy(_buffer, 0, next, 0, _buffered);
+            ReturnPooledBuffer();
             _buffer = next;
         }
         data.CopyTo(_buffer.AsSpan(_buffered));
@@ -83,13 +89,14 @@ internal sealed class BrokerConnection
             {
                 Buffer.BlockCopy(_buffer, consumed, _buffer, 0, _buffered - consumed);
                 _buffered -= consumed;
-                if (_buffered == 0 && _buffer.Length > InitialBufferBytes) _buffer = new byte[InitialBufferBytes];
+                if (_buffered == 0) ReturnPooledBuffer();
             }
             UpdateBackpressure();
         }
         finally
         {
             _processing = false;
+            if (IsClosed) ReturnPooledBuffer();
         }
     }
 
@@ -139,11 +146,22 @@ internal sealed class BrokerConnection
         Owner.Network.SetReceiveEnabled(Id, want);
     }
 
+    /// <summary>Back to the connection's own buffer, giving a pooled one back (its contents are no longer needed).</summary>
+    private void ReturnPooledBuffer()
+    {
+        if (ReferenceEquals(_buffer, _ownBuffer)) return;
+        ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = _ownBuffer;
+    }
+
     public void MarkClosed()
     {
         IsClosed = true;
         foreach (var request in _inFlight) request.ReleaseHeldResponse();
         _inFlight.Clear();
         _buffered = 0;
+        // A handler may be closing its own connection while it still reads its request from the buffer:
+        // then the frame loop gives the buffer back when it unwinds.
+        if (!_processing) ReturnPooledBuffer();
     }
 }

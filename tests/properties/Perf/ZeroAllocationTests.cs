@@ -35,13 +35,28 @@ public class ZeroAllocationTests
 
         var batch = BrokerTests.Batch(1_000, Enumerable.Range(0, 50).Select(i => new string('v', 100)).ToArray());
         byte[] produce = ClientCodec.EncodeRequest(ApiKey.Produce, 9, 7, "client", BrokerTests.Produce("t", 0, batch));
+        // Larger than the connection's own 64 KiB buffer: gathered in a pooled one.
+        var largeBatch = BrokerTests.Batch(2_000, Enumerable.Range(0, 64).Select(i => new string('w', 4096)).ToArray());
+        byte[] largeProduce = ClientCodec.EncodeRequest(ApiKey.Produce, 9, 9, "client", BrokerTests.Produce("t", 0, largeBatch));
+        Assert.True(largeProduce.Length > 128 * 1024);
         var fetchRequest = BrokerTests.Fetch("t", 0, 0, maxWaitMs: 500);
         fetchRequest.Topics[0].Partitions[0].PartitionMaxBytes = 64 * 1024;
         byte[] fetch = ClientCodec.EncodeRequest(ApiKey.Fetch, 12, 8, "client", fetchRequest);
 
-        void ProduceStep()
+        void Produce(byte[] frame)
         {
-            node.OnReceive(connection, produce);
+            node.OnReceive(connection, frame);
+            while (disk.TryTakeSync(out long token)) node.OnSyncCompleted(token, DiskStatus.Ok);
+            _ = node.NextDeadlineMs;
+        }
+
+        void ProduceStep() => Produce(produce);
+
+        void LargeProduceStep()
+        {
+            // As a socket delivers it: in reads of at most 64 KiB.
+            for (int at = 0; at < largeProduce.Length; at += 64 * 1024)
+                node.OnReceive(connection, largeProduce.AsSpan(at, Math.Min(64 * 1024, largeProduce.Length - at)));
             while (disk.TryTakeSync(out long token)) node.OnSyncCompleted(token, DiskStatus.Ok);
             _ = node.NextDeadlineMs;
         }
@@ -56,19 +71,22 @@ public class ZeroAllocationTests
         {
             ProduceStep();
             FetchStep();
+            if (i % 10 == 0) LargeProduceStep();
         }
         long sends = network.Sends;
-        long producedBytes = Measure(ProduceStep);
-        long fetchedBytes = Measure(FetchStep);
-        Assert.Equal(sends + 2 * MeasuredSteps, network.Sends); // every request was answered
+        long producedBytes = Measure(ProduceStep, MeasuredSteps);
+        long fetchedBytes = Measure(FetchStep, MeasuredSteps);
+        long largeProducedBytes = Measure(LargeProduceStep, MeasuredSteps / 10);
+        Assert.Equal(sends + 2 * MeasuredSteps + MeasuredSteps / 10, network.Sends); // every request was answered
         Assert.Equal(0, producedBytes);
         Assert.Equal(0, fetchedBytes);
+        Assert.Equal(0, largeProducedBytes);
     }
 
-    private static long Measure(Action step)
+    private static long Measure(Action step, int steps)
     {
         long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < MeasuredSteps; i++) step();
+        for (int i = 0; i < steps; i++) step();
         return GC.GetAllocatedBytesForCurrentThread() - before;
     }
 }
