@@ -5,14 +5,17 @@ using DetKafka.Core.Protocol.Messages;
 
 namespace DetKafka.Bench.Micro;
 
-/// <summary>The codec alone: decoding a Produce request (header and body, records left as a slice) and
-/// encoding a Fetch response that carries ~1 MiB of record batches into a reused writer.</summary>
+/// <summary>The codec alone: decoding a Produce request (header and body, records left as a slice), once into
+/// new objects (the public <c>Read</c>) and once as the broker does (into a reused instance, strings through
+/// its cache), and encoding a Fetch response that carries ~1 MiB of record batches into a reused writer.</summary>
 [MemoryDiagnoser]
 public class ProtocolBenchmarks
 {
     private ArraySegment<byte> _producePayload;
     private FetchResponse _fetchResponse = null!;
     private KafkaWriter _writer = null!;
+    private readonly ProduceRequest _reused = new();
+    private readonly Utf8StringCache _strings = new();
 
     [GlobalSetup]
     public void Setup()
@@ -50,6 +53,15 @@ public class ProtocolBenchmarks
         if (!RequestHeader.TryRead(ref reader, out var header)) throw new InvalidOperationException("bad header");
         var request = ProduceRequest.Read(ref reader, header.ApiVersion);
         return request.TopicData[0].PartitionData[0].Records!.Value.Length;
+    }
+
+    [Benchmark, Processes(Work.Batch16K)]
+    public int DecodeProduceRequest_Reused()
+    {
+        var reader = new KafkaReader(_producePayload) { Strings = _strings };
+        if (!RequestHeader.TryRead(ref reader, out var header)) throw new InvalidOperationException("bad header");
+        _reused.ReadFrom(ref reader, header.ApiVersion);
+        return _reused.TopicData[0].PartitionData[0].Records!.Value.Length;
     }
 
     [Benchmark, Processes(Work.Records1M)]
