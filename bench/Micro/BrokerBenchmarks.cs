@@ -61,9 +61,13 @@ public abstract class BrokerBenchmarkBase
 /// </summary>
 [MemoryDiagnoser]
 [InvocationCount(ProducesPerIteration)]
+// Iterations of a fixed 2,048 operations are short: warm up long enough for tiered compilation to reach
+// its final code even on a loaded machine, whatever the job says (--job short included).
+[WarmupCount(WarmUpIterations)]
 public class BrokerProduceBenchmarks : BrokerBenchmarkBase
 {
     public const int ProducesPerIteration = 2048;
+    public const int WarmUpIterations = 25;
 
     private byte[] _frame = null!;
     private long _expectedSends;

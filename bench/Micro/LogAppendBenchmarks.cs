@@ -19,9 +19,13 @@ public enum DiskKind { Sim, Memory, File }
 /// </summary>
 [MemoryDiagnoser]
 [InvocationCount(AppendsPerIteration)]
+// Iterations of a fixed 2,048 operations are short: warm up long enough for tiered compilation to reach
+// its final code even on a loaded machine, whatever the job says (--job short included).
+[WarmupCount(WarmUpIterations)]
 public class LogAppendBenchmarks
 {
     public const int AppendsPerIteration = 2048;
+    public const int WarmUpIterations = 25;
     private const string Directory = "bench-0";
 
     private byte[] _batch = null!;
