@@ -14,13 +14,13 @@ namespace DetKafka.Core.Broker;
 /// </summary>
 public sealed partial class BrokerNode
 {
+    /// <summary>Idle request contexts kept for reuse.</summary>
+    private const int IdleRequestContextsMax = 1024;
+
     private readonly Dictionary<ConnectionId, BrokerConnection> _connections = new();
     private readonly KafkaWriter _responseWriter = new(64 * 1024);
     private readonly Utf8StringCache _requestStrings = new();
     private readonly Stack<RequestContext> _idleRequestContexts = new();
-
-    /// <summary>Idle request contexts kept for reuse.</summary>
-    private const int IdleRequestContextsMax = 1024;
     private readonly HandlerRegistry _handlers;
     private ApiVersionsHandler ApiVersions => (ApiVersionsHandler)_handlers.Find(ApiKey.ApiVersions)!;
 
