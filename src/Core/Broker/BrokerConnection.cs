@@ -1,3 +1,4 @@
+using System.Buffers;
 using DetKafka.Core.Abstractions;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Util;
@@ -8,14 +9,17 @@ namespace DetKafka.Core.Broker;
 /// A client connection as Core sees it: an inbound byte buffer that the shared framer cuts into requests,
 /// and the queue of requests awaiting their responses, answered in order. Bounded: at most
 /// <see cref="BrokerConfig.MaxInFlightRequestsPerConnection"/> requests waiting and one frame of at most
-/// <see cref="BrokerConfig.SocketRequestMaxBytes"/> buffered; past either, reading stops.
+/// <see cref="BrokerConfig.SocketRequestMaxBytes"/> buffered; past either, reading stops. A frame larger
+/// than the connection's own buffer is gathered in a pooled one, given back once it has been handled, so
+/// large produces allocate nothing either.
 /// </summary>
 internal sealed class BrokerConnection
 {
     private const int InitialBufferBytes = 64 * 1024;
 
     private readonly Queue<RequestContext> _inFlight = new();
-    private byte[] _buffer = new byte[InitialBufferBytes];
+    private readonly byte[] _ownBuffer = new byte[InitialBufferBytes];
+    private byte[] _buffer;
     private int _buffered;
     private bool _processing;
     private bool _receiveEnabled = true;
@@ -24,6 +28,7 @@ internal sealed class BrokerConnection
     {
         Owner = owner;
         Id = id;
+        _buffer = _ownBuffer;
     }
 
     public BrokerNode Owner { get; }
@@ -47,8 +52,9 @@ internal sealed class BrokerConnection
         }
         if (needed > _buffer.Length)
         {
-            var next = new byte[(int)Math.Min(cap, Math.Max(needed, (long)_buffer.Length * 2))];
+            var next = ArrayPool<byte>.Shared.Rent((int)Math.Min(cap, Math.Max(needed, (long)_buffer.Length * 2)));
             Buffer.BlockCopy(_buffer, 0, next, 0, _buffered);
+            ReturnPooledBuffer();
             _buffer = next;
         }
         data.CopyTo(_buffer.AsSpan(_buffered));
@@ -83,32 +89,50 @@ internal sealed class BrokerConnection
             {
                 Buffer.BlockCopy(_buffer, consumed, _buffer, 0, _buffered - consumed);
                 _buffered -= consumed;
-                if (_buffered == 0 && _buffer.Length > InitialBufferBytes) _buffer = new byte[InitialBufferBytes];
+                if (_buffered == 0) ReturnPooledBuffer();
             }
             UpdateBackpressure();
         }
         finally
         {
             _processing = false;
+            if (IsClosed) ReturnPooledBuffer();
         }
     }
 
     public RequestContext BeginRequest(RequestHeader header)
     {
         Check.That(!IsClosed);
-        var context = new RequestContext(this, header);
+        var context = Owner.RentRequestContext(this, header);
         _inFlight.Enqueue(context);
         return context;
     }
 
-    /// <summary>Send every completed response at the head of the queue, in request order.</summary>
-    public void OnRequestCompleted()
+    /// <summary>
+    /// <paramref name="request"/> was answered with <paramref name="response"/> (the broker's response writer,
+    /// valid only during this call). At the head of the queue it is sent at once, with every completed
+    /// response behind it; otherwise it is held, as a pooled copy, until the requests before it are answered.
+    /// </summary>
+    public void OnRequestCompleted(RequestContext request, ReadOnlySpan<byte> response, bool hasResponse)
     {
         if (IsClosed) return;
+        Check.That(_inFlight.Count > 0, "an answered request of an open connection is in its queue");
+        if (ReferenceEquals(_inFlight.Peek(), request))
+        {
+            _inFlight.Dequeue();
+            if (hasResponse) Owner.Network.Send(Id, response);
+            Owner.ReturnRequestContext(request);
+        }
+        else if (hasResponse)
+        {
+            request.HoldResponse(response);
+        }
         while (_inFlight.Count > 0 && _inFlight.Peek().IsCompleted)
         {
             var done = _inFlight.Dequeue();
-            if (done.EncodedResponse is { } bytes) Owner.Network.Send(Id, bytes);
+            if (done.HeldResponse is { } held) Owner.Network.Send(Id, held.AsSpan(0, done.HeldResponseLength));
+            done.ReleaseHeldResponse();
+            Owner.ReturnRequestContext(done);
         }
         if (!_processing && _buffered > 0) ProcessFrames();
         else UpdateBackpressure();
@@ -122,10 +146,22 @@ internal sealed class BrokerConnection
         Owner.Network.SetReceiveEnabled(Id, want);
     }
 
+    /// <summary>Back to the connection's own buffer, giving a pooled one back (its contents are no longer needed).</summary>
+    private void ReturnPooledBuffer()
+    {
+        if (ReferenceEquals(_buffer, _ownBuffer)) return;
+        ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = _ownBuffer;
+    }
+
     public void MarkClosed()
     {
         IsClosed = true;
+        foreach (var request in _inFlight) request.ReleaseHeldResponse();
         _inFlight.Clear();
         _buffered = 0;
+        // A handler may be closing its own connection while it still reads its request from the buffer:
+        // then the frame loop gives the buffer back when it unwinds.
+        if (!_processing) ReturnPooledBuffer();
     }
 }

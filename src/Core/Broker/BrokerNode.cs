@@ -14,8 +14,13 @@ namespace DetKafka.Core.Broker;
 /// </summary>
 public sealed partial class BrokerNode
 {
+    /// <summary>Idle request contexts kept for reuse.</summary>
+    private const int IdleRequestContextsMax = 1024;
+
     private readonly Dictionary<ConnectionId, BrokerConnection> _connections = new();
     private readonly KafkaWriter _responseWriter = new(64 * 1024);
+    private readonly Utf8StringCache _requestStrings = new();
+    private readonly Stack<RequestContext> _idleRequestContexts = new();
     private readonly HandlerRegistry _handlers;
     private ApiVersionsHandler ApiVersions => (ApiVersionsHandler)_handlers.Find(ApiKey.ApiVersions)!;
 
@@ -81,7 +86,8 @@ public sealed partial class BrokerNode
 
     internal void Dispatch(BrokerConnection connection, ArraySegment<byte> payload)
     {
-        var reader = new KafkaReader(payload);
+        // Client ids and topic names repeat on every request: decode them to the strings they gave last time.
+        var reader = new KafkaReader(payload) { Strings = _requestStrings };
         RequestHeader header;
         try
         {
@@ -127,7 +133,9 @@ public sealed partial class BrokerNode
         }
     }
 
-    internal byte[] EncodeResponse(RequestHeader header, IKafkaMessage body, short bodyVersion)
+    /// <summary>Encodes a whole response frame into the node's one response writer, which the caller must
+    /// send or copy before the next response is encoded (Core is single-threaded and network sends copy).</summary>
+    internal KafkaWriter EncodeResponse(RequestHeader header, IKafkaMessage body, short bodyVersion)
     {
         var w = _responseWriter;
         w.Reset();
@@ -135,7 +143,21 @@ public sealed partial class BrokerNode
         ResponseHeader.Write(w, header.CorrelationId, RequestHeader.ResponseHeaderVersion(header.ApiKey, header.ApiVersion));
         body.Write(w, bodyVersion);
         w.PatchInt32(sizeAt, w.Position - Frame.SizePrefixBytes);
-        return w.ToArray();
+        return w;
+    }
+
+    internal RequestContext RentRequestContext(BrokerConnection connection, RequestHeader header)
+    {
+        if (!_idleRequestContexts.TryPop(out var context)) return new RequestContext(connection, header);
+        context.Reuse(connection, header);
+        return context;
+    }
+
+    /// <summary>A context whose response has been sent (contexts of closed connections are left to the GC:
+    /// a waiting operation may still hold one).</summary>
+    internal void ReturnRequestContext(RequestContext context)
+    {
+        if (_idleRequestContexts.Count < IdleRequestContextsMax) _idleRequestContexts.Push(context);
     }
 
     internal void CloseConnection(BrokerConnection connection, string reasonTemplate, params object?[] args)

@@ -18,6 +18,20 @@ public sealed class TimerHandle
 }
 
 /// <summary>
+/// Something the timer queue runs at its deadline without a closure or a handle (Kafka's TimerTask): what
+/// the purgatory schedules once per waiting request. <see cref="Timers"/> stamps it when scheduled and clears
+/// the stamp when it runs or is cancelled; a queue entry whose stamp no longer matches is skipped, so the
+/// owner may reuse the object at once.
+/// </summary>
+public interface ITimerTask
+{
+    /// <summary>Owned by <see cref="Timers"/>: the live schedule's stamp, 0 when none.</summary>
+    long TimerStamp { get; set; }
+
+    void RunTimer();
+}
+
+/// <summary>
 /// Deadlines on the monotonic clock. Core owns no timer: the driver calls <see cref="BrokerNode.Poll"/> once
 /// the clock passes <see cref="NextDeadlineMs"/>. Ties fire in scheduling order (a sequence number breaks
 /// them) so runs are deterministic.
@@ -26,8 +40,9 @@ public sealed class Timers
 {
     public const int PendingMax = 1_000_000;
 
-    private readonly PriorityQueue<TimerHandle, (long DeadlineMs, long Sequence)> _queue = new();
-    private long _sequence;
+    // Entries are TimerHandles or ITimerTasks: one queue keeps one scheduling order across both.
+    private readonly PriorityQueue<object, (long DeadlineMs, long Sequence)> _queue = new();
+    private long _sequence = 1;
 
     public int Count => _queue.Count;
 
@@ -39,12 +54,31 @@ public sealed class Timers
         return handle;
     }
 
+    /// <summary>Schedules <paramref name="task"/>, replacing any schedule it has. Allocates nothing.</summary>
+    public void Schedule(long deadlineMs, ITimerTask task)
+    {
+        Check.That(_queue.Count < PendingMax, "timer queue bounded");
+        long sequence = _sequence++;
+        task.TimerStamp = sequence;
+        _queue.Enqueue(task, (deadlineMs, sequence));
+    }
+
+    /// <summary>Unschedules <paramref name="task"/> (its queue entry is skipped when it comes up).</summary>
+    public static void Cancel(ITimerTask task) => task.TimerStamp = 0;
+
+    private static bool IsLive(object entry, long sequence) => entry switch
+    {
+        TimerHandle handle => !handle.IsCancelled,
+        ITimerTask task => task.TimerStamp == sequence,
+        _ => false,
+    };
+
     public long NextDeadlineMs
     {
         get
         {
-            while (_queue.TryPeek(out var head, out _) && head.IsCancelled) _queue.Dequeue();
-            return _queue.TryPeek(out var next, out var priority) ? priority.DeadlineMs : long.MaxValue;
+            while (_queue.TryPeek(out var head, out var priority) && !IsLive(head, priority.Sequence)) _queue.Dequeue();
+            return _queue.TryPeek(out _, out var next) ? next.DeadlineMs : long.MaxValue;
         }
     }
 
@@ -57,9 +91,14 @@ public sealed class Timers
         while (_queue.TryPeek(out var head, out var priority) && priority.DeadlineMs <= nowMs)
         {
             _queue.Dequeue();
-            if (head.IsCancelled) continue;
+            if (!IsLive(head, priority.Sequence)) continue;
             Check.That(++fired <= PendingMax, "timers firing without end");
-            head.Callback();
+            if (head is ITimerTask task)
+            {
+                task.TimerStamp = 0;
+                task.RunTimer();
+            }
+            else ((TimerHandle)head).Callback();
         }
     }
 }

@@ -3,6 +3,7 @@ using DetKafka.Core.Broker;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Protocol.Messages;
 using DetKafka.Core.Storage;
+using DetKafka.Core.Util;
 
 namespace DetKafka.Core.Handlers;
 
@@ -12,34 +13,75 @@ namespace DetKafka.Core.Handlers;
 /// partition. Each partition's records are validated and appended by its <see cref="UnifiedLog"/>.
 /// acks=0: no response. acks=1 and acks=-1 (all; the only replica is this one): the response waits in the
 /// purgatory until the appended offsets are synced, unless the topic relaxed flush.messages/flush.ms.
+/// The hot path allocates nothing in steady state: requests decode into one reused instance, and each
+/// request's response and waits live in a pooled <see cref="DelayedProduce"/>.
 /// </summary>
-public sealed class ProduceHandler(BrokerNode broker) : ApiHandler(broker)
+public sealed class ProduceHandler : ApiHandler
 {
-    public override ApiKey Key => ApiKey.Produce;
-    public override short MinVersion => 0;
-    public override short MaxVersion => 9;
+    /// <summary>Idle <see cref="DelayedProduce"/>s kept for reuse.</summary>
+    private const int PoolCapacity = 1024;
+
+    /// <summary>A decoded request larger than this many topics and partitions is not kept for reuse.</summary>
+    private const int ReusedEntriesMax = 64;
 
     /// <summary>Oldest version with record batch v2.</summary>
     private const short FirstBatchV2Version = 3;
 
+    private readonly ObjectPool<DelayedProduce> _pool;
+    private ProduceRequest _decoded = new();
+    private bool _handling;
+
+    public ProduceHandler(BrokerNode broker) : base(broker)
+        => _pool = new ObjectPool<DelayedProduce>(() => new DelayedProduce(broker, _pool!), PoolCapacity);
+
+    public override ApiKey Key => ApiKey.Produce;
+    public override short MinVersion => 0;
+    public override short MaxVersion => 9;
+
     public override void Handle(RequestContext request, ref KafkaReader body)
     {
-        var produce = ProduceRequest.Read(ref body, request.Version);
-        var response = new ProduceResponse();
+        // Handling never nests today (an answer resumes only other connections, outside any handler); if it
+        // ever does, the inner request decodes into its own instance.
+        var produce = _handling ? new ProduceRequest() : _decoded;
+        bool reused = !_handling;
+        _handling = true;
+        try
+        {
+            produce.ReadFrom(ref body, request.Version);
+            Handle(request, produce);
+        }
+        finally
+        {
+            if (reused)
+            {
+                produce.ReleaseRecords();
+                int entries = produce.TopicData.Count;
+                foreach (var t in produce.TopicData) entries += t.PartitionData.Count;
+                if (entries > ReusedEntriesMax) _decoded = new ProduceRequest();
+                _handling = false;
+            }
+        }
+    }
+
+    private void Handle(RequestContext request, ProduceRequest produce)
+    {
+        var delayed = _pool.Rent();
+        delayed.Begin(request);
         ErrorCode requestError = request.Version < FirstBatchV2Version ? ErrorCode.UnsupportedVersion
             : produce.Acks is not (-1 or 0 or 1) ? ErrorCode.InvalidRequiredAcks
             : ErrorCode.None;
 
-        var waits = new List<DelayedProduce.Wait>();
         long wallNow = Broker.Clock.WallClockMs;
-        foreach (var topic in produce.TopicData)
+        var topics = produce.TopicData;
+        for (int i = 0; i < topics.Count; i++)
         {
-            var topicResponse = new ProduceResponse.TopicProduceResponse { Name = topic.Name };
-            response.Responses.Add(topicResponse);
-            foreach (var partition in topic.PartitionData)
+            var topic = topics[i];
+            var topicResponse = delayed.Topic(i, topic.Name);
+            for (int j = 0; j < topic.PartitionData.Count; j++)
             {
-                var p = new ProduceResponse.PartitionProduceResponse { Index = partition.Index, BaseOffset = -1 };
-                topicResponse.PartitionResponses.Add(p);
+                var partition = topic.PartitionData[j];
+                var p = delayed.Partition(topicResponse, j, partition.Index);
+                p.BaseOffset = -1;
                 if (requestError != ErrorCode.None)
                 {
                     p.ErrorCode = requestError;
@@ -73,9 +115,11 @@ public sealed class ProduceHandler(BrokerNode broker) : ApiHandler(broker)
                 }
                 p.BaseOffset = result.BaseOffset;
                 p.LogAppendTimeMs = result.LogAppendTimeMs;
-                if (produce.Acks != 0) waits.Add(new DelayedProduce.Wait(log, result.LastOffset + 1, p));
+                if (produce.Acks != 0) delayed.AddWait(log, result.LastOffset + 1, p);
             }
+            DelayedProduce.EndPartitions(topicResponse, topic.PartitionData.Count);
         }
+        delayed.EndTopics(topics.Count);
 
         // Group commit: one sync per log covers every append made so far, this request's included.
         Broker.Logs.MaybeStartSyncs(Broker.Clock.MonotonicMs);
@@ -83,14 +127,14 @@ public sealed class ProduceHandler(BrokerNode broker) : ApiHandler(broker)
         if (produce.Acks == 0)
         {
             // No response exists to carry an error: Kafka closes the connection so the client notices.
-            if (response.Responses.Any(t => t.PartitionResponses.Any(p => p.ErrorCode != ErrorCode.None)))
+            if (delayed.AnyPartitionFailed())
                 Broker.CloseConnectionFor(request, "acks=0 produce failed on at least one partition");
             else
                 request.CompleteWithoutResponse();
+            delayed.Release();
             return;
         }
-        var delayed = new DelayedProduce(Broker, request, response, waits);
-        if (!delayed.TryComplete())
-            Broker.Purgatory.Add(delayed, Broker.Clock.MonotonicMs + Math.Max(0, produce.TimeoutMs));
+        if (delayed.TryComplete()) delayed.Release();
+        else Broker.Purgatory.Add(delayed, Broker.Clock.MonotonicMs + Math.Max(0, produce.TimeoutMs));
     }
 }

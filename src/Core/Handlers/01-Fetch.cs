@@ -12,49 +12,72 @@ namespace DetKafka.Core.Handlers;
 /// No transactions exist yet, so the last stable offset is the high watermark and the aborted-transaction
 /// list is empty (read_committed consumers, the librdkafka and kafkajs default, need both).
 /// max_bytes is soft for the first partition with data, as KIP-74 requires.
+/// The hot path allocates nothing in steady state: each request decodes into a pooled
+/// <see cref="DelayedFetch"/>, which also owns the response, and the records go from the log straight into
+/// the response writer.
 /// </summary>
-public sealed class FetchHandler(BrokerNode broker) : ApiHandler(broker)
+public sealed class FetchHandler : ApiHandler
 {
+    /// <summary>Idle <see cref="DelayedFetch"/>es kept for reuse.</summary>
+    private const int PoolCapacity = 1024;
+
+    private readonly ObjectPool<DelayedFetch> _pool;
+
+    public FetchHandler(BrokerNode broker) : base(broker)
+        => _pool = new ObjectPool<DelayedFetch>(() => new DelayedFetch(broker, _pool!), PoolCapacity);
+
     public override ApiKey Key => ApiKey.Fetch;
     public override short MinVersion => 4;
     public override short MaxVersion => 12;
 
     public override void Handle(RequestContext request, ref KafkaReader body)
     {
-        var fetch = FetchRequest.Read(ref body, request.Version);
-        var delayed = new DelayedFetch(Broker, request, fetch);
+        var delayed = _pool.Rent();
+        // A request that fails to decode leaves this instance to the GC: it holds no request yet.
+        delayed.Request.ReadFrom(ref body, request.Version);
+        delayed.Begin(request);
+        var fetch = delayed.Request;
         if (fetch.MaxWaitMs <= 0 || !delayed.Involves(null))
         {
             delayed.Expire();
+            delayed.Release();
             return;
         }
-        if (!delayed.TryComplete()) Broker.Purgatory.Add(delayed, Broker.Clock.MonotonicMs + fetch.MaxWaitMs);
+        if (delayed.TryComplete()) delayed.Release();
+        else Broker.Purgatory.Add(delayed, Broker.Clock.MonotonicMs + fetch.MaxWaitMs);
     }
 
-    /// <summary>Reads every requested partition now. Returns the response and the record bytes it carries;
-    /// <paramref name="hasError"/> tells whether some partition failed (which answers at once, as Kafka does).</summary>
-    internal static FetchResponse Read(BrokerNode broker, FetchRequest fetch, out int bytes, out bool hasError)
+    /// <summary>Reads every requested partition now into <paramref name="response"/> (its entries reused).
+    /// Returns the record bytes it carries; <paramref name="hasError"/> tells whether some partition failed
+    /// (which answers at once, as Kafka does). The records stay in the log until the response is encoded, in
+    /// the same step.</summary>
+    internal static void Read(BrokerNode broker, FetchRequest fetch, FetchResponse response, out int bytes, out bool hasError)
     {
-        var response = new FetchResponse { ErrorCode = ErrorCode.None, SessionId = 0 };
+        response.ThrottleTimeMs = 0;
+        response.ErrorCode = ErrorCode.None;
+        response.SessionId = 0;
         bytes = 0;
         hasError = false;
         int budget = Math.Max(0, fetch.MaxBytes);
-        foreach (var topic in fetch.Topics)
+        for (int i = 0; i < fetch.Topics.Count; i++)
         {
-            var topicResponse = new FetchResponse.FetchableTopicResponse { Topic = topic.Topic };
-            response.Responses.Add(topicResponse);
-            foreach (var partition in topic.Partitions)
+            var topic = fetch.Topics[i];
+            var topicResponse = Reuse.Slot(response.Responses, i);
+            topicResponse.Topic = topic.Topic;
+            for (int j = 0; j < topic.Partitions.Count; j++)
             {
-                var p = new FetchResponse.PartitionData
+                var partition = topic.Partitions[j];
+                var p = Reuse.Slot(topicResponse.Partitions, j);
+                var aborted = p.AbortedTransactions;
+                p.Reset(partition.Partition);
+                p.HighWatermark = -1;
+                if (fetch.IsolationLevel == 1)
                 {
-                    PartitionIndex = partition.Partition,
-                    HighWatermark = -1,
-                    LastStableOffset = -1,
-                    LogStartOffset = -1,
-                    AbortedTransactions = fetch.IsolationLevel == 1 ? new List<FetchResponse.AbortedTransaction>() : null,
-                    Records = ReadOnlyMemory<byte>.Empty,
-                };
-                topicResponse.Partitions.Add(p);
+                    aborted ??= new List<FetchResponse.AbortedTransaction>();
+                    aborted.Clear();
+                    p.AbortedTransactions = aborted;
+                }
+                p.Records = ReadOnlyMemory<byte>.Empty;
                 var log = broker.FindLog(topic.Topic, partition.Partition);
                 if (log is null)
                 {
@@ -64,7 +87,7 @@ public sealed class FetchHandler(BrokerNode broker) : ApiHandler(broker)
                 }
                 int limit = Math.Min(Math.Max(0, partition.PartitionMaxBytes), budget);
                 // KIP-74: the first partition that has data returns at least one whole batch.
-                var read = log.Read(partition.FetchOffset, limit, log.HighWatermark, minOneBatch: bytes == 0);
+                var read = log.ReadSlice(partition.FetchOffset, limit, log.HighWatermark, minOneBatch: bytes == 0);
                 p.ErrorCode = read.Error;
                 p.HighWatermark = read.HighWatermark;
                 p.LastStableOffset = read.HighWatermark;
@@ -74,25 +97,46 @@ public sealed class FetchHandler(BrokerNode broker) : ApiHandler(broker)
                     hasError = true;
                     continue;
                 }
-                p.Records = read.Records;
-                bytes += read.Records.Length;
-                budget = Math.Max(0, budget - read.Records.Length);
+                p.RecordsFrom = read.Records;
+                bytes += read.Length;
+                budget = Math.Max(0, budget - read.Length);
             }
+            Reuse.Truncate(topicResponse.Partitions, topic.Partitions.Count);
         }
-        return response;
+        Reuse.Truncate(response.Responses, fetch.Topics.Count);
     }
 }
 
-/// <summary>A fetch waiting for min_bytes of data or its max_wait_ms.</summary>
-internal sealed class DelayedFetch(BrokerNode broker, RequestContext request, FetchRequest fetch) : IDelayedOperation
+/// <summary>A fetch waiting for min_bytes of data or its max_wait_ms. Pooled by the fetch handler: one
+/// instance, with its decoded request and its response, serves one request after another.</summary>
+internal sealed class DelayedFetch(BrokerNode broker, ObjectPool<DelayedFetch> pool) : IDelayedOperation
 {
-    public TimerHandle? Timer { get; set; }
+    /// <summary>An instance grown past this many topics and partitions goes to the GC rather than the pool.</summary>
+    private const int PooledEntriesMax = 64;
+
+    private readonly FetchResponse _response = new();
+    private RequestContext? _request;
+    private int _requestGeneration;
+
+    /// <summary>The request, decoded in place by the handler.</summary>
+    public FetchRequest Request { get; } = new();
+    public long TimerStamp { get; set; }
     public bool Answered { get; private set; }
+
+    public void Begin(RequestContext request)
+    {
+        Check.That(_request is null, "a pooled fetch serves one request at a time");
+        _request = request;
+        _requestGeneration = request.Generation;
+        Answered = false;
+    }
+
+    public void RunTimer() => broker.Purgatory.OnDeadline(this);
 
     /// <summary>Whether the fetch names <paramref name="topic"/> (null: whether it names any partition).</summary>
     public bool Involves(string? topic)
     {
-        foreach (var t in fetch.Topics)
+        foreach (var t in Request.Topics)
             if (t.Partitions.Count > 0 && (topic is null || t.Topic == topic)) return true;
         return false;
     }
@@ -101,18 +145,38 @@ internal sealed class DelayedFetch(BrokerNode broker, RequestContext request, Fe
 
     public bool TryComplete()
     {
-        var response = FetchHandler.Read(broker, fetch, out int bytes, out bool hasError);
-        if (!hasError && bytes < Math.Max(1, fetch.MinBytes)) return false;
-        Answer(response);
+        FetchHandler.Read(broker, Request, _response, out int bytes, out bool hasError);
+        if (!hasError && bytes < Math.Max(1, Request.MinBytes)) return false;
+        Answer();
         return true;
     }
 
-    public void Expire() => Answer(FetchHandler.Read(broker, fetch, out _, out _));
+    public void Expire()
+    {
+        FetchHandler.Read(broker, Request, _response, out _, out _);
+        Answer();
+    }
 
-    private void Answer(FetchResponse response)
+    private void Answer()
     {
         Check.That(!Answered, "a fetch is answered once");
         Answered = true;
-        if (request.IsConnectionOpen) request.Respond(response);
+        var request = _request!;
+        Check.That(request.Generation == _requestGeneration, "a waiting request's context is not reused under it");
+        if (request.IsConnectionOpen) request.Respond(_response);
+    }
+
+    public void Release()
+    {
+        Check.That(_request is not null && Answered, "released once, after its answer");
+        _request = null;
+        int entries = Request.Topics.Count + Request.ForgottenTopicsData.Count;
+        foreach (var t in Request.Topics) entries += t.Partitions.Count;
+        foreach (var t in _response.Responses)
+        {
+            entries += t.Partitions.Count;
+            foreach (var p in t.Partitions) p.RecordsFrom = null; // do not keep a segment alive while idle
+        }
+        if (entries <= PooledEntriesMax) pool.Return(this);
     }
 }

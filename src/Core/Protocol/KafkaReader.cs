@@ -31,6 +31,9 @@ public struct KafkaReader
 
     public KafkaReader(ArraySegment<byte> segment) : this(segment.Array!, segment.Offset, segment.Count) { }
 
+    /// <summary>When set, strings are decoded through this cache (the broker sets its own on every request).</summary>
+    public Utf8StringCache? Strings { readonly get; init; }
+
     public readonly int Remaining => _end - _position;
     public readonly int Position => _position;
     public readonly bool IsAtEnd => _position == _end;
@@ -118,7 +121,8 @@ public struct KafkaReader
         int length = ReadLength(compact, int32Length: false);
         if (length < -1) throw new ProtocolException($"negative string length {length}");
         if (length == -1) return null;
-        return Encoding.UTF8.GetString(Take(length));
+        var bytes = Take(length);
+        return Strings is { } cache ? cache.GetOrAdd(bytes) : Encoding.UTF8.GetString(bytes);
     }
 
     public string ReadString(bool compact)

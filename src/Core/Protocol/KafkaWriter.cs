@@ -126,6 +126,17 @@ public sealed class KafkaWriter : IDisposable
 
     public void WriteBytes(ReadOnlySpan<byte> value, bool compact) => WriteNullableBytes(value, isNull: false, compact);
 
+    /// <summary>Writes the length of a bytes field of <paramref name="length"/> bytes and returns the space for
+    /// its content, already counted as written: the caller must fill all of it before the writer is read.</summary>
+    public Span<byte> WriteBytesInPlace(int length, bool compact)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        WriteLength(length, compact, int32Length: true);
+        var space = GetSpan(length);
+        _position += length;
+        return space;
+    }
+
     /// <summary>Array length; -1 writes a null array.</summary>
     public void WriteArrayLength(int count, bool compact) => WriteLength(count, compact, int32Length: true);
 

@@ -11,14 +11,17 @@ public readonly record struct SyncCompletion(TopicPartition TopicPartition, Unif
 /// <summary>
 /// The partition logs of one node, under one root directory of the disk. Allocates the sync tokens the logs
 /// pass to <see cref="IDiskFile.RequestSync"/> and routes completions back. Iterates in
-/// (topic, partition) order wherever the order can reach an output.
+/// (topic, partition) order wherever the order can reach an output. The logs sit in a list kept sorted that
+/// way: lookups are a binary search and walks an index loop, so the per-request paths (find a partition's
+/// log, start the syncs a produce needs) allocate nothing, unlike a SortedDictionary's boxed key and
+/// enumerator stack.
 /// </summary>
 public sealed class LogManager : IDisposable
 {
     private readonly IDisk _disk;
     private readonly string _root;
     private readonly IBrokerLog _log;
-    private readonly SortedDictionary<TopicPartition, UnifiedLog> _logs = new(TopicPartitionComparer.Instance);
+    private readonly List<UnifiedLog> _logs = new();
     private readonly Dictionary<long, TopicPartition> _syncTokens = new();
     private long _nextSyncToken = 1;
 
@@ -33,7 +36,7 @@ public sealed class LogManager : IDisposable
     public string RootDirectory => _root;
 
     /// <summary>Every log, sorted by topic then partition.</summary>
-    public IEnumerable<UnifiedLog> Logs => _logs.Values;
+    public IEnumerable<UnifiedLog> Logs => _logs;
 
     public int Count => _logs.Count;
 
@@ -52,8 +55,8 @@ public sealed class LogManager : IDisposable
         foreach (var name in _disk.List(_root))
         {
             if (!TopicPartition.TryParseDirectoryName(name, out var tp)) continue;
-            if (!_disk.DirectoryExists(DirectoryOf(tp)) || _logs.ContainsKey(tp)) continue;
-            _logs.Add(tp, OpenLog(tp, configForTopic(tp.Topic), nowMs));
+            if (!_disk.DirectoryExists(DirectoryOf(tp)) || IndexOf(tp) >= 0) continue;
+            Insert(OpenLog(tp, configForTopic(tp.Topic), nowMs));
             found.Add(tp);
         }
         found.Sort(TopicPartitionComparer.Instance);
@@ -70,25 +73,54 @@ public sealed class LogManager : IDisposable
         return token;
     }
 
-    public UnifiedLog? GetLog(TopicPartition tp) => _logs.GetValueOrDefault(tp);
+    public UnifiedLog? GetLog(TopicPartition tp)
+    {
+        int at = IndexOf(tp);
+        return at >= 0 ? _logs[at] : null;
+    }
+
+    /// <summary>Where <paramref name="tp"/>'s log is in the sorted list, or the complement of where it would go.</summary>
+    private int IndexOf(TopicPartition tp)
+    {
+        int lo = 0, hi = _logs.Count - 1;
+        while (lo <= hi)
+        {
+            int mid = lo + ((hi - lo) >> 1);
+            int c = _logs[mid].TopicPartition.CompareTo(tp);
+            if (c == 0) return mid;
+            if (c < 0) lo = mid + 1;
+            else hi = mid - 1;
+        }
+        return ~lo;
+    }
+
+    private void Insert(UnifiedLog log)
+    {
+        int at = IndexOf(log.TopicPartition);
+        Check.That(at < 0, "one log per partition");
+        _logs.Insert(~at, log);
+    }
 
     /// <summary>Opens the partition's log, creating its directory when new; the existing log when already open.</summary>
     public UnifiedLog GetOrCreateLog(TopicPartition tp, LogConfig config, long nowMs)
     {
-        if (_logs.TryGetValue(tp, out var existing)) return existing;
+        if (GetLog(tp) is { } existing) return existing;
         var log = OpenLog(tp, config, nowMs);
-        _logs.Add(tp, log);
+        Insert(log);
         return log;
     }
 
     /// <summary>Closes the log and deletes its directory. Completions of its in-flight sync are then ignored.</summary>
     public bool DeleteLog(TopicPartition tp)
     {
-        if (!_logs.Remove(tp, out var log))
+        int at = IndexOf(tp);
+        if (at < 0)
         {
             if (_disk.DirectoryExists(DirectoryOf(tp))) _disk.DeleteDirectory(DirectoryOf(tp));
             return false;
         }
+        var log = _logs[at];
+        _logs.RemoveAt(at);
         var stale = _syncTokens.Where(kv => kv.Value.Equals(tp)).Select(kv => kv.Key).ToList();
         foreach (var token in stale) _syncTokens.Remove(token);
         log.DeleteAll();
@@ -102,7 +134,7 @@ public sealed class LogManager : IDisposable
     public SyncCompletion? OnSyncCompleted(long token, DiskStatus status, long nowMs)
     {
         if (!_syncTokens.Remove(token, out var tp)) return null;
-        if (!_logs.TryGetValue(tp, out var log)) return null;
+        if (GetLog(tp) is not { } log) return null;
         bool mine = log.OnSyncCompleted(token, status);
         Check.That(mine);
         log.MaybeStartSync(nowMs);
@@ -114,8 +146,8 @@ public sealed class LogManager : IDisposable
     public int MaybeStartSyncs(long nowMs)
     {
         int started = 0;
-        foreach (var log in _logs.Values)
-            if (log.MaybeStartSync(nowMs)) started++;
+        for (int i = 0; i < _logs.Count; i++)
+            if (_logs[i].MaybeStartSync(nowMs)) started++;
         return started;
     }
 
@@ -125,7 +157,7 @@ public sealed class LogManager : IDisposable
         get
         {
             long next = long.MaxValue;
-            foreach (var log in _logs.Values) next = Math.Min(next, log.NextDeadlineMs);
+            for (int i = 0; i < _logs.Count; i++) next = Math.Min(next, _logs[i].NextDeadlineMs);
             return next;
         }
     }
@@ -134,19 +166,19 @@ public sealed class LogManager : IDisposable
     public int ApplyRetention(long nowMs)
     {
         int deleted = 0;
-        foreach (var log in _logs.Values) deleted += log.ApplyRetention(nowMs);
+        foreach (var log in _logs) deleted += log.ApplyRetention(nowMs);
         return deleted;
     }
 
     /// <summary>Shutdown: syncs every log, blocking.</summary>
     public void FlushAll()
     {
-        foreach (var log in _logs.Values) log.Flush();
+        foreach (var log in _logs) log.Flush();
     }
 
     public void Dispose()
     {
-        foreach (var log in _logs.Values) log.Dispose();
+        foreach (var log in _logs) log.Dispose();
         _logs.Clear();
         _syncTokens.Clear();
     }

@@ -12,7 +12,7 @@ namespace DetKafka.Core.Storage;
 /// <see cref="BaseOffset"/> up to <see cref="NextOffset"/> (exclusive, no gaps), its <see cref="OffsetIndex"/> and
 /// <see cref="TimeIndex"/>. Files are named by the base offset as 20 zero-padded digits, like Kafka's.
 /// </summary>
-public sealed class LogSegment : IDisposable
+public sealed class LogSegment : IDisposable, IRecordsSource
 {
     public const string LogSuffix = ".log";
     public const string IndexSuffix = ".index";
@@ -96,7 +96,12 @@ public sealed class LogSegment : IDisposable
             LogFile.Truncate(start);
             return status;
         }
-        foreach (var b in layout) IndexBatch(b.BaseOffset, b.LastOffset, b.MaxTimestamp, start + b.Position, b.Size);
+        // An index loop: foreach over the interface would box an enumerator on every append.
+        for (int i = 0; i < layout.Count; i++)
+        {
+            var b = layout[i];
+            IndexBatch(b.BaseOffset, b.LastOffset, b.MaxTimestamp, start + b.Position, b.Size);
+        }
         Check.That(_size == start + batches.Length && LogFile.Length == _size);
         return DiskStatus.Ok;
     }
@@ -204,10 +209,16 @@ public sealed class LogSegment : IDisposable
 
     public byte[] ReadBytes(int start, int end)
     {
-        Check.That(0 <= start && start <= end && end <= _size);
         var bytes = new byte[end - start];
-        Check.That(LogFile.Read(start, bytes) == bytes.Length);
+        CopyTo(start, bytes);
         return bytes;
+    }
+
+    /// <summary>Copies validated bytes of the log file (a fetch's records, straight into its response).</summary>
+    public void CopyTo(long position, Span<byte> destination)
+    {
+        Check.That(0 <= position && position + destination.Length <= _size);
+        Check.That(LogFile.Read(position, destination) == destination.Length);
     }
 
     /// <summary>

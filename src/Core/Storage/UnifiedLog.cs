@@ -20,6 +20,14 @@ public readonly record struct AppendResult(
 public readonly record struct LogReadResult(
     ErrorCode Error, ReadOnlyMemory<byte> Records, long HighWatermark, long LogStartOffset, long LogEndOffset);
 
+/// <summary>Like <see cref="LogReadResult"/>, with the batches left in the segment (<see cref="RecordsSlice.Length"/>
+/// is 0 when there are none): the fetch path copies them once, into its response.</summary>
+public readonly record struct LogReadSlice(
+    ErrorCode Error, RecordsSlice? Records, long HighWatermark, long LogStartOffset, long LogEndOffset)
+{
+    public int Length => Records?.Length ?? 0;
+}
+
 /// <summary>
 /// The log of one partition: directory <c>topic-partition</c> holding <see cref="LogSegment"/>s in offset order,
 /// the last one active. Appends go to the volatile cache; <see cref="MaybeStartSync"/> covers them with one
@@ -217,7 +225,8 @@ public sealed class UnifiedLog : IDisposable
 
             long baseOffset = _layout[0].BaseOffset;
             long lastOffset = _layout[^1].LastOffset;
-            long maxTimestamp = _layout.Max(b => b.MaxTimestamp);
+            long maxTimestamp = long.MinValue; // the layout is not empty (checked above)
+            foreach (var b in _layout) maxTimestamp = Math.Max(maxTimestamp, b.MaxTimestamp);
             if (ActiveSegment.ShouldRoll(Config, records.Length, lastOffset, maxTimestamp, nowMs))
             {
                 var rollError = Roll(nowMs);
@@ -270,15 +279,24 @@ public sealed class UnifiedLog : IDisposable
     /// </summary>
     public LogReadResult Read(long fetchOffset, int maxBytes, long maxOffsetExclusive, bool minOneBatch = true)
     {
+        var slice = ReadSlice(fetchOffset, maxBytes, maxOffsetExclusive, minOneBatch);
+        var bytes = slice.Length > 0 ? new byte[slice.Length] : Array.Empty<byte>();
+        if (slice.Records is { } r) r.Source.CopyTo(r.Position, bytes);
+        return new LogReadResult(slice.Error, bytes, slice.HighWatermark, slice.LogStartOffset, slice.LogEndOffset);
+    }
+
+    /// <summary><see cref="Read"/> without the copy: where the batches are, valid until the log next changes.</summary>
+    public LogReadSlice ReadSlice(long fetchOffset, int maxBytes, long maxOffsetExclusive, bool minOneBatch = true)
+    {
         if (fetchOffset < LogStartOffset || fetchOffset > LogEndOffset)
-            return new LogReadResult(ErrorCode.OffsetOutOfRange, ReadOnlyMemory<byte>.Empty, HighWatermark, LogStartOffset, LogEndOffset);
+            return new LogReadSlice(ErrorCode.OffsetOutOfRange, null, HighWatermark, LogStartOffset, LogEndOffset);
         long limit = Math.Min(maxOffsetExclusive, LogEndOffset);
         if (fetchOffset >= limit)
-            return new LogReadResult(ErrorCode.None, ReadOnlyMemory<byte>.Empty, HighWatermark, LogStartOffset, LogEndOffset);
+            return new LogReadSlice(ErrorCode.None, null, HighWatermark, LogStartOffset, LogEndOffset);
         var segment = _segments[SegmentIndexFor(fetchOffset)];
         var (start, end) = segment.ReadRange(fetchOffset, maxBytes, limit, minOneBatch);
-        var bytes = end > start ? segment.ReadBytes(start, end) : Array.Empty<byte>();
-        return new LogReadResult(ErrorCode.None, bytes, HighWatermark, LogStartOffset, LogEndOffset);
+        RecordsSlice? records = end > start ? new RecordsSlice(segment, start, end - start) : null;
+        return new LogReadSlice(ErrorCode.None, records, HighWatermark, LogStartOffset, LogEndOffset);
     }
 
     /// <summary>Index of the segment holding <paramref name="offset"/> (the last one whose base is at or below it).</summary>

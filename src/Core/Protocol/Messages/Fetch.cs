@@ -1,3 +1,5 @@
+using DetKafka.Core.Util;
+
 namespace DetKafka.Core.Protocol.Messages;
 
 // Fetch (key 1), versions 4-12; flexible from 12. v4 is the first that reads message format v2 and
@@ -48,62 +50,65 @@ public sealed class FetchRequest : IKafkaMessage
 
     public static FetchRequest Read(ref KafkaReader reader, short version)
     {
+        var m = new FetchRequest();
+        m.ReadFrom(ref reader, version);
+        return m;
+    }
+
+    /// <summary>Decodes into this instance, reusing its lists and their elements (a pooled waiting fetch
+    /// owns one). Every field is assigned, so nothing of an earlier request survives.</summary>
+    internal void ReadFrom(ref KafkaReader reader, short version)
+    {
         bool flexible = ApiVersionTable.IsFlexible(ApiKey.Fetch, version);
-        var m = new FetchRequest
-        {
-            ReplicaId = reader.ReadInt32(),
-            MaxWaitMs = reader.ReadInt32(),
-            MinBytes = reader.ReadInt32(),
-        };
-        if (version >= 3) m.MaxBytes = reader.ReadInt32();
-        if (version >= 4) m.IsolationLevel = reader.ReadInt8();
-        if (version >= 7)
-        {
-            m.SessionId = reader.ReadInt32();
-            m.SessionEpoch = reader.ReadInt32();
-        }
+        ReplicaId = reader.ReadInt32();
+        MaxWaitMs = reader.ReadInt32();
+        MinBytes = reader.ReadInt32();
+        MaxBytes = version >= 3 ? reader.ReadInt32() : int.MaxValue;
+        IsolationLevel = version >= 4 ? reader.ReadInt8() : (sbyte)0;
+        SessionId = version >= 7 ? reader.ReadInt32() : 0;
+        SessionEpoch = version >= 7 ? reader.ReadInt32() : -1;
 
         int topicCount = reader.ReadArrayCount(flexible);
-        m.Topics = new List<FetchTopic>(topicCount);
+        Topics.EnsureCapacity(topicCount);
         for (int i = 0; i < topicCount; i++)
         {
-            var t = new FetchTopic { Topic = reader.ReadString(flexible) };
+            var t = Reuse.Slot(Topics, i);
+            t.Topic = reader.ReadString(flexible);
             int partitionCount = reader.ReadArrayCount(flexible);
-            t.Partitions = new List<FetchPartition>(partitionCount);
+            t.Partitions.EnsureCapacity(partitionCount);
             for (int j = 0; j < partitionCount; j++)
             {
-                var p = new FetchPartition { Partition = reader.ReadInt32() };
-                if (version >= 9) p.CurrentLeaderEpoch = reader.ReadInt32();
+                var p = Reuse.Slot(t.Partitions, j);
+                p.Partition = reader.ReadInt32();
+                p.CurrentLeaderEpoch = version >= 9 ? reader.ReadInt32() : -1;
                 p.FetchOffset = reader.ReadInt64();
-                if (version >= 12) p.LastFetchedEpoch = reader.ReadInt32();
-                if (version >= 5) p.LogStartOffset = reader.ReadInt64();
+                p.LastFetchedEpoch = version >= 12 ? reader.ReadInt32() : -1;
+                p.LogStartOffset = version >= 5 ? reader.ReadInt64() : -1;
                 p.PartitionMaxBytes = reader.ReadInt32();
                 if (flexible) reader.SkipTaggedFields();
-                t.Partitions.Add(p);
             }
+            Reuse.Truncate(t.Partitions, partitionCount);
             if (flexible) reader.SkipTaggedFields();
-            m.Topics.Add(t);
         }
+        Reuse.Truncate(Topics, topicCount);
 
-        if (version >= 7)
+        int forgottenCount = version >= 7 ? reader.ReadArrayCount(flexible) : 0;
+        ForgottenTopicsData.EnsureCapacity(forgottenCount);
+        for (int i = 0; i < forgottenCount; i++)
         {
-            int forgottenCount = reader.ReadArrayCount(flexible);
-            m.ForgottenTopicsData = new List<ForgottenTopic>(forgottenCount);
-            for (int i = 0; i < forgottenCount; i++)
-            {
-                var f = new ForgottenTopic { Topic = reader.ReadString(flexible) };
-                int partitionCount = reader.ReadArrayCount(flexible);
-                f.Partitions = new List<int>(partitionCount);
-                for (int j = 0; j < partitionCount; j++) f.Partitions.Add(reader.ReadInt32());
-                if (flexible) reader.SkipTaggedFields();
-                m.ForgottenTopicsData.Add(f);
-            }
+            var f = Reuse.Slot(ForgottenTopicsData, i);
+            f.Topic = reader.ReadString(flexible);
+            int partitionCount = reader.ReadArrayCount(flexible);
+            f.Partitions.Clear();
+            f.Partitions.EnsureCapacity(partitionCount);
+            for (int j = 0; j < partitionCount; j++) f.Partitions.Add(reader.ReadInt32());
+            if (flexible) reader.SkipTaggedFields();
         }
+        Reuse.Truncate(ForgottenTopicsData, forgottenCount);
 
-        if (version >= 11) m.RackId = reader.ReadString(flexible);
+        RackId = version >= 11 ? reader.ReadString(flexible) : "";
         // v12+ may carry the cluster id as tag 0; a broker without KRaft registration has no use for it.
         if (flexible) reader.SkipTaggedFields();
-        return m;
     }
 
     public void Write(KafkaWriter writer, short version)
@@ -182,6 +187,25 @@ public sealed class FetchResponse : IKafkaMessage
 
         /// <summary>Record batches; on read, a slice of the response buffer (not copied).</summary>
         public ReadOnlyMemory<byte>? Records { get; set; }
+
+        /// <summary>When set, the records are these bytes of a log, copied into the writer by
+        /// <see cref="FetchResponse.Write"/> in place of <see cref="Records"/> (the broker's fetch path).</summary>
+        public RecordsSlice? RecordsFrom { get; set; }
+
+        /// <summary>Back to a new instance's values (the broker reuses responses); the caller decides about
+        /// <see cref="AbortedTransactions"/>, which is set to null here.</summary>
+        internal void Reset(int partitionIndex)
+        {
+            PartitionIndex = partitionIndex;
+            ErrorCode = ErrorCode.None;
+            HighWatermark = 0;
+            LastStableOffset = -1;
+            LogStartOffset = -1;
+            AbortedTransactions = null;
+            PreferredReadReplica = -1;
+            Records = null;
+            RecordsFrom = null;
+        }
     }
 
     public sealed class AbortedTransaction
@@ -288,7 +312,10 @@ public sealed class FetchResponse : IKafkaMessage
                     }
                 }
                 if (version >= 11) writer.WriteInt32(p.PreferredReadReplica);
-                writer.WriteNullableBytes(p.Records, flexible);
+                if (p.RecordsFrom is { } slice)
+                    slice.Source.CopyTo(slice.Position, writer.WriteBytesInPlace(slice.Length, flexible));
+                else
+                    writer.WriteNullableBytes(p.Records, flexible);
                 if (flexible) writer.WriteEmptyTaggedFields();
             }
             if (flexible) writer.WriteEmptyTaggedFields();

@@ -1,3 +1,5 @@
+using DetKafka.Core.Util;
+
 namespace DetKafka.Core.Protocol.Messages;
 
 // Produce (key 0), versions 0-9; flexible from 9.
@@ -30,33 +32,46 @@ public sealed class ProduceRequest : IKafkaMessage
 
     public static ProduceRequest Read(ref KafkaReader reader, short version)
     {
-        bool flexible = ApiVersionTable.IsFlexible(ApiKey.Produce, version);
         var m = new ProduceRequest();
-        if (version >= 3) m.TransactionalId = reader.ReadNullableString(flexible);
-        m.Acks = reader.ReadInt16();
-        m.TimeoutMs = reader.ReadInt32();
+        m.ReadFrom(ref reader, version);
+        return m;
+    }
+
+    /// <summary>Decodes into this instance, reusing its lists and their elements (the broker decodes every
+    /// Produce into one instance). Every field is assigned, so nothing of an earlier request survives.</summary>
+    internal void ReadFrom(ref KafkaReader reader, short version)
+    {
+        bool flexible = ApiVersionTable.IsFlexible(ApiKey.Produce, version);
+        TransactionalId = version >= 3 ? reader.ReadNullableString(flexible) : null;
+        Acks = reader.ReadInt16();
+        TimeoutMs = reader.ReadInt32();
         int topicCount = reader.ReadArrayCount(flexible);
-        m.TopicData = new List<TopicProduceData>(topicCount);
+        TopicData.EnsureCapacity(topicCount);
         for (int i = 0; i < topicCount; i++)
         {
-            var t = new TopicProduceData { Name = reader.ReadString(flexible) };
+            var t = Reuse.Slot(TopicData, i);
+            t.Name = reader.ReadString(flexible);
             int partitionCount = reader.ReadArrayCount(flexible);
-            t.PartitionData = new List<PartitionProduceData>(partitionCount);
+            t.PartitionData.EnsureCapacity(partitionCount);
             for (int j = 0; j < partitionCount; j++)
             {
-                var p = new PartitionProduceData
-                {
-                    Index = reader.ReadInt32(),
-                    Records = reader.ReadNullableBytes(flexible),
-                };
+                var p = Reuse.Slot(t.PartitionData, j);
+                p.Index = reader.ReadInt32();
+                p.Records = reader.ReadNullableBytes(flexible);
                 if (flexible) reader.SkipTaggedFields();
-                t.PartitionData.Add(p);
             }
+            Reuse.Truncate(t.PartitionData, partitionCount);
             if (flexible) reader.SkipTaggedFields();
-            m.TopicData.Add(t);
         }
+        Reuse.Truncate(TopicData, topicCount);
         if (flexible) reader.SkipTaggedFields();
-        return m;
+    }
+
+    /// <summary>Lets go of the request buffer the records point into (a reused instance outlives it).</summary>
+    internal void ReleaseRecords()
+    {
+        foreach (var t in TopicData)
+            foreach (var p in t.PartitionData) p.Records = null;
     }
 
     public void Write(KafkaWriter writer, short version)
@@ -102,6 +117,18 @@ public sealed class ProduceResponse : IKafkaMessage
         public long LogStartOffset { get; set; } = -1;
         public List<BatchIndexAndErrorMessage> RecordErrors { get; set; } = new();
         public string? ErrorMessage { get; set; }
+
+        /// <summary>Back to a new instance's values, keeping the list (the broker reuses responses).</summary>
+        internal void Reset(int index)
+        {
+            Index = index;
+            ErrorCode = ErrorCode.None;
+            BaseOffset = 0;
+            LogAppendTimeMs = -1;
+            LogStartOffset = -1;
+            RecordErrors.Clear();
+            ErrorMessage = null;
+        }
     }
 
     public sealed class BatchIndexAndErrorMessage

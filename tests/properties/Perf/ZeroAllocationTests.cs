@@ -1,0 +1,92 @@
+using DetKafka.Core.Abstractions;
+using DetKafka.Core.Broker;
+using DetKafka.Core.Protocol;
+using DetKafka.Core.Storage;
+using DetKafka.Properties.Broker;
+using DetKafka.Sim;
+using Xunit;
+
+namespace DetKafka.Properties.Perf;
+
+/// <summary>
+/// The goal of the hot-path work: once warm, a produce (acks=all, answered after its sync) and a fetch
+/// allocate nothing in Core. Driven as the host's driver does, on a disk and a network that allocate nothing
+/// themselves. The offset index is kept from growing (index.interval.bytes at its maximum) because its entries
+/// are retained state that grows with the log, not per-request garbage; PERFORMANCE.md accounts for them.
+/// </summary>
+public class ZeroAllocationTests
+{
+    private const int WarmUpSteps = 300;
+    private const int MeasuredSteps = 200;
+
+    [Fact]
+    public void A_warm_broker_allocates_nothing_per_produce_or_fetch()
+    {
+        var disk = new MemoryDisk();
+        disk.Reserve(64 * 1024 * 1024);
+        var network = new CountingNetwork();
+        var node = new BrokerNode(new BrokerConfig { NodeId = 1, DataDirectory = "data" }, new ManualClock(), disk, network,
+            new SeededRandom(1), NullBrokerLog.Instance);
+        node.Start();
+        var configs = new List<KeyValuePair<string, string?>> { new(LogConfig.IndexIntervalBytesName, int.MaxValue.ToString()) };
+        Assert.Equal(ErrorCode.None, node.CreateTopic("t", 1, configs, validateOnly: false, out _).Error);
+        var connection = new ConnectionId(1);
+        node.OnConnectionOpened(connection);
+
+        var batch = BrokerTests.Batch(1_000, Enumerable.Range(0, 50).Select(i => new string('v', 100)).ToArray());
+        byte[] produce = ClientCodec.EncodeRequest(ApiKey.Produce, 9, 7, "client", BrokerTests.Produce("t", 0, batch));
+        // Larger than the connection's own 64 KiB buffer: gathered in a pooled one.
+        var largeBatch = BrokerTests.Batch(2_000, Enumerable.Range(0, 64).Select(i => new string('w', 4096)).ToArray());
+        byte[] largeProduce = ClientCodec.EncodeRequest(ApiKey.Produce, 9, 9, "client", BrokerTests.Produce("t", 0, largeBatch));
+        Assert.True(largeProduce.Length > 128 * 1024);
+        var fetchRequest = BrokerTests.Fetch("t", 0, 0, maxWaitMs: 500);
+        fetchRequest.Topics[0].Partitions[0].PartitionMaxBytes = 64 * 1024;
+        byte[] fetch = ClientCodec.EncodeRequest(ApiKey.Fetch, 12, 8, "client", fetchRequest);
+
+        void Produce(byte[] frame)
+        {
+            node.OnReceive(connection, frame);
+            while (disk.TryTakeSync(out long token)) node.OnSyncCompleted(token, DiskStatus.Ok);
+            _ = node.NextDeadlineMs;
+        }
+
+        void ProduceStep() => Produce(produce);
+
+        void LargeProduceStep()
+        {
+            // As a socket delivers it: in reads of at most 64 KiB.
+            for (int at = 0; at < largeProduce.Length; at += 64 * 1024)
+                node.OnReceive(connection, largeProduce.AsSpan(at, Math.Min(64 * 1024, largeProduce.Length - at)));
+            while (disk.TryTakeSync(out long token)) node.OnSyncCompleted(token, DiskStatus.Ok);
+            _ = node.NextDeadlineMs;
+        }
+
+        void FetchStep()
+        {
+            node.OnReceive(connection, fetch);
+            _ = node.NextDeadlineMs;
+        }
+
+        for (int i = 0; i < WarmUpSteps; i++)
+        {
+            ProduceStep();
+            FetchStep();
+            if (i % 10 == 0) LargeProduceStep();
+        }
+        long sends = network.Sends;
+        long producedBytes = Measure(ProduceStep, MeasuredSteps);
+        long fetchedBytes = Measure(FetchStep, MeasuredSteps);
+        long largeProducedBytes = Measure(LargeProduceStep, MeasuredSteps / 10);
+        Assert.Equal(sends + 2 * MeasuredSteps + MeasuredSteps / 10, network.Sends); // every request was answered
+        Assert.Equal(0, producedBytes);
+        Assert.Equal(0, fetchedBytes);
+        Assert.Equal(0, largeProducedBytes);
+    }
+
+    private static long Measure(Action step, int steps)
+    {
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < steps; i++) step();
+        return GC.GetAllocatedBytesForCurrentThread() - before;
+    }
+}
