@@ -51,7 +51,7 @@ internal sealed class Purgatory(BrokerNode broker)
         _waiting.Clear();
         foreach (var op in rest)
         {
-            Timers.Cancel(op);
+            broker.Timers.Cancel(op);
             op.Expire();
             op.Release();
         }
@@ -94,7 +94,7 @@ internal sealed class Purgatory(BrokerNode broker)
             {
                 Check.That(ReferenceEquals(_waiting[i], op), "only appends while an operation answers");
                 _waiting.RemoveAt(i);
-                Timers.Cancel(op);
+                broker.Timers.Cancel(op);
                 op.Release();
             }
             else i++;

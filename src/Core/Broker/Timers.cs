@@ -2,11 +2,14 @@ using DetKafka.Core.Util;
 
 namespace DetKafka.Core.Broker;
 
-/// <summary>A scheduled callback; cancelling it leaves it in the queue to be skipped when due.</summary>
+/// <summary>A scheduled callback; cancelling it leaves it in the queue to be skipped when due (or compacted).</summary>
 public sealed class TimerHandle
 {
-    internal TimerHandle(long deadlineMs, Action callback)
+    private readonly Timers _owner;
+
+    internal TimerHandle(Timers owner, long deadlineMs, Action callback)
     {
+        _owner = owner;
         DeadlineMs = deadlineMs;
         Callback = callback;
     }
@@ -14,7 +17,14 @@ public sealed class TimerHandle
     public long DeadlineMs { get; }
     internal Action Callback { get; }
     public bool IsCancelled { get; private set; }
-    public void Cancel() => IsCancelled = true;
+    internal bool HasFired { get; set; }
+
+    public void Cancel()
+    {
+        if (IsCancelled || HasFired) return;
+        IsCancelled = true;
+        _owner.OnCancelled();
+    }
 }
 
 /// <summary>
@@ -35,36 +45,78 @@ public interface ITimerTask
 /// Deadlines on the monotonic clock. Core owns no timer: the driver calls <see cref="BrokerNode.Poll"/> once
 /// the clock passes <see cref="NextDeadlineMs"/>. Ties fire in scheduling order (a sequence number breaks
 /// them) so runs are deterministic.
+/// <para>Cancelling is O(1): the entry stays queued and is skipped. Nearly every produce schedules its
+/// timeout and cancels it a sync later, so dead entries would pile up for a whole timeout (30 s of requests)
+/// under load; once they outnumber the live ones the queue is rebuilt from the live entries, which keeps it
+/// within twice the live timers plus a constant, at amortized O(1) per operation and without allocating.</para>
 /// </summary>
 public sealed class Timers
 {
     public const int PendingMax = 1_000_000;
 
+    /// <summary>Below this size dead entries are left to be skipped; compaction would cost more than it saves.</summary>
+    private const int CompactionFloor = 1024;
+
     // Entries are TimerHandles or ITimerTasks: one queue keeps one scheduling order across both.
     private readonly PriorityQueue<object, (long DeadlineMs, long Sequence)> _queue = new();
+    private readonly List<(object Entry, (long DeadlineMs, long Sequence) Priority)> _scratch = new();
     private long _sequence = 1;
+    private int _live;
 
+    /// <summary>Queue entries, live and cancelled.</summary>
     public int Count => _queue.Count;
+
+    /// <summary>Timers scheduled and neither fired nor cancelled.</summary>
+    public int LiveCount => _live;
 
     public TimerHandle Schedule(long deadlineMs, Action callback)
     {
-        Check.That(_queue.Count < PendingMax, "timer queue bounded");
-        var handle = new TimerHandle(deadlineMs, callback);
-        _queue.Enqueue(handle, (deadlineMs, _sequence++));
+        var handle = new TimerHandle(this, deadlineMs, callback);
+        Enqueue(handle, deadlineMs, _sequence++);
         return handle;
     }
 
     /// <summary>Schedules <paramref name="task"/>, replacing any schedule it has. Allocates nothing.</summary>
     public void Schedule(long deadlineMs, ITimerTask task)
     {
-        Check.That(_queue.Count < PendingMax, "timer queue bounded");
+        Cancel(task);
         long sequence = _sequence++;
         task.TimerStamp = sequence;
-        _queue.Enqueue(task, (deadlineMs, sequence));
+        Enqueue(task, deadlineMs, sequence);
     }
 
     /// <summary>Unschedules <paramref name="task"/> (its queue entry is skipped when it comes up).</summary>
-    public static void Cancel(ITimerTask task) => task.TimerStamp = 0;
+    public void Cancel(ITimerTask task)
+    {
+        if (task.TimerStamp == 0) return;
+        task.TimerStamp = 0;
+        OnCancelled();
+    }
+
+    internal void OnCancelled()
+    {
+        _live--;
+        Check.That(_live >= 0, "live timers never go negative");
+    }
+
+    private void Enqueue(object entry, long deadlineMs, long sequence)
+    {
+        if (_queue.Count >= CompactionFloor && _queue.Count >= 2 * _live) Compact();
+        Check.That(_live < PendingMax, "timer queue bounded");
+        _queue.Enqueue(entry, (deadlineMs, sequence));
+        _live++;
+    }
+
+    /// <summary>Drops every cancelled entry. Order is kept: priorities are unique (deadline, sequence).</summary>
+    private void Compact()
+    {
+        _scratch.Clear();
+        while (_queue.TryDequeue(out var entry, out var priority))
+            if (IsLive(entry, priority.Sequence)) _scratch.Add((entry, priority));
+        foreach (var (entry, priority) in _scratch) _queue.Enqueue(entry, priority);
+        _scratch.Clear();
+        Check.That(_queue.Count == _live, "after compaction only live timers remain");
+    }
 
     private static bool IsLive(object entry, long sequence) => entry switch
     {
@@ -93,12 +145,18 @@ public sealed class Timers
             _queue.Dequeue();
             if (!IsLive(head, priority.Sequence)) continue;
             Check.That(++fired <= PendingMax, "timers firing without end");
+            _live--;
             if (head is ITimerTask task)
             {
                 task.TimerStamp = 0;
                 task.RunTimer();
             }
-            else ((TimerHandle)head).Callback();
+            else
+            {
+                var handle = (TimerHandle)head;
+                handle.HasFired = true;
+                handle.Callback();
+            }
         }
     }
 }

@@ -108,7 +108,7 @@ public class HotPathTests
                         live.RemoveAll(e => e.Name == "handle" + k);
                         break;
                     case 3:
-                        Timers.Cancel(tasks[k]);
+                        timers.Cancel(tasks[k]);
                         live.RemoveAll(e => e.Name == "task" + k);
                         break;
                     case 4:

@@ -77,16 +77,24 @@ public class ZeroAllocationTests
         long producedBytes = Measure(ProduceStep, MeasuredSteps);
         long fetchedBytes = Measure(FetchStep, MeasuredSteps);
         long largeProducedBytes = Measure(LargeProduceStep, MeasuredSteps / 10);
-        Assert.Equal(sends + 2 * MeasuredSteps + MeasuredSteps / 10, network.Sends); // every request was answered
+        Assert.Equal(sends + 3 * (2 * MeasuredSteps + MeasuredSteps / 10), network.Sends); // every request was answered
         Assert.Equal(0, producedBytes);
         Assert.Equal(0, fetchedBytes);
         Assert.Equal(0, largeProducedBytes);
     }
 
+    /// <summary>The least any of three rounds allocated. A per-request allocation shows in every round; the
+    /// runtime's own occasional work on this thread (ArrayPool.Shared rebuilding its per-thread buckets after a
+    /// gen2 GC trimmed them, which a busy full-suite run triggers) shows in one, and is not Core's.</summary>
     private static long Measure(Action step, int steps)
     {
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < steps; i++) step();
-        return GC.GetAllocatedBytesForCurrentThread() - before;
+        long least = long.MaxValue;
+        for (int round = 0; round < 3; round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < steps; i++) step();
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        return least;
     }
 }
