@@ -126,7 +126,11 @@ public sealed partial class BrokerNode
         }
         _topics.Add(name, topic);
         // The topics file first: a crash after it recreates missing logs at start-up.
-        _metadata.SaveTopics(_topics.Values);
+        if (!TrySaveTopics("create topic " + name))
+        {
+            _topics.Remove(name);
+            return (Protocol.ErrorCode.KafkaStorageError, "The topics file could not be written.");
+        }
         EnsureLogs(topic);
         created = topic;
         Log.Info("Created topic {Topic} with {Partitions} partitions", name, partitions);
@@ -139,7 +143,11 @@ public sealed partial class BrokerNode
     {
         if (!_topics.Remove(name, out var topic)) return Protocol.ErrorCode.UnknownTopicOrPartition;
         // The topics file first: a crash after it leaves orphan logs that start-up deletes.
-        _metadata.SaveTopics(_topics.Values);
+        if (!TrySaveTopics("delete topic " + name))
+        {
+            _topics.Add(name, topic);
+            return Protocol.ErrorCode.KafkaStorageError;
+        }
         for (int p = 0; p < topic.PartitionCount; p++) _logs.DeleteLog(new TopicPartition(name, p));
         Purgatory.OnTopicDeleted(name);
         Log.Info("Deleted topic {Topic}", name);
@@ -153,8 +161,13 @@ public sealed partial class BrokerNode
             return (Protocol.ErrorCode.InvalidPartitions, $"Topic currently has {topic.PartitionCount} partitions, which is higher than or equal to the requested {count}.");
         if (count > PartitionsPerTopicMax) return (Protocol.ErrorCode.InvalidPartitions, $"At most {PartitionsPerTopicMax} partitions.");
         if (validateOnly) return (Protocol.ErrorCode.None, null);
+        int before = topic.PartitionCount;
         topic.PartitionCount = count;
-        _metadata.SaveTopics(_topics.Values);
+        if (!TrySaveTopics("add partitions to " + name))
+        {
+            topic.PartitionCount = before;
+            return (Protocol.ErrorCode.KafkaStorageError, "The topics file could not be written.");
+        }
         EnsureLogs(topic);
         return (Protocol.ErrorCode.None, null);
     }
@@ -171,11 +184,37 @@ public sealed partial class BrokerNode
         if (!_brokerDefaults.TryWith(Overrides(next), out var config, out var configError))
             return (Protocol.ErrorCode.InvalidConfig, configError);
         if (validateOnly) return (Protocol.ErrorCode.None, null);
-        topic.ConfigOverrides.Clear();
-        foreach (var (k, v) in next) topic.ConfigOverrides[k] = v;
-        _metadata.SaveTopics(_topics.Values);
+        var previous = new SortedDictionary<string, string>(topic.ConfigOverrides, StringComparer.Ordinal);
+        Replace(topic.ConfigOverrides, next);
+        if (!TrySaveTopics("alter configs of " + name))
+        {
+            Replace(topic.ConfigOverrides, previous);
+            return (Protocol.ErrorCode.KafkaStorageError, "The topics file could not be written.");
+        }
         for (int p = 0; p < topic.PartitionCount; p++) _logs.GetLog(new TopicPartition(name, p))?.UpdateConfig(config);
         return (Protocol.ErrorCode.None, null);
+    }
+
+    private static void Replace(SortedDictionary<string, string> target, SortedDictionary<string, string> source)
+    {
+        target.Clear();
+        foreach (var (k, v) in source) target[k] = v;
+    }
+
+    /// <summary>Writes the topics file; a full or failing disk makes the change fail with an error code
+    /// (the caller undoes it in memory), never the node.</summary>
+    private bool TrySaveTopics(string what)
+    {
+        try
+        {
+            _metadata.SaveTopics(_topics.Values);
+            return true;
+        }
+        catch (StorageException e)
+        {
+            Log.Error("Could not {What}: {Reason}", what, e.Message);
+            return false;
+        }
     }
 
     private void EnsureLogs(TopicInfo topic)

@@ -285,6 +285,34 @@ public class BrokerTests
     }
 
     [Fact]
+    public void A_full_disk_fails_topic_changes_with_an_error_code_and_the_broker_keeps_serving()
+    {
+        var h = new BrokerHarness();
+        var c = h.Connect();
+        h.Call<MetadataResponse>(c, ApiKey.Metadata, 9, Metadata("existing"));
+        h.Call<ProduceResponse>(c, ApiKey.Produce, 9, Produce("existing", 0, Batch(1, "before")));
+        h.Disk.CapacityBytes = h.Disk.UsedBytes; // ENOSPC on every further write
+        var create = h.Call<CreateTopicsResponse>(c, ApiKey.CreateTopics, 7, new CreateTopicsRequest
+        {
+            Topics = { new CreateTopicsRequest.CreatableTopic { Name = "new", NumPartitions = 1, ReplicationFactor = 1 } },
+        });
+        Assert.Equal(ErrorCode.KafkaStorageError, create.Topics[0].ErrorCode);
+        Assert.Null(h.Node.FindTopic("new"));
+        var produce = h.Call<ProduceResponse>(c, ApiKey.Produce, 9, Produce("existing", 0, Batch(2, "full")));
+        Assert.Equal(ErrorCode.KafkaStorageError, produce.Responses[0].PartitionResponses[0].ErrorCode);
+        Assert.Equal(new[] { "before" }, Values(h.Call<FetchResponse>(c, ApiKey.Fetch, 12, Fetch("existing", 0, 0)).Responses[0].Partitions[0].Records));
+
+        h.Disk.CapacityBytes = long.MaxValue; // space again: everything works, nothing was half-created
+        create = h.Call<CreateTopicsResponse>(c, ApiKey.CreateTopics, 7, new CreateTopicsRequest
+        {
+            Topics = { new CreateTopicsRequest.CreatableTopic { Name = "new", NumPartitions = 1, ReplicationFactor = 1 } },
+        });
+        Assert.Equal(ErrorCode.None, create.Topics[0].ErrorCode);
+        h.CrashAndRestart();
+        Assert.NotNull(h.Node.FindTopic("new"));
+    }
+
+    [Fact]
     public void Bad_frames_close_only_their_connection()
     {
         var h = new BrokerHarness();
