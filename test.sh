@@ -5,7 +5,7 @@
 #
 # What it does, in order:
 #   1. Makes sure the real Kafka clients the chaos tests drive are installed: kcat, and python3-kafka plus
-#      python3-confluent-kafka for Debian's /usr/bin/python3. Missing ones are installed with apt-get (as root, or
+#      python3-confluent-kafka for Debian's /usr/bin/python3, and kafkajs from npm (tests/chaos/clients/node). Missing ones are installed with apt-get (as root, or
 #      through sudo). If that is impossible the script fails loudly: a real-client test never skips silently.
 #   2. Builds the whole solution once, in Release (the chaos tests run the built broker binary).
 #   3. Runs each test suite (every tests/<name>/ holding a .csproj; tests/properties and tests/chaos must exist)
@@ -57,6 +57,26 @@ ensure_clients() {
     die "the real Kafka clients are still unusable after installing (kcat on PATH, /usr/bin/python3 with kafka and confluent_kafka)"
 }
 
+# kafkajs comes from npm, pinned by tests/chaos/clients/node/package-lock.json; node and npm from Debian if absent.
+ensure_node_clients() {
+  local dir=tests/chaos/clients/node
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    log "installing node and npm for kafkajs"
+    local as_root=()
+    [[ $(id -u) -eq 0 ]] || as_root=(sudo -n)
+    export DEBIAN_FRONTEND=noninteractive
+    "${as_root[@]}" apt-get update -q && "${as_root[@]}" apt-get install -y -q nodejs npm ||
+      die "could not install nodejs and npm for the kafkajs tests"
+  fi
+  if [[ ! -d $dir/node_modules/kafkajs ]]; then
+    log "installing kafkajs (npm ci in $dir)"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error ||
+      die "npm ci failed: cannot install kafkajs for the chaos tests"
+  fi
+  node -e "require('$ROOT/$dir/node_modules/kafkajs')" ||
+    die "kafkajs is still unusable after npm ci"
+}
+
 solution_file() {
   local f
   for f in DetKafka.sln DetKafka.slnx; do
@@ -90,6 +110,7 @@ find_suites() {
 
 find_suites
 ensure_clients
+ensure_node_clients
 
 SLN="$(solution_file)"
 log "building $SLN (Release)"
