@@ -22,7 +22,7 @@ public sealed class IncrementalAlterConfigsHandler(BrokerNode broker) : ApiHandl
         var response = new IncrementalAlterConfigsResponse();
         foreach (var resource in alter.Resources)
         {
-            var r = new IncrementalAlterConfigsResponse.AlterConfigsResourceResponse { ResourceType = resource.ResourceType, ResourceName = resource.ResourceName };
+            var r = new AlterConfigsResponse.AlterConfigsResourceResponse { ResourceType = resource.ResourceType, ResourceName = resource.ResourceName };
             response.Responses.Add(r);
             if (resource.ResourceType != ConfigResourceType.Topic)
             {

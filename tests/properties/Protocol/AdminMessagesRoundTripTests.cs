@@ -507,7 +507,7 @@ public sealed class AdminMessagesRoundTripTests
             from message in NullableStr
             from type in I8
             from name in Str
-            select new IncrementalAlterConfigsResponse.AlterConfigsResourceResponse
+            select new AlterConfigsResponse.AlterConfigsResourceResponse
             {
                 ErrorCode = error, ErrorMessage = message, ResourceType = (ConfigResourceType)type, ResourceName = name,
             })

@@ -86,8 +86,19 @@ public sealed class AlterConfigsResponse : IKafkaMessage
 
     public static AlterConfigsResponse Read(ref KafkaReader reader, short version)
     {
-        bool flexible = ApiVersionTable.IsFlexible(ApiKey.AlterConfigs, version);
-        var m = new AlterConfigsResponse { ThrottleTimeMs = reader.ReadInt32() };
+        var m = new AlterConfigsResponse();
+        m.ThrottleTimeMs = ReadBody(ref reader, ApiVersionTable.IsFlexible(ApiKey.AlterConfigs, version), m.Responses);
+        return m;
+    }
+
+    public void Write(KafkaWriter writer, short version)
+        => WriteBody(writer, ApiVersionTable.IsFlexible(ApiKey.AlterConfigs, version), ThrottleTimeMs, Responses);
+
+    // IncrementalAlterConfigs answers in exactly this layout (its flexible versions start at 1, not 2), so both
+    // responses share the body codec.
+    internal static int ReadBody(ref KafkaReader reader, bool flexible, List<AlterConfigsResourceResponse> into)
+    {
+        int throttleTimeMs = reader.ReadInt32();
         int count = reader.ReadArrayCount(flexible);
         for (int i = 0; i < count; i++)
         {
@@ -99,18 +110,17 @@ public sealed class AlterConfigsResponse : IKafkaMessage
                 ResourceName = reader.ReadString(flexible),
             };
             if (flexible) reader.SkipTaggedFields();
-            m.Responses.Add(r);
+            into.Add(r);
         }
         if (flexible) reader.SkipTaggedFields();
-        return m;
+        return throttleTimeMs;
     }
 
-    public void Write(KafkaWriter writer, short version)
+    internal static void WriteBody(KafkaWriter writer, bool flexible, int throttleTimeMs, List<AlterConfigsResourceResponse> responses)
     {
-        bool flexible = ApiVersionTable.IsFlexible(ApiKey.AlterConfigs, version);
-        writer.WriteInt32(ThrottleTimeMs);
-        writer.WriteArrayLength(Responses.Count, flexible);
-        foreach (var r in Responses)
+        writer.WriteInt32(throttleTimeMs);
+        writer.WriteArrayLength(responses.Count, flexible);
+        foreach (var r in responses)
         {
             writer.WriteInt16((short)r.ErrorCode);
             writer.WriteNullableString(r.ErrorMessage, flexible);

@@ -82,50 +82,15 @@ public sealed class IncrementalAlterConfigsRequest : IKafkaMessage
 public sealed class IncrementalAlterConfigsResponse : IKafkaMessage
 {
     public int ThrottleTimeMs { get; set; }
-    public List<AlterConfigsResourceResponse> Responses { get; set; } = new();
-
-    public sealed class AlterConfigsResourceResponse
-    {
-        public ErrorCode ErrorCode { get; set; }
-        public string? ErrorMessage { get; set; }
-        public ConfigResourceType ResourceType { get; set; }
-        public string ResourceName { get; set; } = "";
-    }
+    public List<AlterConfigsResponse.AlterConfigsResourceResponse> Responses { get; set; } = new();
 
     public static IncrementalAlterConfigsResponse Read(ref KafkaReader reader, short version)
     {
-        bool flexible = ApiVersionTable.IsFlexible(ApiKey.IncrementalAlterConfigs, version);
-        var m = new IncrementalAlterConfigsResponse { ThrottleTimeMs = reader.ReadInt32() };
-        int count = reader.ReadArrayCount(flexible);
-        for (int i = 0; i < count; i++)
-        {
-            var r = new AlterConfigsResourceResponse
-            {
-                ErrorCode = (ErrorCode)reader.ReadInt16(),
-                ErrorMessage = reader.ReadNullableString(flexible),
-                ResourceType = (ConfigResourceType)reader.ReadInt8(),
-                ResourceName = reader.ReadString(flexible),
-            };
-            if (flexible) reader.SkipTaggedFields();
-            m.Responses.Add(r);
-        }
-        if (flexible) reader.SkipTaggedFields();
+        var m = new IncrementalAlterConfigsResponse();
+        m.ThrottleTimeMs = AlterConfigsResponse.ReadBody(ref reader, ApiVersionTable.IsFlexible(ApiKey.IncrementalAlterConfigs, version), m.Responses);
         return m;
     }
 
     public void Write(KafkaWriter writer, short version)
-    {
-        bool flexible = ApiVersionTable.IsFlexible(ApiKey.IncrementalAlterConfigs, version);
-        writer.WriteInt32(ThrottleTimeMs);
-        writer.WriteArrayLength(Responses.Count, flexible);
-        foreach (var r in Responses)
-        {
-            writer.WriteInt16((short)r.ErrorCode);
-            writer.WriteNullableString(r.ErrorMessage, flexible);
-            writer.WriteInt8((sbyte)r.ResourceType);
-            writer.WriteString(r.ResourceName, flexible);
-            if (flexible) writer.WriteEmptyTaggedFields();
-        }
-        if (flexible) writer.WriteEmptyTaggedFields();
-    }
+        => AlterConfigsResponse.WriteBody(writer, ApiVersionTable.IsFlexible(ApiKey.IncrementalAlterConfigs, version), ThrottleTimeMs, Responses);
 }
