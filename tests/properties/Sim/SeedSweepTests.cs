@@ -11,9 +11,10 @@ namespace DetKafka.Properties.Sim;
 public class SeedSweepTests(ITestOutputHelper log)
 {
     /// <summary>
-    /// Seeds the test suite sweeps on every run, swarm-drawn (every fault class on in about half of them). 1,000 took
-    /// 17 s with 2 jobs on the 2-core development machine under a load average of 9 (about 34 ms per run); the whole
-    /// ./test.sh takes about 5 minutes. A fixed range, so a failure here is a seed anyone can replay.
+    /// Seeds the test suite sweeps on every run, swarm-drawn (every fault class on in about half of them). On the
+    /// 2-core development machine, shared with other work, 1,000 took 12 s with 2 jobs in Release (16 s in Debug,
+    /// 17 s through the CLI at load average 9); the whole ./test.sh takes about 5 minutes. A fixed range, so a
+    /// failure here is a seed anyone can replay.
     /// </summary>
     public const ulong SweepFirst = 10_001;
     public const int SweepSeeds = 1_000;
