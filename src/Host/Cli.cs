@@ -5,13 +5,14 @@ using DetKafka.Host.Commands;
 
 namespace DetKafka.Host;
 
-/// <summary>The <c>detkafka</c> command tree. Subcommands live in Commands/ (serve now; sim and perf later).</summary>
+/// <summary>The <c>detkafka</c> command tree. Subcommands live in Commands/ (serve, sim; perf later).</summary>
 public static class Cli
 {
     public static RootCommand Build(Func<IReadOnlyDictionary<string, string>>? environment = null)
     {
         var root = new RootCommand("DetKafka: a Kafka-compatible broker with a deterministic core. Start one with `detkafka serve`.");
         root.Subcommands.Add(ServeCommand.Create(environment ?? ReadEnvironment));
+        root.Subcommands.Add(SimCommand.Create());
         // No command: show the help, as a usage error.
         root.SetAction(parse =>
         {
@@ -36,10 +37,19 @@ public static class Cli
         if (parse.Errors.Count > 0)
         {
             foreach (var e in parse.Errors) configuration.Error.WriteLine("detkafka: " + e.Message);
-            configuration.Error.WriteLine("Try 'detkafka serve --help'.");
+            configuration.Error.WriteLine($"Try '{CommandPath(parse.CommandResult)} --help'.");
             return ServeCommand.ExitBadConfiguration;
         }
         return parse.Invoke(configuration);
+    }
+
+    private static string CommandPath(System.CommandLine.Parsing.CommandResult? result)
+    {
+        var names = new List<string>();
+        for (var r = result; r is not null; r = r.Parent as System.CommandLine.Parsing.CommandResult)
+            names.Add(r.Command is RootCommand ? "detkafka" : r.Command.Name);
+        names.Reverse();
+        return names.Count == 0 ? "detkafka" : string.Join(" ", names);
     }
 
     public static IReadOnlyDictionary<string, string> ReadEnvironment()

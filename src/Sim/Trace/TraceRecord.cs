@@ -7,11 +7,14 @@ namespace DetKafka.Sim.Trace;
 /// One line of a run's trace. Every simulated event produces one record (kind = the event's kind); broker log
 /// lines, history operations and fault actions inside that event add records with the same
 /// <see cref="EventIndex"/>. <see cref="TimeUs"/> is global virtual time in microseconds; <see cref="Actor"/> names
-/// the node ("n1"), client host ("c2"), link or the nemesis.
+/// the node ("n1"), client host ("c2"), link or the nemesis. <see cref="Message"/> pairs a network send with its
+/// deliveries: the "send" record of a segment train (or a connection's "connect") and every "deliver" (or
+/// "syn") event of it carry the same id, numbered in order from 1 within the run; 0 means no message.
 /// </summary>
-public readonly record struct TraceRecord(long EventIndex, long TimeUs, string Actor, string Kind, string Details)
+public readonly record struct TraceRecord(long EventIndex, long TimeUs, string Actor, string Kind, string Details, long Message = 0)
 {
-    /// <summary>The record as one JSON object (no trailing newline), keys in a fixed order.</summary>
+    /// <summary>The record as one JSON object (no trailing newline), keys in a fixed order; "msg" only when the
+    /// record belongs to a message.</summary>
     public string ToJson()
     {
         var b = new StringBuilder(64 + Details.Length);
@@ -23,6 +26,7 @@ public readonly record struct TraceRecord(long EventIndex, long TimeUs, string A
         AppendJsonString(b, Kind);
         b.Append(",\"details\":");
         AppendJsonString(b, Details);
+        if (Message != 0) b.Append(",\"msg\":").Append(Message.ToString(CultureInfo.InvariantCulture));
         b.Append('}');
         return b.ToString();
     }
@@ -74,7 +78,7 @@ public sealed class ListTraceSink : ITraceSink
 
 /// <summary>
 /// FNV-1a, 64 bits, over the canonical form of each record (event index, time, actor, kind, details, each
-/// field's UTF-16 code units, separated). Written by hand so it is the same in every process and version,
+/// field's UTF-16 code units, separated, then the message id). Written by hand so it is the same in every process and version,
 /// unlike string.GetHashCode.
 /// </summary>
 public struct TraceHasher
@@ -99,6 +103,7 @@ public struct TraceHasher
         AddString(record.Actor);
         AddString(record.Kind);
         AddString(record.Details);
+        AddInt64(record.Message);
     }
 
     private void AddByte(byte b)
@@ -120,5 +125,14 @@ public struct TraceHasher
             AddByte((byte)(c >> 8));
         }
         AddInt64(s.Length); // the length ends each field, so adjacent fields cannot run into each other
+    }
+}
+
+/// <summary>Hands every record to several sinks in order (the replay writes JSON lines and feeds the timeline).</summary>
+public sealed class TeeTraceSink(params ITraceSink[] sinks) : ITraceSink
+{
+    public void Write(in TraceRecord record)
+    {
+        foreach (var sink in sinks) sink.Write(record);
     }
 }

@@ -6,13 +6,14 @@ namespace DetKafka.Sim.World;
 /// <summary>
 /// Something that happens at a virtual time: a segment arriving, a sync completing, a timer, a fault. Its
 /// action returns the details for the trace (null: nothing to say). <see cref="Actor"/> and <see cref="Kind"/>
-/// name it in the trace.
+/// name it in the trace; <see cref="Message"/> is the network message it delivers (0: none).
 /// </summary>
-public sealed class SimEvent(long timeUs, string actor, string kind, Func<string?> action)
+public sealed class SimEvent(long timeUs, string actor, string kind, Func<string?> action, long message = 0)
 {
     public long TimeUs { get; } = timeUs;
     public string Actor { get; } = actor;
     public string Kind { get; } = kind;
+    public long Message { get; } = message;
     internal Func<string?> Action { get; } = action;
 }
 

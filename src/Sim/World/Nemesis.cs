@@ -18,6 +18,9 @@ public sealed class Nemesis(SimWorld world, IRandom random)
         FaultKind.MisdirectedWrite, FaultKind.SlowFsync, FaultKind.DiskFull, FaultKind.ClockJump,
     ];
 
+    private readonly List<Endpoint> _victims = new();
+    private long _victimsUntilUs;
+
     private SimulationOptions Options => world.Options;
 
     internal void Start()
@@ -39,8 +42,28 @@ public sealed class Nemesis(SimWorld world, IRandom random)
             if (world.InLivenessPhase) return null;
             ScheduleNext(kind, spec);
             world.Count("fault." + FaultNames.Name(kind));
-            return Inject(kind, spec);
+            _victims.Clear();
+            _victimsUntilUs = -1;
+            string what = Inject(kind, spec);
+            NoteVictims(FaultNames.Name(kind), what);
+            return what;
         });
+    }
+
+    /// <summary>Who an episode hit and until when (-1: a moment, or nobody knows in advance).</summary>
+    private void Hit(Endpoint victim, long untilUs)
+    {
+        if (!_victims.Contains(victim)) _victims.Add(victim);
+        _victimsUntilUs = untilUs;
+    }
+
+    /// <summary>One "fault" record per machine the episode hit, on that machine's lane of the trace:
+    /// "crash until 5123 ms: n1 crashed: ...". The HTML timeline draws them as bands.</summary>
+    private void NoteVictims(string name, string what)
+    {
+        string until = _victimsUntilUs >= 0
+            ? " until " + (_victimsUntilUs / 1000).ToString(CultureInfo.InvariantCulture) + " ms" : "";
+        foreach (var victim in _victims) world.Note(victim.Name, "fault", name + until + ": " + what);
     }
 
     private long DurationMs(FaultSpec spec)
@@ -57,6 +80,8 @@ public sealed class Nemesis(SimWorld world, IRandom random)
             {
                 var (a, b, both) = PickNodeLink();
                 long until = now + DurationMs(spec) * 1000;
+                Hit(a, until);
+                Hit(b, until);
                 foreach (var (from, to) in Directions(a, b, both))
                 {
                     var link = world.Network.Link(from, to);
@@ -69,6 +94,8 @@ public sealed class Nemesis(SimWorld world, IRandom random)
             {
                 var (a, b, both) = PickNodeLink();
                 long until = now + DurationMs(spec) * 1000;
+                Hit(a, until);
+                Hit(b, until);
                 foreach (var (from, to) in Directions(a, b, both)) world.Network.Link(from, to).ClogUntilUs = until;
                 return Describe("clog", a, b, both, until, "");
             }
@@ -82,6 +109,7 @@ public sealed class Nemesis(SimWorld world, IRandom random)
                 var other = all.Where(e => !side.Contains(e)).ToList();
                 long until = now + DurationMs(spec) * 1000;
                 bool both = kind == FaultKind.Partition;
+                foreach (var e in all) Hit(e, until);
                 foreach (var a in side)
                     foreach (var b in other)
                         foreach (var (from, to) in Directions(a, b, both)) world.Network.Link(from, to).CutUntilUs = until;
@@ -96,35 +124,59 @@ public sealed class Nemesis(SimWorld world, IRandom random)
                 long until = now + DurationMs(spec) * 1000;
                 double d = random.NextDouble();
                 var dirs = d < 0.5 ? Directions(client, node, true) : d < 0.75 ? Directions(client, node, false) : Directions(node, client, false);
+                Hit(client, until);
+                Hit(node, until);
                 foreach (var (from, to) in dirs) world.Network.Link(from, to).CutUntilUs = until;
                 return $"client partition {string.Join(" ", dirs.Select(x => x.From + "-/->" + x.To))} until {until / 1000} ms";
             }
             case FaultKind.ConnectionReset:
             {
                 var victim = world.Network.ResetRandomConnection();
+                if (victim is not null)
+                {
+                    Hit(victim.Initiator, -1);
+                    Hit(victim.Acceptor, -1);
+                }
                 return victim is null ? "no connection to reset" : $"reset conn-{victim.Id} {victim.Initiator}<->{victim.Acceptor}";
             }
             case FaultKind.Crash:
             {
                 var up = world.Nodes.Where(n => n.IsUp).ToList();
-                return up.Count == 0 ? "every node is down" : world.CrashNode(Pick(up), DurationMs(spec));
+                if (up.Count == 0) return "every node is down";
+                var node = Pick(up);
+                long ms = DurationMs(spec);
+                Hit(node, now + ms * 1000);
+                return world.CrashNode(node, ms);
             }
             case FaultKind.Pause:
             {
                 var candidates = world.Nodes.Where(n => n.IsUp && !n.Paused).ToList();
-                return candidates.Count == 0 ? "no node to pause" : world.PauseNode(Pick(candidates), DurationMs(spec));
+                if (candidates.Count == 0) return "no node to pause";
+                var node = Pick(candidates);
+                long ms = DurationMs(spec);
+                Hit(node, now + ms * 1000);
+                return world.PauseNode(node, ms);
             }
             case FaultKind.ClientCrash:
             {
                 var up = world.Clients.Where(c => c.IsUp).ToList();
-                return up.Count == 0 ? "every client is down" : world.CrashClient(Pick(up), DurationMs(spec));
+                if (up.Count == 0) return "every client is down";
+                var host = Pick(up);
+                long ms = DurationMs(spec);
+                Hit(host, now + ms * 1000);
+                return world.CrashClient(host, ms);
             }
             case FaultKind.BitFlip:
-                return world.FlipIndexBits(Pick(world.Nodes), Math.Max(1, (int)spec.Intensity), random);
+            {
+                var node = Pick(world.Nodes);
+                Hit(node, -1);
+                return world.FlipIndexBits(node, Math.Max(1, (int)spec.Intensity), random);
+            }
             case FaultKind.MisdirectedWrite:
             {
                 var node = Pick(world.Nodes);
                 long ms = DurationMs(spec);
+                Hit(node, now + ms * 1000);
                 world.SetMisdirectedWrites(node, ms, spec.Intensity);
                 return string.Create(CultureInfo.InvariantCulture, $"{node} misdirects index writes (p={spec.Intensity:0.###}) for {ms} ms");
             }
@@ -132,6 +184,7 @@ public sealed class Nemesis(SimWorld world, IRandom random)
             {
                 var node = Pick(world.Nodes);
                 long ms = DurationMs(spec);
+                Hit(node, now + ms * 1000);
                 world.SetSlowFsync(node, ms, spec.Intensity);
                 return string.Create(CultureInfo.InvariantCulture, $"{node} fsync x{spec.Intensity:0} for {ms} ms");
             }
@@ -139,6 +192,7 @@ public sealed class Nemesis(SimWorld world, IRandom random)
             {
                 var node = Pick(world.Nodes);
                 long ms = DurationMs(spec);
+                Hit(node, now + ms * 1000);
                 world.SetDiskFull(node, ms, spec.Intensity);
                 return string.Create(CultureInfo.InvariantCulture, $"{node} disk full (p={spec.Intensity:0.###}) for {ms} ms");
             }
@@ -148,6 +202,7 @@ public sealed class Nemesis(SimWorld world, IRandom random)
                 var victim = Pick(machines);
                 long delta = (long)((random.NextDouble() * 2 - 1) * spec.Intensity);
                 var clock = victim is SimNode n ? n.Clock : ((ClientHost)victim).Clock;
+                Hit(victim, -1);
                 world.JumpClock(clock, delta);
                 return string.Create(CultureInfo.InvariantCulture, $"{victim} wall clock jumps {delta:+#;-#;0} ms");
             }

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Globalization;
 using DetKafka.Core.Abstractions;
 using DetKafka.Core.Client;
@@ -67,6 +68,7 @@ public sealed class SimNetwork
     private readonly Dictionary<long, SimConnection> _byId = new();
     private readonly List<SimConnection> _open = new();
     private long _nextConnectionId;
+    private long _nextMessageId;
 
     internal SimNetwork(SimWorld world, IRandom random, int endpoints)
     {
@@ -147,14 +149,7 @@ public sealed class SimNetwork
         }
         var c = new SimConnection(id.Value, host, target, host.Incarnation);
         Register(c);
-        long arrival = Transmit(host, target, out long resetAt);
-        if (arrival < 0)
-        {
-            Break(c, resetAt, "connect timed out");
-            return id;
-        }
-        c.Forward.LastArrivalUs = arrival;
-        _world.Schedule(arrival, target.Name, "syn", () => OnSyn(c));
+        OpenTo(c, host, target);
         return id;
     }
 
@@ -165,15 +160,24 @@ public sealed class SimNetwork
         var id = new ConnectionId(++_nextConnectionId);
         var c = new SimConnection(id.Value, node, peer, node.Incarnation);
         Register(c);
-        long arrival = Transmit(node, peer, out long resetAt);
+        OpenTo(c, node, peer);
+        return id;
+    }
+
+    /// <summary>The SYN: a message of its own in the trace, so the timeline draws connection attempts.</summary>
+    private void OpenTo(SimConnection c, Endpoint from, Endpoint to)
+    {
+        long message = ++_nextMessageId;
+        long arrival = Transmit(from, to, out long resetAt);
         if (arrival < 0)
         {
+            _world.Note(from.Name, "connect", $"conn-{c.Id} to {to.Name}: SYN never arrives", message);
             Break(c, resetAt, "connect timed out");
-            return id;
+            return;
         }
+        _world.Note(from.Name, "connect", $"conn-{c.Id} to {to.Name}", message);
         c.Forward.LastArrivalUs = arrival;
-        _world.Schedule(arrival, peer.Name, "syn", () => OnSyn(c));
-        return id;
+        _world.Schedule(arrival, to.Name, "syn", () => OnSyn(c), message);
     }
 
     private void Register(SimConnection c)
@@ -212,10 +216,12 @@ public sealed class SimNetwork
         c.AcceptorOpen = true;
         c.AcceptorIncarnation = node.Incarnation;
         long ack = Transmit(node, c.Initiator, out long ackReset);
+        long message = ++_nextMessageId;
+        _world.Note(node.Name, "accept", $"conn-{c.Id} SYN-ACK to {c.Initiator.Name}{(ack < 0 ? ": never arrives" : "")}", message);
         if (ack < 0) Break(c, ackReset, "SYN-ACK lost");
         else c.Backward.LastArrivalUs = ack;
         _world.NodeInput(node, b => b.OnConnectionOpened(new ConnectionId(c.Id)));
-        if (ack >= 0) _world.Schedule(ack, c.Initiator.Name, "syn-ack", () => OnSynAck(c));
+        if (ack >= 0) _world.Schedule(ack, c.Initiator.Name, "syn-ack", () => OnSynAck(c), message);
         return $"conn-{c.Id} from {c.Initiator.Name} accepted";
     }
 
@@ -233,11 +239,18 @@ public sealed class SimNetwork
     {
         if (!_byId.TryGetValue(id.Value, out var c) || !c.IsOpenAt(from) || c.BrokenAtUs <= _world.NowUs) return;
         var dir = c.From(from);
-        if (dir.Doomed) return; // stuck behind a segment TCP could not deliver; the reset is on its way
         var to = c.Other(from);
+        long message = ++_nextMessageId;
+        if (dir.Doomed)
+        {
+            // Stuck behind a segment TCP could not deliver; the reset is on its way.
+            _world.Note(from.Name, "send", $"conn-{c.Id} {FrameLabel(c, from, bytes)} to {to.Name}: dropped behind an undeliverable segment", message);
+            return;
+        }
         long arrival = Transmit(from, to, out long resetAt);
         if (arrival < 0)
         {
+            _world.Note(from.Name, "send", $"conn-{c.Id} {FrameLabel(c, from, bytes)} to {to.Name}: never arrives (user timeout)", message);
             dir.Doomed = true;
             Break(c, resetAt, "user timeout: data unacknowledged");
             return;
@@ -245,6 +258,9 @@ public sealed class SimNetwork
         _world.Count("net.bytes-sent", bytes.Length);
         // Now and then split the stream at random points: receivers must reassemble frames from partial reads.
         int pieces = bytes.Length < 2 || _random.NextBool(0.7) ? 1 : _random.NextInt(2, Math.Min(4, bytes.Length + 1));
+        _world.Note(from.Name, "send", pieces == 1
+            ? $"conn-{c.Id} {FrameLabel(c, from, bytes)} to {to.Name}"
+            : $"conn-{c.Id} {FrameLabel(c, from, bytes)} to {to.Name} in {pieces} segments", message);
         int start = 0;
         for (int i = 0; i < pieces; i++)
         {
@@ -254,7 +270,7 @@ public sealed class SimNetwork
             arrival = Math.Max(arrival, dir.LastArrivalUs + 1);
             Check.That(arrival > _world.NowUs && arrival > dir.LastArrivalUs, "segments of a direction arrive in order, in the future");
             dir.LastArrivalUs = arrival;
-            _world.Schedule(arrival, to.Name, "deliver", () => Deliver(c, dir, chunk));
+            _world.Schedule(arrival, to.Name, "deliver", () => Deliver(c, dir, chunk), message);
             arrival += _random.NextInt(0, 50);
             _world.Count("net.segments");
         }
@@ -266,7 +282,7 @@ public sealed class SimNetwork
         if (c.BrokenAtUs <= _world.NowUs || !c.IsOpenAt(to) || to.Incarnation != c.IncarnationOf(to))
         {
             _world.Count("net.segments-dropped-closed");
-            return null;
+            return $"conn-{c.Id} {chunk.Length} bytes dropped (connection closed)";
         }
         if (to is SimNode node)
         {
@@ -322,6 +338,37 @@ public sealed class SimNetwork
             delivered++;
         }
         return $"conn-{c.Id} released {delivered} held segments";
+    }
+
+    private static readonly string[] ApiNames = BuildApiNames();
+
+    private static string[] BuildApiNames()
+    {
+        var names = new string[128];
+        foreach (var key in Enum.GetValues<Core.Protocol.ApiKey>())
+            if ((int)key >= 0 && (int)key < names.Length) names[(int)key] = key.ToString();
+        return names;
+    }
+
+    /// <summary>
+    /// What a send carries, for the trace: every send is one whole Kafka frame (clients and brokers write one
+    /// frame per call), so the header is at its start. The initiator of a connection sends requests
+    /// (size, api key, version, correlation id), the acceptor responses (size, correlation id).
+    /// </summary>
+    private static string FrameLabel(SimConnection c, Endpoint from, ReadOnlySpan<byte> bytes)
+    {
+        string size = bytes.Length.ToString(CultureInfo.InvariantCulture) + " bytes";
+        if (from == c.Initiator)
+        {
+            if (bytes.Length < 12) return size;
+            short key = BinaryPrimitives.ReadInt16BigEndian(bytes[4..]);
+            short version = BinaryPrimitives.ReadInt16BigEndian(bytes[6..]);
+            int correlation = BinaryPrimitives.ReadInt32BigEndian(bytes[8..]);
+            string name = key >= 0 && key < ApiNames.Length && ApiNames[key] is { } n ? n : "api " + key.ToString(CultureInfo.InvariantCulture);
+            return string.Create(CultureInfo.InvariantCulture, $"{name} v{version} request #{correlation}, {size}");
+        }
+        if (bytes.Length < 8) return size;
+        return string.Create(CultureInfo.InvariantCulture, $"response #{BinaryPrimitives.ReadInt32BigEndian(bytes[4..])}, {size}");
     }
 
     // ---- closing ---------------------------------------------------------------------------------------------

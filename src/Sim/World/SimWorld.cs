@@ -136,16 +136,18 @@ public sealed class SimWorld
 
     // ---- events and trace ----------------------------------------------------------------------------------
 
-    public void Schedule(long timeUs, string actor, string kind, Func<string?> action)
+    /// <param name="message">The network message the event delivers (its trace record carries the id), or 0.</param>
+    public void Schedule(long timeUs, string actor, string kind, Func<string?> action, long message = 0)
     {
         Check.That(timeUs >= NowUs, "events are not scheduled in the past");
-        _queue.Schedule(new SimEvent(timeUs, actor, kind, action));
+        _queue.Schedule(new SimEvent(timeUs, actor, kind, action, message));
     }
 
-    /// <summary>A trace record inside the current event (a log line, a history operation, a fault action).</summary>
-    public void Note(string actor, string kind, string details)
+    /// <summary>A trace record inside the current event (a log line, a history operation, a fault action, a
+    /// message sent: <paramref name="message"/>).</summary>
+    public void Note(string actor, string kind, string details, long message = 0)
     {
-        var record = new TraceRecord(EventIndex, NowUs, actor, kind, details);
+        var record = new TraceRecord(EventIndex, NowUs, actor, kind, details, message);
         if (_inEvent) _notes.Add(record);
         else Emit(record);
     }
@@ -176,7 +178,7 @@ public sealed class SimWorld
         {
             _inEvent = false;
         }
-        Emit(new TraceRecord(EventIndex, NowUs, e.Actor, e.Kind, details ?? ""));
+        Emit(new TraceRecord(EventIndex, NowUs, e.Actor, e.Kind, details ?? "", e.Message));
         foreach (var note in _notes) Emit(note);
         _notes.Clear();
         return true;
