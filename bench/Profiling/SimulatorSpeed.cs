@@ -26,11 +26,12 @@ public static class SimulatorSpeed
             Simulation.Run(seed);
         }
 
-        Console.WriteLine($"{"scenario",-44} {"runs",5} {"events",10} {"ev/virt s",9} {"virtual s",10} {"wall s",7} {"events/s",10} {"speed",7} {"median",7} {"slowest",7}");
+        Console.WriteLine($"{"scenario",-44} {"runs",5} {"events",10} {"ev/virt s",9} {"virtual s",10} {"wall s",7} {"events/s",10} {"speed",7} {"median",7} {"slowest",7} {"ev/cpu s",10} {"B/ev",6}");
         Measure("busy: 1 node, 9 producer workers, no faults", runs, seed => Busy(seed));
         Measure("  the same, node invariants off", runs, seed => Busy(seed) with { CheckNodeInvariants = false });
         Measure("swarm: drawn workload and faults", runs * 5, SimulationOptions.Draw, showBusiest: true);
         Console.WriteLine("speed = virtual time / wall time over all runs; median and slowest: per run. One thread, one node.");
+        Console.WriteLine("ev/cpu s = events per second of the process's CPU time (GC threads included); B/ev = bytes allocated per event.");
         Console.WriteLine("Three-node figures come once replication exists.");
     }
 
@@ -64,6 +65,8 @@ public static class SimulatorSpeed
         long events = 0, virtualMs = 0;
         var speeds = new List<double>();
         (ulong Seed, double Density, double Speed) busiest = default;
+        long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var wall = Stopwatch.StartNew();
         for (ulong seed = 1; seed <= (ulong)runs; seed++)
         {
@@ -78,9 +81,11 @@ public static class SimulatorSpeed
             virtualMs += result.VirtualTimeMs;
         }
         double seconds = wall.Elapsed.TotalSeconds;
+        double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
+        long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
         speeds.Sort();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{name,-44} {runs,5} {events,10} {events * 1000.0 / virtualMs,9:N0} {virtualMs / 1000.0,10:F1} {seconds,7:F2} {events / seconds,10:N0} {virtualMs / 1000.0 / seconds,6:N0}x {speeds[speeds.Count / 2],6:N0}x {speeds[0],6:N0}x"));
+            $"{name,-44} {runs,5} {events,10} {events * 1000.0 / virtualMs,9:N0} {virtualMs / 1000.0,10:F1} {seconds,7:F2} {events / seconds,10:N0} {virtualMs / 1000.0 / seconds,6:N0}x {speeds[speeds.Count / 2],6:N0}x {speeds[0],6:N0}x {events / cpuSeconds,10:N0} {allocated / Math.Max(1, events),6:N0}"));
         if (!showBusiest) return;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  its busiest run: seed {busiest.Seed}, {busiest.Density:N0} events per virtual second, {busiest.Speed:N0}x"));

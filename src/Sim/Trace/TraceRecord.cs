@@ -1,5 +1,10 @@
+using System.Buffers.Binary;
 using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text;
+using DetKafka.Core.Storage;
+using DetKafka.Sim.World;
 
 namespace DetKafka.Sim.Trace;
 
@@ -77,13 +82,15 @@ public sealed class ListTraceSink : ITraceSink
 }
 
 /// <summary>
-/// FNV-1a, 64 bits, over the canonical form of each record (event index, time, actor, kind, details, each
-/// field's UTF-16 code units, separated, then the message id). Written by hand so it is the same in every process and version,
+/// A 64-bit hash over each record's content: event index, time, actor, kind, the details' digest
+/// (<see cref="TraceDetails"/>), message id. Word-wise: FNV-1a's xor-and-multiply on 64-bit words (four UTF-16
+/// code units of a string at a time), with a fold of the high half down after each multiply so high input bits
+/// reach every output bit. Written by hand, little-endian, so it is the same in every process and version,
 /// unlike string.GetHashCode.
 /// </summary>
 public struct TraceHasher
 {
-    private const ulong OffsetBasis = 14695981039346656037UL;
+    internal const ulong OffsetBasis = 14695981039346656037UL;
     private const ulong Prime = 1099511628211UL;
 
     private ulong _hash;
@@ -92,40 +99,153 @@ public struct TraceHasher
     public ulong Value => _started ? _hash : OffsetBasis;
 
     public void Add(in TraceRecord record)
+        => Add(record.EventIndex, record.TimeUs, record.Actor, record.Kind, TraceDetails.DigestOf(record.Details), record.Message);
+
+    internal void Add(long eventIndex, long timeUs, string actor, string kind, ulong detailsDigest, long message)
     {
         if (!_started)
         {
             _hash = OffsetBasis;
             _started = true;
         }
-        AddInt64(record.EventIndex);
-        AddInt64(record.TimeUs);
-        AddString(record.Actor);
-        AddString(record.Kind);
-        AddString(record.Details);
-        AddInt64(record.Message);
+        ulong h = _hash;
+        h = Mix(h, (ulong)eventIndex);
+        h = Mix(h, (ulong)timeUs);
+        h = MixString(h, actor);
+        h = MixString(h, kind);
+        h = Mix(h, detailsDigest);
+        h = Mix(h, (ulong)message);
+        _hash = h;
     }
 
-    private void AddByte(byte b)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong Mix(ulong h, ulong word)
     {
-        _hash ^= b;
-        _hash *= Prime;
+        h = (h ^ word) * Prime;
+        return h ^ (h >> 32);
     }
 
-    private void AddInt64(long v)
+    /// <summary>The string's UTF-16 code units four to a word, then its length, which ends the field so adjacent
+    /// fields cannot run into each other.</summary>
+    internal static ulong MixString(ulong h, string s)
     {
-        for (int i = 0; i < 8; i++) AddByte((byte)(v >> (8 * i)));
-    }
-
-    private void AddString(string s)
-    {
-        foreach (char c in s)
+        var bytes = MemoryMarshal.AsBytes(s.AsSpan());
+        int i = 0;
+        for (; i + 8 <= bytes.Length; i += 8) h = Mix(h, BinaryPrimitives.ReadUInt64LittleEndian(bytes[i..]));
+        if (i < bytes.Length)
         {
-            AddByte((byte)c);
-            AddByte((byte)(c >> 8));
+            ulong tail = 0;
+            for (int k = 0; i + k < bytes.Length; k++) tail |= (ulong)bytes[i + k] << (8 * k);
+            h = Mix(h, tail);
         }
-        AddInt64(s.Length); // the length ends each field, so adjacent fields cannot run into each other
+        return Mix(h, (ulong)s.Length);
     }
+}
+
+/// <summary>
+/// The details of a trace record as the simulator carries them: a digest of their content, always (the trace
+/// hash covers it), and their text only when a sink will read it. Strings convert implicitly (digest of the
+/// text); <see cref="TraceDetailsBuilder"/> makes one from an interpolated string without formatting it when no
+/// sink is attached, digesting its literal parts and values instead.
+/// </summary>
+public readonly struct TraceDetails
+{
+    private TraceDetails(ulong digest, string? text)
+    {
+        Digest = digest;
+        Text = text;
+    }
+
+    /// <summary>Digest of the content; the same whether or not the text was formatted.</summary>
+    public ulong Digest { get; }
+
+    /// <summary>The text, or null when it was not formatted (no sink attached).</summary>
+    public string? Text { get; }
+
+    public static TraceDetails None { get; } = new(DigestOf(""), "");
+
+    public static implicit operator TraceDetails(string? text) => text is null ? None : new(DigestOf(text), text);
+
+    internal static TraceDetails FromParts(ulong digest, string? text) => new(digest, text);
+
+    /// <summary>Digest of plain text (a string passed as the whole details).</summary>
+    public static ulong DigestOf(string text) => TraceHasher.MixString(TraceHasher.OffsetBasis ^ 0x5EED, text);
+}
+
+/// <summary>
+/// Interpolated-string handler for trace details: digests each literal part and value as it comes (numbers as
+/// words, strings by their code units, with a tag per kind so parts cannot be confused) and formats the text,
+/// invariant culture, only when the world has a sink attached.
+/// </summary>
+[InterpolatedStringHandler]
+public ref struct TraceDetailsBuilder
+{
+    private const ulong LiteralTag = 0x4C49540000000000UL, StringTag = 0x5354520000000000UL, NumberTag = 0x4E554D0000000000UL;
+
+    private ulong _digest;
+    private DefaultInterpolatedStringHandler _text;
+    private readonly bool _formatting;
+
+    public TraceDetailsBuilder(int literalLength, int formattedCount, bool formatting)
+    {
+        _digest = TraceHasher.OffsetBasis ^ 0xDE7A;
+        _formatting = formatting;
+        _text = formatting ? new DefaultInterpolatedStringHandler(literalLength, formattedCount, CultureInfo.InvariantCulture) : default;
+    }
+
+    public TraceDetailsBuilder(int literalLength, int formattedCount, SimWorld world)
+        : this(literalLength, formattedCount, world.Tracing)
+    {
+    }
+
+    public void AppendLiteral(string s)
+    {
+        _digest = TraceHasher.MixString(TraceHasher.Mix(_digest, LiteralTag), s);
+        if (_formatting) _text.AppendLiteral(s);
+    }
+
+    public void AppendFormatted(string? s)
+    {
+        _digest = TraceHasher.MixString(TraceHasher.Mix(_digest, StringTag), s ?? "");
+        if (_formatting) _text.AppendFormatted(s);
+    }
+
+    public void AppendFormatted(long v)
+    {
+        _digest = TraceHasher.Mix(TraceHasher.Mix(_digest, NumberTag), (ulong)v);
+        if (_formatting) _text.AppendFormatted(v);
+    }
+
+    public void AppendFormatted(int v) => AppendFormatted((long)v);
+
+    public void AppendFormatted(short v) => AppendFormatted((long)v);
+
+    public void AppendFormatted(TopicPartition tp)
+    {
+        _digest = TraceHasher.Mix(TraceHasher.MixString(TraceHasher.Mix(_digest, StringTag), tp.Topic), (ulong)tp.Partition);
+        if (_formatting) _text.AppendFormatted(tp.ToString());
+    }
+
+    /// <summary>Enums by their value; anything else by its invariant text (formatted even without a sink: rare
+    /// parts only).</summary>
+    public void AppendFormatted<T>(T value)
+    {
+        if (typeof(T).IsEnum && Unsafe.SizeOf<T>() == 4)
+        {
+            _digest = TraceHasher.Mix(TraceHasher.Mix(_digest, NumberTag ^ 0xE), (ulong)Unsafe.As<T, int>(ref value));
+            if (_formatting) _text.AppendFormatted(value);
+            return;
+        }
+        AppendFormatted(Invariant(value, null));
+    }
+
+    public void AppendFormatted<T>(T value, string? format) => AppendFormatted(Invariant(value, format));
+
+    private static string? Invariant<T>(T value, string? format)
+        => value is IFormattable f ? f.ToString(format, CultureInfo.InvariantCulture) : value?.ToString();
+
+    public TraceDetails Build()
+        => TraceDetails.FromParts(_digest, _formatting ? _text.ToStringAndClear() : null);
 }
 
 /// <summary>Hands every record to several sinks in order (the replay writes JSON lines and feeds the timeline).</summary>

@@ -1,5 +1,6 @@
 using DetKafka.Core.Abstractions;
 using DetKafka.Core.Util;
+using DetKafka.Sim.Trace;
 
 namespace DetKafka.Sim.World;
 
@@ -8,13 +9,14 @@ namespace DetKafka.Sim.World;
 /// action returns the details for the trace (null: nothing to say). <see cref="Actor"/> and <see cref="Kind"/>
 /// name it in the trace; <see cref="Message"/> is the network message it delivers (0: none).
 /// </summary>
-public sealed class SimEvent(long timeUs, string actor, string kind, Func<string?> action, long message = 0)
+/// A struct: the queue holds it inline, one object (the action's closure) per scheduled event rather than two.
+public readonly struct SimEvent(long timeUs, string actor, string kind, Func<TraceDetails> action, long message = 0)
 {
     public long TimeUs { get; } = timeUs;
     public string Actor { get; } = actor;
     public string Kind { get; } = kind;
     public long Message { get; } = message;
-    internal Func<string?> Action { get; } = action;
+    internal Func<TraceDetails> Action { get; } = action;
 }
 
 /// <summary>
@@ -37,7 +39,7 @@ public sealed class EventQueue(IRandom random, int pendingMax)
         _queue.Enqueue(e, (e.TimeUs, random.NextUInt64(), _sequence++));
     }
 
-    public bool TryDequeue(out SimEvent e) => _queue.TryDequeue(out e!, out _);
+    public bool TryDequeue(out SimEvent e) => _queue.TryDequeue(out e, out _);
 
     public long PeekTimeUs => _queue.TryPeek(out _, out var p) ? p.Time : long.MaxValue;
 }

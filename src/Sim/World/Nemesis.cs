@@ -1,4 +1,5 @@
 using System.Globalization;
+using DetKafka.Sim.Trace;
 using DetKafka.Core.Abstractions;
 
 namespace DetKafka.Sim.World;

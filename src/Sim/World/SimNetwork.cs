@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Globalization;
+using DetKafka.Sim.Trace;
 using DetKafka.Core.Abstractions;
 using DetKafka.Core.Client;
 using DetKafka.Core.Util;
@@ -244,13 +245,13 @@ public sealed class SimNetwork
         if (dir.Doomed)
         {
             // Stuck behind a segment TCP could not deliver; the reset is on its way.
-            _world.Note(from.Name, "send", $"conn-{c.Id} {FrameLabel(c, from, bytes)} to {to.Name}: dropped behind an undeliverable segment", message);
+            NoteSend(c, from, to, bytes, ": dropped behind an undeliverable segment", 1, message);
             return;
         }
         long arrival = Transmit(from, to, out long resetAt);
         if (arrival < 0)
         {
-            _world.Note(from.Name, "send", $"conn-{c.Id} {FrameLabel(c, from, bytes)} to {to.Name}: never arrives (user timeout)", message);
+            NoteSend(c, from, to, bytes, ": never arrives (user timeout)", 1, message);
             dir.Doomed = true;
             Break(c, resetAt, "user timeout: data unacknowledged");
             return;
@@ -258,9 +259,7 @@ public sealed class SimNetwork
         _world.Count("net.bytes-sent", bytes.Length);
         // Now and then split the stream at random points: receivers must reassemble frames from partial reads.
         int pieces = bytes.Length < 2 || _random.NextBool(0.7) ? 1 : _random.NextInt(2, Math.Min(4, bytes.Length + 1));
-        _world.Note(from.Name, "send", pieces == 1
-            ? $"conn-{c.Id} {FrameLabel(c, from, bytes)} to {to.Name}"
-            : $"conn-{c.Id} {FrameLabel(c, from, bytes)} to {to.Name} in {pieces} segments", message);
+        NoteSend(c, from, to, bytes, null, pieces, message);
         int start = 0;
         for (int i = 0; i < pieces; i++)
         {
@@ -276,7 +275,7 @@ public sealed class SimNetwork
         }
     }
 
-    private string? Deliver(SimConnection c, Direction dir, byte[] chunk)
+    private TraceDetails Deliver(SimConnection c, Direction dir, byte[] chunk)
     {
         var to = dir.Receiver;
         if (c.BrokenAtUs <= _world.NowUs || !c.IsOpenAt(to) || to.Incarnation != c.IncarnationOf(to))
@@ -304,7 +303,7 @@ public sealed class SimNetwork
         {
             _world.ClientInput((ClientHost)to, client => client.OnReceive(new ConnectionId(c.Id), chunk));
         }
-        return $"conn-{c.Id} {chunk.Length} bytes";
+        return _world.Details($"conn-{c.Id} {chunk.Length} bytes");
     }
 
     internal void SetReceiveEnabled(Endpoint at, ConnectionId id, bool enabled)
@@ -351,24 +350,49 @@ public sealed class SimNetwork
     }
 
     /// <summary>
-    /// What a send carries, for the trace: every send is one whole Kafka frame (clients and brokers write one
-    /// frame per call), so the header is at its start. The initiator of a connection sends requests
-    /// (size, api key, version, correlation id), the acceptor responses (size, correlation id).
+    /// The "send" record: what the send carries. Every send is one whole Kafka frame (clients and brokers write
+    /// one frame per call), so the header is at its start. The initiator of a connection sends requests (size,
+    /// api key, version, correlation id), the acceptor responses (size, correlation id). Built part by part so
+    /// that without a sink nothing is formatted.
     /// </summary>
-    private static string FrameLabel(SimConnection c, Endpoint from, ReadOnlySpan<byte> bytes)
+    private void NoteSend(SimConnection c, Endpoint from, Endpoint to, ReadOnlySpan<byte> bytes, string? outcome, int pieces, long message)
     {
-        string size = bytes.Length.ToString(CultureInfo.InvariantCulture) + " bytes";
-        if (from == c.Initiator)
+        var d = new TraceDetailsBuilder(0, 0, _world.Tracing);
+        d.AppendLiteral("conn-");
+        d.AppendFormatted(c.Id);
+        d.AppendLiteral(" ");
+        if (from == c.Initiator && bytes.Length >= 12)
         {
-            if (bytes.Length < 12) return size;
             short key = BinaryPrimitives.ReadInt16BigEndian(bytes[4..]);
-            short version = BinaryPrimitives.ReadInt16BigEndian(bytes[6..]);
-            int correlation = BinaryPrimitives.ReadInt32BigEndian(bytes[8..]);
-            string name = key >= 0 && key < ApiNames.Length && ApiNames[key] is { } n ? n : "api " + key.ToString(CultureInfo.InvariantCulture);
-            return string.Create(CultureInfo.InvariantCulture, $"{name} v{version} request #{correlation}, {size}");
+            if (key >= 0 && key < ApiNames.Length && ApiNames[key] is { } name) d.AppendFormatted(name);
+            else
+            {
+                d.AppendLiteral("api ");
+                d.AppendFormatted(key);
+            }
+            d.AppendLiteral(" v");
+            d.AppendFormatted(BinaryPrimitives.ReadInt16BigEndian(bytes[6..]));
+            d.AppendLiteral(" request #");
+            d.AppendFormatted(BinaryPrimitives.ReadInt32BigEndian(bytes[8..]));
+            d.AppendLiteral(", ");
         }
-        if (bytes.Length < 8) return size;
-        return string.Create(CultureInfo.InvariantCulture, $"response #{BinaryPrimitives.ReadInt32BigEndian(bytes[4..])}, {size}");
+        else if (from != c.Initiator && bytes.Length >= 8)
+        {
+            d.AppendLiteral("response #");
+            d.AppendFormatted(BinaryPrimitives.ReadInt32BigEndian(bytes[4..]));
+            d.AppendLiteral(", ");
+        }
+        d.AppendFormatted(bytes.Length);
+        d.AppendLiteral(" bytes to ");
+        d.AppendFormatted(to.Name);
+        if (outcome is not null) d.AppendLiteral(outcome);
+        if (pieces > 1)
+        {
+            d.AppendLiteral(" in ");
+            d.AppendFormatted(pieces);
+            d.AppendLiteral(" segments");
+        }
+        _world.Note(from.Name, "send", d.Build(), message);
     }
 
     // ---- closing ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using DetKafka.Sim.Trace;
 using DetKafka.Core.Abstractions;
 using DetKafka.Core.Broker;
 using DetKafka.Core.Client;
@@ -17,7 +18,7 @@ public sealed class SimNode : Endpoint
     public const int BacklogMax = 200_000;
 
     private readonly SimWorld _world;
-    private readonly List<Func<string?>> _backlog = new();
+    private readonly List<Func<TraceDetails>> _backlog = new();
 
     internal SimNode(SimWorld world, int index, int nodeId, SimClock clock, BrokerConfig config)
         : base(index, "n" + nodeId.ToString(CultureInfo.InvariantCulture))
@@ -63,14 +64,14 @@ public sealed class SimNode : Endpoint
 
     internal int BacklogCount => _backlog.Count;
 
-    internal void Defer(Func<string?> input)
+    internal void Defer(Func<TraceDetails> input)
     {
         Check.That(_backlog.Count < BacklogMax, "a paused node's backlog is bounded");
         _backlog.Add(input);
         _world.Count("node.inputs-deferred-by-pause");
     }
 
-    internal List<Func<string?>> TakeBacklog()
+    internal List<Func<TraceDetails>> TakeBacklog()
     {
         var items = _backlog.ToList();
         _backlog.Clear();

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using DetKafka.Core.Abstractions;
 using DetKafka.Core.Broker;
 using DetKafka.Core.Client;
@@ -23,7 +24,7 @@ public sealed class SimWorld
 
     private readonly EventQueue _queue;
     private readonly ITraceSink? _sink;
-    private readonly List<TraceRecord> _notes = new();
+    private readonly List<PendingRecord> _notes = new();
     private readonly SortedDictionary<string, long> _counters = new(StringComparer.Ordinal);
     private readonly List<SimNode> _nodes = new();
     private readonly List<ClientHost> _clients = new();
@@ -137,25 +138,38 @@ public sealed class SimWorld
     // ---- events and trace ----------------------------------------------------------------------------------
 
     /// <param name="message">The network message the event delivers (its trace record carries the id), or 0.</param>
-    public void Schedule(long timeUs, string actor, string kind, Func<string?> action, long message = 0)
+    public void Schedule(long timeUs, string actor, string kind, Func<TraceDetails> action, long message = 0)
     {
         Check.That(timeUs >= NowUs, "events are not scheduled in the past");
         _queue.Schedule(new SimEvent(timeUs, actor, kind, action, message));
     }
 
+    /// <summary>A sink is attached: trace details are formatted as text (otherwise only digested).</summary>
+    public bool Tracing => _sink is not null;
+
+    /// <summary>Details from an interpolated string, formatted only when <see cref="Tracing"/>.</summary>
+    public TraceDetails Details([InterpolatedStringHandlerArgument("")] ref TraceDetailsBuilder details) => details.Build();
+
     /// <summary>A trace record inside the current event (a log line, a history operation, a fault action, a
     /// message sent: <paramref name="message"/>).</summary>
-    public void Note(string actor, string kind, string details, long message = 0)
+    public void Note(string actor, string kind, string details, long message = 0) => Note(actor, kind, (TraceDetails)details, message);
+
+    public void Note(string actor, string kind, [InterpolatedStringHandlerArgument("")] ref TraceDetailsBuilder details, long message = 0)
+        => Note(actor, kind, details.Build(), message);
+
+    public void Note(string actor, string kind, TraceDetails details, long message = 0)
     {
-        var record = new TraceRecord(EventIndex, NowUs, actor, kind, details, message);
+        var record = new PendingRecord(EventIndex, NowUs, actor, kind, details, message);
         if (_inEvent) _notes.Add(record);
         else Emit(record);
     }
 
-    private void Emit(in TraceRecord record)
+    private readonly record struct PendingRecord(long EventIndex, long TimeUs, string Actor, string Kind, TraceDetails Details, long Message);
+
+    private void Emit(in PendingRecord r)
     {
-        _hash.Add(record);
-        _sink?.Write(record);
+        _hash.Add(r.EventIndex, r.TimeUs, r.Actor, r.Kind, r.Details.Digest, r.Message);
+        _sink?.Write(new TraceRecord(r.EventIndex, r.TimeUs, r.Actor, r.Kind, r.Details.Text ?? "", r.Message));
     }
 
     /// <summary>Runs the next event. False when nothing is pending.</summary>
@@ -169,7 +183,7 @@ public sealed class SimWorld
         _touched.Clear();
         _notes.Clear();
         _inEvent = true;
-        string? details;
+        TraceDetails details;
         try
         {
             details = e.Action();
@@ -178,8 +192,8 @@ public sealed class SimWorld
         {
             _inEvent = false;
         }
-        Emit(new TraceRecord(EventIndex, NowUs, e.Actor, e.Kind, details ?? "", e.Message));
-        foreach (var note in _notes) Emit(note);
+        Emit(new PendingRecord(EventIndex, NowUs, e.Actor, e.Kind, details, e.Message));
+        for (int i = 0; i < _notes.Count; i++) Emit(_notes[i]);
         _notes.Clear();
         return true;
     }
@@ -213,7 +227,7 @@ public sealed class SimWorld
         Schedule(at, node.Name, "poll", () => NodePoll(node, incarnation, at));
     }
 
-    private string? NodePoll(SimNode node, int incarnation, long at)
+    private TraceDetails NodePoll(SimNode node, int incarnation, long at)
     {
         if (node.Incarnation != incarnation || !node.IsUp || node.ScheduledPollUs != at) return null;
         if (node.Paused)
@@ -242,7 +256,7 @@ public sealed class SimWorld
         Schedule(at, node.Name, "fsync-done", () => CompleteSync(node, incarnation));
     }
 
-    private string? CompleteSync(SimNode node, int incarnation)
+    private TraceDetails CompleteSync(SimNode node, int incarnation)
     {
         if (node.Incarnation != incarnation || !node.IsUp) return null;
         if (node.Paused)
@@ -256,7 +270,7 @@ public sealed class SimWorld
         var (token, status) = done[0];
         Count("disk.fsyncs");
         NodeInput(node, b => b.OnSyncCompleted(token, status));
-        return string.Create(CultureInfo.InvariantCulture, $"token {token} {status}");
+        return Details($"token {token} {status}");
     }
 
     private void InstallDiskFaults(SimNode node)
@@ -496,14 +510,14 @@ public sealed class SimWorld
                 Schedule(start, host.Name, "client-start", () => host.Incarnation == incarnation && !host.IsUp ? Workload.StartProcess(host) : null);
             }
             Nemesis.Start();
-            Schedule(Options.SafetyPhaseMs * 1000, "nemesis", "heal", Heal);
+            Schedule(Options.SafetyPhaseMs * 1000, "nemesis", "heal", () => Heal());
         }
         finally
         {
             _inEvent = false;
         }
-        Emit(new TraceRecord(0, 0, "world", "boot", string.Create(CultureInfo.InvariantCulture,
-            $"seed {Seed}: {_nodes.Count} nodes, {_clients.Count} client hosts, faults [{string.Join(",", Options.EnabledFaults.Select(FaultNames.Name))}]")));
+        Emit(new PendingRecord(0, 0, "world", "boot", string.Create(CultureInfo.InvariantCulture,
+            $"seed {Seed}: {_nodes.Count} nodes, {_clients.Count} client hosts, faults [{string.Join(",", Options.EnabledFaults.Select(FaultNames.Name))}]"), 0));
         foreach (var note in _notes) Emit(note);
         _notes.Clear();
     }

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
+using DetKafka.Sim.Trace;
 using DetKafka.Core.Abstractions;
 using DetKafka.Core.Client;
 using DetKafka.Core.Protocol;
@@ -171,7 +172,7 @@ public sealed class Workload
     private bool WantsToSend(Worker worker)
         => !_world.InLivenessPhase || worker.LivenessCompleted < Options.LivenessSendsPerWorker;
 
-    private string? Invoke(ClientHost host, int incarnation, Worker worker)
+    private TraceDetails Invoke(ClientHost host, int incarnation, Worker worker)
     {
         if (host.Incarnation != incarnation || host.Producer is not { } producer || worker.Pending) return null;
         if (!StateOf(host).Workers.Contains(worker) || !WantsToSend(worker)) return null;
@@ -190,10 +191,10 @@ public sealed class Workload
             worker.Pending = false;
             HistoryLog.Add(worker.Process, OpType.Fail, OpKind.Send, _world.NowMs, [new SendOp(tp, value, null)], "producer buffer full");
             ScheduleInvoke(host, worker, _world.NowUs + ThinkUs());
-            return $"p{worker.Process} send {value} refused: buffer full";
+            return _world.Details($"p{worker.Process} send {value} refused: buffer full");
         }
         _world.ClientInput(host, _ => { });
-        return $"p{worker.Process} send {value} to {tp}";
+        return _world.Details($"p{worker.Process} send {value} to {tp}");
     }
 
     private void OnDelivery(ClientHost host, int incarnation, Worker worker, TopicPartition tp, long value, DeliveryReport report)
@@ -211,8 +212,14 @@ public sealed class Workload
         HistoryLog.Add(worker.Process, type, OpKind.Send, _world.NowMs, [new SendOp(tp, value, offset)], error);
         bool acksZero = host.ProducerSpec!.Acks == 0;
         if (_world.InLivenessPhase && (type == OpType.Ok || (acksZero && report.Error == ErrorCode.None))) worker.LivenessCompleted++;
-        _world.Note(host.Name, "send-" + type.ToString().ToLowerInvariant(),
-            $"p{worker.Process} {value} {tp}{(offset is { } o ? " @" + o.ToString(CultureInfo.InvariantCulture) : "")}{(error is null ? "" : " " + error)}");
+        string kind = type switch { OpType.Ok => "send-ok", OpType.Fail => "send-fail", _ => "send-" + type.ToString().ToLowerInvariant() };
+        if (offset is { } o)
+        {
+            if (error is null) _world.Note(host.Name, kind, $"p{worker.Process} {value} {tp} @{o}");
+            else _world.Note(host.Name, kind, $"p{worker.Process} {value} {tp} @{o} {error}");
+        }
+        else if (error is null) _world.Note(host.Name, kind, $"p{worker.Process} {value} {tp}");
+        else _world.Note(host.Name, kind, $"p{worker.Process} {value} {tp} {error}");
         ScheduleInvoke(host, worker, _world.NowUs + ThinkUs());
     }
 
