@@ -112,8 +112,9 @@ public static class Simulation
                 }
                 if (options.CheckNodeInvariants)
                 {
-                    foreach (var checker in invariants)
+                    for (int i = 0; i < invariants.Count; i++)
                     {
+                        var checker = invariants[i];
                         if (checker.Check(context) is not { } message) continue;
                         verdict = Verdict.InvariantViolation;
                         violation = At(checker.Name, message);

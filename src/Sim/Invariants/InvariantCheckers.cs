@@ -55,7 +55,7 @@ public static class InvariantCheckers
 /// </summary>
 public sealed class HighWatermarkMonotonic : IInvariantChecker
 {
-    private readonly Dictionary<(int Node, TopicPartition Tp), long> _seen = new();
+    private readonly MonotonicPerLog _seen = new(log => log.HighWatermark);
 
     public string Name => "high-watermark-monotonic";
 
@@ -65,16 +65,9 @@ public sealed class HighWatermarkMonotonic : IInvariantChecker
         for (int i = 0; i < touched.Count; i++)
         {
             var node = touched[i];
-            if (node.Broker is not { } broker) continue;
-            foreach (var log in broker.Logs.Logs)
-            {
-                var key = (node.NodeId, log.TopicPartition);
-                long hw = log.HighWatermark;
-                if (_seen.TryGetValue(key, out long before) && hw < before)
-                    return string.Create(CultureInfo.InvariantCulture,
-                        $"{node.Name} {log.TopicPartition}: high watermark went back from {before} to {hw}{(context.RestartedThisEvent.Contains(node) ? " across a restart" : "")}");
-                _seen[key] = hw;
-            }
+            if (_seen.FindDecrease(node) is not { } d) continue;
+            return string.Create(CultureInfo.InvariantCulture,
+                $"{node.Name} {d.Tp}: high watermark went back from {d.Before} to {d.Now}{(context.RestartedThisEvent.Contains(node) ? " across a restart" : "")}");
         }
         return null;
     }
@@ -84,7 +77,7 @@ public sealed class HighWatermarkMonotonic : IInvariantChecker
 /// before it moves, and recovery takes the larger of the checkpoint and the first segment).</summary>
 public sealed class LogStartOffsetMonotonic : IInvariantChecker
 {
-    private readonly Dictionary<(int Node, TopicPartition Tp), long> _seen = new();
+    private readonly MonotonicPerLog _seen = new(log => log.LogStartOffset);
 
     public string Name => "log-start-offset-monotonic";
 
@@ -94,18 +87,69 @@ public sealed class LogStartOffsetMonotonic : IInvariantChecker
         for (int i = 0; i < touched.Count; i++)
         {
             var node = touched[i];
-            if (node.Broker is not { } broker) continue;
-            foreach (var log in broker.Logs.Logs)
-            {
-                var key = (node.NodeId, log.TopicPartition);
-                long start = log.LogStartOffset;
-                if (_seen.TryGetValue(key, out long before) && start < before)
-                    return string.Create(CultureInfo.InvariantCulture,
-                        $"{node.Name} {log.TopicPartition}: log start offset went back from {before} to {start}");
-                _seen[key] = start;
-            }
+            if (_seen.FindDecrease(node) is not { } d) continue;
+            return string.Create(CultureInfo.InvariantCulture,
+                $"{node.Name} {d.Tp}: log start offset went back from {d.Before} to {d.Now}");
         }
         return null;
+    }
+}
+
+/// <summary>
+/// The last value seen per node and partition of a quantity that must not decrease. Checked after every event
+/// that touched the node, so the common case is the same log objects in the same order as last time: then the
+/// values sit in arrays aligned with the node's log list, with no hashing of (node, partition) keys. When the
+/// layout changes (a restart opens new logs, a partition appears) the arrays go back into the dictionary,
+/// which remembers every partition ever seen, and are rebuilt from it.
+/// </summary>
+internal sealed class MonotonicPerLog(Func<UnifiedLog, long> read)
+{
+    private readonly Dictionary<(int Node, TopicPartition Tp), long> _seen = new();
+    private readonly Dictionary<int, Layout> _layouts = new();
+
+    private sealed class Layout
+    {
+        public UnifiedLog[] Logs = [];
+        public long[] Values = [];
+        public bool[] Known = [];
+    }
+
+    public (TopicPartition Tp, long Before, long Now)? FindDecrease(SimNode node)
+    {
+        if (node.Broker is not { } broker) return null;
+        var logs = broker.Logs.Logs as IReadOnlyList<UnifiedLog> ?? broker.Logs.Logs.ToList();
+        if (!_layouts.TryGetValue(node.NodeId, out var layout)) _layouts.Add(node.NodeId, layout = new Layout());
+        if (!SameLogs(layout, logs)) Relayout(node.NodeId, layout, logs);
+        for (int i = 0; i < logs.Count; i++)
+        {
+            long now = read(logs[i]);
+            if (layout.Known[i] && now < layout.Values[i]) return (logs[i].TopicPartition, layout.Values[i], now);
+            layout.Values[i] = now;
+            layout.Known[i] = true;
+        }
+        return null;
+    }
+
+    private static bool SameLogs(Layout layout, IReadOnlyList<UnifiedLog> logs)
+    {
+        if (layout.Logs.Length != logs.Count) return false;
+        for (int i = 0; i < logs.Count; i++)
+            if (!ReferenceEquals(layout.Logs[i], logs[i])) return false;
+        return true;
+    }
+
+    private void Relayout(int nodeId, Layout layout, IReadOnlyList<UnifiedLog> logs)
+    {
+        for (int i = 0; i < layout.Logs.Length; i++)
+            if (layout.Known[i]) _seen[(nodeId, layout.Logs[i].TopicPartition)] = layout.Values[i];
+        layout.Logs = new UnifiedLog[logs.Count];
+        layout.Values = new long[logs.Count];
+        layout.Known = new bool[logs.Count];
+        for (int i = 0; i < logs.Count; i++)
+        {
+            layout.Logs[i] = logs[i];
+            layout.Known[i] = _seen.TryGetValue((nodeId, logs[i].TopicPartition), out layout.Values[i]);
+        }
     }
 }
 
@@ -130,18 +174,22 @@ public sealed class AcknowledgedBelowLogEnd : IInvariantChecker
         {
             var op = ops[_scanned];
             if (op.Type != OpType.Ok || op.Kind != OpKind.Send) continue;
-            foreach (var micro in op.Value)
+            var micros = op.Value;
+            for (int m = 0; m < micros.Count; m++)
             {
-                if (micro is not SendOp { Offset: { } offset } send) continue;
+                if (micros[m] is not SendOp { Offset: { } offset } send) continue;
                 if (!_highestAcked.TryGetValue(send.Partition, out var best) || offset > best.Offset)
                     _highestAcked[send.Partition] = (offset, send.Value);
-                foreach (var node in context.Nodes)
-                    if (Violation(context, node, send.Partition, (offset, send.Value)) is { } problem) return problem;
+                var nodes = context.Nodes;
+                for (int n = 0; n < nodes.Count; n++)
+                    if (Violation(context, nodes[n], send.Partition, (offset, send.Value)) is { } problem) return problem;
             }
         }
-        foreach (var node in context.RestartedThisEvent)
+        // Index loops: these run after every event, and a foreach over an IReadOnlyList boxes its enumerator.
+        var restarted = context.RestartedThisEvent;
+        for (int r = 0; r < restarted.Count; r++)
             foreach (var (tp, acked) in _highestAcked)
-                if (Violation(context, node, tp, acked) is { } problem) return problem;
+                if (Violation(context, restarted[r], tp, acked) is { } problem) return problem;
         return null;
     }
 
@@ -164,8 +212,10 @@ public sealed class RecoveredLogsValid : IInvariantChecker
 
     public string? Check(InvariantContext context)
     {
-        foreach (var node in context.RestartedThisEvent)
+        var restarted = context.RestartedThisEvent;
+        for (int r = 0; r < restarted.Count; r++)
         {
+            var node = restarted[r];
             var disk = node.Disk;
             string root = SimWorld.DataDirectory;
             if (!disk.DirectoryExists(root)) continue;
