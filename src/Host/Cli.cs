@@ -12,6 +12,7 @@ public static class Cli
     {
         var root = new RootCommand("DetKafka: a Kafka-compatible broker with a deterministic core. Start one with `detkafka serve`.");
         root.Subcommands.Add(ServeCommand.Create(environment ?? ReadEnvironment));
+        root.Subcommands.Add(PerfCommand.Create());
         // No command: show the help, as a usage error.
         root.SetAction(parse =>
         {
@@ -36,10 +37,19 @@ public static class Cli
         if (parse.Errors.Count > 0)
         {
             foreach (var e in parse.Errors) configuration.Error.WriteLine("detkafka: " + e.Message);
-            configuration.Error.WriteLine("Try 'detkafka serve --help'.");
+            configuration.Error.WriteLine($"Try 'detkafka {HelpTarget(parse)} --help'.");
             return ServeCommand.ExitBadConfiguration;
         }
         return parse.Invoke(configuration);
+    }
+
+    /// <summary>The subcommand the arguments named ("serve", "perf produce"); serve when none.</summary>
+    private static string HelpTarget(ParseResult parse)
+    {
+        var names = new List<string>();
+        for (var r = parse.CommandResult; r?.Parent is not null; r = r.Parent as System.CommandLine.Parsing.CommandResult)
+            names.Insert(0, r.Command.Name);
+        return names.Count == 0 ? "serve" : string.Join(' ', names);
     }
 
     public static IReadOnlyDictionary<string, string> ReadEnvironment()
