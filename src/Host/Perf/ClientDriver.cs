@@ -40,6 +40,13 @@ public sealed class ClientDriver : IDisposable
         Network.RunOnce(Math.Min(wait, maxWaitMicros));
     }
 
+    /// <summary>Polls the client at once and writes what it queued: after the owner gave it work (a batch to send).</summary>
+    public void PollNow()
+    {
+        Client.Poll();
+        Network.Flush();
+    }
+
     /// <summary>Steps until <paramref name="done"/> holds; false if <paramref name="timeoutMs"/> passed first.</summary>
     public bool RunUntil(Func<bool> done, int timeoutMs)
     {

@@ -56,7 +56,7 @@ public sealed class ConsumeWorker
             var consumer = new Consumer(driver.Client, new ConsumerOptions
             {
                 MaxPartitionFetchBytes = _settings.FetchSize,
-                AutoOffsetReset = _settings.FromBeginning ? OffsetResetPolicy.Earliest : OffsetResetPolicy.Latest,
+                AutoOffsetReset = _settings.FromBeginning && _settings.Mode != PerfMode.EndToEnd ? OffsetResetPolicy.Earliest : OffsetResetPolicy.Latest,
             });
             bool endToEnd = _settings.Mode == PerfMode.EndToEnd;
             consumer.RawBatches = endToEnd ? OnBatchEndToEnd : OnBatch;

@@ -180,7 +180,8 @@ public sealed class ProduceWorker
         while (!_abort)
         {
             long now = PerfClock.Now;
-            if (!_stopHanding) Hand(now);
+            // Handing a batch over is an input to the client like any other: poll, so it leaves now.
+            if (!_stopHanding && Hand(now) > 0) driver.PollNow();
             bool handingOver = _stopHanding || _handed >= _records;
             if (handingOver && producer.PendingRecords == 0) return;
             long wakeTicks = handingOver ? long.MaxValue : NextWakeTicks(now);
@@ -191,9 +192,11 @@ public sealed class ProduceWorker
 
     private long Due(long record) => _startTicks + (long)(record * _ticksPerRecord);
 
-    private void Hand(long now)
+    /// <summary>Hands the producer what is due; returns the number of batches handed.</summary>
+    private int Hand(long now)
     {
         var producer = _producer!;
+        int handed = 0;
         while (_handed < _records && _free.Count > 0)
         {
             int count;
@@ -201,7 +204,7 @@ public sealed class ProduceWorker
             double interval;
             if (_ticksPerRecord == 0)
             {
-                if (producer.QueuedBatches >= _partitions.Length) return;
+                if (producer.QueuedBatches >= _partitions.Length) return handed;
                 count = (int)Math.Min(_template.Records, _records - _handed);
                 first = now;
                 interval = 0;
@@ -210,9 +213,9 @@ public sealed class ProduceWorker
             {
                 long due = Math.Min(_records, (long)((now - _startTicks) / _ticksPerRecord) + 1);
                 long available = due - _handed;
-                if (available <= 0) return;
+                if (available <= 0) return handed;
                 bool full = available >= _template.Records || due == _records;
-                if (!full && (now < Due(_handed) + _lingerTicks || producer.QueuedBatches >= _partitions.Length)) return;
+                if (!full && (now < Due(_handed) + _lingerTicks || producer.QueuedBatches >= _partitions.Length)) return handed;
                 count = (int)Math.Min(_template.Records, available);
                 first = Due(_handed);
                 interval = _ticksPerRecord;
@@ -227,10 +230,12 @@ public sealed class ProduceWorker
             if (!producer.SendBatch(tp, slot.Buffer.AsMemory(0, length), count, slot.Callback))
             {
                 _free.Push(slot);
-                return;
+                return handed;
             }
             Interlocked.Add(ref _handed, count);
+            handed++;
         }
+        return handed;
     }
 
     /// <summary>When the next batch may leave by the schedule (throttled only; otherwise inputs wake the worker).</summary>
