@@ -34,6 +34,7 @@ public sealed class SocketClientNetwork : IClientNetwork, IDisposable
     private readonly List<Socket> _errorList = new();
     private readonly Dictionary<string, IPAddress> _resolved = new(StringComparer.Ordinal);
     private readonly List<Conn> _scratch = new();
+    private NativePoll.PollFd[] _pollFds = new NativePoll.PollFd[4];
     private KafkaClient? _client;
     private long _lastId;
 
@@ -69,6 +70,10 @@ public sealed class SocketClientNetwork : IClientNetwork, IDisposable
         public uint Prefix;
 
         public int Pending => OutEnd - OutStart;
+
+        // What the last wait found.
+        public bool Readable;
+        public bool Writable;
     }
 
     /// <summary>The client whose inputs this network delivers. Call once, before the client is used.</summary>
@@ -174,32 +179,23 @@ public sealed class SocketClientNetwork : IClientNetwork, IDisposable
         }
         Flush();
 
-        _readList.Clear();
-        _writeList.Clear();
-        _errorList.Clear();
-        foreach (var c in _conns)
-        {
-            if (c.Connecting || c.WantWrite) _writeList.Add(c.Socket);
-            if (!c.Connecting) _readList.Add(c.Socket);
-            _errorList.Add(c.Socket);
-        }
         int timeout = (int)Math.Clamp(timeoutMicros, 0, int.MaxValue);
-        if (_errorList.Count == 0)
+        if (_conns.Count == 0)
         {
             if (timeout > 0) Thread.Sleep(TimeSpan.FromMicroseconds(timeout));
             return;
         }
-        Socket.Select(_readList, _writeList, _errorList, timeout);
+        if (NativePoll.Supported) WaitPoll(timeout);
+        else WaitSelect(timeout);
 
-        // Select left only the ready sockets in each list; act on connections (a callback may close some).
+        // Act on the ready connections (a callback may close some).
         _scratch.Clear();
         _scratch.AddRange(_conns);
         foreach (var c in _scratch)
         {
-            if (!_byId.ContainsKey(c.Id.Value)) continue;
+            if (!_byId.ContainsKey(c.Id.Value) || (!c.Readable && !c.Writable)) continue;
             if (c.Connecting)
             {
-                if (!_writeList.Contains(c.Socket) && !_errorList.Contains(c.Socket)) continue;
                 if (PendingError(c) != 0)
                 {
                     Lost(c);
@@ -210,10 +206,55 @@ public sealed class SocketClientNetwork : IClientNetwork, IDisposable
                 client.Poll();
                 continue;
             }
-            if (_writeList.Contains(c.Socket)) c.WantWrite = false;
-            if (_readList.Contains(c.Socket) || _errorList.Contains(c.Socket)) Read(c);
+            if (c.Writable) c.WantWrite = false;
+            if (c.Readable) Read(c);
         }
         Flush();
+    }
+
+    /// <summary>ppoll over every connection: readable (or broken) sets <see cref="Conn.Readable"/>, writable sets
+    /// <see cref="Conn.Writable"/> (a connect finishing counts as writable).</summary>
+    private void WaitPoll(int timeoutMicros)
+    {
+        if (_pollFds.Length < _conns.Count) _pollFds = new NativePoll.PollFd[Math.Max(_conns.Count, 2 * _pollFds.Length)];
+        for (int i = 0; i < _conns.Count; i++)
+        {
+            var c = _conns[i];
+            short events = 0;
+            if (!c.Connecting) events |= NativePoll.PollIn;
+            if (c.Connecting || c.WantWrite) events |= NativePoll.PollOut;
+            _pollFds[i] = new NativePoll.PollFd { Fd = (int)c.Socket.Handle, Events = events };
+        }
+        int ready = NativePoll.Wait(_pollFds, _conns.Count, timeoutMicros);
+        for (int i = 0; i < _conns.Count; i++)
+        {
+            var c = _conns[i];
+            short r = ready > 0 ? _pollFds[i].Revents : (short)0;
+            const short broken = NativePoll.PollErr | NativePoll.PollHup | NativePoll.PollNval;
+            c.Readable = (r & (NativePoll.PollIn | broken)) != 0;
+            c.Writable = (r & NativePoll.PollOut) != 0 || (c.Connecting && (r & broken) != 0);
+        }
+    }
+
+    /// <summary>The portable wait: <see cref="Socket.Select"/>, millisecond timeouts.</summary>
+    private void WaitSelect(int timeoutMicros)
+    {
+        _readList.Clear();
+        _writeList.Clear();
+        _errorList.Clear();
+        foreach (var c in _conns)
+        {
+            if (c.Connecting || c.WantWrite) _writeList.Add(c.Socket);
+            if (!c.Connecting) _readList.Add(c.Socket);
+            _errorList.Add(c.Socket);
+        }
+        Socket.Select(_readList, _writeList, _errorList, timeoutMicros);
+        foreach (var c in _conns)
+        {
+            bool error = _errorList.Contains(c.Socket);
+            c.Readable = _readList.Contains(c.Socket) || (!c.Connecting && error);
+            c.Writable = _writeList.Contains(c.Socket) || (c.Connecting && error);
+        }
     }
 
     private static int PendingError(Conn c)
