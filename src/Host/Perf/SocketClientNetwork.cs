@@ -12,9 +12,9 @@ namespace DetKafka.Host.Perf;
 /// <summary>
 /// <see cref="IClientNetwork"/> over non-blocking TCP sockets, owned by one thread together with its
 /// <see cref="KafkaClient"/>: the thread calls <see cref="RunOnce"/> in a loop, which waits in poll(2) for its
-/// sockets, reads what arrived and hands it to the client, and writes what the client queued. No thread hops and
-/// no allocation per request: requests are appended to a per-connection output buffer and written in as few
-/// send calls as the socket takes (several pipelined requests leave in one). Kafka's Java client works the same
+/// sockets, reads what arrived and hands it to the client, and writes what the client sends. No thread hops and
+/// no allocation per request: a request goes straight to the socket when nothing waits before it; what the
+/// socket does not take waits in a per-connection output buffer until it is writable. Kafka's Java client works the same
 /// way (one selector per sender thread).
 /// <para>Optionally times requests: each request frame sent is stamped, and since Kafka answers in request order
 /// per connection, the response frame that completes next on that connection is its answer.</para>
@@ -129,6 +129,22 @@ public sealed class SocketClientNetwork : IClientNetwork, IDisposable
         if (!_byId.TryGetValue(connection.Value, out var c)) return; // closed; the client hears of it
         if (RequestTimed is not null && bytes.Length >= 6)
             c.Sent.Enqueue(((ApiKey)BinaryPrimitives.ReadInt16BigEndian(bytes[4..]), Stopwatch.GetTimestamp()));
+        if (c.Pending == 0 && !c.Connecting && !c.WantWrite)
+        {
+            // Nothing waiting: write straight from the caller's buffer and keep only what the socket did not take.
+            int n = c.Socket.Send(bytes, SocketFlags.None, out var error);
+            if (error == System.Net.Sockets.SocketError.Success)
+            {
+                BytesSent += n;
+                bytes = bytes[n..];
+                if (bytes.IsEmpty) return;
+            }
+            else if (error != System.Net.Sockets.SocketError.WouldBlock)
+            {
+                // Broken: the next wait finds the socket readable with the error and reports the loss.
+                return;
+            }
+        }
         if (c.Out.Length - c.OutEnd < bytes.Length)
         {
             int pending = c.Pending;
