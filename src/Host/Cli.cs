@@ -13,6 +13,7 @@ public static class Cli
         var root = new RootCommand("DetKafka: a Kafka-compatible broker with a deterministic core. Start one with `detkafka serve`.");
         root.Subcommands.Add(ServeCommand.Create(environment ?? ReadEnvironment));
         root.Subcommands.Add(SimCommand.Create());
+        root.Subcommands.Add(PerfCommand.Create());
         // No command: show the help, as a usage error.
         root.SetAction(parse =>
         {

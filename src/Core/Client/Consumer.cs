@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Protocol.Messages;
 using DetKafka.Core.Records;
@@ -38,6 +39,11 @@ public sealed record ConsumerOptions
 
 public sealed record ConsumedRecord(TopicPartition Partition, long Offset, long Timestamp, byte[]? Key, byte[]? Value);
 
+/// <summary>Takes one fetched record batch undecoded (see <see cref="Consumer.RawBatches"/>). The batch's CRC has
+/// been checked; records before <paramref name="position"/> were delivered before (a batch may start earlier).
+/// The span is valid only during the call.</summary>
+public delegate void RawBatchHandler(TopicPartition partition, ReadOnlySpan<byte> batch, long position);
+
 /// <summary>
 /// A Kafka consumer over <see cref="KafkaClient"/> with manual assignment (no group membership): it fetches
 /// every assigned partition from its leader with sessionless Fetch requests (one in flight per broker),
@@ -71,6 +77,11 @@ public sealed class Consumer : IClientComponent
     public Action<TopicPartition, ErrorCode, string>? PartitionError { get; set; }
 
     public int BufferedRecords => _buffer.Count;
+
+    /// <summary>When set, fetched batches go to this handler whole and undecoded instead of into the record buffer
+    /// (<see cref="TakeRecords"/> then stays empty): the load generator counts records per batch and allocates
+    /// nothing per record.</summary>
+    public RawBatchHandler? RawBatches { get; set; }
 
     public IReadOnlyList<TopicPartition> Assignment => _order.Select(x => x.Tp).ToList();
 
@@ -328,6 +339,11 @@ public sealed class Consumer : IClientComponent
 
     private void Deliver(TopicPartition tp, PartitionState s, ReadOnlyMemory<byte> records, long now)
     {
+        if (RawBatches is { } raw)
+        {
+            DeliverRaw(tp, s, records.Span, raw, now);
+            return;
+        }
         _decoded.Clear();
         var error = RecordBatchDecoder.Decode(records.Span, _decoded, allowPartialTrailingBatch: true);
         long position = s.Position!.Value;
@@ -344,6 +360,37 @@ public sealed class Consumer : IClientComponent
             PartitionError?.Invoke(tp, error, $"a fetched batch failed to decode at offset {position}");
             Backoff(s, now, metadata: false);
         }
+    }
+
+    /// <summary>Hands whole batches to <paramref name="raw"/> after checking their framing and CRC; a partial trailing
+    /// batch is left for the next fetch, as in <see cref="RecordBatchDecoder.Decode"/>.</summary>
+    private void DeliverRaw(TopicPartition tp, PartitionState s, ReadOnlySpan<byte> records, RawBatchHandler raw, long now)
+    {
+        long position = s.Position!.Value;
+        int at = 0;
+        while (records.Length - at >= RecordBatch.LogOverhead)
+        {
+            var rest = records[at..];
+            long size = (long)BinaryPrimitives.ReadInt32BigEndian(rest[RecordBatch.BatchLengthOffset..]) + RecordBatch.LogOverhead;
+            if (size > rest.Length && size >= RecordBatch.HeaderSize) break; // partial trailing batch
+            var batch = size >= RecordBatch.HeaderSize ? rest[..(int)size] : default;
+            if (batch.IsEmpty || batch[RecordBatch.MagicOffset] != RecordBatch.CurrentMagic
+                || BinaryPrimitives.ReadUInt32BigEndian(batch[RecordBatch.CrcOffset..]) != Crc32C.Compute(batch[RecordBatch.AttributesOffset..]))
+            {
+                s.Position = position;
+                PartitionError?.Invoke(tp, ErrorCode.CorruptMessage, $"a fetched batch failed its checks at offset {position}");
+                Backoff(s, now, metadata: false);
+                return;
+            }
+            long lastOffset = BinaryPrimitives.ReadInt64BigEndian(batch) + BinaryPrimitives.ReadInt32BigEndian(batch[RecordBatch.LastOffsetDeltaOffset..]);
+            if (lastOffset >= position)
+            {
+                raw(tp, batch, position);
+                position = lastOffset + 1;
+            }
+            at += (int)size;
+        }
+        s.Position = position;
     }
 
     private void Backoff(PartitionState s, long now, bool metadata)

@@ -62,6 +62,7 @@ public sealed class KafkaClient
         ApiKey.ListOffsets => (1, 7),
         ApiKey.Metadata => (1, 9),
         ApiKey.ApiVersions => (0, 3),
+        ApiKey.CreateTopics => (0, 7),
         _ => null,
     };
 
@@ -202,15 +203,19 @@ public sealed class KafkaClient
                 Drop(c, "invalid response frame size");
                 return;
             }
-            // Copy out: a callback may send, close or reuse the buffer.
-            var payload = c.Buffer.AsSpan(consumed + Frame.SizePrefixBytes, length).ToArray();
+            // Copy out unless asked not to: a decoded body may keep slices of its payload (fetched records), and
+            // the buffer is compacted and reused once this input returns.
+            var payload = Options.DecodeResponsesInPlace
+                ? new ArraySegment<byte>(c.Buffer, consumed + Frame.SizePrefixBytes, length)
+                : new ArraySegment<byte>(c.Buffer.AsSpan(consumed + Frame.SizePrefixBytes, length).ToArray());
             consumed += Frame.SizePrefixBytes + length;
             HandleResponse(c, payload);
         }
         if (!c.Open) return;
         System.Buffer.BlockCopy(c.Buffer, consumed, c.Buffer, 0, c.Buffered - consumed);
         c.Buffered -= consumed;
-        if (c.Buffered == 0 && c.Buffer.Length > ReceiveBufferInitialBytes) c.Buffer = new byte[ReceiveBufferInitialBytes];
+        if (c.Buffered == 0 && c.Buffer.Length > Math.Max(ReceiveBufferInitialBytes, Options.ReceiveBufferKeepBytes))
+            c.Buffer = new byte[ReceiveBufferInitialBytes];
     }
 
     public void OnClosed(ConnectionId id)
@@ -335,7 +340,7 @@ public sealed class KafkaClient
 
     // ---- responses ---------------------------------------------------------------------------------------
 
-    private void HandleResponse(Connection c, byte[] payload)
+    private void HandleResponse(Connection c, ArraySegment<byte> payload)
     {
         if (c.InFlight.Count == 0)
         {
@@ -343,20 +348,20 @@ public sealed class KafkaClient
             return;
         }
         var head = c.InFlight.Peek();
-        if (payload.Length < 4 || BinaryPrimitives.ReadInt32BigEndian(payload) != head.CorrelationId)
+        if (payload.Count < 4 || BinaryPrimitives.ReadInt32BigEndian(payload) != head.CorrelationId)
         {
             // Kafka answers in request order; anything else means the stream is out of step.
             Drop(c, "correlation id out of order");
             return;
         }
         short version = head.Version;
-        if (head.Key == ApiKey.ApiVersions && payload.Length >= 6
+        if (head.Key == ApiKey.ApiVersions && payload.Count >= 6
             && (ErrorCode)BinaryPrimitives.ReadInt16BigEndian(payload.AsSpan(4)) == ErrorCode.UnsupportedVersion)
             version = 0; // the broker answers an unsupported ApiVersions in the v0 body layout
         IKafkaMessage body;
         try
         {
-            body = ClientCodec.DecodeResponse(head.Key, version, new ArraySegment<byte>(payload), out _);
+            body = ClientCodec.DecodeResponse(head.Key, version, payload, out _);
         }
         catch (ProtocolException)
         {

@@ -48,6 +48,17 @@ public sealed record KafkaClientOptions
     /// <summary>Bound on connections the client opens (one per broker plus bootstrap ones).</summary>
     public int ConnectionsMax { get; init; } = 64;
 
+    /// <summary>Decode each response straight from the receive buffer instead of from a copy of its frame. Byte
+    /// fields of a response body (fetched records) then point into that buffer and are valid only inside the
+    /// request's callback. Off by default; the load generator turns it on (with <see cref="RawBatchHandler"/>
+    /// nothing outlives the callback), saving a copy, on the large object heap, of every large fetch response.</summary>
+    public bool DecodeResponsesInPlace { get; init; }
+
+    /// <summary>A connection's receive buffer grows to fit a response; once empty it shrinks back unless it is at
+    /// most this large. The default keeps idle connections small; a client streaming large fetches keeps more
+    /// so it does not allocate the buffer again for every response.</summary>
+    public int ReceiveBufferKeepBytes { get; init; } = 16 * 1024;
+
     public void Validate()
     {
         if (BootstrapServers.Count == 0) throw new ArgumentException("bootstrap servers are required");
@@ -55,6 +66,6 @@ public sealed record KafkaClientOptions
         if (ReconnectBackoffMs <= 0 || ReconnectBackoffMaxMs < ReconnectBackoffMs) throw new ArgumentException("bad reconnect backoff");
         if (RetryBackoffMs <= 0) throw new ArgumentException("retry.backoff.ms must be positive");
         if (MaxInFlightRequestsPerConnection <= 0) throw new ArgumentException("max in flight must be positive");
-        if (ResponseBytesMax <= 0 || ConnectionsMax <= 0) throw new ArgumentException("bounds must be positive");
+        if (ResponseBytesMax <= 0 || ConnectionsMax <= 0 || ReceiveBufferKeepBytes <= 0) throw new ArgumentException("bounds must be positive");
     }
 }

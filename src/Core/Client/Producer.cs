@@ -63,6 +63,11 @@ public enum DeliveryOutcome { Acked, Failed, Unknown }
 public sealed record DeliveryReport(ProducerRecord Record, TopicPartition Partition, DeliveryOutcome Outcome, long Offset,
     ErrorCode Error, string? Message);
 
+/// <summary>What became of a batch given to <see cref="Producer.SendBatch"/>: one report for all its records.
+/// <see cref="BaseOffset"/> is the first record's offset when acknowledged, else -1.</summary>
+public readonly record struct BatchDeliveryReport(TopicPartition Partition, int RecordCount, DeliveryOutcome Outcome, long BaseOffset,
+    ErrorCode Error, string? Message);
+
 /// <summary>
 /// A Kafka producer over <see cref="KafkaClient"/>: records accumulate per partition into batches (record
 /// batch v2, optionally gzip), a batch goes when full, after linger.ms or on <see cref="Flush"/>, one Produce
@@ -106,7 +111,14 @@ public sealed class Producer : IClientComponent
         public readonly long CreatedMs = createdMs;
         public readonly List<(ProducerRecord Record, Action<DeliveryReport> Callback, long TimestampMs)> Records = new();
         public int Bytes;
-        public byte[]? Encoded;
+        public ReadOnlyMemory<byte>? Encoded;
+
+        /// <summary>Set for a batch given pre-built to <see cref="SendBatch"/>: its one callback, and its record count
+        /// (<see cref="Records"/> stays empty).</summary>
+        public Action<BatchDeliveryReport>? BatchCallback;
+        public int PrebuiltRecords;
+
+        public int RecordCount => BatchCallback is null ? Records.Count : PrebuiltRecords;
         public int Attempts;
         public long RetryAtMs;
         public bool MaybeWritten;
@@ -130,6 +142,43 @@ public sealed class Producer : IClientComponent
         }
         Append(new TopicPartition(record.Topic, record.Partition), record, callback, timestamp, now);
         return true;
+    }
+
+    /// <summary>
+    /// Accepts a pre-built record batch (magic 2, offset deltas 0..<paramref name="recordCount"/>-1) for one partition;
+    /// false (and no callback) when the buffer has no room for its records. It is sent as it is, with no linger, and
+    /// retried and timed out like records given to <see cref="Send"/>; the callback runs once, for the whole batch.
+    /// The load generator builds its batches ahead this way, so per-record work stays out of its measurements.
+    /// The caller must leave the bytes unchanged until the callback has run (a retry sends them again).
+    /// </summary>
+    public bool SendBatch(TopicPartition partition, ReadOnlyMemory<byte> batch, int recordCount, Action<BatchDeliveryReport> callback)
+    {
+        if (recordCount <= 0 || batch.Length < RecordBatch.HeaderSize || partition.Partition < 0)
+            throw new ArgumentException("a pre-built batch holds at least one record, for a known partition");
+        if (PendingRecords > 0 && PendingRecords + recordCount > Options.BufferedRecordsMax) return false;
+        PendingRecords += recordCount;
+        _client.AddTopic(partition.Topic);
+        long now = _client.Clock.MonotonicMs;
+        var b = new Batch(partition, _nextBatchSequence++, now)
+        {
+            Encoded = batch,
+            BatchCallback = callback,
+            PrebuiltRecords = recordCount,
+        };
+        QueueFor(partition).Add(b);
+        return true;
+    }
+
+    /// <summary>Batches accepted and not yet handed to the network (waiting for linger, a connection, an
+    /// in-flight slot or a retry).</summary>
+    public int QueuedBatches
+    {
+        get
+        {
+            int n = 0;
+            foreach (var (_, queue) in _queueOrder) n += queue.Count;
+            return n;
+        }
     }
 
     /// <summary>Sends every batch without waiting for linger.ms, until nothing is queued.</summary>
@@ -237,7 +286,7 @@ public sealed class Producer : IClientComponent
     private bool IsSendable(List<Batch> queue, Batch b, long now)
     {
         if (b.Attempts > 0) return now >= b.RetryAtMs;
-        return _flushing || queue.Count > 1 || b.Records.Count >= Options.BatchRecordsMax || b.Bytes >= Options.BatchBytesMax
+        return _flushing || queue.Count > 1 || b.BatchCallback is not null || b.Records.Count >= Options.BatchRecordsMax || b.Bytes >= Options.BatchBytesMax
                || now >= b.CreatedMs + Options.LingerMs;
     }
 
@@ -381,8 +430,13 @@ public sealed class Producer : IClientComponent
             : b.MaybeWritten ? DeliveryOutcome.Unknown : DeliveryOutcome.Failed;
         if (error == ErrorCode.RequestTimedOut && offset is null && b.LastError != ErrorCode.None && !b.MaybeWritten)
             error = b.LastError;
-        PendingRecords -= b.Records.Count;
+        PendingRecords -= b.RecordCount;
         Check.That(PendingRecords >= 0);
+        if (b.BatchCallback is { } batchCallback)
+        {
+            batchCallback(new BatchDeliveryReport(b.Partition, b.PrebuiltRecords, outcome, offset ?? -1, error, message));
+            return;
+        }
         for (int i = 0; i < b.Records.Count; i++)
         {
             var (record, callback, _) = b.Records[i];

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using DetKafka.Core.Abstractions;
 using DetKafka.Core.Broker;
@@ -7,14 +8,17 @@ namespace DetKafka.Host.Runtime;
 
 internal enum InputKind { Opened, Received, Closed, SyncCompleted, Stop, Invoke }
 
-/// <summary>One input for the node, posted by the socket loops, the sync thread or a signal handler.</summary>
+/// <summary>One input for the node, posted by the socket loops, the sync thread or a signal handler. Received
+/// bytes are the first <see cref="Length"/> bytes of <see cref="Bytes"/>, an array rented from
+/// <see cref="System.Buffers.ArrayPool{T}.Shared"/> that the driver returns once Core has seen them.</summary>
 internal readonly record struct DriverInput(
     InputKind Kind,
     SocketConnection? Connection = null,
     byte[]? Bytes = null,
     long Token = 0,
     DiskStatus Status = DiskStatus.Ok,
-    Action<BrokerNode>? Action = null);
+    Action<BrokerNode>? Action = null,
+    int Length = 0);
 
 /// <summary>
 /// The one thread that owns the <see cref="BrokerNode"/>. Everything else (accept loop, socket readers, the
@@ -176,9 +180,17 @@ internal sealed class BrokerDriver
                 return false;
             case InputKind.Received:
                 var connection = input.Connection!;
-                connection.Delivered(input.Bytes!.Length);
-                // After Core closed a connection no further input for it may arrive, even one already queued.
-                if (!connection.ClosedByCore) node.OnReceive(connection.Id, input.Bytes);
+                connection.Delivered(input.Length);
+                try
+                {
+                    // After Core closed a connection no further input for it may arrive, even one already queued.
+                    // Core copies what it keeps of the bytes, so the array goes back to the pool afterwards.
+                    if (!connection.ClosedByCore) node.OnReceive(connection.Id, input.Bytes.AsSpan(0, input.Length));
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(input.Bytes!);
+                }
                 return false;
             case InputKind.Closed:
                 if (!input.Connection!.ClosedByCore) node.OnConnectionClosed(input.Connection.Id);

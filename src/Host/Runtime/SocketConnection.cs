@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Sockets;
 using System.Threading.Channels;
 using DetKafka.Core.Abstractions;
@@ -16,8 +17,9 @@ internal sealed class SocketConnection
     private readonly Socket _socket;
     private readonly SocketNetwork _network;
     private readonly SocketNetworkLimits _limits;
-    private readonly Channel<byte[]> _sendQueue =
-        Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    // Responses waiting to be written, each in an array rented from ArrayPool.Shared and returned once written.
+    private readonly Channel<ArraySegment<byte>> _sendQueue =
+        Channel.CreateUnbounded<ArraySegment<byte>>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly CancellationTokenSource _abort = new();
     private readonly Lock _gate = new();
     private TaskCompletionSource? _gateWaiter;
@@ -119,7 +121,10 @@ internal sealed class SocketConnection
                 int n = await _socket.ReceiveAsync(buffer, SocketFlags.None, token).ConfigureAwait(false);
                 if (n == 0) break; // the peer closed its side
                 Interlocked.Add(ref _undeliveredBytes, n);
-                _network.Post(new DriverInput(InputKind.Received, this, buffer.AsSpan(0, n).ToArray()));
+                // A pooled copy: the driver returns it to the pool once Core has seen it.
+                var copy = ArrayPool<byte>.Shared.Rent(n);
+                buffer.AsSpan(0, n).CopyTo(copy);
+                _network.Post(new DriverInput(InputKind.Received, this, copy, Length: n));
             }
         }
         catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
@@ -140,7 +145,13 @@ internal sealed class SocketConnection
     {
         if (Volatile.Read(ref _queuedBytes) + bytes.Length > _limits.SendQueueBytesMax) return false;
         Interlocked.Add(ref _queuedBytes, bytes.Length);
-        if (!_sendQueue.Writer.TryWrite(bytes.ToArray())) Interlocked.Add(ref _queuedBytes, -bytes.Length); // closing
+        var copy = ArrayPool<byte>.Shared.Rent(bytes.Length);
+        bytes.CopyTo(copy);
+        if (!_sendQueue.Writer.TryWrite(new ArraySegment<byte>(copy, 0, bytes.Length)))
+        {
+            Interlocked.Add(ref _queuedBytes, -bytes.Length); // closing
+            ArrayPool<byte>.Shared.Return(copy);
+        }
         return true;
     }
 
@@ -157,10 +168,12 @@ internal sealed class SocketConnection
                 while (total < _limits.SendBatchBytesMax && _sendQueue.Reader.TryRead(out var bytes))
                 {
                     batch.Add(bytes);
-                    total += bytes.Length;
+                    total += bytes.Count;
                 }
                 await SendAllAsync(batch, total).ConfigureAwait(false);
                 Interlocked.Add(ref _queuedBytes, -total);
+                foreach (var sent in batch) ArrayPool<byte>.Shared.Return(sent.Array!);
+                batch.Clear();
             }
             // Queue completed and drained: everything Core sent before Close has left.
             _socket.Shutdown(SocketShutdown.Both);
@@ -172,6 +185,10 @@ internal sealed class SocketConnection
         finally
         {
             Abort();
+            // Whatever was not written goes back to the pool (a failed send's batch, responses never taken).
+            foreach (var unsent in batch) ArrayPool<byte>.Shared.Return(unsent.Array!);
+            batch.Clear();
+            while (_sendQueue.Reader.TryRead(out var queued)) ArrayPool<byte>.Shared.Return(queued.Array!);
         }
     }
 

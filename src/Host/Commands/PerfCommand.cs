@@ -1,0 +1,140 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using DetKafka.Host.Perf;
+
+namespace DetKafka.Host.Commands;
+
+/// <summary>
+/// <c>detkafka perf produce|consume|e2e</c>: the load generator, after Kafka's kafka-producer-perf-test and
+/// kafka-consumer-perf-test (same flag names where they exist). It drives the project's own client
+/// (src/Core/Client) over real sockets with pre-built batches; see docs/design/PERFORMANCE.md.
+/// </summary>
+public static class PerfCommand
+{
+    public static Command Create()
+    {
+        var perf = new Command("perf", "Load generator: measure a running broker's produce, consume and end-to-end throughput and latency.");
+        perf.Subcommands.Add(Build(PerfMode.Produce, "produce",
+            "Produce records as fast as the broker takes them (or at --throughput) and report records/s, MB/s and the latency "
+            + "from hand-off to acknowledgement. The last line is the summary, as Kafka's producer perf test prints it."));
+        perf.Subcommands.Add(Build(PerfMode.Consume, "consume",
+            "Consume a topic (every partition assigned, no group) and report records/s, MB/s and fetch round-trip latency."));
+        perf.Subcommands.Add(Build(PerfMode.EndToEnd, "e2e",
+            "Produce and consume at once; each record carries its send time, and the consumer reports the end-to-end latency."));
+        return perf;
+    }
+
+    private static Command Build(PerfMode mode, string name, string description)
+    {
+        var command = new Command(name, description);
+        var topic = new Option<string>("--topic") { Description = "Topic to use", HelpName = "name", Required = true };
+        var bootstrap = new Option<string>("--bootstrap-server")
+        {
+            Description = "Comma-separated broker addresses host:port [default " + PerfSettings.DefaultBootstrap + "]",
+            HelpName = "servers",
+            DefaultValueFactory = _ => PerfSettings.DefaultBootstrap,
+        };
+        var numRecords = new Option<long?>("--num-records") { Description = "Records to send or receive", HelpName = "n" };
+        var duration = new Option<long?>("--duration-ms")
+        {
+            Description = "Run this long (with --num-records too: whichever ends first)",
+            HelpName = "ms",
+        };
+        var connections = new Option<int>("--connections")
+        {
+            Description = "Client connections, each on its own thread, sharing the partitions [default 1]",
+            HelpName = "n",
+            DefaultValueFactory = _ => 1,
+        };
+        var timeout = new Option<int>("--timeout-ms")
+        {
+            Description = "Give up setting up, or consuming, after this long without progress [default 10000]",
+            HelpName = "ms",
+            DefaultValueFactory = _ => 10_000,
+        };
+        var report = new Option<int>("--reporting-interval")
+        {
+            Description = "Milliseconds between progress lines [default 1000]",
+            HelpName = "ms",
+            DefaultValueFactory = _ => 1_000,
+        };
+        foreach (var o in new Option[] { topic, bootstrap, numRecords, duration, connections, timeout, report }) command.Options.Add(o);
+
+        Option<int>? recordSize = null, keySize = null, batchSize = null, linger = null, inFlight = null, fetchSize = null;
+        Option<int?>? partitions = null;
+        Option<string>? acks = null;
+        Option<double>? throughput = null;
+        Option<bool>? fromBeginning = null, fromLatest = null;
+        if (mode != PerfMode.Consume)
+        {
+            recordSize = new Option<int>("--record-size") { Description = "Value bytes per record [default 100]", HelpName = "bytes", DefaultValueFactory = _ => 100 };
+            keySize = new Option<int>("--key-size") { Description = "Key bytes per record; 0 sends no key [default 0]", HelpName = "bytes", DefaultValueFactory = _ => 0 };
+            acks = new Option<string>("--acks") { Description = "all (-1), 1 or 0 [default all]", HelpName = "acks", DefaultValueFactory = _ => "all" };
+            batchSize = new Option<int>("--batch-size") { Description = "batch.size: bytes per record batch [default 16384]", HelpName = "bytes", DefaultValueFactory = _ => 16 * 1024 };
+            linger = new Option<int>("--linger-ms") { Description = "linger.ms, with --throughput: how long a batch waits to fill [default 5]", HelpName = "ms", DefaultValueFactory = _ => 5 };
+            inFlight = new Option<int>("--max-in-flight") { Description = "max.in.flight.requests.per.connection [default 5]", HelpName = "n", DefaultValueFactory = _ => 5 };
+            partitions = new Option<int?>("--partitions") { Description = "Create the topic with this many partitions if it is missing [default: the broker's num.partitions]", HelpName = "n" };
+            throughput = new Option<double>("--throughput") { Description = "Records per second over all connections; -1 for no limit [default -1]", HelpName = "rate", DefaultValueFactory = _ => -1 };
+            foreach (var o in new Option[] { recordSize, keySize, acks, batchSize, linger, inFlight, partitions, throughput }) command.Options.Add(o);
+        }
+        else
+        {
+            fromBeginning = new Option<bool>("--from-beginning") { Description = "Start at each partition's first offset (the default)" };
+            fromLatest = new Option<bool>("--from-latest") { Description = "Start at each partition's end instead" };
+            fetchSize = new Option<int>("--fetch-size") { Description = "max.partition.fetch.bytes [default 1048576]", HelpName = "bytes", DefaultValueFactory = _ => 1024 * 1024 };
+            foreach (var o in new Option[] { fromBeginning, fromLatest, fetchSize }) command.Options.Add(o);
+        }
+
+        command.SetAction(parse =>
+        {
+            var error = parse.InvocationConfiguration.Error;
+            var output = parse.InvocationConfiguration.Output;
+            PerfSettings settings;
+            try
+            {
+                if (fromBeginning is not null && parse.GetValue(fromBeginning) && parse.GetValue(fromLatest!))
+                    throw new ArgumentException("--from-beginning and --from-latest exclude each other");
+                settings = new PerfSettings
+                {
+                    Mode = mode,
+                    Topic = parse.GetValue(topic)!,
+                    BootstrapServers = PerfSettings.ParseBootstrap(parse.GetValue(bootstrap)!),
+                    NumRecords = parse.GetValue(numRecords),
+                    DurationMs = parse.GetValue(duration),
+                    Connections = parse.GetValue(connections),
+                    TimeoutMs = parse.GetValue(timeout),
+                    ReportIntervalMs = parse.GetValue(report),
+                    RecordSize = recordSize is null ? 100 : parse.GetValue(recordSize),
+                    KeySize = keySize is null ? 0 : parse.GetValue(keySize),
+                    Acks = acks is null ? (short)-1 : PerfSettings.ParseAcks(parse.GetValue(acks)!),
+                    BatchSize = batchSize is null ? 16 * 1024 : parse.GetValue(batchSize),
+                    LingerMs = linger is null ? 5 : parse.GetValue(linger),
+                    MaxInFlight = inFlight is null ? 5 : parse.GetValue(inFlight),
+                    Partitions = partitions is null ? null : parse.GetValue(partitions),
+                    Throughput = throughput is null ? -1 : parse.GetValue(throughput),
+                    FromBeginning = fromLatest is null || !parse.GetValue(fromLatest),
+                    FetchSize = fetchSize is null ? 1024 * 1024 : parse.GetValue(fetchSize),
+                };
+                settings.Validate();
+            }
+            catch (ArgumentException e)
+            {
+                error.WriteLine("detkafka perf: " + e.Message);
+                return ServeCommand.ExitBadConfiguration;
+            }
+
+            using var cancel = new CancellationTokenSource();
+            void OnSignal(PosixSignalContext context)
+            {
+                // The first signal ends the run early, with its summary; a second one exits at once.
+                if (cancel.IsCancellationRequested) return;
+                context.Cancel = true;
+                cancel.Cancel();
+            }
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+            return PerfRunner.Run(settings, output, error, cancel.Token);
+        });
+        return command;
+    }
+}
