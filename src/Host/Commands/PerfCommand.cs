@@ -30,7 +30,7 @@ public static class PerfCommand
         var topic = new Option<string>("--topic") { Description = "Topic to use", HelpName = "name", Required = true };
         var bootstrap = new Option<string>("--bootstrap-server")
         {
-            Description = "Comma-separated broker addresses host:port [default " + PerfSettings.DefaultBootstrap + "]",
+            Description = "Comma-separated broker addresses host:port",
             HelpName = "servers",
             DefaultValueFactory = _ => PerfSettings.DefaultBootstrap,
         };
@@ -42,19 +42,19 @@ public static class PerfCommand
         };
         var connections = new Option<int>("--connections")
         {
-            Description = "Client connections, each on its own thread, sharing the partitions [default 1]",
+            Description = "Client connections, each on its own thread, sharing the partitions",
             HelpName = "n",
             DefaultValueFactory = _ => 1,
         };
         var timeout = new Option<int>("--timeout-ms")
         {
-            Description = "Give up setting up, or consuming, after this long without progress [default 10000]",
+            Description = "Give up setting up, or consuming, after this long without progress",
             HelpName = "ms",
             DefaultValueFactory = _ => 10_000,
         };
         var report = new Option<int>("--reporting-interval")
         {
-            Description = "Milliseconds between progress lines [default 1000]",
+            Description = "Milliseconds between progress lines",
             HelpName = "ms",
             DefaultValueFactory = _ => 1_000,
         };
@@ -67,21 +67,21 @@ public static class PerfCommand
         Option<bool>? fromBeginning = null, fromLatest = null;
         if (mode != PerfMode.Consume)
         {
-            recordSize = new Option<int>("--record-size") { Description = "Value bytes per record [default 100]", HelpName = "bytes", DefaultValueFactory = _ => 100 };
-            keySize = new Option<int>("--key-size") { Description = "Key bytes per record; 0 sends no key [default 0]", HelpName = "bytes", DefaultValueFactory = _ => 0 };
-            acks = new Option<string>("--acks") { Description = "all (-1), 1 or 0 [default all]", HelpName = "acks", DefaultValueFactory = _ => "all" };
-            batchSize = new Option<int>("--batch-size") { Description = "batch.size: bytes per record batch [default 16384]", HelpName = "bytes", DefaultValueFactory = _ => 16 * 1024 };
-            linger = new Option<int>("--linger-ms") { Description = "linger.ms, with --throughput: how long a batch waits to fill [default 5]", HelpName = "ms", DefaultValueFactory = _ => 5 };
-            inFlight = new Option<int>("--max-in-flight") { Description = "max.in.flight.requests.per.connection [default 5]", HelpName = "n", DefaultValueFactory = _ => 5 };
+            recordSize = new Option<int>("--record-size") { Description = "Value bytes per record", HelpName = "bytes", DefaultValueFactory = _ => 100 };
+            keySize = new Option<int>("--key-size") { Description = "Key bytes per record; 0 sends no key", HelpName = "bytes", DefaultValueFactory = _ => 0 };
+            acks = new Option<string>("--acks") { Description = "all (-1), 1 or 0", HelpName = "acks", DefaultValueFactory = _ => "all" };
+            batchSize = new Option<int>("--batch-size") { Description = "batch.size: bytes per record batch", HelpName = "bytes", DefaultValueFactory = _ => 16 * 1024 };
+            linger = new Option<int>("--linger-ms") { Description = "linger.ms, with --throughput: how long a batch waits to fill", HelpName = "ms", DefaultValueFactory = _ => 5 };
+            inFlight = new Option<int>("--max-in-flight") { Description = "max.in.flight.requests.per.connection", HelpName = "n", DefaultValueFactory = _ => 5 };
             partitions = new Option<int?>("--partitions") { Description = "Create the topic with this many partitions if it is missing [default: the broker's num.partitions]", HelpName = "n" };
-            throughput = new Option<double>("--throughput") { Description = "Records per second over all connections; -1 for no limit [default -1]", HelpName = "rate", DefaultValueFactory = _ => -1 };
+            throughput = new Option<double>("--throughput") { Description = "Records per second over all connections; -1 for no limit", HelpName = "rate", DefaultValueFactory = _ => -1 };
             foreach (var o in new Option[] { recordSize, keySize, acks, batchSize, linger, inFlight, partitions, throughput }) command.Options.Add(o);
         }
         else
         {
             fromBeginning = new Option<bool>("--from-beginning") { Description = "Start at each partition's first offset (the default)" };
             fromLatest = new Option<bool>("--from-latest") { Description = "Start at each partition's end instead" };
-            fetchSize = new Option<int>("--fetch-size") { Description = "max.partition.fetch.bytes [default 1048576]", HelpName = "bytes", DefaultValueFactory = _ => 1024 * 1024 };
+            fetchSize = new Option<int>("--fetch-size") { Description = "max.partition.fetch.bytes", HelpName = "bytes", DefaultValueFactory = _ => 1024 * 1024 };
             foreach (var o in new Option[] { fromBeginning, fromLatest, fetchSize }) command.Options.Add(o);
         }
 
