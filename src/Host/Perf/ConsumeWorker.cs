@@ -18,7 +18,7 @@ public sealed class ConsumeWorker
     private readonly ulong _seed;
     private readonly Func<long, long> _addReceived;
     private readonly long _target;
-    private long _received = -1;
+    private volatile bool _measuring;
     private volatile bool _stop;
 
     /// <param name="addReceived">Adds to the count shared by all consume workers and returns the new total.</param>
@@ -63,7 +63,7 @@ public sealed class ConsumeWorker
             if (!endToEnd)
                 driver.Network.RequestTimed = (key, ticks) =>
                 {
-                    if (key != ApiKey.Fetch || _received < 0) return;
+                    if (key != ApiKey.Fetch || !_measuring) return; // the fetches before the start are set-up
                     long nanos = PerfClock.TicksToNanos(ticks);
                     Histogram.Record(nanos);
                     Stats.Latency(nanos, 1);
@@ -75,7 +75,7 @@ public sealed class ConsumeWorker
                 Stats.Fatal = "no start offsets for the partitions within --timeout-ms (does the topic exist?)";
                 return;
             }
-            _received = 0;
+            _measuring = true;
             Stats.Ready = true;
             long lastTicks = PerfClock.Now;
             long idleTicks = PerfClock.MillisToTicks(_settings.TimeoutMs);
