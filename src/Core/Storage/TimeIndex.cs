@@ -14,35 +14,21 @@ public readonly record struct TimestampOffset(long Timestamp, long Offset);
 /// of (timestamp int64, offset relative to the segment's base int32). Written alongside the offset index,
 /// only when the segment's max timestamp has grown since the last entry, so both columns strictly increase.
 /// </summary>
-public sealed class TimeIndex : IDisposable
+public sealed class TimeIndex : SparseIndex<TimestampOffset>
 {
     public const int EntrySize = 12;
 
-    private readonly IDiskFile _file;
-    private readonly List<TimestampOffset> _entries = new();
+    public TimeIndex(IDiskFile file, long baseOffset, int maxIndexBytes) : base(file, baseOffset, maxIndexBytes, EntrySize) { }
 
-    public TimeIndex(IDiskFile file, long baseOffset, int maxIndexBytes)
-    {
-        _file = file;
-        BaseOffset = baseOffset;
-        MaxEntries = Math.Max(0, maxIndexBytes / EntrySize);
-    }
-
-    public long BaseOffset { get; }
-    public int MaxEntries { get; }
-    public int Count => _entries.Count;
-    public bool IsFull => _entries.Count >= MaxEntries;
-    public IReadOnlyList<TimestampOffset> Entries => _entries;
-    public long SizeInBytes => (long)_entries.Count * EntrySize;
-    public TimestampOffset? LastEntry => _entries.Count == 0 ? null : _entries[^1];
+    public TimestampOffset? LastEntry => EntryList.Count == 0 ? null : EntryList[^1];
 
     /// <summary>Adds (timestamp, offset) when the timestamp is above the last entry's and there is room.</summary>
     public void MaybeAppend(long timestamp, long offset)
     {
         if (IsFull) return;
-        if (_entries.Count > 0)
+        if (EntryList.Count > 0)
         {
-            var last = _entries[^1];
+            var last = EntryList[^1];
             if (timestamp <= last.Timestamp) return;
             Check.That(offset > last.Offset);
         }
@@ -50,15 +36,14 @@ public sealed class TimeIndex : IDisposable
         Span<byte> entry = stackalloc byte[EntrySize];
         BinaryPrimitives.WriteInt64BigEndian(entry, timestamp);
         BinaryPrimitives.WriteInt32BigEndian(entry[8..], (int)(offset - BaseOffset));
-        WriteEntry(entry);
-        _entries.Add(new TimestampOffset(timestamp, offset));
+        AppendEntry(entry, new TimestampOffset(timestamp, offset));
     }
 
     /// <summary>The last entry whose timestamp is below <paramref name="target"/>: every record with a timestamp
     /// at or above the target lies after that entry's offset. Null when the search must start at the segment start.</summary>
     public TimestampOffset? LookupBelow(long target)
     {
-        var span = CollectionsMarshal.AsSpan(_entries);
+        var span = CollectionsMarshal.AsSpan(EntryList);
         int lo = 0, hi = span.Length - 1, found = -1;
         while (lo <= hi)
         {
@@ -75,59 +60,15 @@ public sealed class TimeIndex : IDisposable
 
     /// <summary>Reads the file, refusing it (staying empty) unless whole entries strictly increase in both
     /// columns with offsets below <paramref name="offsetLimit"/>. Returns the reason for refusing, or null.</summary>
-    public string? Load(long offsetLimit)
+    public string? Load(long offsetLimit) => LoadEntries((ReadOnlySpan<byte> raw, int index, out TimestampOffset entry) =>
     {
-        _entries.Clear();
-        long length = _file.Length;
-        if (length % EntrySize != 0) return $"size {length} is not a multiple of {EntrySize}";
-        if (length > (long)int.MaxValue) return "index file too large";
-        var bytes = new byte[(int)length];
-        if (_file.Read(0, bytes) != bytes.Length) return "short read";
-        for (int at = 0; at < bytes.Length; at += EntrySize)
-        {
-            long timestamp = BinaryPrimitives.ReadInt64BigEndian(bytes.AsSpan(at));
-            long offset = BaseOffset + BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(at + 8));
-            bool increasing = _entries.Count == 0
-                ? offset >= BaseOffset
-                : timestamp > _entries[^1].Timestamp && offset > _entries[^1].Offset;
-            if (!increasing || offset >= offsetLimit)
-            {
-                _entries.Clear();
-                return $"entry {at / EntrySize} ({timestamp}, {offset}) is out of order or past the log";
-            }
-            _entries.Add(new TimestampOffset(timestamp, offset));
-        }
-        return null;
-    }
-
-    /// <summary>True once a write of the file failed: the file is then left empty (an empty index is valid
-    /// and makes the next open scan the segment) while the in-memory entries stay right.</summary>
-    public bool FileDamaged { get; private set; }
-
-    private void WriteEntry(ReadOnlySpan<byte> entry)
-    {
-        if (FileDamaged) return;
-        if (_file.Write(SizeInBytes, entry) == DiskStatus.Ok) return;
-        FileDamaged = true;
-        _file.Truncate(0);
-    }
-
-    /// <summary>Empties the index and its file, before a rebuild.</summary>
-    public void Reset()
-    {
-        _entries.Clear();
-        FileDamaged = false;
-        _file.Truncate(0);
-    }
-
-    /// <summary>Keeps the in-memory entries but empties the file and stops writing it (the other index was damaged).</summary>
-    public void DiscardFile()
-    {
-        FileDamaged = true;
-        _file.Truncate(0);
-    }
-
-    public DiskStatus SyncNow() => _file.SyncNow();
-
-    public void Dispose() => _file.Dispose();
+        long timestamp = BinaryPrimitives.ReadInt64BigEndian(raw);
+        long offset = BaseOffset + BinaryPrimitives.ReadInt32BigEndian(raw[8..]);
+        entry = new TimestampOffset(timestamp, offset);
+        bool increasing = EntryList.Count == 0
+            ? offset >= BaseOffset
+            : timestamp > EntryList[^1].Timestamp && offset > EntryList[^1].Offset;
+        return increasing && offset < offsetLimit ? null
+            : $"entry {index} ({timestamp}, {offset}) is out of order or past the log";
+    });
 }
