@@ -56,6 +56,10 @@ public sealed class WorkerStats
 /// </summary>
 public sealed class ProduceWorker
 {
+    /// <summary>Output waiting for a full socket beyond which no more batches are handed over (acks=0 has no other
+    /// bound: a request is done once written).</summary>
+    private const long PendingOutputMax = 4 * 1024 * 1024;
+
     private readonly PerfSettings _settings;
     private readonly TopicPartition[] _partitions;
     private readonly long _records;
@@ -183,8 +187,18 @@ public sealed class ProduceWorker
             // Handing a batch over is an input to the client like any other: poll, so it leaves now.
             if (!_stopHanding && Hand(now) > 0) driver.PollNow();
             bool handingOver = _stopHanding || _handed >= _records;
-            if (handingOver && producer.PendingRecords == 0) return;
-            long wakeTicks = handingOver ? long.MaxValue : NextWakeTicks(now);
+            if (handingOver && producer.PendingRecords == 0)
+            {
+                // acks=0 counts a batch once the client wrote it; what still waits for a full socket goes out first.
+                long until = PerfClock.Now + PerfClock.MillisToTicks(_settings.TimeoutMs);
+                while (driver.Network.PendingOutputBytes > 0 && PerfClock.Now < until && !_abort) driver.Step(10_000);
+                return;
+            }
+            // Unthrottled with room to hand more (acks=0 frees a batch as soon as it is written): go round at once,
+            // unless the sockets are backed up, then wait for them to drain.
+            bool more = !handingOver && _ticksPerRecord == 0 && _free.Count > 0 && producer.QueuedBatches < _partitions.Length
+                        && driver.Network.PendingOutputBytes < PendingOutputMax;
+            long wakeTicks = handingOver ? long.MaxValue : more ? now : NextWakeTicks(now);
             long waitMicros = wakeTicks == long.MaxValue ? 50_000 : Math.Clamp((wakeTicks - now) * 1_000_000 / System.Diagnostics.Stopwatch.Frequency, 0, 50_000);
             driver.Step(waitMicros);
         }

@@ -87,6 +87,17 @@ public sealed class SocketClientNetwork : IClientNetwork, IDisposable
 
     public int OpenConnections => _conns.Count;
 
+    /// <summary>Bytes the client sent that still wait for their socket (the socket's own buffer was full).</summary>
+    public long PendingOutputBytes
+    {
+        get
+        {
+            long n = 0;
+            foreach (var c in _conns) n += c.Pending;
+            return n;
+        }
+    }
+
     // ---- IClientNetwork (called by the client, on the owner thread) -----------------------------------------
 
     public ConnectionId Connect(BrokerAddress address)

@@ -92,6 +92,22 @@ public sealed class PerfCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Acks_zero_sends_everything_without_waiting_for_answers()
+    {
+        var (exit, lines, err) = Perf("produce", "--topic", "perf-d", "--num-records", "20000", "--acks", "0", "--partitions", "2");
+        Assert.True(exit == 0, err);
+        Assert.StartsWith("20000 records sent, ", lines[^1]);
+        // Nothing acknowledges them, but every one reaches the log.
+        long total = 0;
+        for (int i = 0; i < 200 && total < 20000; i++)
+        {
+            total = await _host.InvokeAsync(node => Enumerable.Range(0, 2).Sum(p => node.FindLog("perf-d", p)?.LogEndOffset ?? 0));
+            if (total < 20000) await Task.Delay(25);
+        }
+        Assert.Equal(20000, total);
+    }
+
+    [Fact]
     public void End_to_end_reports_every_record_and_its_latency()
     {
         var (exit, lines, err) = Perf("e2e", "--topic", "perf-c", "--num-records", "20000", "--throughput", "40000", "--partitions", "2");
