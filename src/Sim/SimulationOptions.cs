@@ -3,6 +3,7 @@ using System.Text;
 using DetKafka.Core.Abstractions;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Records;
+using DetKafka.Core.Storage;
 
 namespace DetKafka.Sim;
 
@@ -309,7 +310,7 @@ public sealed record SimulationOptions
                 MaxInFlight: r.NextInt(1, 6),
                 LingerMs: r.NextInt(0, 11),
                 BatchRecordsMax: r.NextInt(1, 21),
-                Compression: r.NextBool(0.2) ? CompressionCodec.Gzip : CompressionCodec.None,
+                Compression: DrawCodec(r),
                 RequestTimeoutMs: requestTimeout,
                 DeliveryTimeoutMs: requestTimeout * r.NextInt(2, 6),
                 MaxVersions: DrawVersionCaps(r)));
@@ -333,6 +334,9 @@ public sealed record SimulationOptions
             ["index.interval.bytes"] = r.NextInt(32, 1_025).ToString(CultureInfo.InvariantCulture),
             ["segment.index.bytes"] = (8 * r.NextInt(2, 129)).ToString(CultureInfo.InvariantCulture),
         };
+        // A quarter of the runs make the broker recompress whatever the producers send (Kafka's compression.type).
+        if (r.NextBool(0.25))
+            topicConfigs["compression.type"] = LogConfig.CompressionTypes[r.NextInt(0, LogConfig.CompressionTypes.Count)];
         return new WorkloadOptions
         {
             Partitions = r.NextInt(1, 5),
@@ -345,6 +349,10 @@ public sealed record SimulationOptions
             BrokerMaxInFlightPerConnection = r.NextBool(0.3) ? r.NextInt(1, 5) : 256,
         };
     }
+
+    /// <summary>Half the producers compress, each with one of Kafka's four codecs.</summary>
+    private static CompressionCodec DrawCodec(IRandom r)
+        => r.NextBool(0.5) ? (CompressionCodec)r.NextInt((int)CompressionCodec.Gzip, (int)CompressionCodec.Zstd + 1) : CompressionCodec.None;
 
     /// <summary>Half the clients cap their API versions at random, so old encodings get exercised too.</summary>
     private static IReadOnlyDictionary<ApiKey, short> DrawVersionCaps(IRandom r)

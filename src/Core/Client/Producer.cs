@@ -35,6 +35,7 @@ public sealed record ProducerOptions
     /// <summary>buffer.memory, counted in records: Send refuses more than this many unacknowledged records.</summary>
     public int BufferedRecordsMax { get; init; } = 10_000;
 
+    /// <summary>compression.type: the codec every batch is compressed with (none, gzip, snappy, lz4, zstd).</summary>
     public CompressionCodec Compression { get; init; } = CompressionCodec.None;
 
     public void Validate()
@@ -43,7 +44,8 @@ public sealed record ProducerOptions
         if (LingerMs < 0 || BatchRecordsMax <= 0 || BatchBytesMax <= 0) throw new ArgumentException("bad batching bounds");
         if (Retries < 0 || RetryBackoffMs <= 0 || DeliveryTimeoutMs <= 0 || AckTimeoutMs < 0) throw new ArgumentException("bad retry settings");
         if (BufferedRecordsMax <= 0) throw new ArgumentException("buffer bound must be positive");
-        if (Compression is not (CompressionCodec.None or CompressionCodec.Gzip)) throw new ArgumentException("only none and gzip");
+        if (Compression != CompressionCodec.None && Records.Compression.CompressionCodecs.For(Compression) is null)
+            throw new ArgumentException($"unknown compression codec {Compression}");
     }
 }
 
@@ -70,7 +72,7 @@ public readonly record struct BatchDeliveryReport(TopicPartition Partition, int 
 
 /// <summary>
 /// A Kafka producer over <see cref="KafkaClient"/>: records accumulate per partition into batches (record
-/// batch v2, optionally gzip), a batch goes when full, after linger.ms or on <see cref="Flush"/>, one Produce
+/// batch v2, compressed with <see cref="ProducerOptions.Compression"/>: none, gzip, snappy, lz4 or zstd), a batch goes when full, after linger.ms or on <see cref="Flush"/>, one Produce
 /// request per leader carries at most one batch per partition, and several requests may be in flight per
 /// connection. Retriable failures re-send the same batch bytes after retry.backoff.ms, while retries and
 /// delivery.timeout.ms allow. Not idempotent: a retry after an ambiguous failure can write a batch twice,

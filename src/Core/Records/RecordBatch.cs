@@ -76,6 +76,17 @@ public static class RecordBatch
         return true;
     }
 
+    /// <summary>Makes a rebuilt batch (header then its records, compressed with <paramref name="codec"/>) consistent:
+    /// codec bits, batchLength and CRC.</summary>
+    public static void SetCodec(Span<byte> batch, CompressionCodec codec)
+    {
+        Check.That(batch.Length >= HeaderSize);
+        short attributes = BinaryPrimitives.ReadInt16BigEndian(batch[AttributesOffset..]);
+        BinaryPrimitives.WriteInt16BigEndian(batch[AttributesOffset..], (short)((attributes & ~CodecMask) | (byte)codec));
+        BinaryPrimitives.WriteInt32BigEndian(batch[BatchLengthOffset..], batch.Length - LogOverhead);
+        WriteCrc(batch);
+    }
+
     /// <summary>Recomputes the CRC of a whole batch (the span is exactly one batch).</summary>
     public static void WriteCrc(Span<byte> batch)
     {

@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
-using System.IO;
-using System.IO.Compression;
 using DetKafka.Core.Protocol;
+using DetKafka.Core.Records.Compression;
 using DetKafka.Core.Util;
 
 namespace DetKafka.Core.Records;
@@ -18,7 +17,8 @@ public sealed record DecodedRecord(long Offset, long Timestamp, byte[]? Key, byt
 
 /// <summary>
 /// Builds v2 record batches the way Kafka's producer does: base timestamp = the first record's timestamp,
-/// offset deltas 0..n-1, CRC over attributes..end. Used by tests, the simulator's clients and benchmarks.
+/// offset deltas 0..n-1, records compressed with any codec of
+/// <see cref="CompressionCodecs"/>, CRC over attributes..end. Used by tests, the simulator's clients and benchmarks.
 /// </summary>
 public static class RecordBatchBuilder
 {
@@ -34,7 +34,7 @@ public static class RecordBatchBuilder
         bool isControl = false,
         int partitionLeaderEpoch = -1)
     {
-        if (codec is not (CompressionCodec.None or CompressionCodec.Gzip))
+        if (codec != CompressionCodec.None && CompressionCodecs.For(codec) is null)
             throw new ArgumentException($"codec {codec} is not supported", nameof(codec));
 
         long baseTimestamp = records.Count > 0 ? records[0].Timestamp : RecordBatch.NoTimestamp;
@@ -64,9 +64,9 @@ public static class RecordBatchBuilder
 
         ReadOnlySpan<byte> payload = body.WrittenSpan;
         byte[]? compressed = null;
-        if (codec == CompressionCodec.Gzip)
+        if (codec != CompressionCodec.None)
         {
-            compressed = Gzip(payload);
+            compressed = CompressionCodecs.Compress(codec, payload);
             payload = compressed;
         }
 
@@ -111,14 +111,6 @@ public static class RecordBatchBuilder
         }
         writer.WriteVarInt(bytes.Length);
         writer.WriteRaw(bytes);
-    }
-
-    private static byte[] Gzip(ReadOnlySpan<byte> data)
-    {
-        using var output = new MemoryStream();
-        using (var gzip = new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true))
-            gzip.Write(data);
-        return output.ToArray();
     }
 }
 

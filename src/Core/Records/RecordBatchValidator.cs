@@ -1,26 +1,41 @@
-using System.Buffers;
 using System.Buffers.Binary;
-using System.IO;
-using System.IO.Compression;
 using DetKafka.Core.Protocol;
+using DetKafka.Core.Records.Compression;
 
 namespace DetKafka.Core.Records;
 
 /// <summary>Limits for <see cref="RecordBatchValidator"/>. The produce path and log recovery differ only here.</summary>
 public readonly record struct RecordValidationOptions(int MaxBatchBytes, bool AllowControlBatches, int MaxUncompressedBytes)
 {
-    /// <summary>Bound on a compressed batch's decompressed records, so a small gzip bomb cannot take the heap.</summary>
-    public const int DefaultMaxUncompressedBytes = 64 * 1024 * 1024;
+    /// <summary>How many times max.message.bytes a compressed batch may inflate to. Text-like records compress 5-20
+    /// fold; 64 leaves room for very repetitive data while a bomb (zstd reaches ratios of thousands) is cut off.</summary>
+    public const int InflationRatioMax = 64;
+
+    /// <summary>Floor of the decompression bound, so a topic with a tiny max.message.bytes still reads normal batches.</summary>
+    public const int MinUncompressedBytes = 1024 * 1024;
+
+    /// <summary>Ceiling of the decompression bound: the most one batch can make the broker hold in memory.</summary>
+    public const int MaxUncompressedBytesCeiling = 256 * 1024 * 1024;
+
+    /// <summary>The decompression bound under Kafka's default max.message.bytes (1048588): 64 MiB.</summary>
+    public static int DefaultMaxUncompressedBytes => UncompressedLimitFor(1048588);
+
+    /// <summary>The most a batch of at most <paramref name="maxMessageBytes"/> compressed bytes may inflate to:
+    /// <see cref="InflationRatioMax"/> times it, within [<see cref="MinUncompressedBytes"/>,
+    /// <see cref="MaxUncompressedBytesCeiling"/>].</summary>
+    public static int UncompressedLimitFor(int maxMessageBytes)
+        => (int)Math.Clamp((long)Math.Max(0, maxMessageBytes) * InflationRatioMax, MinUncompressedBytes, MaxUncompressedBytesCeiling);
 
     /// <summary>A client's produce: batches above max.message.bytes are refused, control batches are the
-    /// transaction coordinator's alone.</summary>
+    /// transaction coordinator's alone, and a compressed batch may inflate to
+    /// <see cref="UncompressedLimitFor"/>(max.message.bytes).</summary>
     public static RecordValidationOptions ForProduce(int maxMessageBytes)
-        => new(maxMessageBytes, AllowControlBatches: false, DefaultMaxUncompressedBytes);
+        => new(maxMessageBytes, AllowControlBatches: false, UncompressedLimitFor(maxMessageBytes));
 
-    /// <summary>Re-reading our own log: the config may have shrunk since the batch was written, so the only
-    /// size bound is the file itself.</summary>
+    /// <summary>Re-reading our own log (and a client reading fetched batches): the config may have shrunk since the
+    /// batch was written, so the only size bounds are the file itself and the decompression ceiling.</summary>
     public static RecordValidationOptions ForRecovery()
-        => new(int.MaxValue, AllowControlBatches: true, DefaultMaxUncompressedBytes);
+        => new(int.MaxValue, AllowControlBatches: true, MaxUncompressedBytesCeiling);
 }
 
 /// <summary>Outcome of validating the batch at the start of a span. <see cref="TotalSize"/> is meaningful only
@@ -72,6 +87,14 @@ public static class RecordBatchValidator
     }
 
     internal static BatchValidation ValidateBatch(ReadOnlySpan<byte> data, in RecordValidationOptions options, List<DecodedRecord>? sink)
+        => ValidateBatch(data, options, sink, inflated: null);
+
+    /// <summary>
+    /// Validates one batch. With <paramref name="inflated"/>, a compressed batch's decompressed records are left in
+    /// it (reset first) for the caller to recompress; without, a buffer is borrowed and returned.
+    /// </summary>
+    internal static BatchValidation ValidateBatch(ReadOnlySpan<byte> data, in RecordValidationOptions options,
+        List<DecodedRecord>? sink, PooledBuffer? inflated)
     {
         if (data.Length < PrefixThroughMagic)
             return Fail(ErrorCode.CorruptMessage, $"{data.Length} bytes cannot hold a batch header");
@@ -97,8 +120,6 @@ public static class RecordBatchValidator
         var codec = header.Codec;
         if ((byte)codec > (byte)CompressionCodec.Zstd)
             return Fail(ErrorCode.CorruptMessage, $"unknown compression codec {(byte)codec}");
-        if (codec is not (CompressionCodec.None or CompressionCodec.Gzip))
-            return Fail(ErrorCode.UnsupportedCompressionType, $"compression codec {codec} is not supported");
         if (header.IsControl && !options.AllowControlBatches)
             return Fail(ErrorCode.InvalidRecord, "clients may not write control batches");
         if (header.RecordsCount < 0)
@@ -119,17 +140,20 @@ public static class RecordBatchValidator
         }
         else
         {
-            byte[]? inflated = null;
+            // Every id up to Zstd has a codec (checked above).
+            var decoder = CompressionCodecs.For(codec)!;
+            var output = inflated ?? new PooledBuffer(InitialInflateCapacity(body.Length, options.MaxUncompressedBytes));
             try
             {
-                error = Gunzip(body, options.MaxUncompressedBytes, out inflated, out int inflatedLength, out message);
+                output.Reset(options.MaxUncompressedBytes);
                 maxTimestamp = RecordBatch.NoTimestamp;
-                if (error == ErrorCode.None)
-                    error = ParseRecords(inflated.AsSpan(0, inflatedLength), header, sink, out maxTimestamp, out message);
+                error = decoder.TryDecompress(body, output, out message)
+                    ? ParseRecords(output.WrittenSpan, header, sink, out maxTimestamp, out message)
+                    : ErrorCode.CorruptMessage;
             }
             finally
             {
-                if (inflated is not null) ArrayPool<byte>.Shared.Return(inflated);
+                if (inflated is null) output.Dispose();
             }
         }
         if (error != ErrorCode.None) return Fail(error, message);
@@ -207,56 +231,9 @@ public static class RecordBatchValidator
         return ErrorCode.None;
     }
 
-    /// <summary>Inflates a gzip stream into a pooled buffer (caller returns it), refusing more than
-    /// <paramref name="maxOutput"/> bytes.</summary>
-    private static ErrorCode Gunzip(ReadOnlySpan<byte> compressed, int maxOutput, out byte[]? output, out int length,
-        out string? message)
-    {
-        output = null;
-        length = 0;
-        byte[] input = ArrayPool<byte>.Shared.Rent(Math.Max(1, compressed.Length));
-        try
-        {
-            compressed.CopyTo(input);
-            using var source = new MemoryStream(input, 0, compressed.Length, writable: false);
-            using var gzip = new GZipStream(source, CompressionMode.Decompress);
-            output = ArrayPool<byte>.Shared.Rent(Math.Min(maxOutput, Math.Max(256, compressed.Length * 4)));
-            int capacity = Math.Min(output.Length, maxOutput);
-            Span<byte> probe = stackalloc byte[1];
-            while (true)
-            {
-                if (length == capacity)
-                {
-                    if (capacity >= maxOutput)
-                    {
-                        // One more byte tells an exact fit from an overflow.
-                        if (gzip.Read(probe) == 0) break;
-                        message = $"decompresses to more than {maxOutput} bytes";
-                        return ErrorCode.CorruptMessage;
-                    }
-                    var bigger = ArrayPool<byte>.Shared.Rent((int)Math.Min(maxOutput, 2L * capacity));
-                    output.AsSpan(0, length).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(output);
-                    output = bigger;
-                    capacity = Math.Min(output.Length, maxOutput);
-                }
-                int read = gzip.Read(output, length, capacity - length);
-                if (read == 0) break;
-                length += read;
-            }
-            message = null;
-            return ErrorCode.None;
-        }
-        catch (Exception e) when (e is InvalidDataException or IOException or NotSupportedException)
-        {
-            message = "gzip: " + e.Message;
-            return ErrorCode.CorruptMessage;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(input);
-        }
-    }
+    /// <summary>A first guess at the inflated size (text compresses about 4 fold), grown on demand up to the limit.</summary>
+    private static int InitialInflateCapacity(int compressedLength, int limit)
+        => (int)Math.Min(limit, Math.Max(256L, 4L * compressedLength));
 }
 
 /// <summary>Non-throwing reader of the varint-encoded record fields.</summary>

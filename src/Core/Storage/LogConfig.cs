@@ -22,6 +22,10 @@ public sealed record LogConfig
     public const string RetentionMsName = "retention.ms";
     public const string RetentionBytesName = "retention.bytes";
     public const string CleanupPolicyName = "cleanup.policy";
+    public const string CompressionTypeName = "compression.type";
+
+    /// <summary>compression.type's values, as Kafka lists them.</summary>
+    public static IReadOnlyList<string> CompressionTypes { get; } = ["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
 
     public int SegmentBytes { get; init; } = 1 << 30;
     public long SegmentMs { get; init; } = 7L * 24 * 60 * 60 * 1000;
@@ -34,6 +38,22 @@ public sealed record LogConfig
     public long RetentionMs { get; init; } = 7L * 24 * 60 * 60 * 1000;
     public long RetentionBytes { get; init; } = -1;
     public string CleanupPolicy { get; init; } = "delete";
+
+    /// <summary>compression.type: "producer" keeps each batch's codec; any other value is the codec the broker
+    /// stores batches in, recompressing those that came in another ("uncompressed" stores them plain).</summary>
+    public string CompressionType { get; init; } = "producer";
+
+    /// <summary>The codec batches are stored in; null for "producer" (whatever the producer used).</summary>
+    public CompressionCodec? TargetCodec => CompressionType switch
+    {
+        "producer" => null,
+        "uncompressed" => CompressionCodec.None,
+        "gzip" => CompressionCodec.Gzip,
+        "snappy" => CompressionCodec.Snappy,
+        "lz4" => CompressionCodec.Lz4,
+        "zstd" => CompressionCodec.Zstd,
+        _ => throw new InvalidOperationException($"compression.type {CompressionType} was not validated"),
+    };
 
     /// <summary>Kafka topic configs accepted and reported back but not acted on, by name.</summary>
     public IReadOnlyDictionary<string, string> Passthrough { get; init; } = new SortedDictionary<string, string>(StringComparer.Ordinal);
@@ -48,7 +68,7 @@ public sealed record LogConfig
     /// <summary>The configs this class owns, sorted.</summary>
     public static IReadOnlyList<string> Names { get; } = new[]
     {
-        CleanupPolicyName, FlushMessagesName, FlushMsName, IndexIntervalBytesName, MaxMessageBytesName,
+        CleanupPolicyName, CompressionTypeName, FlushMessagesName, FlushMsName, IndexIntervalBytesName, MaxMessageBytesName,
         MessageTimestampTypeName, RetentionBytesName, RetentionMsName, SegmentBytesName, SegmentIndexBytesName,
         SegmentMsName,
     };
@@ -56,7 +76,7 @@ public sealed record LogConfig
     /// <summary>Kafka topic configs that clients commonly send and that we accept without effect.</summary>
     public static IReadOnlySet<string> PassthroughNames { get; } = new SortedSet<string>(StringComparer.Ordinal)
     {
-        "compression.type", "delete.retention.ms", "file.delete.delay.ms", "follower.replication.throttled.replicas",
+        "delete.retention.ms", "file.delete.delay.ms", "follower.replication.throttled.replicas",
         "leader.replication.throttled.replicas", "local.retention.bytes", "local.retention.ms",
         "max.compaction.lag.ms", "message.downconversion.enable", "message.timestamp.after.max.ms",
         "message.timestamp.before.max.ms", "message.timestamp.difference.max.ms", "min.cleanable.dirty.ratio",
@@ -154,6 +174,21 @@ public sealed record LogConfig
                         error = $"Invalid value {value} for configuration {name}: String must be one of: CreateTime, LogAppendTime";
                         return false;
                 }
+            case CompressionTypeName:
+                if (value is null)
+                {
+                    next = c with { CompressionType = d.CompressionType };
+                    return true;
+                }
+                // Kafka compares case-insensitively (ConfigDef.CaseInsensitiveValidString) and reports lower case.
+                string lower = value.ToLowerInvariant();
+                if (!CompressionTypes.Contains(lower))
+                {
+                    error = $"Invalid value {value} for configuration {name}: String must be one of: {string.Join(", ", CompressionTypes)}";
+                    return false;
+                }
+                next = c with { CompressionType = lower };
+                return true;
             case CleanupPolicyName:
                 if (value is null)
                 {
@@ -188,6 +223,7 @@ public sealed record LogConfig
         RetentionMsName => Format(RetentionMs),
         RetentionBytesName => Format(RetentionBytes),
         CleanupPolicyName => CleanupPolicy,
+        CompressionTypeName => CompressionType,
         _ => Passthrough.TryGetValue(name, out var v) ? v : null,
     };
 

@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using DetKafka.Core.Abstractions;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Records;
+using DetKafka.Core.Records.Compression;
 using DetKafka.Core.Util;
 
 namespace DetKafka.Core.Storage;
@@ -47,6 +48,9 @@ public sealed class UnifiedLog : IDisposable
     private readonly Func<long> _nextSyncToken;
     private readonly List<LogSegment> _segments = new();
     private readonly List<AppendedBatch> _layout = new();
+
+    /// <summary>Where an append's batches are prepared; holds a pooled array only during <see cref="Append"/>.</summary>
+    private readonly PooledBuffer _appendBuffer = new(0);
     private long? _syncToken;
     private long _syncCoversOffset;
     private long? _lastSyncStartMs;
@@ -212,22 +216,26 @@ public sealed class UnifiedLog : IDisposable
                 $"{records.Length} bytes of records exceed segment.bytes {Config.SegmentBytes}", LogStartOffset);
         if (records.Length == 0) return AppendResult.Failed(ErrorCode.None, null, LogStartOffset);
 
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(records.Length);
+        // Recompression (compression.type other than producer) can change sizes; the buffer grows as needed.
+        _appendBuffer.Rent(records.Length);
         try
         {
-            var prepared = buffer.AsSpan(0, records.Length);
-            var validation = LogValidator.ValidateAndAssignOffsets(records.Span, prepared,
-                RecordValidationOptions.ForProduce(Config.MaxMessageBytes), LogEndOffset, leaderEpoch,
+            var validation = LogValidator.ValidateAndAssignOffsets(records.Span, _appendBuffer,
+                RecordValidationOptions.ForProduce(Config.MaxMessageBytes), Config.TargetCodec, LogEndOffset, leaderEpoch,
                 Config.MessageTimestampType, nowMs, _layout);
             if (!validation.IsValid)
                 return AppendResult.Failed(validation.Error, validation.Message, LogStartOffset);
             Check.That(validation.ValidBytes == records.Length && _layout.Count > 0);
+            var prepared = _appendBuffer.WrittenSpan;
+            if (prepared.Length > Config.SegmentBytes)
+                return AppendResult.Failed(ErrorCode.RecordListTooLarge,
+                    $"{prepared.Length} bytes of records after recompression exceed segment.bytes {Config.SegmentBytes}", LogStartOffset);
 
             long baseOffset = _layout[0].BaseOffset;
             long lastOffset = _layout[^1].LastOffset;
             long maxTimestamp = long.MinValue; // the layout is not empty (checked above)
             foreach (var b in _layout) maxTimestamp = Math.Max(maxTimestamp, b.MaxTimestamp);
-            if (ActiveSegment.ShouldRoll(Config, records.Length, lastOffset, maxTimestamp, nowMs))
+            if (ActiveSegment.ShouldRoll(Config, prepared.Length, lastOffset, maxTimestamp, nowMs))
             {
                 var rollError = Roll(nowMs);
                 if (rollError != ErrorCode.None) return AppendResult.Failed(rollError, "roll failed", LogStartOffset);
@@ -247,7 +255,7 @@ public sealed class UnifiedLog : IDisposable
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            _appendBuffer.Dispose();
         }
     }
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
+using DetKafka.Core.Records;
 using DetKafka.Host.Perf;
 
 namespace DetKafka.Host.Commands;
@@ -62,7 +63,7 @@ public static class PerfCommand
 
         Option<int>? recordSize = null, keySize = null, batchSize = null, linger = null, inFlight = null, fetchSize = null;
         Option<int?>? partitions = null;
-        Option<string>? acks = null;
+        Option<string>? acks = null, compression = null;
         Option<double>? throughput = null;
         Option<bool>? fromBeginning = null, fromLatest = null;
         if (mode != PerfMode.Consume)
@@ -75,7 +76,13 @@ public static class PerfCommand
             inFlight = new Option<int>("--max-in-flight") { Description = "max.in.flight.requests.per.connection", HelpName = "n", DefaultValueFactory = _ => 5 };
             partitions = new Option<int?>("--partitions") { Description = "Create the topic with this many partitions if it is missing [default: the broker's num.partitions]", HelpName = "n" };
             throughput = new Option<double>("--throughput") { Description = "Records per second over all connections; -1 for no limit", HelpName = "rate", DefaultValueFactory = _ => -1 };
-            foreach (var o in new Option[] { recordSize, keySize, acks, batchSize, linger, inFlight, partitions, throughput }) command.Options.Add(o);
+            compression = new Option<string>("--compression-type")
+            {
+                Description = "compression.type of the batches: none, gzip, snappy, lz4 or zstd",
+                HelpName = "codec",
+                DefaultValueFactory = _ => "none",
+            };
+            foreach (var o in new Option[] { recordSize, keySize, acks, batchSize, linger, inFlight, partitions, throughput, compression }) command.Options.Add(o);
         }
         else
         {
@@ -110,6 +117,7 @@ public static class PerfCommand
                     BatchSize = batchSize is null ? 16 * 1024 : parse.GetValue(batchSize),
                     LingerMs = linger is null ? 5 : parse.GetValue(linger),
                     MaxInFlight = inFlight is null ? 5 : parse.GetValue(inFlight),
+                    Compression = compression is null ? CompressionCodec.None : PerfSettings.ParseCompression(parse.GetValue(compression)!),
                     Partitions = partitions is null ? null : parse.GetValue(partitions),
                     Throughput = throughput is null ? -1 : parse.GetValue(throughput),
                     FromBeginning = fromLatest is null || !parse.GetValue(fromLatest),

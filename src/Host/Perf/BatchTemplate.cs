@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using DetKafka.Core.Abstractions;
 using DetKafka.Core.Records;
+using DetKafka.Core.Records.Compression;
 using DetKafka.Core.Util;
 
 namespace DetKafka.Host.Perf;
@@ -10,7 +11,9 @@ namespace DetKafka.Host.Perf;
 /// batch.size (at least one), built once. Every copy of it is reused for the whole run: before each send
 /// <see cref="Prepare"/> cuts it to the first n records (a prefix of a batch whose offset deltas run 0..n-1 is
 /// itself a batch once its header says so), stamps the current time and, for end-to-end runs, each record's
-/// send time into the first 8 bytes of its value, and recomputes the CRC. Nothing else is written per send.
+/// send time into the first 8 bytes of its value, and recomputes the CRC. Nothing else is written per send, except
+/// under <c>--compression-type</c>: then the prepared records are compressed into the buffer's own output area each
+/// time, as a real producer compresses each batch (the cost shows up on the client's side of the run).
 /// </summary>
 public sealed class BatchTemplate
 {
@@ -20,8 +23,9 @@ public sealed class BatchTemplate
     private readonly int[] _ends;
     private readonly int[] _values;
 
-    public BatchTemplate(int recordSize, int keySize, int batchSize, ulong seed)
+    public BatchTemplate(int recordSize, int keySize, int batchSize, ulong seed, CompressionCodec compression = CompressionCodec.None)
     {
+        Compression = compression;
         if (recordSize < 0 || keySize < 0) throw new ArgumentException("sizes must not be negative");
         Records = RecordsPerBatch(recordSize, keySize, batchSize);
         IRandom random = new SeededRandom(seed);
@@ -55,6 +59,9 @@ public sealed class BatchTemplate
         KeySize = keySize;
     }
 
+    /// <summary>The codec batches are compressed with before they are handed over.</summary>
+    public CompressionCodec Compression { get; }
+
     /// <summary>Records in a full batch.</summary>
     public int Records { get; }
 
@@ -67,19 +74,28 @@ public sealed class BatchTemplate
     /// <summary>Bytes of a batch of the first <paramref name="count"/> records.</summary>
     public int BytesOf(int count) => _ends[count - 1];
 
-    /// <summary>A private copy to send from.</summary>
-    public byte[] NewBuffer() => (byte[])_template.Clone();
+    /// <summary>A private copy to send from: the template, and under compression an output area for it.</summary>
+    public BatchBuffer NewBuffer() => new((byte[])_template.Clone(),
+        Compression == CompressionCodec.None ? null : new PooledBuffer(_template.Length));
+
+    /// <summary>One in-flight batch's bytes: the uncompressed template copy it is prepared in and, under compression,
+    /// where the compressed batch is built. Valid until its next <see cref="Prepare"/>.</summary>
+    public sealed class BatchBuffer(byte[] plain, PooledBuffer? compressed)
+    {
+        public byte[] Plain { get; } = plain;
+        public PooledBuffer? Compressed { get; } = compressed;
+    }
 
     /// <summary>
-    /// Makes <paramref name="buffer"/> (a copy of this template) a valid batch of its first <paramref name="count"/>
+    /// Makes <paramref name="buffer"/> (from <see cref="NewBuffer"/>) a valid batch of its first <paramref name="count"/>
     /// records with CreateTime <paramref name="wallClockMs"/>; with <paramref name="stamps"/>, record i's value starts
-    /// with <c>firstStamp + i * stampInterval</c> (big-endian). Returns the batch's length.
+    /// with <c>firstStamp + i * stampInterval</c> (big-endian). Returns the batch to send.
     /// </summary>
-    public int Prepare(byte[] buffer, int count, long wallClockMs, bool stamps, long firstStamp, double stampInterval)
+    public ReadOnlyMemory<byte> Prepare(BatchBuffer buffer, int count, long wallClockMs, bool stamps, long firstStamp, double stampInterval)
     {
-        Check.That(count >= 1 && count <= Records && buffer.Length == _template.Length);
+        Check.That(count >= 1 && count <= Records && buffer.Plain.Length == _template.Length);
         int length = _ends[count - 1];
-        var s = buffer.AsSpan(0, length);
+        var s = buffer.Plain.AsSpan(0, length);
         BinaryPrimitives.WriteInt32BigEndian(s[RecordBatch.BatchLengthOffset..], length - RecordBatch.LogOverhead);
         BinaryPrimitives.WriteInt32BigEndian(s[RecordBatch.LastOffsetDeltaOffset..], count - 1);
         BinaryPrimitives.WriteInt32BigEndian(s[RecordBatch.RecordsCountOffset..], count);
@@ -91,8 +107,16 @@ public sealed class BatchTemplate
             for (int i = 0; i < count; i++)
                 BinaryPrimitives.WriteInt64BigEndian(s[_values[i]..], firstStamp + (long)(i * stampInterval));
         }
-        RecordBatch.WriteCrc(s);
-        return length;
+        if (buffer.Compressed is not { } output)
+        {
+            RecordBatch.WriteCrc(s);
+            return buffer.Plain.AsMemory(0, length);
+        }
+        output.Reset();
+        output.Write(s[..RecordBatch.HeaderSize]);
+        CompressionCodecs.For(Compression)!.Compress(s[RecordBatch.RecordsOffset..], output);
+        RecordBatch.SetCodec(output.WrittenSpan, Compression);
+        return output.WrittenMemory;
     }
 
     /// <summary>How many records fit in <paramref name="batchSize"/> bytes (at least one, as Kafka sends a record larger
@@ -134,7 +158,8 @@ public static class RecordScan
     /// and value bytes; with <paramref name="endToEnd"/>, records <c>nowTicks - stamp</c> (in nanoseconds) for each,
     /// the stamp being the first 8 bytes of its value, and returns their sum and largest in <paramref name="latencySum"/>
     /// and <paramref name="latencyMax"/>. Control batches count nothing. A compressed batch is counted from its header
-    /// (its bytes stand for the records' size). False if the batch does not parse.
+    /// (its compressed bytes stand for the records' size), except end to end, when it is decompressed to read the
+    /// stamps. False if the batch does not parse.
     /// </summary>
     public static bool Scan(ReadOnlySpan<byte> batch, long position, LatencyHistogram? endToEnd, long nowTicks, out int records, out long bytes,
         out long latencySum, out long latencyMax)
@@ -147,6 +172,16 @@ public static class RecordScan
         if ((attributes & RecordBatch.ControlFlag) != 0) return true;
         long baseOffset = BinaryPrimitives.ReadInt64BigEndian(batch);
         int count = BinaryPrimitives.ReadInt32BigEndian(batch[RecordBatch.RecordsCountOffset..]);
+        if ((attributes & RecordBatch.CodecMask) != 0 && endToEnd is not null)
+        {
+            var codec = CompressionCodecs.For((CompressionCodec)(attributes & RecordBatch.CodecMask));
+            if (codec is null) return false;
+            var inflated = t_inflated ??= new PooledBuffer(64 * 1024);
+            inflated.Reset(RecordValidationOptions.MaxUncompressedBytesCeiling);
+            if (!codec.TryDecompress(batch[RecordBatch.RecordsOffset..], inflated, out _)) return false;
+            return ScanRecords(inflated.WrittenSpan, 0, baseOffset, count, position, endToEnd, nowTicks,
+                ref records, ref bytes, ref latencySum, ref latencyMax);
+        }
         if ((attributes & RecordBatch.CodecMask) != 0)
         {
             long last = baseOffset + BinaryPrimitives.ReadInt32BigEndian(batch[RecordBatch.LastOffsetDeltaOffset..]);
@@ -154,7 +189,16 @@ public static class RecordScan
             bytes = batch.Length;
             return true;
         }
-        int at = RecordBatch.RecordsOffset;
+        return ScanRecords(batch, RecordBatch.RecordsOffset, baseOffset, count, position, endToEnd, nowTicks,
+            ref records, ref bytes, ref latencySum, ref latencyMax);
+    }
+
+    /// <summary>Where end-to-end scans decompress batches: one per consuming thread.</summary>
+    [ThreadStatic] private static PooledBuffer? t_inflated;
+
+    private static bool ScanRecords(ReadOnlySpan<byte> batch, int at, long baseOffset, int count, long position,
+        LatencyHistogram? endToEnd, long nowTicks, ref int records, ref long bytes, ref long latencySum, ref long latencyMax)
+    {
         for (int i = 0; i < count; i++)
         {
             int start = at;

@@ -239,7 +239,7 @@ public static class PerfRunner
 
     private static List<ProduceWorker> StartProducers(PerfSettings s, int partitions)
     {
-        var template = new BatchTemplate(s.RecordSize, s.KeySize, s.BatchSize, seed: 42);
+        var template = new BatchTemplate(s.RecordSize, s.KeySize, s.BatchSize, seed: 42, s.Compression);
         var split = Split(partitions, s.Connections);
         long total = s.NumRecords ?? long.MaxValue;
         double rate = s.Throughput > 0 ? s.Throughput / s.Connections : 0;

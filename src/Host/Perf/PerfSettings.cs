@@ -1,5 +1,7 @@
 using System.Globalization;
 using DetKafka.Core.Client;
+using DetKafka.Core.Records;
+using DetKafka.Core.Records.Compression;
 
 namespace DetKafka.Host.Perf;
 
@@ -25,6 +27,9 @@ public sealed record PerfSettings
     public int BatchSize { get; init; } = 16 * 1024;
     public int LingerMs { get; init; } = 5;
     public int MaxInFlight { get; init; } = 5;
+
+    /// <summary>compression.type of the produced batches: none, gzip, snappy, lz4 or zstd.</summary>
+    public CompressionCodec Compression { get; init; } = CompressionCodec.None;
 
     /// <summary>Partitions to create the topic with when it is missing; null: the broker's num.partitions.</summary>
     public int? Partitions { get; init; }
@@ -100,6 +105,10 @@ public sealed record PerfSettings
         if (result.Count == 0) throw new ArgumentException("--bootstrap-server names no server");
         return result;
     }
+
+    public static CompressionCodec ParseCompression(string text)
+        => CompressionCodecs.TryParse(text, out var codec) ? codec
+            : throw new ArgumentException($"--compression-type must be none, gzip, snappy, lz4 or zstd, not '{text}'");
 
     public static short ParseAcks(string text) => text.Trim().ToLowerInvariant() switch
     {

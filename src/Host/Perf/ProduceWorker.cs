@@ -79,7 +79,7 @@ public sealed class ProduceWorker
 
     private sealed class Slot
     {
-        public required byte[] Buffer;
+        public required BatchTemplate.BatchBuffer Buffer;
         public int Count;
         public long FirstTicks;
         public double IntervalTicks;
@@ -235,13 +235,13 @@ public sealed class ProduceWorker
                 interval = _ticksPerRecord;
             }
             var slot = _free.Pop();
-            int length = _template.Prepare(slot.Buffer, count, _driver!.Clock.WallClockMs, _stamps, first, interval);
+            var batch = _template.Prepare(slot.Buffer, count, _driver!.Clock.WallClockMs, _stamps, first, interval);
             slot.Count = count;
             slot.FirstTicks = first;
             slot.IntervalTicks = interval;
             var tp = _partitions[_nextPartition];
             _nextPartition = (_nextPartition + 1) % _partitions.Length;
-            if (!producer.SendBatch(tp, slot.Buffer.AsMemory(0, length), count, slot.Callback))
+            if (!producer.SendBatch(tp, batch, count, slot.Callback))
             {
                 _free.Push(slot);
                 return handed;

@@ -148,20 +148,26 @@ public sealed class PerfCommandTests : IDisposable
     }
 
     [Theory]
-    [InlineData(100, 0, 16384)]
-    [InlineData(1024, 16, 65536)]
-    [InlineData(10, 0, 200)]
-    [InlineData(5000, 0, 1000)]
-    public void Template_prefixes_are_valid_batches_carrying_their_stamps(int recordSize, int keySize, int batchSize)
+    [InlineData(100, 0, 16384, CompressionCodec.None)]
+    [InlineData(1024, 16, 65536, CompressionCodec.None)]
+    [InlineData(10, 0, 200, CompressionCodec.None)]
+    [InlineData(5000, 0, 1000, CompressionCodec.None)]
+    [InlineData(100, 0, 16384, CompressionCodec.Gzip)]
+    [InlineData(1024, 16, 65536, CompressionCodec.Snappy)]
+    [InlineData(10, 0, 200, CompressionCodec.Lz4)]
+    [InlineData(5000, 0, 1000, CompressionCodec.Zstd)]
+    [InlineData(4, 0, 1000, CompressionCodec.Zstd)]
+    public void Template_prefixes_are_valid_batches_carrying_their_stamps(int recordSize, int keySize, int batchSize, CompressionCodec codec)
     {
-        var template = new BatchTemplate(recordSize, keySize, batchSize, seed: 7);
+        var template = new BatchTemplate(recordSize, keySize, batchSize, seed: 7, codec);
         Assert.True(template.Records >= 1);
         Assert.True(template.FullBytes <= batchSize || template.Records == 1);
         var buffer = template.NewBuffer();
         foreach (int count in new[] { 1, template.Records / 2 + 1, template.Records }.Distinct())
         {
-            int length = template.Prepare(buffer, count, wallClockMs: 1_700_000_000_000, stamps: recordSize >= 8, firstStamp: 1_000, stampInterval: 2.5);
-            var batch = buffer.AsSpan(0, length);
+            var batch = template.Prepare(buffer, count, wallClockMs: 1_700_000_000_000, stamps: recordSize >= 8, firstStamp: 1_000, stampInterval: 2.5).Span;
+            Assert.True(RecordBatchHeader.TryRead(batch, out var header));
+            Assert.Equal(codec, header.Codec);
             var decoded = new List<DecodedRecord>();
             Assert.Equal(Core.Protocol.ErrorCode.None, RecordBatchDecoder.Decode(batch, decoded));
             Assert.Equal(count, decoded.Count);
@@ -172,7 +178,8 @@ public sealed class PerfCommandTests : IDisposable
             Assert.True(RecordScan.Scan(batch, position: 1, recordSize >= 8 ? latency : null, nowTicks: 11_000,
                 out int records, out long bytes, out _, out _));
             Assert.Equal(count - 1, records); // offset 0 is before the position
-            Assert.Equal((long)(count - 1) * (recordSize + keySize), bytes);
+            // A compressed batch is decompressed only end to end; otherwise its compressed bytes stand for its records.
+            Assert.Equal(codec == CompressionCodec.None || recordSize >= 8 ? (long)(count - 1) * (recordSize + keySize) : batch.Length, bytes);
             if (recordSize >= 8 && count > 1)
             {
                 // Record i carries 1000 + i * 2.5 (truncated); record 1 is 10,000 - 2 ticks old.

@@ -30,7 +30,8 @@ public static class RecordGen
     public static Gen<List<SimpleRecord>> Records(int max = 6) =>
         Gen.Choose(1, max).SelectMany(n => Gen.ListOf(Record(), n)).Select(l => l.ToList());
 
-    public static Gen<CompressionCodec> Codec => Gen.Elements(CompressionCodec.None, CompressionCodec.Gzip);
+    public static Gen<CompressionCodec> Codec => Gen.Elements(CompressionCodec.None, CompressionCodec.Gzip,
+        CompressionCodec.Snappy, CompressionCodec.Lz4, CompressionCodec.Zstd);
 
     /// <summary>A batch as a producer sends it, with the records it holds.</summary>
     public static Gen<(byte[] Batch, List<SimpleRecord> Records, CompressionCodec Codec)> Batch(int maxRecords = 6) =>

@@ -1,0 +1,339 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO;
+using System.IO.Compression;
+using DetKafka.Core.Util;
+using K4os.Compression.LZ4;
+using K4os.Compression.LZ4.Streams;
+using ZstdSharp;
+using ZstdSharp.Unsafe;
+
+namespace DetKafka.Core.Records.Compression;
+
+/// <summary>Shared guard: library decoders signal corrupt input by throwing assorted exceptions; codecs report them.</summary>
+internal static class Decoding
+{
+    /// <summary>Runs <paramref name="decode"/>; the output limit and any library exception become a false return.
+    /// Our own invariant failures still propagate.</summary>
+    public static bool Guard(string codec, PooledBuffer output, int start, Func<string?> decode, out string? error)
+    {
+        try
+        {
+            error = decode();
+        }
+        catch (OutputLimitExceededException e)
+        {
+            error = $"{codec}: decompresses to more than {e.Limit} bytes";
+        }
+        catch (Exception e) when (e is not InvariantViolationException and not OutOfMemoryException)
+        {
+            error = $"{codec}: {e.GetType().Name}: {e.Message}";
+        }
+        if (error is null) return true;
+        output.Truncate(start);
+        return false;
+    }
+}
+
+/// <summary>gzip (RFC 1952), as Java's GZIPOutputStream writes it; concatenated members are read as one stream.</summary>
+internal sealed class GzipCodec : ICompressionCodec
+{
+    private const int ReadChunk = 64 * 1024;
+
+    public CompressionCodec Id => CompressionCodec.Gzip;
+
+    public void Compress(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
+    {
+        using var sink = new BufferWriterStream(output);
+        using (var gzip = new GZipStream(sink, CompressionLevel.Fastest, leaveOpen: true))
+            gzip.Write(input);
+    }
+
+    public bool TryDecompress(ReadOnlySpan<byte> input, PooledBuffer output, out string? error)
+    {
+        // GZipStream reads from a Stream, so the span is copied once into a pooled array.
+        byte[] copy = ArrayPool<byte>.Shared.Rent(Math.Max(1, input.Length));
+        try
+        {
+            input.CopyTo(copy);
+            int length = input.Length;
+            return Decoding.Guard("gzip", output, output.Length, () =>
+            {
+                using var source = new MemoryStream(copy, 0, length, writable: false);
+                using var gzip = new GZipStream(source, CompressionMode.Decompress);
+                // Each read asks for at most ReadChunk bytes and the buffer refuses to pass its limit.
+                while (true)
+                {
+                    var span = output.GetSpan(ReadChunk);
+                    int read = gzip.Read(span[..Math.Min(span.Length, ReadChunk)]);
+                    if (read == 0) return null;
+                    output.Advance(read);
+                }
+            }, out error);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(copy);
+        }
+    }
+}
+
+/// <summary>
+/// Snappy. Writes Kafka's xerial framing (what Java's SnappyOutputStream writes: a 16-byte header, then blocks of at
+/// most 32 KiB, each a big-endian length and a raw snappy block); reads both that and a single raw snappy block,
+/// which librdkafka writes.
+/// </summary>
+internal sealed class SnappyCodec : ICompressionCodec
+{
+    /// <summary>xerial's magic: 0x82 "SNAPPY" 0x00.</summary>
+    private static ReadOnlySpan<byte> XerialMagic => [0x82, (byte)'S', (byte)'N', (byte)'A', (byte)'P', (byte)'P', (byte)'Y', 0];
+
+    private const int XerialHeaderSize = 16;
+    private const int XerialVersion = 1;
+    private const int XerialCompatibleVersion = 1;
+    private const int XerialBlockSize = 32 * 1024;
+
+    public CompressionCodec Id => CompressionCodec.Snappy;
+
+    public void Compress(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
+    {
+        var header = output.GetSpan(XerialHeaderSize);
+        XerialMagic.CopyTo(header);
+        BinaryPrimitives.WriteInt32BigEndian(header[8..], XerialVersion);
+        BinaryPrimitives.WriteInt32BigEndian(header[12..], XerialCompatibleVersion);
+        output.Advance(XerialHeaderSize);
+        for (int at = 0; at < input.Length; at += XerialBlockSize)
+        {
+            var block = input.Slice(at, Math.Min(XerialBlockSize, input.Length - at));
+            var span = output.GetSpan(4 + Snappier.Snappy.GetMaxCompressedLength(block.Length));
+            int written = Snappier.Snappy.Compress(block, span[4..]);
+            BinaryPrimitives.WriteInt32BigEndian(span, written);
+            output.Advance(4 + written);
+        }
+    }
+
+    public bool TryDecompress(ReadOnlySpan<byte> input, PooledBuffer output, out string? error)
+    {
+        if (!IsXerial(input)) return Block(input, output, out error);
+        int start = output.Length;
+        var rest = input[XerialHeaderSize..];
+        while (rest.Length > 0)
+        {
+            if (rest.Length < 4)
+            {
+                error = "snappy: truncated xerial block length";
+                output.Truncate(start);
+                return false;
+            }
+            int length = BinaryPrimitives.ReadInt32BigEndian(rest);
+            if (length < 0 || length > rest.Length - 4)
+            {
+                error = $"snappy: xerial block of {length} bytes with {rest.Length - 4} left";
+                output.Truncate(start);
+                return false;
+            }
+            if (!Block(rest.Slice(4, length), output, out error))
+            {
+                output.Truncate(start);
+                return false;
+            }
+            rest = rest[(4 + length)..];
+        }
+        error = null;
+        return true;
+    }
+
+    private static bool IsXerial(ReadOnlySpan<byte> input)
+        => input.Length >= XerialHeaderSize && input[..XerialMagic.Length].SequenceEqual(XerialMagic);
+
+    /// <summary>One raw block: its header states the decompressed length, checked against the limit before decoding.</summary>
+    private static bool Block(ReadOnlySpan<byte> block, PooledBuffer output, out string? error)
+    {
+        int start = output.Length;
+        try
+        {
+            int length = Snappier.Snappy.GetUncompressedLength(block);
+            if (length < 0 || (long)output.Length + length > output.Limit)
+            {
+                error = $"snappy: decompresses to more than {output.Limit} bytes";
+                return false;
+            }
+            var span = output.GetSpan(length);
+            int written = Snappier.Snappy.Decompress(block, span[..length]);
+            if (written != length)
+            {
+                error = $"snappy: block said {length} bytes but held {written}";
+                return false;
+            }
+            output.Advance(written);
+            error = null;
+            return true;
+        }
+        catch (OutputLimitExceededException e)
+        {
+            error = $"snappy: decompresses to more than {e.Limit} bytes";
+            output.Truncate(start);
+            return false;
+        }
+        catch (Exception e) when (e is not InvariantViolationException and not OutOfMemoryException)
+        {
+            error = $"snappy: {e.GetType().Name}: {e.Message}";
+            output.Truncate(start);
+            return false;
+        }
+    }
+}
+
+/// <summary>
+/// LZ4 frame format (what Kafka calls lz4 since message format 1 was fixed: a correct header checksum). Writes
+/// independent 64 KiB blocks without checksums, as Kafka's Java producer does; reads any frame K4os accepts (block
+/// sizes up to 4 MiB, dependent or independent blocks, with or without checksums).
+/// </summary>
+internal sealed class Lz4Codec : ICompressionCodec
+{
+    private static readonly LZ4EncoderSettings Settings = new()
+    {
+        ChainBlocks = false,
+        BlockSize = 64 * 1024,
+        BlockChecksum = false,
+        ContentChecksum = false,
+        CompressionLevel = LZ4Level.L00_FAST,
+    };
+
+    public CompressionCodec Id => CompressionCodec.Lz4;
+
+    public void Compress(ReadOnlySpan<byte> input, IBufferWriter<byte> output) => LZ4Frame.Encode(input, output, Settings);
+
+    public bool TryDecompress(ReadOnlySpan<byte> input, PooledBuffer output, out string? error)
+    {
+        int start = output.Length;
+        try
+        {
+            LZ4Frame.Decode(input, output, 0);
+            error = null;
+            return true;
+        }
+        catch (OutputLimitExceededException e)
+        {
+            error = $"lz4: decompresses to more than {e.Limit} bytes";
+        }
+        catch (Exception e) when (e is not InvariantViolationException and not OutOfMemoryException)
+        {
+            error = $"lz4: {e.GetType().Name}: {e.Message}";
+        }
+        output.Truncate(start);
+        return false;
+    }
+}
+
+/// <summary>
+/// Zstandard, level 3 (Kafka's default). Decoding streams block by block into the bounded buffer and caps the
+/// window the frame may ask for at what the limit could ever need, so a tiny frame claiming a 2 GiB window is
+/// refused instead of allocated. Concatenated frames are read in turn.
+/// </summary>
+internal sealed class ZstdCodec : ICompressionCodec
+{
+    public const int Level = 3;
+    private const int OutputChunk = 128 * 1024;
+    private const int WindowLogMin = 10;
+
+    /// <summary>zstd's ZSTD_WINDOWLOG_LIMIT_DEFAULT: what any decoder accepts without opting in to more.</summary>
+    private const int WindowLogDefaultMax = 27;
+
+    public CompressionCodec Id => CompressionCodec.Zstd;
+
+    public void Compress(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
+    {
+        using var compressor = new Compressor(Level);
+        var span = output.GetSpan(Compressor.GetCompressBound(input.Length));
+        output.Advance(compressor.Wrap(input, span));
+    }
+
+    public bool TryDecompress(ReadOnlySpan<byte> input, PooledBuffer output, out string? error)
+    {
+        int start = output.Length;
+        try
+        {
+            using var decompressor = new Decompressor();
+            decompressor.SetParameter(ZSTD_dParameter.ZSTD_d_windowLogMax, WindowLogFor(output.Limit));
+            int position = 0;
+            bool inFrame = false;
+            while (true)
+            {
+                var span = output.GetSpan(OutputChunk);
+                var status = decompressor.UnwrapStream(input[position..], span[..Math.Min(span.Length, OutputChunk)],
+                    out int consumed, out int written);
+                position += consumed;
+                output.Advance(written);
+                if (consumed > 0 || written > 0) inFrame = true;
+                if (status == OperationStatus.Done)
+                {
+                    inFrame = false;
+                    if (position == input.Length) break;
+                    decompressor.ResetStream();
+                    continue;
+                }
+                if (status == OperationStatus.InvalidData)
+                {
+                    error = "zstd: invalid data";
+                    output.Truncate(start);
+                    return false;
+                }
+                if (status == OperationStatus.NeedMoreData && position == input.Length)
+                {
+                    error = inFrame ? "zstd: truncated frame" : "zstd: no frame";
+                    output.Truncate(start);
+                    return false;
+                }
+                if (consumed == 0 && written == 0 && status != OperationStatus.DestinationTooSmall)
+                {
+                    error = $"zstd: no progress ({status})";
+                    output.Truncate(start);
+                    return false;
+                }
+            }
+            error = null;
+            return true;
+        }
+        catch (OutputLimitExceededException e)
+        {
+            error = $"zstd: decompresses to more than {e.Limit} bytes";
+        }
+        catch (Exception e) when (e is not InvariantViolationException and not OutOfMemoryException)
+        {
+            error = $"zstd: {e.GetType().Name}: {e.Message}";
+        }
+        output.Truncate(start);
+        return false;
+    }
+
+    /// <summary>The smallest window log that covers <paramref name="limit"/> bytes: a frame never needs a window larger
+    /// than its content, and content past the limit is refused anyway.</summary>
+    internal static int WindowLogFor(int limit)
+    {
+        int log = WindowLogMin;
+        while (log < WindowLogDefaultMax && (1L << log) < limit) log++;
+        return log;
+    }
+}
+
+/// <summary>A write-only Stream over an <see cref="IBufferWriter{T}"/>, for encoders that only write to streams.</summary>
+internal sealed class BufferWriterStream(IBufferWriter<byte> output) : Stream
+{
+    public override bool CanRead => false;
+    public override bool CanSeek => false;
+    public override bool CanWrite => true;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        buffer.CopyTo(output.GetSpan(buffer.Length));
+        output.Advance(buffer.Length);
+    }
+}
