@@ -5,8 +5,10 @@
 #
 # What it does, in order:
 #   1. Makes sure the real Kafka clients the chaos tests drive are installed: kcat, and python3-kafka plus
-#      python3-confluent-kafka for Debian's /usr/bin/python3, and kafkajs from npm (tests/chaos/clients/node). Missing ones are installed with apt-get (as root, or
-#      through sudo). If that is impossible the script fails loudly: a real-client test never skips silently.
+#      python3-confluent-kafka for Debian's /usr/bin/python3 with the compression modules kafka-python uses
+#      (python3-snappy, python3-lz4, python3-zstandard), and kafkajs plus its codecs from npm
+#      (tests/chaos/clients/node). Missing ones are installed with apt-get (as root, or through sudo) or npm ci.
+#      If that is impossible the script fails loudly: a real-client test never skips silently.
 #   2. Builds the whole solution once, in Release (the chaos tests run the built broker binary).
 #   3. Runs each test suite (every tests/<name>/ holding a .csproj; tests/properties and tests/chaos must exist)
 #      with `dotnet test --no-build -c Release`, writing a TRX report per suite to artifacts/test-results/, and
@@ -34,30 +36,35 @@ die() {
   exit 1
 }
 
+# kafka-python compresses with python-snappy (snappy), python-lz4 (lz4.frame) and python-zstandard (zstandard).
+APT_CLIENTS=(kcat python3-kafka python3-confluent-kafka python3-snappy python3-lz4 python3-zstandard)
+
 clients_present() {
   command -v kcat >/dev/null 2>&1 &&
-    /usr/bin/python3 -c 'import kafka, confluent_kafka' >/dev/null 2>&1
+    /usr/bin/python3 -c 'import kafka, confluent_kafka, snappy, lz4.frame, zstandard' >/dev/null 2>&1
 }
 
 ensure_clients() {
   if clients_present; then return; fi
-  log "installing the real Kafka clients (kcat, python3-kafka, python3-confluent-kafka)"
+  log "installing the real Kafka clients (${APT_CLIENTS[*]})"
   local as_root=()
   if [[ $(id -u) -ne 0 ]]; then
     command -v sudo >/dev/null 2>&1 ||
-      die "kcat/python3-kafka/python3-confluent-kafka are missing and we are neither root nor have sudo"
+      die "some of ${APT_CLIENTS[*]} are missing and we are neither root nor have sudo"
     as_root=(sudo -n)
   fi
   export DEBIAN_FRONTEND=noninteractive
   "${as_root[@]}" apt-get update -q ||
     die "apt-get update failed; cannot install the real Kafka clients"
-  "${as_root[@]}" apt-get install -y -q kcat python3-kafka python3-confluent-kafka ||
-    die "apt-get install kcat python3-kafka python3-confluent-kafka failed"
+  "${as_root[@]}" apt-get install -y -q "${APT_CLIENTS[@]}" ||
+    die "apt-get install ${APT_CLIENTS[*]} failed"
   clients_present ||
-    die "the real Kafka clients are still unusable after installing (kcat on PATH, /usr/bin/python3 with kafka and confluent_kafka)"
+    die "the real Kafka clients are still unusable after installing (kcat on PATH, /usr/bin/python3 with kafka, confluent_kafka, snappy, lz4.frame and zstandard)"
 }
 
-# kafkajs comes from npm, pinned by tests/chaos/clients/node/package-lock.json; node and npm from Debian if absent.
+# kafkajs and the codec packages it compresses with come from npm, pinned by tests/chaos/clients/node/package-lock.json;
+# node and npm from Debian if absent.
+NODE_MODULES=(kafkajs kafkajs-snappy lz4js @mongodb-js/zstd)
 ensure_node_clients() {
   local dir=tests/chaos/clients/node
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
@@ -68,13 +75,17 @@ ensure_node_clients() {
     "${as_root[@]}" apt-get update -q && "${as_root[@]}" apt-get install -y -q nodejs npm ||
       die "could not install nodejs and npm for the kafkajs tests"
   fi
-  if [[ ! -d $dir/node_modules/kafkajs ]]; then
-    log "installing kafkajs (npm ci in $dir)"
+  local m missing=0
+  for m in "${NODE_MODULES[@]}"; do [[ -d $dir/node_modules/$m ]] || missing=1; done
+  if ((missing)); then
+    log "installing ${NODE_MODULES[*]} (npm ci in $dir)"
     npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error ||
-      die "npm ci failed: cannot install kafkajs for the chaos tests"
+      die "npm ci failed: cannot install ${NODE_MODULES[*]} for the chaos tests"
   fi
-  node -e "require('$ROOT/$dir/node_modules/kafkajs')" ||
-    die "kafkajs is still unusable after npm ci"
+  for m in "${NODE_MODULES[@]}"; do
+    node -e "require('$ROOT/$dir/node_modules/$m')" ||
+      die "$m is still unusable after npm ci"
+  done
 }
 
 solution_file() {
