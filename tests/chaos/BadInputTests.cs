@@ -17,6 +17,8 @@ public sealed class BadInputTests(BrokerFixture fixture) : IClassFixture<BrokerF
     private static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(10);
     private const short ApiVersionsKey = 18;
     private const short UnsupportedVersion = 35;
+    private const short ProduceKey = 0;
+    private const short CorruptMessage = 2;
 
     private readonly BrokerProcess _broker = fixture.Broker;
 
@@ -113,7 +115,64 @@ public sealed class BadInputTests(BrokerFixture fixture) : IClassFixture<BrokerF
         AssertStillServing("apiversions-v99");
     }
 
+    [Theory]
+    [InlineData(Core.Records.CompressionCodec.Gzip)]
+    [InlineData(Core.Records.CompressionCodec.Snappy)]
+    [InlineData(Core.Records.CompressionCodec.Lz4)]
+    [InlineData(Core.Records.CompressionCodec.Zstd)]
+    public void A_decompression_bomb_gets_corrupt_message_is_not_written_and_the_broker_keeps_serving(Core.Records.CompressionCodec codec)
+    {
+        string topic = "bomb-" + codec.ToString().ToLowerInvariant();
+        Clients.KcatRun(["-P", "-b", _broker.Bootstrap, "-t", topic, "-p", "0"], stdin: "before\n");
+        // One record of 80 MiB of zeros: a small compressed batch (well under max.message.bytes) that inflates past
+        // the 64 MiB bound derived from the default max.message.bytes. (The batch comes from the broker's builder; the
+        // request around it is built here byte by byte.) Snappy cannot compress more than about 21 fold, so its bomb
+        // is a raw block whose preamble claims 200 MiB.
+        byte[] batch = codec == Core.Records.CompressionCodec.Snappy
+            ? LyingSnappyBatch(200 * 1024 * 1024)
+            : Core.Records.RecordBatchBuilder.Build([new Core.Records.SimpleRecord(null, new byte[80 * 1024 * 1024], 1)], codec);
+        Assert.True(batch.Length < 1_000_000, $"{batch.Length} bytes");
+
+        using TcpClient c = Connect();
+        NetworkStream s = c.GetStream();
+        // Produce v3: transactional_id (null) | acks int16 | timeout_ms int32 | [topic: name | [partition int32 | records bytes]].
+        byte[] name = Encoding.UTF8.GetBytes(topic);
+        byte[] body = [.. Int16BE(-1), .. Int16BE(-1), .. Int32BE(10_000), .. Int32BE(1), .. Int16BE((short)name.Length), .. name,
+            .. Int32BE(1), .. Int32BE(0), .. Int32BE(batch.Length), .. batch];
+        s.Write(RequestFrame(ProduceKey, 3, 77, "chaos", body));
+        // Response v3: correlation id | [topic: name | [partition int32 | error int16 | base_offset int64 | log_append_time int64]] | throttle.
+        byte[] reply = ReadFrame(s);
+        Assert.Equal(77, BinaryPrimitives.ReadInt32BigEndian(reply));
+        int at = 4 + 4 + 2 + name.Length + 4;
+        Assert.Equal(0, BinaryPrimitives.ReadInt32BigEndian(reply.AsSpan(at)));
+        Assert.Equal(CorruptMessage, BinaryPrimitives.ReadInt16BigEndian(reply.AsSpan(at + 4)));
+        Assert.Equal(-1, BinaryPrimitives.ReadInt64BigEndian(reply.AsSpan(at + 6)));
+
+        // Nothing was written: the partition still holds only the record from before.
+        CommandResult r = Clients.KcatRun(["-C", "-b", _broker.Bootstrap, "-t", topic, "-p", "0", "-o", "beginning", "-e", "-q"]);
+        Assert.Equal(["before"], r.StdoutLines);
+        Assert.Contains("CorruptMessage", _broker.LogTail(20_000));
+        AssertStillServing("bomb-" + codec.ToString().ToLowerInvariant());
+    }
+
     // ---- helpers ----
+
+    /// <summary>A one-record batch labelled snappy whose body is a raw snappy block claiming <paramref name="claimed"/>
+    /// bytes (varint preamble) followed by one literal byte.</summary>
+    private static byte[] LyingSnappyBatch(int claimed)
+    {
+        byte[] plain = Core.Records.RecordBatchBuilder.Build([new Core.Records.SimpleRecord(null, [1], 1)]);
+        var body = new List<byte>();
+        for (uint v = (uint)claimed; ; v >>= 7)
+        {
+            if (v < 0x80) { body.Add((byte)v); break; }
+            body.Add((byte)(v | 0x80));
+        }
+        body.AddRange([0x00, (byte)'a']);
+        byte[] batch = [.. plain.AsSpan(0, Core.Records.RecordBatch.HeaderSize), .. body];
+        Core.Records.RecordBatch.SetCodec(batch, Core.Records.CompressionCodec.Snappy);
+        return batch;
+    }
 
     private sealed record Outcome(bool Closed, bool Answered, int BytesReceived, TimeSpan Elapsed)
     {

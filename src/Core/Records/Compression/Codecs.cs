@@ -254,8 +254,17 @@ internal sealed class ZstdCodec : ICompressionCodec
         int start = output.Length;
         try
         {
+            // A frame that states its content size (zstd's one-shot API, librdkafka) is refused before decoding if that
+            // size is past the limit; streamed frames state none and are cut while decoding.
+            ulong stated = DeclaredSize(input);
+            if (stated != ulong.MaxValue && stated > (ulong)(output.Limit - output.Length))
+            {
+                error = $"zstd: decompresses to more than {output.Limit} bytes (the frame says {stated})";
+                return false;
+            }
+            int windowLog = WindowLogFor(output.Limit);
             using var decompressor = new Decompressor();
-            decompressor.SetParameter(ZSTD_dParameter.ZSTD_d_windowLogMax, WindowLogFor(output.Limit));
+            decompressor.SetParameter(ZSTD_dParameter.ZSTD_d_windowLogMax, windowLog);
             int position = 0;
             bool inFrame = false;
             while (true)
@@ -275,7 +284,7 @@ internal sealed class ZstdCodec : ICompressionCodec
                 }
                 if (status == OperationStatus.InvalidData)
                 {
-                    error = "zstd: invalid data";
+                    error = $"zstd: invalid data, or a window larger than the {1L << windowLog} bytes the limit allows";
                     output.Truncate(start);
                     return false;
                 }
@@ -305,6 +314,21 @@ internal sealed class ZstdCodec : ICompressionCodec
         }
         output.Truncate(start);
         return false;
+    }
+
+    /// <summary>The content size the first frame states; <see cref="ulong.MaxValue"/> when it states none or is not a frame.</summary>
+    private static ulong DeclaredSize(ReadOnlySpan<byte> input)
+    {
+        try
+        {
+            ulong size = Decompressor.GetDecompressedSize(input);
+            // zstd's ZSTD_CONTENTSIZE_UNKNOWN and ZSTD_CONTENTSIZE_ERROR are the two largest values.
+            return size >= ulong.MaxValue - 1 ? ulong.MaxValue : size;
+        }
+        catch (Exception e) when (e is not InvariantViolationException and not OutOfMemoryException)
+        {
+            return ulong.MaxValue;
+        }
     }
 
     /// <summary>The smallest window log that covers <paramref name="limit"/> bytes: a frame never needs a window larger
