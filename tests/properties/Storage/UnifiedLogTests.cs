@@ -166,6 +166,58 @@ public class UnifiedLogTests
     }
 
     [Fact]
+    public void Compression_type_recompresses_appends_and_recovery_keeps_them()
+    {
+        var kit = new StorageKit();
+        var config = StorageKit.Tiny(segmentBytes: 4096) with { CompressionType = "zstd" };
+        var log = kit.Open(config);
+        var records = Enumerable.Range(0, 20).Select(i => new SimpleRecord([(byte)i], System.Text.Encoding.UTF8.GetBytes($"value-{i}"), 100 + i)).ToList();
+        foreach (var codec in new[] { CompressionCodec.None, CompressionCodec.Gzip, CompressionCodec.Snappy, CompressionCodec.Lz4, CompressionCodec.Zstd })
+            kit.AppendSynced(log, RecordBatchBuilder.Build(records, codec));
+        Assert.Equal(100, log.LogEndOffset);
+        var bytes = log.Read(0, 1 << 20, long.MaxValue).Records.ToArray();
+        int at = 0, batches = 0;
+        while (at < bytes.Length)
+        {
+            Assert.True(RecordBatchHeader.TryRead(bytes.AsSpan(at), out var h));
+            Assert.Equal(CompressionCodec.Zstd, h.Codec);
+            at += (int)h.TotalSize;
+            batches++;
+        }
+        Assert.Equal(5, batches);
+        var expected = Enumerable.Range(0, 5).SelectMany(_ => records).ToList();
+        void Check(UnifiedLog l)
+        {
+            var all = StorageKit.ReadAll(l);
+            Assert.Equal(100, all.Count);
+            Assert.All(all.Zip(expected), p => Assert.True(RecordGen.SameContent(p.Second, p.First)));
+        }
+        Check(log);
+        log.Dispose();
+        Check(kit.Open(config));
+    }
+
+    [Fact]
+    public void A_batch_that_inflates_past_the_bound_is_corrupt_and_not_written()
+    {
+        var kit = new StorageKit();
+        // max.message.bytes 1000: the decompression bound is its floor, 1 MiB.
+        var log = kit.Open(StorageKit.Tiny(segmentBytes: 1 << 20) with { MaxMessageBytes = 1000 });
+        kit.AppendSynced(log, StorageKit.Batch(5, "x"));
+        long size = log.ActiveSegment.Size;
+        var bomb = RecordBatchBuilder.Build([new SimpleRecord(null, new byte[2 * 1024 * 1024], 5)], CompressionCodec.Zstd);
+        Assert.True(bomb.Length < 1000, $"{bomb.Length} bytes");
+        var result = log.Append(bomb, 0);
+        Assert.Equal(ErrorCode.CorruptMessage, result.Error);
+        Assert.Contains("more than 1048576 bytes", result.ErrorMessage);
+        Assert.Equal((1L, size), (log.LogEndOffset, log.ActiveSegment.Size));
+        // Just under the bound is fine.
+        var fits = RecordBatchBuilder.Build([new SimpleRecord(null, new byte[1000 * 1024], 5)], CompressionCodec.Zstd);
+        Assert.Equal(ErrorCode.None, kit.AppendSynced(log, fits).Error);
+        Assert.Equal(2, log.LogEndOffset);
+    }
+
+    [Fact]
     public void Invalid_appends_change_nothing()
     {
         var kit = new StorageKit();
