@@ -1,3 +1,4 @@
+using DetKafka.Core.Abstractions;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Protocol.Messages;
 using DetKafka.Core.Records;
@@ -34,6 +35,28 @@ public static class Payloads
             batch = next;
         }
         return batch;
+    }
+
+    /// <summary>
+    /// As many 100-byte records of random upper-case letters (seeded; what Kafka's producer perf test and
+    /// <c>detkafka perf</c> send) as fit in 16 KiB uncompressed, then compressed with <paramref name="codec"/>: the same
+    /// records for every codec.
+    /// </summary>
+    public static byte[] TextBatch16K(CompressionCodec codec)
+    {
+        IRandom random = new SeededRandom(11);
+        var records = new List<SimpleRecord>();
+        while (true)
+        {
+            var value = new byte[RecordValueBytes];
+            for (int i = 0; i < value.Length; i++) value[i] = (byte)('A' + (int)random.NextBelow(26));
+            records.Add(new SimpleRecord(null, value, BaseTimestampMs + records.Count));
+            if (RecordBatchBuilder.Build(records).Length > BatchBytesMax)
+            {
+                records.RemoveAt(records.Count - 1);
+                return RecordBatchBuilder.Build(records, codec);
+            }
+        }
     }
 
     /// <summary>Record batches filling up to <see cref="FetchResponseBytes"/> (64 batches of 16 KiB).</summary>

@@ -6,7 +6,7 @@ using System.Reflection;
 namespace DetKafka.Bench.Infrastructure;
 
 /// <summary>The bytes one operation of a benchmark processes, for the MB/s column.</summary>
-public enum Work { Batch16K, Records1M, Crc1M }
+public enum Work { Batch16K, Records1M, Crc1M, TextBatch16K }
 
 [AttributeUsage(AttributeTargets.Method)]
 public sealed class ProcessesAttribute(Work work) : Attribute
@@ -18,10 +18,12 @@ public sealed class ProcessesAttribute(Work work) : Attribute
         Work.Batch16K => BatchLength.Value,
         Work.Records1M => RecordsLength.Value,
         Work.Crc1M => Micro.RecordsBenchmarks.CrcBytes,
+        Work.TextBatch16K => TextBatchLength.Value,
         _ => 0,
     };
 
     private static readonly Lazy<long> BatchLength = new(() => Payloads.Batch16K().Length);
+    private static readonly Lazy<long> TextBatchLength = new(() => Payloads.TextBatch16K(Core.Records.CompressionCodec.None).Length);
     private static readonly Lazy<long> RecordsLength = new(() => Payloads.Records1M().Length);
 }
 

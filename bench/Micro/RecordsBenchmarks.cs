@@ -14,7 +14,7 @@ public class RecordsBenchmarks
 
     private byte[] _crcInput = null!;
     private byte[] _batch = null!;
-    private byte[] _destination = null!;
+    private DetKafka.Core.Records.Compression.PooledBuffer _destination = null!;
     private readonly List<AppendedBatch> _layout = new();
     private readonly RecordValidationOptions _options = RecordValidationOptions.ForProduce(1_048_588);
 
@@ -26,7 +26,7 @@ public class RecordsBenchmarks
         for (int i = 0; i < _crcInput.Length; i += 8)
             BitConverter.TryWriteBytes(_crcInput.AsSpan(i), random.NextUInt64());
         _batch = Payloads.Batch16K();
-        _destination = new byte[_batch.Length];
+        _destination = new DetKafka.Core.Records.Compression.PooledBuffer(_batch.Length);
     }
 
     [Benchmark, Processes(Work.Crc1M)]
@@ -43,7 +43,9 @@ public class RecordsBenchmarks
     [Benchmark, Processes(Work.Batch16K)]
     public int ValidateAndAssignOffsets_16KiB()
     {
-        var result = LogValidator.ValidateAndAssignOffsets(_batch, _destination, _options, 1_000, 0,
+        // As UnifiedLog.Append calls it: into a reused pooled buffer, compression.type=producer.
+        _destination.Reset();
+        var result = LogValidator.ValidateAndAssignOffsets(_batch, _destination, _options, targetCodec: null, 1_000, 0,
             TimestampType.CreateTime, Payloads.BaseTimestampMs, _layout);
         if (!result.IsValid) throw new InvalidOperationException(result.Message);
         return result.RecordCount;
