@@ -128,6 +128,7 @@ public sealed class CompressionTests(BrokerFixture fixture) : IClassFixture<Brok
     [InlineData("lz4", "snappy")]
     [InlineData("uncompressed", "zstd")]
     [InlineData("gzip", "none")]
+    [InlineData("snappy", "zstd")]
     public void Topic_compression_type_makes_the_broker_recompress(string topicCodec, string producerCodec)
     {
         string topic = $"recompress-{topicCodec}-{producerCodec}";

@@ -191,18 +191,51 @@ internal sealed class SnappyCodec : ICompressionCodec
 /// </summary>
 internal sealed class Lz4Codec : ICompressionCodec
 {
-    private static readonly LZ4EncoderSettings Settings = new()
-    {
-        ChainBlocks = false,
-        BlockSize = 64 * 1024,
-        BlockChecksum = false,
-        ContentChecksum = false,
-        CompressionLevel = LZ4Level.L00_FAST,
-    };
+    private const uint FrameMagic = 0x184D2204;
+
+    /// <summary>FLG: version 01, independent blocks, no block checksum, no content size, no content checksum.</summary>
+    private const byte Flags = 0x60;
+
+    /// <summary>BD: 64 KiB maximum block size (id 4).</summary>
+    private const byte BlockDescriptor = 0x40;
+
+    private const int BlockSize = 64 * 1024;
+    private const uint UncompressedBlockFlag = 0x80000000;
 
     public CompressionCodec Id => CompressionCodec.Lz4;
 
-    public void Compress(ReadOnlySpan<byte> input, IBufferWriter<byte> output) => LZ4Frame.Encode(input, output, Settings);
+    /// <summary>Writes the frame directly with LZ4's block encoder (K4os' frame writer sets up a fresh encoder per
+    /// call, which costs more than compressing a 16 KiB batch).</summary>
+    public void Compress(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
+    {
+        var header = output.GetSpan(7);
+        BinaryPrimitives.WriteUInt32LittleEndian(header, FrameMagic);
+        header[4] = Flags;
+        header[5] = BlockDescriptor;
+        // Header checksum: the second byte of xxHash32 (seed 0) of the descriptor, as the frame format specifies.
+        header[6] = (byte)(K4os.Hash.xxHash.XXH32.DigestOf(header.Slice(4, 2)) >> 8);
+        output.Advance(7);
+        for (int at = 0; at < input.Length; at += BlockSize)
+        {
+            var block = input.Slice(at, Math.Min(BlockSize, input.Length - at));
+            var span = output.GetSpan(4 + Math.Max(block.Length, LZ4Codec.MaximumOutputSize(block.Length)));
+            int written = LZ4Codec.Encode(block, span[4..], LZ4Level.L00_FAST);
+            if (written <= 0 || written >= block.Length)
+            {
+                // Incompressible: stored as is, flagged by the size's high bit.
+                block.CopyTo(span[4..]);
+                BinaryPrimitives.WriteUInt32LittleEndian(span, UncompressedBlockFlag | (uint)block.Length);
+                written = block.Length;
+            }
+            else
+            {
+                BinaryPrimitives.WriteUInt32LittleEndian(span, (uint)written);
+            }
+            output.Advance(4 + written);
+        }
+        BinaryPrimitives.WriteUInt32LittleEndian(output.GetSpan(4), 0); // end mark
+        output.Advance(4);
+    }
 
     public bool TryDecompress(ReadOnlySpan<byte> input, PooledBuffer output, out string? error)
     {
@@ -242,9 +275,15 @@ internal sealed class ZstdCodec : ICompressionCodec
 
     public CompressionCodec Id => CompressionCodec.Zstd;
 
+    // zstd contexts are costly to set up (tables of a few hundred KiB) and cheap to reuse; one per thread keeps the
+    // codec shareable (the broker's Core runs on one thread, the perf tool compresses on several). Reuse does not change
+    // the output: every call starts a fresh frame with the same parameters.
+    [ThreadStatic] private static Compressor? t_compressor;
+    [ThreadStatic] private static Decompressor? t_decompressor;
+
     public void Compress(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
     {
-        using var compressor = new Compressor(Level);
+        var compressor = t_compressor ??= new Compressor(Level);
         var span = output.GetSpan(Compressor.GetCompressBound(input.Length));
         output.Advance(compressor.Wrap(input, span));
     }
@@ -263,7 +302,9 @@ internal sealed class ZstdCodec : ICompressionCodec
                 return false;
             }
             int windowLog = WindowLogFor(output.Limit);
-            using var decompressor = new Decompressor();
+            var decompressor = t_decompressor ??= new Decompressor();
+            // Whatever the last call left (a failed frame mid-way), start clean.
+            decompressor.ResetStream();
             decompressor.SetParameter(ZSTD_dParameter.ZSTD_d_windowLogMax, windowLog);
             int position = 0;
             bool inFrame = false;
