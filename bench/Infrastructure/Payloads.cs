@@ -9,6 +9,10 @@ namespace DetKafka.Bench.Infrastructure;
 /// The inputs every benchmark shares, built once with the project's own codec so the bytes are exactly what
 /// a client would send: a 16 KiB batch of 100-byte records, a Produce frame carrying it, a Fetch frame.
 /// </summary>
+/// <summary>Record values for the compression benchmarks: random upper-case letters (Kafka's perf tools; barely
+/// compressible by lz4 and snappy, which have no entropy coding) or JSON events (text-like, repetitive).</summary>
+public enum PayloadKind { Letters, Json }
+
 public static class Payloads
 {
     public const int BatchBytesMax = 16 * 1024;
@@ -42,14 +46,17 @@ public static class Payloads
     /// <c>detkafka perf</c> send) as fit in 16 KiB uncompressed, then compressed with <paramref name="codec"/>: the same
     /// records for every codec.
     /// </summary>
-    public static byte[] TextBatch16K(CompressionCodec codec)
+    public static byte[] TextBatch16K(CompressionCodec codec, PayloadKind kind = PayloadKind.Letters)
     {
         IRandom random = new SeededRandom(11);
         var records = new List<SimpleRecord>();
         while (true)
         {
             var value = new byte[RecordValueBytes];
-            for (int i = 0; i < value.Length; i++) value[i] = (byte)('A' + (int)random.NextBelow(26));
+            if (kind == PayloadKind.Letters)
+                for (int i = 0; i < value.Length; i++) value[i] = (byte)('A' + (int)random.NextBelow(26));
+            else
+                JsonEvent(random).AsSpan(0, RecordValueBytes).CopyTo(value);
             records.Add(new SimpleRecord(null, value, BaseTimestampMs + records.Count));
             if (RecordBatchBuilder.Build(records).Length > BatchBytesMax)
             {
@@ -57,6 +64,15 @@ public static class Payloads
                 return RecordBatchBuilder.Build(records, codec);
             }
         }
+    }
+
+    /// <summary>A JSON event of the kind applications log (keys repeat, values vary), padded to at least 100 bytes.</summary>
+    private static byte[] JsonEvent(IRandom random)
+    {
+        string[] events = ["click", "view", "purchase", "login", "logout", "search"];
+        string text = FormattableString.Invariant(
+            $"{{\"user\":{random.NextBelow(100_000)},\"event\":\"{events[random.NextBelow((ulong)events.Length)]}\",\"page\":\"/products/{random.NextBelow(1_000)}\",\"ts\":{BaseTimestampMs + (long)random.NextBelow(1_000_000)}}}");
+        return System.Text.Encoding.ASCII.GetBytes(text.PadRight(RecordValueBytes));
     }
 
     /// <summary>Record batches filling up to <see cref="FetchResponseBytes"/> (64 batches of 16 KiB).</summary>

@@ -6,8 +6,8 @@ using DetKafka.Core.Records.Compression;
 namespace DetKafka.Bench.Micro;
 
 /// <summary>
-/// The codecs on a 16 KiB batch of 100-byte records of random upper-case letters (what `detkafka perf` and Kafka's
-/// producer perf test send): the client's cost of compressing the records, and the broker's cost of validating a
+/// The codecs on a 16 KiB batch of 100-byte records, either random upper-case letters (what `detkafka perf` and
+/// Kafka's producer perf test send) or JSON events: the client's cost of compressing the records, and the broker's cost of validating a
 /// compressed batch (decompress, then walk every record), against validating the same records uncompressed. The MB/s
 /// column counts the uncompressed batch's bytes for every codec, so rows compare per byte of records.
 /// </summary>
@@ -23,11 +23,14 @@ public class CompressionBenchmarks
     [Params(CompressionCodec.None, CompressionCodec.Gzip, CompressionCodec.Snappy, CompressionCodec.Lz4, CompressionCodec.Zstd)]
     public CompressionCodec Codec { get; set; }
 
+    [Params(PayloadKind.Letters, PayloadKind.Json)]
+    public PayloadKind Payload { get; set; }
+
     [GlobalSetup]
     public void Setup()
     {
-        _plain = Payloads.TextBatch16K(CompressionCodec.None);
-        _batch = Payloads.TextBatch16K(Codec);
+        _plain = Payloads.TextBatch16K(CompressionCodec.None, Payload);
+        _batch = Payloads.TextBatch16K(Codec, Payload);
         _output = new PooledBuffer(_plain.Length * 2);
     }
 

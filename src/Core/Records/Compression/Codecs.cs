@@ -35,7 +35,7 @@ internal static class Decoding
     }
 }
 
-/// <summary>gzip (RFC 1952), as Java's GZIPOutputStream writes it; concatenated members are read as one stream.</summary>
+/// <summary>gzip (RFC 1952) at zlib's default level, as Java's GZIPOutputStream writes it; concatenated members are read as one stream.</summary>
 internal sealed class GzipCodec : ICompressionCodec
 {
     private const int ReadChunk = 64 * 1024;
@@ -45,7 +45,9 @@ internal sealed class GzipCodec : ICompressionCodec
     public void Compress(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
     {
         using var sink = new BufferWriterStream(output);
-        using (var gzip = new GZipStream(sink, CompressionLevel.Fastest, leaveOpen: true))
+        // Optimal is zlib's level 6, the default of Java's GZIPOutputStream and librdkafka; Fastest (level 1) stores
+        // text barely smaller than it came.
+        using (var gzip = new GZipStream(sink, CompressionLevel.Optimal, leaveOpen: true))
             gzip.Write(input);
     }
 
