@@ -205,7 +205,9 @@ internal static class SpecParser
             {
                 if (!parent.IsStructLike || parent.IsReference)
                     throw new SpecError(lineNo, $"'{parent.Name}' is not a struct declared here, so it has no fields");
-                if (!parent.Versions.Contains(field.Versions.Intersect(parent.Versions)))
+                // A field without versions of its own has its parent's; one with its own stays within them.
+                if (field.Versions.Min == VersionRange.All.Min && field.Versions.IsOpen) field.Versions = parent.Versions;
+                else if (!parent.Versions.Contains(field.Versions))
                     throw new SpecError(lineNo, "a field cannot exist in versions its parent does not");
                 parent.Children.Add(field);
             }
@@ -269,6 +271,7 @@ internal static class SpecParser
         if (!TryPrimitive(type, out f.Type, out f.TypeName))
         {
             f.Type = Primitive.Struct;
+            if (type.Length == 0 || !char.IsUpper(type[0])) throw new SpecError(line, $"unknown type '{type}' (a struct's name is capitalised)");
             int dot = type.IndexOf('.');
             f.IsReference = dot >= 0;
             if (!IsIdentifier(f.IsReference ? type.Replace(".", "") : type)) throw new SpecError(line, $"unknown type '{type}'");
