@@ -19,6 +19,10 @@ internal sealed class Emitter
     private readonly StringBuilder _sb = new();
     private int _indent;
 
+    /// <summary>Whether the message being emitted is a response: only responses get a records field's
+    /// <c>NameFrom</c> (the broker's zero-copy fetch path); requests do not pay for the extra field.</summary>
+    private bool _response;
+
     private Emitter(ApiSpec api) => _api = api;
 
     public static string Emit(ApiSpec api)
@@ -71,6 +75,7 @@ internal sealed class Emitter
 
     private void EmitMessage(MessageSpec m)
     {
+        _response = !m.IsRequest;
         Line();
         var doc = new List<string>();
         doc.Add($"{_api.Name} {(m.IsRequest ? "request" : "response")} (API key {_api.Key}), versions {_api.Versions.Min}-{_api.Versions.Max}, "
@@ -146,7 +151,7 @@ internal sealed class Emitter
             Doc(doc);
             string init = Initializer(f);
             Line($"public {CsType(f)} {f.Name} {{ get; set; }}{init}");
-            if (f.Type == Primitive.Records)
+            if (f.Type == Primitive.Records && _response)
             {
                 Line($"/// <summary>When set, {f.Name} are these bytes of a log, copied straight into the writer in place of {f.Name}.</summary>");
                 Line($"public RecordsSlice? {f.Name}From {{ get; set; }}");
@@ -300,11 +305,11 @@ internal sealed class Emitter
         Close();
     }
 
-    private static string ResetStatement(FieldSpec f)
+    private string ResetStatement(FieldSpec f)
     {
         if (f.IsArray) return f.Default == "null" ? $"{f.Name} = null;" : f.NullableAnywhere ? $"{f.Name}?.Clear();" : $"{f.Name}.Clear();";
         if (f.Type == Primitive.Struct) return $"{f.Name}.Reset();";
-        if (f.Type == Primitive.Records) return $"{f.Name} = null; {f.Name}From = null;";
+        if (f.Type == Primitive.Records) return _response ? $"{f.Name} = null; {f.Name}From = null;" : $"{f.Name} = null;";
         return $"{f.Name} = {DefaultValue(f)};";
     }
 
@@ -319,14 +324,14 @@ internal sealed class Emitter
         Close();
     }
 
-    private static string IsDefaultTerm(FieldSpec f)
+    private string IsDefaultTerm(FieldSpec f)
     {
         if (f.IsArray)
             return f.Default == "null" ? $"{f.Name} is null" : f.NullableAnywhere ? $"{f.Name} is {{ Count: 0 }}" : $"{f.Name}.Count == 0";
         switch (f.Type)
         {
             case Primitive.Struct: return $"{f.Name}.IsAllDefault()";
-            case Primitive.Records: return $"{f.Name} is null && {f.Name}From is null";
+            case Primitive.Records: return _response ? $"{f.Name} is null && {f.Name}From is null" : $"{f.Name} is null";
             case Primitive.Bytes: return f.NullableAnywhere ? $"{f.Name} is null" : $"{f.Name}.IsEmpty";
             case Primitive.String:
                 string d = DefaultValue(f);
@@ -412,7 +417,7 @@ internal sealed class Emitter
                 return;
             }
             Line($"{f.Name} = {ReadScalar(f, NullableNow(f))};");
-            if (f.Type == Primitive.Records) Line($"{f.Name}From = null;");
+            if (f.Type == Primitive.Records && _response) Line($"{f.Name}From = null;");
             return;
         }
         string nullableNow = NullableNow(f);
@@ -539,7 +544,7 @@ internal sealed class Emitter
                 Line($"{f.Name}.WriteTo(writer, version, flexible);");
                 return;
             }
-            if (f.Type == Primitive.Records)
+            if (f.Type == Primitive.Records && _response)
             {
                 Line($"if ({f.Name}From is {{ }} slice) slice.Source.CopyTo(slice.Position, writer.WriteBytesInPlace(slice.Length, flexible));");
                 Line($"else {WriteScalar(f, f.Name, nullableNow)};");
