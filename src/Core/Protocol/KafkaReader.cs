@@ -199,6 +199,13 @@ public struct KafkaReader
     /// <paramref name="into"/>, which is cleared first. Allocates only when there are fields to keep.</summary>
     public List<RawTaggedField>? ReadTaggedFields(List<RawTaggedField>? into)
     {
+        // Nearly every section is empty (one zero byte): the hot paths take only this branch.
+        if (_position < _end && _buffer[_position] == 0)
+        {
+            _position++;
+            into?.Clear();
+            return into;
+        }
         int count = ReadTaggedFieldCount();
         into?.Clear();
         uint previousTag = 0;
