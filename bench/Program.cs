@@ -4,8 +4,10 @@ using DetKafka.Bench.Infrastructure;
 using DetKafka.Bench.Profiling;
 
 // BenchmarkDotNet's own command line: --filter '*', --job short (3 warm-ups, 3 iterations), --list flat,
-// --inProcess, --memory. `sizes` prints the compression benchmarks' batch size per codec. `alloc [steps]` instead runs the allocation profile of the broker's produce and fetch
-// steps; `sim [runs]` measures the simulator's speed. See docs/design/PERFORMANCE.md for the commands behind the recorded figures.
+// --inProcess, --memory. `sizes` prints the compression benchmarks' batch size per codec. `alloc [steps]` instead
+// runs the allocation profile of the broker's produce and fetch steps; `sim [runs]` measures the simulator's speed;
+// `codec METHOD N` runs one codec benchmark N times for an instruction count under callgrind. See
+// docs/design/PERFORMANCE.md for the commands behind the recorded figures.
 if (args.Length > 0 && args[0] == "alloc")
 {
     AllocationProfile.Run(args);
@@ -23,6 +25,11 @@ if (args.Length > 0 && args[0] == "sizes")
             Console.WriteLine(FormattableString.Invariant($"{kind,-8} {codec,-7} {size,7} bytes  {(double)plain / size:F2}x"));
         }
     }
+    return;
+}
+if (args.Length > 0 && args[0] == "codec")
+{
+    CodecInstructions.Run(args);
     return;
 }
 if (args.Length > 0 && args[0] == "sim")

@@ -163,7 +163,8 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
     public ProduceResponse.PartitionProduceResponse Partition(ProduceResponse.TopicProduceResponse topic, int index, int partition)
     {
         var p = Reuse.Slot(topic.PartitionResponses, index);
-        p.Reset(partition);
+        p.Reset();
+        p.Index = partition;
         return p;
     }
 

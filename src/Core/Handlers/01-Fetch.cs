@@ -69,7 +69,8 @@ public sealed class FetchHandler : ApiHandler
                 var partition = topic.Partitions[j];
                 var p = Reuse.Slot(topicResponse.Partitions, j);
                 var aborted = p.AbortedTransactions;
-                p.Reset(partition.Partition);
+                p.Reset();
+                p.PartitionIndex = partition.Partition;
                 p.HighWatermark = -1;
                 if (fetch.IsolationLevel == 1)
                 {

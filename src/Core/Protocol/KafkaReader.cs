@@ -173,6 +173,58 @@ public struct KafkaReader
         }
     }
 
+    /// <summary>The number of tagged fields in a flexible struct's tagged section, bounded by the bytes left
+    /// (every field takes at least two).</summary>
+    public int ReadTaggedFieldCount()
+    {
+        uint count = ReadUnsignedVarInt();
+        if (count > ArrayLengthMax || count > (uint)Remaining) throw new ProtocolException($"{count} tagged fields cannot fit in {Remaining} bytes");
+        return (int)count;
+    }
+
+    /// <summary>The tag and size of tagged field number <paramref name="index"/>; tags must rise strictly and the
+    /// value must fit in the frame.</summary>
+    public uint ReadTaggedFieldHeader(int index, ref uint previousTag, out int size)
+    {
+        uint tag = ReadUnsignedVarInt();
+        if (index > 0 && tag <= previousTag) throw new ProtocolException("tagged fields out of order");
+        previousTag = tag;
+        uint length = ReadUnsignedVarInt();
+        if (length > (uint)Remaining) throw new ProtocolException($"tagged field {tag} of {length} bytes overruns the frame");
+        size = (int)length;
+        return tag;
+    }
+
+    /// <summary>Reads a tagged section whose tags this codec does not know, keeping them (as slices) in
+    /// <paramref name="into"/>, which is cleared first. Allocates only when there are fields to keep.</summary>
+    public List<RawTaggedField>? ReadTaggedFields(List<RawTaggedField>? into)
+    {
+        // Nearly every section is empty (one zero byte): the hot paths take only this branch.
+        if (_position < _end && _buffer[_position] == 0)
+        {
+            _position++;
+            into?.Clear();
+            return into;
+        }
+        int count = ReadTaggedFieldCount();
+        into?.Clear();
+        uint previousTag = 0;
+        for (int i = 0; i < count; i++)
+        {
+            uint tag = ReadTaggedFieldHeader(i, ref previousTag, out int size);
+            (into ??= new List<RawTaggedField>()).Add(new RawTaggedField(tag, ReadRaw(size)));
+        }
+        return into;
+    }
+
+    /// <summary>The next <paramref name="count"/> bytes as a slice (no copy).</summary>
+    public ReadOnlyMemory<byte> ReadRaw(int count)
+    {
+        int start = _position;
+        Take(count);
+        return new ReadOnlyMemory<byte>(_buffer, start, count);
+    }
+
     /// <summary>Reads the remaining bytes as a slice (no copy).</summary>
     public ReadOnlyMemory<byte> ReadRemaining()
     {

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
+using DetKafka.Core.Util;
 
 namespace DetKafka.Core.Protocol;
 
@@ -142,6 +143,51 @@ public sealed class KafkaWriter : IDisposable
 
     /// <summary>An empty tagged-field section (we emit no tagged fields).</summary>
     public void WriteEmptyTaggedFields() => WriteUnsignedVarInt(0);
+
+    /// <summary>A tagged section of only the fields this codec does not know (an empty one when null).</summary>
+    public void WriteTaggedFields(List<RawTaggedField>? fields)
+    {
+        if (fields is null || fields.Count == 0)
+        {
+            WriteUnsignedVarInt(0);
+            return;
+        }
+        WriteUnsignedVarInt((uint)fields.Count);
+        WriteTaggedFieldsBelow(fields, 0, uint.MaxValue);
+    }
+
+    /// <summary>Writes the unknown tagged fields from <paramref name="index"/> on whose tag is below
+    /// <paramref name="tag"/> (they are kept in tag order); returns the index of the first one not written.
+    /// Generated codecs interleave them with the known tagged fields this way, so tags stay in order.</summary>
+    public int WriteTaggedFieldsBelow(List<RawTaggedField>? fields, int index, uint tag)
+    {
+        if (fields is null) return index;
+        for (; index < fields.Count && fields[index].Tag < tag; index++)
+        {
+            WriteUnsignedVarInt(fields[index].Tag);
+            WriteUnsignedVarInt((uint)fields[index].Data.Length);
+            WriteRaw(fields[index].Data.Span);
+        }
+        return index;
+    }
+
+    /// <summary>Inserts, at <paramref name="start"/>, the unsigned-varint length of what was written since: the
+    /// size prefix of a tagged field's value, known only once the value is written.</summary>
+    public void PrefixLength(int start)
+    {
+        Check.That(start >= 0 && start <= _position, "a length prefix goes before what was written");
+        int length = _position - start;
+        int prefix = 1;
+        for (uint v = (uint)length; v >= 0x80; v >>= 7) prefix++;
+        Ensure(prefix);
+        _buffer.AsSpan(start, length).CopyTo(_buffer.AsSpan(start + prefix));
+        int at = start;
+        uint value = (uint)length;
+        for (; value >= 0x80; value >>= 7) _buffer[at++] = (byte)(value | 0x80);
+        _buffer[at++] = (byte)value;
+        Check.That(at == start + prefix, "the length prefix takes the bytes counted for it");
+        _position += prefix;
+    }
 
     public void WriteRaw(ReadOnlySpan<byte> bytes)
     {

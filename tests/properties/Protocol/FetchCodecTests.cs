@@ -139,7 +139,7 @@ public class FetchCodecTests
     }
 
     [Fact]
-    public void V12_request_has_the_flexible_layout_and_skips_the_tagged_cluster_id()
+    public void V12_request_has_the_flexible_layout_and_keeps_the_tagged_cluster_id()
     {
         byte[] bytes =
         [
@@ -178,8 +178,9 @@ public class FetchCodecTests
         Assert.Equal("f", m.ForgottenTopicsData.Single().Topic);
         Assert.Equal([1, 2], m.ForgottenTopicsData[0].Partitions);
         Assert.Equal("rk", m.RackId);
-        // We never write tagged fields: re-encoding drops the cluster id and nothing else.
-        Assert.Equal(bytes[..^6].Append((byte)0x00), Encode(m, 12));
+        // The cluster id (tag 0) is declared in the spec: decoded, and re-encoded byte for byte.
+        Assert.Equal("c1", m.ClusterId);
+        Assert.Equal(bytes, Encode(m, 12));
     }
 
     [Fact]
