@@ -36,4 +36,12 @@ public sealed class BrokerConfig
 
     /// <summary>The directory (relative to the disk's root) that holds everything: "" = the disk root.</summary>
     public string DataDirectory { get; init; } = "";
+
+    /// <summary>producer.id.expiration.ms: a partition forgets an idempotent producer that wrote nothing for this
+    /// long (checked when a segment rolls). Kafka's default: one day.</summary>
+    public long ProducerIdExpirationMs { get; init; } = 86_400_000;
+
+    /// <summary>Test-only: plants a bug (partitions accept any producer sequence, so retries duplicate) so that a
+    /// test can show the simulator's idempotence check goes red. Never set in production.</summary>
+    public bool TestOnlyIgnoreProducerSequences { get; init; }
 }

@@ -14,7 +14,30 @@ public sealed partial class BrokerNode
     private LogConfig _brokerDefaults = LogConfig.Default;
     private bool _started;
 
+    /// <summary>Producer ids are taken from the store in blocks of this many (Kafka: 1000), one sync per block.</summary>
+    private const long ProducerIdBlockSize = 1000;
+    private long _nextProducerId;
+    private long _producerIdBlockEnd;
+
     public string ClusterId { get; private set; } = "";
+
+    /// <summary>
+    /// A producer id no producer of this cluster had before (InitProducerId). A new block is made durable before
+    /// its first id is handed out, so a crash can skip ids but never repeat one. Throws
+    /// <see cref="StorageException"/> when the block cannot be written.
+    /// </summary>
+    internal long AllocateProducerId()
+    {
+        Check.That(_started, "producer ids are handed out once the node has started");
+        if (_nextProducerId == _producerIdBlockEnd)
+        {
+            long end = checked(_producerIdBlockEnd + ProducerIdBlockSize);
+            _metadata.SaveNextProducerIdBlock(end);
+            _producerIdBlockEnd = end;
+        }
+        Check.That(_nextProducerId < _producerIdBlockEnd);
+        return _nextProducerId++;
+    }
     public LogManager Logs => _logs;
     public LogConfig BrokerTopicDefaults => _brokerDefaults;
     public IReadOnlyCollection<TopicInfo> Topics => _topics.Values;
@@ -25,6 +48,11 @@ public sealed partial class BrokerNode
         var defaults = Config.TopicConfigDefaults.Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value));
         if (!LogConfig.TryParse(defaults, out _brokerDefaults, out var error))
             throw new ArgumentException("invalid broker topic defaults: " + error);
+        _brokerDefaults = _brokerDefaults with
+        {
+            TestOnlyIgnoreProducerSequences = Config.TestOnlyIgnoreProducerSequences,
+            ProducerIdExpirationMs = Config.ProducerIdExpirationMs,
+        };
         _metadata = new MetadataStore(Disk, Config.DataDirectory, Log);
         Purgatory = new Purgatory(this);
     }
@@ -45,6 +73,8 @@ public sealed partial class BrokerNode
         _metadata.EnsureDataDirectory();
         ClusterId = _metadata.LoadOrCreateClusterId(Config.NodeId, Random);
         foreach (var topic in _metadata.LoadTopics()) _topics.Add(topic.Name, topic);
+        // Ids of a block handed out before a crash are never reused: the next block starts past it.
+        _nextProducerId = _producerIdBlockEnd = _metadata.LoadNextProducerIdBlock();
         _logs = new LogManager(Disk, Config.DataDirectory, Log);
         var found = _logs.LoadAll(name => _topics.TryGetValue(name, out var t) ? EffectiveConfig(t) : _brokerDefaults, Clock.WallClockMs);
         foreach (var tp in found)

@@ -18,6 +18,8 @@ internal sealed class MetadataStore(IDisk disk, string dataDirectory, IBrokerLog
     private const string TopicsFile = "__detkafka_topics";
     private const string MetaPropertiesFile = "meta.properties";
     private static readonly byte[] TopicsMagic = "DKT1"u8.ToArray();
+    private const string ProducerIdsFile = "__detkafka_producer_ids";
+    private static readonly byte[] ProducerIdsMagic = "DKP1"u8.ToArray();
 
     private string PathOf(string name) => dataDirectory.Length == 0 ? name : dataDirectory + "/" + name;
 
@@ -98,6 +100,34 @@ internal sealed class MetadataStore(IDisk disk, string dataDirectory, IBrokerLog
         w.PatchInt32(countAt, count);
         w.WriteUInt32(Crc32C.Compute(w.WrittenSpan));
         ReplaceAtomically(PathOf(TopicsFile), w.WrittenSpan);
+    }
+
+    /// <summary>
+    /// The first producer id not yet handed out in any block: <c>__detkafka_producer_ids</c>, magic "DKP1", int64,
+    /// CRC-32C. The same record Kafka keeps in its metadata log (ProducerIdsRecord); it moves there with the rest
+    /// of this store when the metadata log exists (issue 16). Zero when the file does not exist yet.
+    /// </summary>
+    public long LoadNextProducerIdBlock()
+    {
+        string path = PathOf(ProducerIdsFile);
+        if (!disk.FileExists(path)) return 0;
+        byte[] bytes = ReadAll(path);
+        if (bytes.Length != 16 || !bytes.AsSpan(0, 4).SequenceEqual(ProducerIdsMagic)
+            || Crc32C.Compute(bytes.AsSpan(0, 12)) != System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(12)))
+            throw new InvariantViolationException($"{path} is damaged: refusing to start, producer ids could repeat");
+        long next = System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(bytes.AsSpan(4));
+        Check.That(next >= 0, "producer ids are not negative");
+        return next;
+    }
+
+    /// <summary>Durably records that ids below <paramref name="next"/> are taken (before any of them is handed out).</summary>
+    public void SaveNextProducerIdBlock(long next)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        ProducerIdsMagic.CopyTo(bytes);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(bytes[4..], next);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bytes[12..], Crc32C.Compute(bytes[..12]));
+        ReplaceAtomically(PathOf(ProducerIdsFile), bytes);
     }
 
     private byte[] ReadAll(string path)

@@ -63,6 +63,7 @@ public sealed class KafkaClient
         ApiKey.Metadata => (1, 9),
         ApiKey.ApiVersions => (0, 3),
         ApiKey.CreateTopics => (0, 7),
+        ApiKey.InitProducerId => (0, 4),
         _ => null,
     };
 

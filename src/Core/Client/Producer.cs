@@ -38,12 +38,17 @@ public sealed record ProducerOptions
     /// <summary>compression.type: the codec every batch is compressed with (none, gzip, snappy, lz4, zstd).</summary>
     public CompressionCodec Compression { get; init; } = CompressionCodec.None;
 
+    /// <summary>enable.idempotence: the producer takes a producer id (InitProducerId) and numbers each partition's
+    /// batches, so the broker writes a retried batch once and in order. Needs acks=all, as Kafka's producer does.</summary>
+    public bool EnableIdempotence { get; init; }
+
     public void Validate()
     {
         if (Acks is not (-1 or 0 or 1)) throw new ArgumentException("acks must be -1, 0 or 1");
         if (LingerMs < 0 || BatchRecordsMax <= 0 || BatchBytesMax <= 0) throw new ArgumentException("bad batching bounds");
         if (Retries < 0 || RetryBackoffMs <= 0 || DeliveryTimeoutMs <= 0 || AckTimeoutMs < 0) throw new ArgumentException("bad retry settings");
         if (BufferedRecordsMax <= 0) throw new ArgumentException("buffer bound must be positive");
+        if (EnableIdempotence && Acks != -1) throw new ArgumentException("enable.idempotence requires acks=all");
         if (Compression != CompressionCodec.None && Records.Compression.CompressionCodecs.For(Compression) is null)
             throw new ArgumentException($"unknown compression codec {Compression}");
     }
@@ -75,9 +80,14 @@ public readonly record struct BatchDeliveryReport(TopicPartition Partition, int 
 /// batch v2, compressed with <see cref="ProducerOptions.Compression"/>: none, gzip, snappy, lz4 or zstd), a batch goes when full, after linger.ms or on <see cref="Flush"/>, one Produce
 /// request per leader carries at most one batch per partition, and several requests may be in flight per
 /// connection. Retriable failures re-send the same batch bytes after retry.backoff.ms, while retries and
-/// delivery.timeout.ms allow. Not idempotent: a retry after an ambiguous failure can write a batch twice,
+/// delivery.timeout.ms allow. Without idempotence a retry after an ambiguous failure can write a batch twice,
 /// and with several requests in flight a retried batch can land after a later one (Kafka's behaviour with
-/// enable.idempotence=false).
+/// enable.idempotence=false). With <see cref="ProducerOptions.EnableIdempotence"/> the producer first takes a
+/// producer id, numbers every partition's batches, and keeps one batch per partition in flight, so the broker
+/// writes each batch once and in order. A sequence error (OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID,
+/// INVALID_PRODUCER_EPOCH: the broker lost or never saw an earlier batch) ends the session: the failing batch and
+/// any retry that may already be written are reported, and a new producer id numbers what follows from zero
+/// (a re-send under a new id could duplicate, so batches that may be written are never re-sent under it).
 /// </summary>
 public sealed class Producer : IClientComponent
 {
@@ -90,6 +100,18 @@ public sealed class Producer : IClientComponent
     private long _nextBatchSequence;
     private int _inFlightBatches;
     private bool _flushing;
+
+    // Idempotence: the session's producer id and epoch (-1 until InitProducerId answers), the next sequence per
+    // partition, and the partitions with a batch in flight (one each, so sequences reach the broker in order).
+    private long _producerId = -1;
+    private short _producerEpoch = -1;
+    private bool _initInFlight;
+    private long _initRetryAtMs;
+    private readonly Dictionary<TopicPartition, int> _sequences = new();
+    private readonly HashSet<TopicPartition> _inFlightPartitions = new();
+
+    /// <summary>The producer id of the current idempotent session; -1 before one is taken or without idempotence.</summary>
+    public long ProducerId => _producerId;
 
     public Producer(KafkaClient client, ProducerOptions options)
     {
@@ -157,6 +179,7 @@ public sealed class Producer : IClientComponent
     {
         if (recordCount <= 0 || batch.Length < RecordBatch.HeaderSize || partition.Partition < 0)
             throw new ArgumentException("a pre-built batch holds at least one record, for a known partition");
+        if (Options.EnableIdempotence) throw new NotSupportedException("pre-built batches carry no producer id or sequence");
         if (PendingRecords > 0 && PendingRecords + recordCount > Options.BufferedRecordsMax) return false;
         PendingRecords += recordCount;
         _client.AddTopic(partition.Topic);
@@ -292,8 +315,68 @@ public sealed class Producer : IClientComponent
                || now >= b.CreatedMs + Options.LingerMs;
     }
 
+    /// <summary>An idempotent producer sends nothing until it has a producer id: asks for one (once at a time,
+    /// retrying after retry.backoff.ms) and returns false meanwhile.</summary>
+    private bool HasProducerId(long now)
+    {
+        if (!Options.EnableIdempotence || _producerId >= 0) return true;
+        if (_initInFlight || now < _initRetryAtMs) return false;
+        int node = -1;
+        foreach (var (tp, queue) in _queueOrder)
+        {
+            if (queue.Count == 0) continue;
+            int leader = _client.Metadata.LeaderFor(tp);
+            if (leader >= 0 && _client.Ready(leader)) { node = leader; break; }
+        }
+        if (node < 0) return false;
+        _initInFlight = true;
+        _client.Send(node, ApiKey.InitProducerId, new InitProducerIdRequest { TransactionalId = null, TransactionTimeoutMs = 60_000 },
+            response =>
+            {
+                _initInFlight = false;
+                if (response.Status == ResponseStatus.Ok && response.Body is InitProducerIdResponse r && r.ErrorCode == ErrorCode.None)
+                {
+                    _producerId = r.ProducerId;
+                    _producerEpoch = r.ProducerEpoch;
+                    _sequences.Clear();
+                }
+                else
+                {
+                    _initRetryAtMs = _client.Clock.MonotonicMs + Options.RetryBackoffMs;
+                }
+            });
+        return false;
+    }
+
+    /// <summary>Ends the idempotent session after a sequence error: queued batches are re-numbered under the next
+    /// producer id, except retries that may already be written, which are reported as unknown (re-sending them
+    /// under a new id could write them twice).</summary>
+    private void ResetProducerId()
+    {
+        _producerId = -1;
+        _producerEpoch = -1;
+        _sequences.Clear();
+        foreach (var (_, queue) in _queueOrder)
+        {
+            for (int i = 0; i < queue.Count;)
+            {
+                var b = queue[i];
+                if (b.MaybeWritten)
+                {
+                    queue.RemoveAt(i);
+                    Complete(b, b.LastError == ErrorCode.None ? ErrorCode.OutOfOrderSequenceNumber : b.LastError,
+                        "the idempotent session ended while this batch may have been written", offset: null);
+                    continue;
+                }
+                b.Encoded = null;
+                i++;
+            }
+        }
+    }
+
     private void Drain(long now)
     {
+        if (!HasProducerId(now)) return;
         // Each round sends at most one batch per partition per leader; more rounds while connections take them.
         int batches = 0;
         foreach (var (_, q) in _queueOrder) batches += q.Count;
@@ -303,6 +386,7 @@ public sealed class Producer : IClientComponent
             foreach (var (tp, queue) in _queueOrder)
             {
                 if (queue.Count == 0 || !IsSendable(queue, queue[0], now)) continue;
+                if (Options.EnableIdempotence && _inFlightPartitions.Contains(tp)) continue;
                 int leader = _client.Metadata.LeaderFor(tp);
                 if (leader < 0)
                 {
@@ -329,8 +413,23 @@ public sealed class Producer : IClientComponent
         var request = new ProduceRequest { Acks = Options.Acks, TimeoutMs = Options.AckTimeoutMs };
         foreach (var b in batches)
         {
-            b.Encoded ??= RecordBatchBuilder.Build(
-                b.Records.Select(r => new SimpleRecord(r.Record.Key, r.Record.Value, r.TimestampMs)).ToList(), Options.Compression);
+            if (b.Encoded is null)
+            {
+                var records = b.Records.Select(r => new SimpleRecord(r.Record.Key, r.Record.Value, r.TimestampMs)).ToList();
+                if (Options.EnableIdempotence)
+                {
+                    _sequences.TryGetValue(b.Partition, out int sequence);
+                    b.Encoded = RecordBatchBuilder.Build(records, Options.Compression, producerId: _producerId,
+                        producerEpoch: _producerEpoch, baseSequence: sequence);
+                    // Sequences wrap from int.MaxValue to 0, as the broker expects.
+                    _sequences[b.Partition] = (int)(((long)sequence + records.Count) % ((long)int.MaxValue + 1));
+                }
+                else
+                {
+                    b.Encoded = RecordBatchBuilder.Build(records, Options.Compression);
+                }
+            }
+            if (Options.EnableIdempotence) _inFlightPartitions.Add(b.Partition);
             b.Attempts++;
             var topic = request.TopicData.Find(t => t.Name == b.Partition.Topic);
             if (topic is null) request.TopicData.Add(topic = new ProduceRequest.TopicProduceData { Name = b.Partition.Topic });
@@ -342,6 +441,7 @@ public sealed class Producer : IClientComponent
 
     private void OnResponse(List<Batch> batches, ClientResponse response)
     {
+        foreach (var b in batches) _inFlightPartitions.Remove(b.Partition);
         _inFlightBatches -= batches.Count;
         Check.That(_inFlightBatches >= 0);
         long now = _client.Clock.MonotonicMs;
@@ -368,6 +468,7 @@ public sealed class Producer : IClientComponent
                 return;
         }
         var body = (ProduceResponse)response.Body!;
+        bool sessionEnded = false;
         foreach (var b in batches)
         {
             var p = body.Responses.Find(t => t.Name == b.Partition.Topic)?.PartitionResponses.Find(x => x.Index == b.Partition.Partition);
@@ -386,7 +487,10 @@ public sealed class Producer : IClientComponent
             if (ambiguous) b.MaybeWritten = true;
             if (retriable) RetryOrComplete(b, p.ErrorCode, p.ErrorMessage, now);
             else Complete(b, p.ErrorCode, p.ErrorMessage, offset: null);
+            if (p.ErrorCode is ErrorCode.OutOfOrderSequenceNumber or ErrorCode.UnknownProducerId or ErrorCode.InvalidProducerEpoch)
+                sessionEnded = true;
         }
+        if (sessionEnded && Options.EnableIdempotence) ResetProducerId();
         if (body.Responses.Any(t => t.PartitionResponses.Any(x => x.ErrorCode is ErrorCode.NotLeaderOrFollower
                 or ErrorCode.LeaderNotAvailable or ErrorCode.UnknownTopicOrPartition)))
             _client.RequestMetadataUpdate();
@@ -406,7 +510,8 @@ public sealed class Producer : IClientComponent
         ErrorCode.CorruptMessage or ErrorCode.InvalidRecord or ErrorCode.MessageTooLarge or ErrorCode.RecordListTooLarge
             or ErrorCode.InvalidRequiredAcks or ErrorCode.UnsupportedVersion or ErrorCode.UnsupportedForMessageFormat
             or ErrorCode.InvalidTopicException or ErrorCode.InvalidTimestamp or ErrorCode.TopicAuthorizationFailed
-            or ErrorCode.UnsupportedCompressionType => (false, false),
+            or ErrorCode.UnsupportedCompressionType
+            or ErrorCode.OutOfOrderSequenceNumber or ErrorCode.UnknownProducerId or ErrorCode.InvalidProducerEpoch => (false, false),
         _ => (false, true),
     };
 

@@ -14,6 +14,7 @@ internal static class BrokerHandlers
         new CreateTopicsHandler(broker),
         new DeleteTopicsHandler(broker),
         new DeleteRecordsHandler(broker),
+        new InitProducerIdHandler(broker),
         new DescribeConfigsHandler(broker),
         new AlterConfigsHandler(broker),
         new CreatePartitionsHandler(broker),

@@ -22,7 +22,6 @@ public static class ApiVersionTable
         ApiKey.DescribeGroups => 5,
         ApiKey.ListGroups => 3,
         ApiKey.SaslHandshake => short.MaxValue,
-        ApiKey.InitProducerId => 2,
         ApiKey.OffsetForLeaderEpoch => 4,
         ApiKey.AddPartitionsToTxn => 3,
         ApiKey.AddOffsetsToTxn => 3,

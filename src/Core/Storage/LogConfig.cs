@@ -87,6 +87,14 @@ public sealed record LogConfig
     public static bool IsKnownName(string name) => Names.Contains(name) || PassthroughNames.Contains(name);
 
     /// <summary>Defaults overridden by <paramref name="values"/>; see <see cref="TryWith"/>.</summary>
+    /// <summary>Test-only, never a topic config: the partition's producer state accepts every sequence, so
+    /// retried batches are written again (the planted bug the simulator's idempotence check must catch).
+    /// Set through <see cref="Broker.BrokerConfig.TestOnlyIgnoreProducerSequences"/>.</summary>
+    internal bool TestOnlyIgnoreProducerSequences { get; init; }
+
+    /// <summary>producer.id.expiration.ms, a broker setting carried here for the log (<see cref="Broker.BrokerConfig.ProducerIdExpirationMs"/>).</summary>
+    internal long ProducerIdExpirationMs { get; init; } = 86_400_000;
+
     public static bool TryParse(IEnumerable<KeyValuePair<string, string?>> values, out LogConfig config, out string? error)
         => Default.TryWith(values, out config, out error);
 

@@ -51,6 +51,12 @@ public sealed class UnifiedLog : IDisposable
 
     /// <summary>Where an append's batches are prepared; holds a pooled array only during <see cref="Append"/>.</summary>
     private readonly PooledBuffer _appendBuffer = new(0);
+
+    /// <summary>Idempotent producers' sequences and recent batches (Kafka's ProducerStateManager).</summary>
+    private readonly ProducerStateManager _producers;
+
+    /// <summary>Producer snapshots kept on disk: the newest is enough, one more survives a crash while writing it.</summary>
+    private const int SnapshotsKept = 2;
     private long? _syncToken;
     private long _syncCoversOffset;
     private long? _lastSyncStartMs;
@@ -65,7 +71,11 @@ public sealed class UnifiedLog : IDisposable
         Config = config;
         _nextSyncToken = nextSyncToken;
         _log = log;
+        _producers = new ProducerStateManager(config.TestOnlyIgnoreProducerSequences);
     }
+
+    /// <summary>The partition's idempotent-producer state (tests and tools read it).</summary>
+    public ProducerStateManager Producers => _producers;
 
     public TopicPartition TopicPartition { get; }
     public string Directory { get; }
@@ -184,6 +194,7 @@ public sealed class UnifiedLog : IDisposable
             var status = segment.SyncAll();
             if (status != DiskStatus.Ok) Fail(status, "syncing the recovered log");
         }
+        RecoverProducerState();
         FlushedOffset = LogEndOffset;
         _highWatermark = LogEndOffset;
         CheckInvariants();
@@ -231,6 +242,31 @@ public sealed class UnifiedLog : IDisposable
                 return AppendResult.Failed(ErrorCode.RecordListTooLarge,
                     $"{prepared.Length} bytes of records after recompression exceed segment.bytes {Config.SegmentBytes}", LogStartOffset);
 
+            // Idempotent producers: a retry of a recent batch is answered with its offsets and not written again.
+            long producerId = -1;
+            short producerEpoch = -1;
+            ProducerBatch idempotent = default;
+            if (RecordBatchHeader.TryRead(prepared[_layout[0].Position..], out var first) && first.ProducerId >= 0 && !first.IsControl)
+            {
+                if (_layout.Count != 1)
+                    return AppendResult.Failed(ErrorCode.InvalidRecord,
+                        "a produce from an idempotent producer carries exactly one batch per partition", LogStartOffset);
+                int lastSequence = first.BaseSequence < 0 ? -1 : ProducerStateManager.LastSequenceOf(first.BaseSequence, first.LastOffsetDelta + 1);
+                var check = _producers.Check(first.ProducerId, first.ProducerEpoch, first.BaseSequence, lastSequence);
+                if (check.Error != ErrorCode.None) return AppendResult.Failed(check.Error, check.Message, LogStartOffset);
+                if (check.Duplicate is { } original)
+                {
+                    _log.Debug("Log {Log}: producer {ProducerId} re-sent sequences {First}-{Last}; answering with offset {Offset}",
+                        TopicPartition, first.ProducerId, first.BaseSequence, lastSequence, original.FirstOffset);
+                    return new AppendResult(ErrorCode.None, null, original.FirstOffset, original.LastOffset,
+                        Config.MessageTimestampType == TimestampType.LogAppendTime ? original.MaxTimestamp : -1, LogStartOffset,
+                        validation.RecordCount);
+                }
+                producerId = first.ProducerId;
+                producerEpoch = first.ProducerEpoch;
+                idempotent = new ProducerBatch(first.BaseSequence, lastSequence, _layout[0].BaseOffset, _layout[0].LastOffset, _layout[0].MaxTimestamp);
+            }
+
             long baseOffset = _layout[0].BaseOffset;
             long lastOffset = _layout[^1].LastOffset;
             long maxTimestamp = long.MinValue; // the layout is not empty (checked above)
@@ -247,6 +283,7 @@ public sealed class UnifiedLog : IDisposable
                 return AppendResult.Failed(ErrorCode.KafkaStorageError, $"write failed: {status}", LogStartOffset);
             }
             Check.That(LogEndOffset == lastOffset + 1);
+            if (producerId >= 0) _producers.Update(producerId, producerEpoch, idempotent);
             UpdateHighWatermark();
             CheckInvariants();
             long appendTime = Config.MessageTimestampType == TimestampType.LogAppendTime ? nowMs : -1;
@@ -257,6 +294,94 @@ public sealed class UnifiedLog : IDisposable
         {
             _appendBuffer.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Writes the producer state as of <paramref name="offset"/> (a segment boundary) to <c>OFFSET.snapshot</c> and
+    /// syncs it, so recovery replays only the batches after the newest snapshot instead of the whole log; keeps the
+    /// newest <see cref="SnapshotsKept"/>. Producers idle past producer.id.expiration.ms are forgotten first. A
+    /// snapshot that fails to write is only a slower recovery: it is logged and left.
+    /// </summary>
+    private void TakeProducerSnapshot(long offset, long nowMs)
+    {
+        _producers.RemoveExpired(nowMs - Config.ProducerIdExpirationMs);
+        string path = PathOf(ProducerStateManager.SnapshotFileName(offset));
+        if (_disk.FileExists(path)) _disk.DeleteFile(path);
+        using (var file = _disk.Open(path, create: true))
+        {
+            var status = file.Write(0, _producers.SerializeSnapshot(offset));
+            if (status == DiskStatus.Ok) status = file.SyncNow();
+            if (status != DiskStatus.Ok)
+            {
+                _log.Warn("Log {Log}: writing producer snapshot {Offset} failed ({Status}); recovery will replay more", TopicPartition, offset, status);
+                return;
+            }
+        }
+        var snapshots = SnapshotOffsets();
+        for (int i = 0; i < snapshots.Count - SnapshotsKept; i++)
+            _disk.DeleteFile(PathOf(ProducerStateManager.SnapshotFileName(snapshots[i])));
+    }
+
+    private List<long> SnapshotOffsets()
+    {
+        var offsets = new List<long>();
+        foreach (var name in _disk.List(Directory))
+            if (LogSegment.TryParseFileName(name, ProducerStateManager.SnapshotSuffix, out long offset)) offsets.Add(offset);
+        offsets.Sort();
+        return offsets;
+    }
+
+    /// <summary>
+    /// Rebuilds the producer state: the newest intact snapshot at or below the log end (snapshots past it belong to a
+    /// cut tail and are deleted), then every batch from its offset on (from the log start when none loads).
+    /// </summary>
+    private void RecoverProducerState()
+    {
+        _producers.Clear();
+        long from = LogStartOffset;
+        var snapshots = SnapshotOffsets();
+        for (int i = snapshots.Count - 1; i >= 0; i--)
+        {
+            long offset = snapshots[i];
+            string path = PathOf(ProducerStateManager.SnapshotFileName(offset));
+            if (offset > LogEndOffset)
+            {
+                _disk.DeleteFile(path);
+                continue;
+            }
+            byte[] bytes;
+            using (var file = _disk.Open(path, create: false))
+            {
+                if (file.Length > 64L * 1024 * 1024) continue;
+                bytes = new byte[file.Length];
+                if (file.Read(0, bytes) != bytes.Length) continue;
+            }
+            if (_producers.TryLoadSnapshot(bytes, offset))
+            {
+                from = Math.Max(offset, LogStartOffset);
+                break;
+            }
+            _log.Warn("Log {Log}: producer snapshot {Offset} is damaged; trying an older one", TopicPartition, offset);
+        }
+        int replayed = 0;
+        foreach (var segment in _segments)
+        {
+            if (segment.NextOffset <= from) continue;
+            int position = 0;
+            while (segment.TryReadHeader(position, out var header))
+            {
+                if (header.LastOffset >= from)
+                {
+                    _producers.Replay(header);
+                    replayed++;
+                }
+                position += (int)header.TotalSize;
+            }
+        }
+        _producers.RemoveBelow(LogStartOffset);
+        if (_producers.ProducerCount > 0)
+            _log.Info("Log {Log}: producer state of {Producers} producers rebuilt ({Batches} batches replayed from offset {From})",
+                TopicPartition, _producers.ProducerCount, replayed, from);
     }
 
     /// <summary>Closes the active segment (synced whole, so the sync pipeline only ever covers the active
@@ -271,6 +396,7 @@ public sealed class UnifiedLog : IDisposable
             return ErrorCode.KafkaStorageError;
         }
         FlushedOffset = Math.Max(FlushedOffset, old.NextOffset);
+        TakeProducerSnapshot(old.NextOffset, nowMs);
         var segment = LogSegment.Open(_disk, Directory, old.NextOffset, Config, nowMs);
         Check.That(segment.LogFile.Length == 0);
         _segments.Add(segment);
@@ -371,6 +497,7 @@ public sealed class UnifiedLog : IDisposable
         }
         LogStartOffset = offset;
         DeleteSegmentsBelowLogStart();
+        _producers.RemoveBelow(LogStartOffset);
         CheckInvariants();
         return (ErrorCode.None, LogStartOffset);
     }
@@ -407,6 +534,7 @@ public sealed class UnifiedLog : IDisposable
             deleted++;
         }
         LogStartOffset = Math.Max(LogStartOffset, _segments[0].BaseOffset);
+        _producers.RemoveBelow(LogStartOffset);
         CheckInvariants();
         return deleted;
     }

@@ -1,0 +1,45 @@
+using DetKafka.Core.Abstractions;
+using DetKafka.Core.Broker;
+using DetKafka.Core.Protocol;
+using DetKafka.Core.Protocol.Messages;
+
+namespace DetKafka.Core.Handlers;
+
+/// <summary>
+/// InitProducerId (key 22), versions 0-4. An idempotent producer (no transactional id) gets a fresh producer id at
+/// epoch 0, unique across the cluster's life (<see cref="BrokerNode.AllocateProducerId"/>); Kafka does the same
+/// for idempotent producers, even when a v3+ request names its current id. A transactional id needs the
+/// transaction coordinator, which does not exist yet: COORDINATOR_NOT_AVAILABLE (clients find no coordinator
+/// first anyway). A full disk or an I/O error while taking a new id block: KAFKA_STORAGE_ERROR, and the broker
+/// keeps serving.
+/// </summary>
+public sealed class InitProducerIdHandler(BrokerNode broker) : ApiHandler(broker)
+{
+    public override ApiKey Key => ApiKey.InitProducerId;
+    public override short MinVersion => 0;
+    public override short MaxVersion => 4;
+
+    public override void Handle(RequestContext request, ref KafkaReader body)
+    {
+        var init = InitProducerIdRequest.Read(ref body, request.Version);
+        var response = new InitProducerIdResponse();
+        if (init.TransactionalId is not null)
+        {
+            response.ErrorCode = ErrorCode.CoordinatorNotAvailable;
+        }
+        else
+        {
+            try
+            {
+                response.ProducerId = Broker.AllocateProducerId();
+                response.ProducerEpoch = 0;
+            }
+            catch (StorageException e)
+            {
+                Broker.Log.Error("InitProducerId: could not take a producer id block: {Error}", e.Message);
+                response.ErrorCode = ErrorCode.KafkaStorageError;
+            }
+        }
+        request.Respond(response);
+    }
+}
