@@ -99,7 +99,8 @@ public sealed record ProducerSpec(
     CompressionCodec Compression,
     int RequestTimeoutMs,
     int DeliveryTimeoutMs,
-    IReadOnlyDictionary<ApiKey, short> MaxVersions);
+    IReadOnlyDictionary<ApiKey, short> MaxVersions,
+    bool Idempotence = false);
 
 /// <summary>One consumer client host; it is assigned every partition of the topic.</summary>
 public sealed record ConsumerSpec(
@@ -176,6 +177,11 @@ public sealed record SimulationOptions
     /// Not part of the swarm: the test that proves the checks catch real loss turns it on.</summary>
     public bool LyingDisk { get; init; }
 
+    /// <summary>Plant the broker bug that idempotence exists to prevent: partitions accept any producer sequence, so
+    /// a retried batch is written again. Not part of the swarm: the test that proves the duplicate check catches it
+    /// turns it on.</summary>
+    public bool PlantedDuplicateBug { get; init; }
+
     /// <summary>Run the node-state invariant checkers after every event.</summary>
     public bool CheckNodeInvariants { get; init; } = true;
 
@@ -249,6 +255,19 @@ public sealed record SimulationOptions
             faults[(int)kind] = spec with { Enabled = r.NextBool(0.5) };
         }
         options._faults = faults;
+        // A third of the runs use idempotent producers (all of them, at acks=all, as Kafka's producer requires), so
+        // the checker can forbid duplicates for the whole run. Drawn from its own stream: the draws above, and so
+        // every seed's other settings, are the same as before idempotence existed.
+        if (new SeededRandom(SubSeed(seed, 12)).NextBool(1.0 / 3))
+        {
+            options = options with
+            {
+                Workload = options.Workload with
+                {
+                    Producers = options.Workload.Producers.Select(p => p with { Acks = -1, Idempotence = true }).ToList(),
+                },
+            };
+        }
         return options;
     }
 
@@ -382,6 +401,7 @@ public sealed record SimulationOptions
         Line("latency-sigma", LatencySigma.ToString("0.###", CultureInfo.InvariantCulture));
         Line("fsync-median-us", FsyncMedianUs);
         Line("lying-disk", LyingDisk);
+        Line("planted-duplicate-bug", PlantedDuplicateBug);
         Line("node-invariants", CheckNodeInvariants);
         foreach (var kind in FaultNames.All) Line("fault." + FaultNames.Name(kind), Fault(kind));
         var w = Workload;
@@ -395,7 +415,7 @@ public sealed record SimulationOptions
         {
             var p = w.Producers[i];
             Line($"workload.producer[{i}]", string.Create(CultureInfo.InvariantCulture,
-                $"acks={p.Acks} retries={(p.Retries == int.MaxValue ? "max" : p.Retries.ToString(CultureInfo.InvariantCulture))} workers={p.Workers} in-flight={p.MaxInFlight} linger={p.LingerMs}ms batch={p.BatchRecordsMax} compression={p.Compression} request-timeout={p.RequestTimeoutMs}ms delivery-timeout={p.DeliveryTimeoutMs}ms versions={Caps(p.MaxVersions)}"));
+                $"acks={p.Acks} retries={(p.Retries == int.MaxValue ? "max" : p.Retries.ToString(CultureInfo.InvariantCulture))} workers={p.Workers} in-flight={p.MaxInFlight} linger={p.LingerMs}ms batch={p.BatchRecordsMax} compression={p.Compression} idempotence={(p.Idempotence ? "on" : "off")} request-timeout={p.RequestTimeoutMs}ms delivery-timeout={p.DeliveryTimeoutMs}ms versions={Caps(p.MaxVersions)}"));
         }
         for (int i = 0; i < w.Consumers.Count; i++)
         {

@@ -73,8 +73,7 @@ public sealed partial class BrokerNode
         _metadata.EnsureDataDirectory();
         ClusterId = _metadata.LoadOrCreateClusterId(Config.NodeId, Random);
         foreach (var topic in _metadata.LoadTopics()) _topics.Add(topic.Name, topic);
-        // Ids of a block handed out before a crash are never reused: the next block starts past it.
-        _nextProducerId = _producerIdBlockEnd = _metadata.LoadNextProducerIdBlock();
+        long? producerIdBlock = _metadata.LoadNextProducerIdBlock();
         _logs = new LogManager(Disk, Config.DataDirectory, Log);
         var found = _logs.LoadAll(name => _topics.TryGetValue(name, out var t) ? EffectiveConfig(t) : _brokerDefaults, Clock.WallClockMs);
         foreach (var tp in found)
@@ -87,6 +86,11 @@ public sealed partial class BrokerNode
             }
         }
         foreach (var t in _topics.Values) EnsureLogs(t);
+        // Ids of a block handed out before a crash are never reused: the next block starts past it, and past every id
+        // a partition has seen (the only record left when the block file was damaged).
+        long largestSeen = -1;
+        foreach (var log in _logs.Logs) largestSeen = Math.Max(largestSeen, log.Producers.LargestProducerId);
+        _nextProducerId = _producerIdBlockEnd = Math.Max(producerIdBlock ?? 0, largestSeen + 1);
         _started = true;
         Log.Info("Node {NodeId} started: cluster {ClusterId}, {Topics} topics, {Logs} partition logs",
             Config.NodeId, ClusterId, _topics.Count, _logs.Count);

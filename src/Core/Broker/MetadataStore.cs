@@ -105,16 +105,21 @@ internal sealed class MetadataStore(IDisk disk, string dataDirectory, IBrokerLog
     /// <summary>
     /// The first producer id not yet handed out in any block: <c>__detkafka_producer_ids</c>, magic "DKP1", int64,
     /// CRC-32C. The same record Kafka keeps in its metadata log (ProducerIdsRecord); it moves there with the rest
-    /// of this store when the metadata log exists (issue 16). Zero when the file does not exist yet.
+    /// of this store when the metadata log exists (issue 16). Zero when the file does not exist yet, null when it is
+    /// damaged.
     /// </summary>
-    public long LoadNextProducerIdBlock()
+    public long? LoadNextProducerIdBlock()
     {
         string path = PathOf(ProducerIdsFile);
         if (!disk.FileExists(path)) return 0;
         byte[] bytes = ReadAll(path);
         if (bytes.Length != 16 || !bytes.AsSpan(0, 4).SequenceEqual(ProducerIdsMagic)
             || Crc32C.Compute(bytes.AsSpan(0, 12)) != System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(12)))
-            throw new InvariantViolationException($"{path} is damaged: refusing to start, producer ids could repeat");
+        {
+            // Only a disk that lost synced data gets here; the caller falls back to what the logs show.
+            log.Warn("{Path} is damaged; producer ids continue past the largest one found in the logs", path);
+            return null;
+        }
         long next = System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(bytes.AsSpan(4));
         Check.That(next >= 0, "producer ids are not negative");
         return next;

@@ -86,8 +86,8 @@ public readonly record struct BatchDeliveryReport(TopicPartition Partition, int 
 /// producer id, numbers every partition's batches, and keeps one batch per partition in flight, so the broker
 /// writes each batch once and in order. A sequence error (OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID,
 /// INVALID_PRODUCER_EPOCH: the broker lost or never saw an earlier batch) ends the session: the failing batch and
-/// any retry that may already be written are reported, and a new producer id numbers what follows from zero
-/// (a re-send under a new id could duplicate, so batches that may be written are never re-sent under it).
+/// any retry that may already be written are reported, and the next epoch numbers what follows from zero
+/// (a re-send in a new epoch could duplicate, so batches that may be written are never re-sent in it).
 /// </summary>
 public sealed class Producer : IClientComponent
 {
@@ -348,13 +348,25 @@ public sealed class Producer : IClientComponent
         return false;
     }
 
-    /// <summary>Ends the idempotent session after a sequence error: queued batches are re-numbered under the next
-    /// producer id, except retries that may already be written, which are reported as unknown (re-sending them
-    /// under a new id could write them twice).</summary>
+    /// <summary>
+    /// Ends the idempotent session after a sequence error, as Kafka's producer does since KIP-360: the epoch is bumped
+    /// locally (a new producer id only when the epoch would overflow) and sequences restart at 0. The bump is what
+    /// keeps order: a batch of the old epoch still travelling to the broker (its request timed out here, its bytes
+    /// did not) is refused as INVALID_PRODUCER_EPOCH once the new epoch has been written, instead of landing after
+    /// batches sent later. Queued batches are re-numbered, except retries that may already be written, which are
+    /// reported as unknown (re-sending them in the new epoch could write them twice).
+    /// </summary>
     private void ResetProducerId()
     {
-        _producerId = -1;
-        _producerEpoch = -1;
+        if (_producerId >= 0 && _producerEpoch < short.MaxValue)
+        {
+            _producerEpoch++;
+        }
+        else
+        {
+            _producerId = -1;
+            _producerEpoch = -1;
+        }
         _sequences.Clear();
         foreach (var (_, queue) in _queueOrder)
         {

@@ -77,6 +77,17 @@ public sealed class ProducerStateManager
 
     public int ProducerCount => _producers.Count;
 
+    /// <summary>The largest producer id with state here; -1 when none.</summary>
+    public long LargestProducerId
+    {
+        get
+        {
+            long largest = -1;
+            foreach (long id in _producers.Keys) largest = Math.Max(largest, id);
+            return largest;
+        }
+    }
+
     /// <summary>The epoch and last sequence of a producer, for tests and tools; null when unknown.</summary>
     public (short Epoch, int LastSequence)? Describe(long producerId)
         => _producers.TryGetValue(producerId, out var e) && e.Count > 0 ? (e.Epoch, e.Last.LastSequence) : null;

@@ -23,7 +23,7 @@ public static class HistoryVerdict
     /// What a simulated run promises. Acknowledged sends (Ok with an offset: acks=1 or all) are durable because
     /// the broker syncs before it answers, unless the workload relaxed flush.messages/flush.ms on its topic;
     /// acks=0 sends complete as Info, so they may be lost but a value read must still have been sent. Producers
-    /// retry without idempotence, so duplicates are allowed. Consumers assign, and the liveness phase has them
+    /// retry; without idempotence duplicates are allowed, with it (all producers of a run, at acks=all) they are not. Consumers assign, and the liveness phase has them
     /// read to the end, so every acknowledged value must have been read (unseen is forbidden).
     /// </summary>
     public static CheckerOptions OptionsFor(SimulationOptions options)
@@ -34,7 +34,7 @@ public static class HistoryVerdict
         {
             Acks = ProducerAcks.All,
             LeaderAckIsDurable = !relaxed,
-            Idempotence = false,
+            Idempotence = options.Workload.Producers.Count > 0 && options.Workload.Producers.All(p => p.Idempotence),
             Consumers = ConsumerMode.Assign,
             FinalReadsComplete = true,
         };

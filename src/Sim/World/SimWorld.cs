@@ -59,6 +59,7 @@ public sealed class SimWorld
                 AutoCreateTopicsEnable = false,
                 NumPartitions = w.Partitions,
                 MaxInFlightRequestsPerConnection = w.BrokerMaxInFlightPerConnection,
+                TestOnlyIgnoreProducerSequences = options.PlantedDuplicateBug,
             };
             var node = new SimNode(this, _nodes.Count + 0, nodeId, NewClock(), config);
             InstallDiskFaults(node);

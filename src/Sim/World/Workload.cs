@@ -119,6 +119,7 @@ public sealed class Workload
                 // The broker answers REQUEST_TIMED_OUT before the client gives up on the request.
                 AckTimeoutMs = Math.Max(1, p.RequestTimeoutMs / 2),
                 Compression = p.Compression,
+                EnableIdempotence = p.Idempotence,
             });
             state.Workers.Clear();
             for (int i = 0; i < p.Workers; i++)
