@@ -3,8 +3,8 @@ acknowledged record to ACK_FILE as a JSON line {"partition", "offset", "key", "v
 file holds every ack this process saw even when it is killed). Used by the kill -9 test: delivery errors while the
 broker is down are expected and only reported on stderr.
 
-usage: ck_stream_produce.py BOOTSTRAP TOPIC ACK_FILE PREFIX MAX_SECONDS
-Record i has key "k<i % 5>" and value "<PREFIX>-<i>".
+usage: ck_stream_produce.py BOOTSTRAP TOPIC ACK_FILE PREFIX MAX_SECONDS [idempotent]
+Record i has key "k<i % 5>" and value "<PREFIX>-<i>". With "idempotent" the producer sets enable.idempotence.
 """
 import json
 import sys
@@ -17,8 +17,11 @@ OUTSTANDING_MAX = 2000
 
 def main(argv):
     bootstrap, topic, ack_path, prefix, max_seconds = argv[1], argv[2], argv[3], argv[4], float(argv[5])
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "client.id": "chaos-ck-stream",
-                         "message.timeout.ms": 60000, "linger.ms": 2})
+    config = {"bootstrap.servers": bootstrap, "acks": "all", "client.id": "chaos-ck-stream",
+              "message.timeout.ms": 60000, "linger.ms": 2}
+    if len(argv) > 6 and argv[6] == "idempotent":
+        config["enable.idempotence"] = True
+    producer = Producer(config)
     state = {"acked": 0, "failed": 0}
     with open(ack_path, "a", encoding="utf-8") as acks:
         def on_delivery(err, msg):

@@ -1,8 +1,8 @@
 // kafkajs 2.2.4: the admin creates a topic, an acks=all producer sends N keyed records in batches, the admin
 // reads the offsets back. One JSON object per line on stdout; the C# test asserts.
-// Usage: node kjs_produce.js <bootstrap> <topic> <partitions> <count>
+// Usage: node kjs_produce.js <bootstrap> <topic> <partitions> <count> [idempotent]
 const { Kafka, logLevel } = require('kafkajs');
-const [bootstrap, topic, partitions, count] = process.argv.slice(2);
+const [bootstrap, topic, partitions, count, mode] = process.argv.slice(2);
 const kafka = new Kafka({ clientId: 'detkafka-chaos', brokers: [bootstrap], logLevel: logLevel.ERROR, retry: { retries: 5 } });
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 
@@ -11,7 +11,8 @@ const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
   await admin.connect();
   const created = await admin.createTopics({ topics: [{ topic, numPartitions: Number(partitions) }] });
   out({ type: 'create', created });
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  const idempotent = mode === 'idempotent';
+  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent, ...(idempotent ? { maxInFlightRequests: 1 } : {}) });
   await producer.connect();
   const n = Number(count);
   for (let i = 0; i < n; i += 500) {
