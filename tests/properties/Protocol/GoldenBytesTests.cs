@@ -56,6 +56,26 @@ public class GoldenBytesTests
     }
 
     [Fact]
+    public void Captured_idempotent_produces_carry_a_producer_id_and_sequence_from_InitProducerId()
+    {
+        var files = Directory.GetFiles(Folder, "*-idempotent-0-*.hex");
+        Assert.True(files.Length >= 4, "idempotent produce captures of kcat, confluent-kafka, kafkajs and Confluent.Kafka");
+        foreach (var file in files)
+        {
+            byte[] frame = Convert.FromHexString(File.ReadAllText(file).Trim());
+            var reader = new KafkaReader(frame);
+            Assert.True(RequestHeader.TryRead(ref reader, out var header));
+            var produce = (ProduceRequest)MessageCodec.ReadRequest(ApiKey.Produce, ref reader, header.ApiVersion);
+            var records = produce.TopicData[0].PartitionData[0].Records!.Value.Span;
+            Assert.True(Core.Records.RecordBatchHeader.TryRead(records, out var batch));
+            Assert.True(batch.ProducerId >= 0, $"{Path.GetFileName(file)}: producer id {batch.ProducerId}");
+            Assert.Equal(0, batch.BaseSequence);
+        }
+        // And the InitProducerId requests that gave them their ids (v4 from librdkafka, v1 from kafkajs).
+        Assert.True(Directory.GetFiles(Folder, "*-22-v*.hex").Length >= 4);
+    }
+
+    [Fact]
     public void A_captured_produce_carries_the_records_as_sent()
     {
         byte[] frame = Convert.FromHexString(File.ReadAllText(Path.Combine(Folder, "kcat-0-v7.hex")).Trim());
