@@ -4,18 +4,23 @@ using DetKafka.Bench.Infrastructure;
 using DetKafka.Bench.Profiling;
 
 // BenchmarkDotNet's own command line: --filter '*', --job short (3 warm-ups, 3 iterations), --list flat,
-// --inProcess, --memory. `sizes` prints the compression benchmarks' batch size per codec. `alloc [steps]` instead
-// runs the allocation profile of the broker's produce and fetch steps; `sim [runs]` measures the simulator's speed;
-// `codec METHOD N` runs one codec benchmark N times for an instruction count under callgrind. See
+// --inProcess, --memory. `alloc [steps]` instead runs the allocation profile of the broker's produce and fetch
+// steps; `sim [runs]` measures the simulator's speed; `sizes` prints the compression benchmarks' batch size per
+// codec; `codec METHOD N` runs one codec benchmark N times for an instruction count under callgrind. See
 // docs/design/PERFORMANCE.md for the commands behind the recorded figures.
 if (args.Length > 0 && args[0] == "alloc")
 {
     AllocationProfile.Run(args);
     return;
 }
+if (args.Length > 0 && args[0] == "sim")
+{
+    SimulatorSpeed.Run(args);
+    return;
+}
 if (args.Length > 0 && args[0] == "sizes")
 {
-    // The compression benchmarks' batch in each codec: bytes, and the ratio to the uncompressed batch.
+    // `sizes`: the compression benchmarks' batch in each codec: bytes, and the ratio to the uncompressed batch.
     foreach (var kind in Enum.GetValues<PayloadKind>())
     {
         int plain = Payloads.TextBatch16K(DetKafka.Core.Records.CompressionCodec.None, kind).Length;
@@ -30,11 +35,6 @@ if (args.Length > 0 && args[0] == "sizes")
 if (args.Length > 0 && args[0] == "codec")
 {
     CodecInstructions.Run(args);
-    return;
-}
-if (args.Length > 0 && args[0] == "sim")
-{
-    SimulatorSpeed.Run(args);
     return;
 }
 var config = DefaultConfig.Instance.AddColumn(new ThroughputColumn());

@@ -107,6 +107,33 @@ public sealed class PerfCommandTests : IDisposable
         Assert.Equal(20000, total);
     }
 
+    [Theory]
+    [InlineData("gzip", CompressionCodec.Gzip)]
+    [InlineData("snappy", CompressionCodec.Snappy)]
+    [InlineData("LZ4", CompressionCodec.Lz4)]
+    [InlineData("zstd", CompressionCodec.Zstd)]
+    public async Task Compression_type_sends_batches_in_that_codec_and_e2e_reads_their_stamps(string flag, CompressionCodec codec)
+    {
+        string topic = "perf-z-" + flag.ToLowerInvariant();
+        var (exit, lines, err) = Perf("e2e", "--topic", topic, "--num-records", "5000", "--throughput", "20000",
+            "--compression-type", flag);
+        Assert.True(exit == 0, err);
+        Assert.StartsWith("5000 records received, ", lines[^1]);
+        var stored = await _host.InvokeAsync(node => node.FindLog(topic, 0)!.Read(0, 1 << 24, long.MaxValue).Records.ToArray());
+        var decoded = new List<DecodedRecord>();
+        Assert.Equal(Core.Protocol.ErrorCode.None, RecordBatchDecoder.Decode(stored, decoded));
+        Assert.Equal(5000, decoded.Count);
+        for (int at = 0; at < stored.Length;)
+        {
+            Assert.True(RecordBatchHeader.TryRead(stored.AsSpan(at), out var header));
+            Assert.Equal(codec, header.Codec);
+            at += (int)header.TotalSize;
+        }
+        (exit, _, err) = Perf("produce", "--topic", topic, "--num-records", "10", "--compression-type", "brotli");
+        Assert.Equal(2, exit);
+        Assert.Contains("--compression-type must be none, gzip, snappy, lz4 or zstd", err);
+    }
+
     [Fact]
     public void End_to_end_reports_every_record_and_its_latency()
     {

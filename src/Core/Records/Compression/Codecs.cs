@@ -10,39 +10,56 @@ using ZstdSharp.Unsafe;
 
 namespace DetKafka.Core.Records.Compression;
 
-/// <summary>Shared guard: library decoders signal corrupt input by throwing assorted exceptions; codecs report them.</summary>
-internal static class Decoding
+/// <summary>
+/// What every codec shares: decoding never throws. Library decoders signal corrupt input by throwing assorted
+/// exceptions and <see cref="PooledBuffer"/> signals the limit by throwing; both become a false return with a reason,
+/// and whatever the failed call had written is dropped. Our own invariant failures still propagate.
+/// </summary>
+internal abstract class CodecBase : ICompressionCodec
 {
-    /// <summary>Runs <paramref name="decode"/>; the output limit and any library exception become a false return.
-    /// Our own invariant failures still propagate.</summary>
-    public static bool Guard(string codec, PooledBuffer output, int start, Func<string?> decode, out string? error)
+    public abstract CompressionCodec Id { get; }
+
+    private string Name => CompressionCodecs.NameOf(Id);
+
+    public abstract void Compress(ReadOnlySpan<byte> input, IBufferWriter<byte> output);
+
+    public bool TryDecompress(ReadOnlySpan<byte> input, PooledBuffer output, out string? error)
     {
+        int start = output.Length;
         try
         {
-            error = decode();
+            error = Decode(input, output);
         }
         catch (OutputLimitExceededException e)
         {
-            error = $"{codec}: decompresses to more than {e.Limit} bytes";
+            error = $"decompresses to more than {e.Limit} bytes";
         }
         catch (Exception e) when (e is not InvariantViolationException and not OutOfMemoryException)
         {
-            error = $"{codec}: {e.GetType().Name}: {e.Message}";
+            error = $"{e.GetType().Name}: {e.Message}";
         }
         if (error is null) return true;
+        error = $"{Name}: {error}";
         output.Truncate(start);
         return false;
     }
+
+    /// <summary>Appends the decompressed input to <paramref name="output"/>; returns null, or why the input is bad. May
+    /// throw on bad input (see the class comment).</summary>
+    protected abstract string? Decode(ReadOnlySpan<byte> input, PooledBuffer output);
+
+    /// <summary>The reason a decoder reports when a stated size passes the limit before anything is decoded.</summary>
+    protected static string TooLarge(PooledBuffer output, string detail) => $"decompresses to more than {output.Limit} bytes ({detail})";
 }
 
 /// <summary>gzip (RFC 1952) at zlib's default level, as Java's GZIPOutputStream writes it; concatenated members are read as one stream.</summary>
-internal sealed class GzipCodec : ICompressionCodec
+internal sealed class GzipCodec : CodecBase
 {
     private const int ReadChunk = 64 * 1024;
 
-    public CompressionCodec Id => CompressionCodec.Gzip;
+    public override CompressionCodec Id => CompressionCodec.Gzip;
 
-    public void Compress(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
+    public override void Compress(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
     {
         using var sink = new BufferWriterStream(output);
         // Optimal is zlib's level 6, the default of Java's GZIPOutputStream and librdkafka; Fastest (level 1) stores
@@ -51,27 +68,23 @@ internal sealed class GzipCodec : ICompressionCodec
             gzip.Write(input);
     }
 
-    public bool TryDecompress(ReadOnlySpan<byte> input, PooledBuffer output, out string? error)
+    protected override string? Decode(ReadOnlySpan<byte> input, PooledBuffer output)
     {
         // GZipStream reads from a Stream, so the span is copied once into a pooled array.
         byte[] copy = ArrayPool<byte>.Shared.Rent(Math.Max(1, input.Length));
         try
         {
             input.CopyTo(copy);
-            int length = input.Length;
-            return Decoding.Guard("gzip", output, output.Length, () =>
+            using var source = new MemoryStream(copy, 0, input.Length, writable: false);
+            using var gzip = new GZipStream(source, CompressionMode.Decompress);
+            // Each read asks for at most ReadChunk bytes and the buffer refuses to pass its limit.
+            while (true)
             {
-                using var source = new MemoryStream(copy, 0, length, writable: false);
-                using var gzip = new GZipStream(source, CompressionMode.Decompress);
-                // Each read asks for at most ReadChunk bytes and the buffer refuses to pass its limit.
-                while (true)
-                {
-                    var span = output.GetSpan(ReadChunk);
-                    int read = gzip.Read(span[..Math.Min(span.Length, ReadChunk)]);
-                    if (read == 0) return null;
-                    output.Advance(read);
-                }
-            }, out error);
+                var span = output.GetSpan(ReadChunk);
+                int read = gzip.Read(span[..Math.Min(span.Length, ReadChunk)]);
+                if (read == 0) return null;
+                output.Advance(read);
+            }
         }
         finally
         {
@@ -85,7 +98,7 @@ internal sealed class GzipCodec : ICompressionCodec
 /// most 32 KiB, each a big-endian length and a raw snappy block); reads both that and a single raw snappy block,
 /// which librdkafka writes.
 /// </summary>
-internal sealed class SnappyCodec : ICompressionCodec
+internal sealed class SnappyCodec : CodecBase
 {
     /// <summary>xerial's magic: 0x82 "SNAPPY" 0x00.</summary>
     private static ReadOnlySpan<byte> XerialMagic => [0x82, (byte)'S', (byte)'N', (byte)'A', (byte)'P', (byte)'P', (byte)'Y', 0];
@@ -95,9 +108,9 @@ internal sealed class SnappyCodec : ICompressionCodec
     private const int XerialCompatibleVersion = 1;
     private const int XerialBlockSize = 32 * 1024;
 
-    public CompressionCodec Id => CompressionCodec.Snappy;
+    public override CompressionCodec Id => CompressionCodec.Snappy;
 
-    public void Compress(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
+    public override void Compress(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
     {
         var header = output.GetSpan(XerialHeaderSize);
         XerialMagic.CopyTo(header);
@@ -114,75 +127,34 @@ internal sealed class SnappyCodec : ICompressionCodec
         }
     }
 
-    public bool TryDecompress(ReadOnlySpan<byte> input, PooledBuffer output, out string? error)
+    protected override string? Decode(ReadOnlySpan<byte> input, PooledBuffer output)
     {
-        if (!IsXerial(input)) return Block(input, output, out error);
-        int start = output.Length;
+        if (!IsXerial(input)) return Block(input, output);
         var rest = input[XerialHeaderSize..];
         while (rest.Length > 0)
         {
-            if (rest.Length < 4)
-            {
-                error = "snappy: truncated xerial block length";
-                output.Truncate(start);
-                return false;
-            }
+            if (rest.Length < 4) return "truncated xerial block length";
             int length = BinaryPrimitives.ReadInt32BigEndian(rest);
-            if (length < 0 || length > rest.Length - 4)
-            {
-                error = $"snappy: xerial block of {length} bytes with {rest.Length - 4} left";
-                output.Truncate(start);
-                return false;
-            }
-            if (!Block(rest.Slice(4, length), output, out error))
-            {
-                output.Truncate(start);
-                return false;
-            }
+            if (length < 0 || length > rest.Length - 4) return $"xerial block of {length} bytes with {rest.Length - 4} left";
+            if (Block(rest.Slice(4, length), output) is { } error) return error;
             rest = rest[(4 + length)..];
         }
-        error = null;
-        return true;
+        return null;
     }
 
     private static bool IsXerial(ReadOnlySpan<byte> input)
         => input.Length >= XerialHeaderSize && input[..XerialMagic.Length].SequenceEqual(XerialMagic);
 
-    /// <summary>One raw block: its header states the decompressed length, checked against the limit before decoding.</summary>
-    private static bool Block(ReadOnlySpan<byte> block, PooledBuffer output, out string? error)
+    /// <summary>One raw block: its preamble states the decompressed length, checked against the limit before decoding.</summary>
+    private static string? Block(ReadOnlySpan<byte> block, PooledBuffer output)
     {
-        int start = output.Length;
-        try
-        {
-            int length = Snappier.Snappy.GetUncompressedLength(block);
-            if (length < 0 || (long)output.Length + length > output.Limit)
-            {
-                error = $"snappy: decompresses to more than {output.Limit} bytes";
-                return false;
-            }
-            var span = output.GetSpan(length);
-            int written = Snappier.Snappy.Decompress(block, span[..length]);
-            if (written != length)
-            {
-                error = $"snappy: block said {length} bytes but held {written}";
-                return false;
-            }
-            output.Advance(written);
-            error = null;
-            return true;
-        }
-        catch (OutputLimitExceededException e)
-        {
-            error = $"snappy: decompresses to more than {e.Limit} bytes";
-            output.Truncate(start);
-            return false;
-        }
-        catch (Exception e) when (e is not InvariantViolationException and not OutOfMemoryException)
-        {
-            error = $"snappy: {e.GetType().Name}: {e.Message}";
-            output.Truncate(start);
-            return false;
-        }
+        int length = Snappier.Snappy.GetUncompressedLength(block);
+        if (length < 0 || (long)output.Length + length > output.Limit) return TooLarge(output, $"a block says {length}");
+        var span = output.GetSpan(length);
+        int written = Snappier.Snappy.Decompress(block, span[..length]);
+        if (written != length) return $"block said {length} bytes but held {written}";
+        output.Advance(written);
+        return null;
     }
 }
 
@@ -191,7 +163,7 @@ internal sealed class SnappyCodec : ICompressionCodec
 /// independent 64 KiB blocks without checksums, as Kafka's Java producer does; reads any frame K4os accepts (block
 /// sizes up to 4 MiB, dependent or independent blocks, with or without checksums).
 /// </summary>
-internal sealed class Lz4Codec : ICompressionCodec
+internal sealed class Lz4Codec : CodecBase
 {
     private const uint FrameMagic = 0x184D2204;
 
@@ -204,11 +176,11 @@ internal sealed class Lz4Codec : ICompressionCodec
     private const int BlockSize = 64 * 1024;
     private const uint UncompressedBlockFlag = 0x80000000;
 
-    public CompressionCodec Id => CompressionCodec.Lz4;
+    public override CompressionCodec Id => CompressionCodec.Lz4;
 
     /// <summary>Writes the frame directly with LZ4's block encoder (K4os' frame writer sets up a fresh encoder per
     /// call, which costs more than compressing a 16 KiB batch).</summary>
-    public void Compress(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
+    public override void Compress(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
     {
         var header = output.GetSpan(7);
         BinaryPrimitives.WriteUInt32LittleEndian(header, FrameMagic);
@@ -239,43 +211,31 @@ internal sealed class Lz4Codec : ICompressionCodec
         output.Advance(4);
     }
 
-    public bool TryDecompress(ReadOnlySpan<byte> input, PooledBuffer output, out string? error)
+    /// <summary>K4os' frame reader asks the buffer for at most one block (4 MiB) at a time; the buffer stops it at
+    /// the limit.</summary>
+    protected override string? Decode(ReadOnlySpan<byte> input, PooledBuffer output)
     {
-        int start = output.Length;
-        try
-        {
-            LZ4Frame.Decode(input, output, 0);
-            error = null;
-            return true;
-        }
-        catch (OutputLimitExceededException e)
-        {
-            error = $"lz4: decompresses to more than {e.Limit} bytes";
-        }
-        catch (Exception e) when (e is not InvariantViolationException and not OutOfMemoryException)
-        {
-            error = $"lz4: {e.GetType().Name}: {e.Message}";
-        }
-        output.Truncate(start);
-        return false;
+        LZ4Frame.Decode(input, output, 0);
+        return null;
     }
 }
 
 /// <summary>
 /// Zstandard, level 3 (Kafka's default). Decoding streams block by block into the bounded buffer and caps the
-/// window the frame may ask for at what the limit could ever need, so a tiny frame claiming a 2 GiB window is
-/// refused instead of allocated. Concatenated frames are read in turn.
+/// window a frame may ask for at what the limit could ever need (at least 8 MiB), so a tiny frame claiming a 1 GiB
+/// window is refused instead of allocated. Concatenated frames are read in turn.
 /// </summary>
-internal sealed class ZstdCodec : ICompressionCodec
+internal sealed class ZstdCodec : CodecBase
 {
     public const int Level = 3;
     private const int OutputChunk = 128 * 1024;
-    private const int WindowLogMin = 10;
+    /// <summary>8 MiB: zstd's recommended minimum a decoder supports.</summary>
+    private const int WindowLogMin = 23;
 
     /// <summary>zstd's ZSTD_WINDOWLOG_LIMIT_DEFAULT: what any decoder accepts without opting in to more.</summary>
     private const int WindowLogDefaultMax = 27;
 
-    public CompressionCodec Id => CompressionCodec.Zstd;
+    public override CompressionCodec Id => CompressionCodec.Zstd;
 
     // zstd contexts are costly to set up (tables of a few hundred KiB) and cheap to reuse; one per thread keeps the
     // codec shareable (the broker's Core runs on one thread, the perf tool compresses on several). Reuse does not change
@@ -283,80 +243,50 @@ internal sealed class ZstdCodec : ICompressionCodec
     [ThreadStatic] private static Compressor? t_compressor;
     [ThreadStatic] private static Decompressor? t_decompressor;
 
-    public void Compress(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
+    public override void Compress(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
     {
         var compressor = t_compressor ??= new Compressor(Level);
         var span = output.GetSpan(Compressor.GetCompressBound(input.Length));
         output.Advance(compressor.Wrap(input, span));
     }
 
-    public bool TryDecompress(ReadOnlySpan<byte> input, PooledBuffer output, out string? error)
+    protected override string? Decode(ReadOnlySpan<byte> input, PooledBuffer output)
     {
-        int start = output.Length;
-        try
+        // A frame that states its content size (zstd's one-shot API, librdkafka) is refused before decoding if that size
+        // is past the limit; streamed frames state none and are cut while decoding.
+        ulong stated = DeclaredSize(input);
+        if (stated != ulong.MaxValue && stated > (ulong)(output.Limit - output.Length)) return TooLarge(output, $"the frame says {stated}");
+        int windowLog = WindowLogFor(output.Limit);
+        var decompressor = t_decompressor ??= new Decompressor();
+        // Whatever the last call left (a failed frame mid-way), start clean.
+        decompressor.ResetStream();
+        decompressor.SetParameter(ZSTD_dParameter.ZSTD_d_windowLogMax, windowLog);
+        int position = 0;
+        bool inFrame = false;
+        while (true)
         {
-            // A frame that states its content size (zstd's one-shot API, librdkafka) is refused before decoding if that
-            // size is past the limit; streamed frames state none and are cut while decoding.
-            ulong stated = DeclaredSize(input);
-            if (stated != ulong.MaxValue && stated > (ulong)(output.Limit - output.Length))
+            var span = output.GetSpan(OutputChunk);
+            var status = decompressor.UnwrapStream(input[position..], span[..Math.Min(span.Length, OutputChunk)],
+                out int consumed, out int written);
+            position += consumed;
+            output.Advance(written);
+            if (consumed > 0 || written > 0) inFrame = true;
+            switch (status)
             {
-                error = $"zstd: decompresses to more than {output.Limit} bytes (the frame says {stated})";
-                return false;
-            }
-            int windowLog = WindowLogFor(output.Limit);
-            var decompressor = t_decompressor ??= new Decompressor();
-            // Whatever the last call left (a failed frame mid-way), start clean.
-            decompressor.ResetStream();
-            decompressor.SetParameter(ZSTD_dParameter.ZSTD_d_windowLogMax, windowLog);
-            int position = 0;
-            bool inFrame = false;
-            while (true)
-            {
-                var span = output.GetSpan(OutputChunk);
-                var status = decompressor.UnwrapStream(input[position..], span[..Math.Min(span.Length, OutputChunk)],
-                    out int consumed, out int written);
-                position += consumed;
-                output.Advance(written);
-                if (consumed > 0 || written > 0) inFrame = true;
-                if (status == OperationStatus.Done)
-                {
+                case OperationStatus.Done:
+                    if (position == input.Length) return null;
+                    // Another frame follows.
                     inFrame = false;
-                    if (position == input.Length) break;
                     decompressor.ResetStream();
                     continue;
-                }
-                if (status == OperationStatus.InvalidData)
-                {
-                    error = $"zstd: invalid data, or a window larger than the {1L << windowLog} bytes the limit allows";
-                    output.Truncate(start);
-                    return false;
-                }
-                if (status == OperationStatus.NeedMoreData && position == input.Length)
-                {
-                    error = inFrame ? "zstd: truncated frame" : "zstd: no frame";
-                    output.Truncate(start);
-                    return false;
-                }
-                if (consumed == 0 && written == 0 && status != OperationStatus.DestinationTooSmall)
-                {
-                    error = $"zstd: no progress ({status})";
-                    output.Truncate(start);
-                    return false;
-                }
+                case OperationStatus.InvalidData:
+                    return $"invalid data, or a window larger than the {1L << windowLog} bytes allowed";
+                case OperationStatus.NeedMoreData when position == input.Length:
+                    return inFrame ? "truncated frame" : "no frame";
             }
-            error = null;
-            return true;
+            // Every round consumes input or produces output, or the output span was too small (it grows next round).
+            if (consumed == 0 && written == 0 && status != OperationStatus.DestinationTooSmall) return $"no progress ({status})";
         }
-        catch (OutputLimitExceededException e)
-        {
-            error = $"zstd: decompresses to more than {e.Limit} bytes";
-        }
-        catch (Exception e) when (e is not InvariantViolationException and not OutOfMemoryException)
-        {
-            error = $"zstd: {e.GetType().Name}: {e.Message}";
-        }
-        output.Truncate(start);
-        return false;
     }
 
     /// <summary>The content size the first frame states; <see cref="ulong.MaxValue"/> when it states none or is not a frame.</summary>
@@ -374,8 +304,9 @@ internal sealed class ZstdCodec : ICompressionCodec
         }
     }
 
-    /// <summary>The smallest window log that covers <paramref name="limit"/> bytes: a frame never needs a window larger
-    /// than its content, and content past the limit is refused anyway.</summary>
+    /// <summary>The smallest window log that covers <paramref name="limit"/> bytes (a frame never needs a window larger
+    /// than its content, and content past the limit is refused anyway), but at least 8 MiB, the window zstd's format
+    /// asks every decoder to support, which streaming encoders declare whatever the content.</summary>
     internal static int WindowLogFor(int limit)
     {
         int log = WindowLogMin;

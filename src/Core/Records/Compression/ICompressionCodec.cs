@@ -4,9 +4,9 @@ using DetKafka.Core.Util;
 namespace DetKafka.Core.Records.Compression;
 
 /// <summary>
-/// One of Kafka's record batch compression codecs (attributes bits 0-2). Implementations are stateless and safe to
-/// share between threads (the host's perf workers compress on several threads), and deterministic: the same input
-/// always compresses to the same bytes, so the simulator can drive them.
+/// One of Kafka's record batch compression codecs (attributes bits 0-2). Implementations share no mutable state
+/// between threads (the host's perf workers compress on several; zstd keeps one context per thread) and are
+/// deterministic: the same input always compresses to the same bytes, so the simulator can drive them.
 /// </summary>
 public interface ICompressionCodec
 {
@@ -106,7 +106,7 @@ public sealed class PooledBuffer : IBufferWriter<byte>, IDisposable
     {
         Check.That(initialCapacity >= 0 && limit >= 0);
         Limit = limit;
-        _array = ArrayPool<byte>.Shared.Rent(Math.Max(1, Math.Min(initialCapacity, limit == int.MaxValue ? initialCapacity : limit)));
+        _array = ArrayPool<byte>.Shared.Rent(Math.Max(1, Math.Min(initialCapacity, limit)));
     }
 
     /// <summary>Most bytes the buffer will hold.</summary>
