@@ -49,7 +49,8 @@ public sealed record ProducerOptions
 
 /// <summary>A record to send. <paramref name="Partition"/> -1 lets the producer pick one round robin.
 /// <paramref name="TimestampMs"/> null stamps it with the client's wall clock at <see cref="Producer.Send"/>.</summary>
-public sealed record ProducerRecord(string Topic, int Partition, byte[]? Key, byte[]? Value, long? TimestampMs = null);
+public sealed record ProducerRecord(string Topic, int Partition, byte[]? Key, byte[]? Value, long? TimestampMs = null,
+    IReadOnlyList<RecordHeader>? Headers = null);
 
 /// <summary>
 /// What became of a record. <see cref="DeliveryOutcome.Acked"/>: written at <see cref="DeliveryReport.Offset"/>.
@@ -188,6 +189,8 @@ public sealed class Producer : IClientComponent
     {
         var queue = QueueFor(tp);
         int size = (record.Key?.Length ?? 0) + (record.Value?.Length ?? 0) + 24;
+        if (record.Headers is { } headers)
+            foreach (var h in headers) size += h.Key.Length + (h.Value?.Length ?? 0) + 4;
         var last = queue.Count > 0 ? queue[^1] : null;
         if (last is null || last.Encoded is not null || last.Records.Count >= Options.BatchRecordsMax
             || (last.Records.Count > 0 && last.Bytes + size > Options.BatchBytesMax))
@@ -328,7 +331,7 @@ public sealed class Producer : IClientComponent
         foreach (var b in batches)
         {
             b.Encoded ??= RecordBatchBuilder.Build(
-                b.Records.Select(r => new SimpleRecord(r.Record.Key, r.Record.Value, r.TimestampMs)).ToList(), Options.Compression);
+                b.Records.Select(r => new SimpleRecord(r.Record.Key, r.Record.Value, r.TimestampMs, r.Record.Headers)).ToList(), Options.Compression);
             b.Attempts++;
             var topic = request.TopicData.Find(t => t.Name == b.Partition.Topic);
             if (topic is null) request.TopicData.Add(topic = new ProduceRequest.TopicProduceData { Name = b.Partition.Topic });
