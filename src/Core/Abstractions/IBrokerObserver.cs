@@ -13,11 +13,11 @@ public interface IBrokerObserver
 {
     /// <summary>A request was decoded and is about to be handled. The return value comes back in
     /// <see cref="RequestCompleted"/>.</summary>
-    long RequestStarted(ApiKey key);
+    long RequestStarted(in RequestHeader header, ConnectionId connection);
 
     /// <summary>The request was answered with <paramref name="response"/> (null: no response, as Produce with
     /// acks=0). The body is only valid during the call.</summary>
-    void RequestCompleted(ApiKey key, long token, IKafkaMessage? response);
+    void RequestCompleted(in RequestHeader header, ConnectionId connection, long token, IKafkaMessage? response);
 
     /// <summary>A produce appended <paramref name="records"/> records in <paramref name="bytes"/> bytes.</summary>
     void RecordsAppended(string topic, int partition, int bytes, int records);
@@ -27,7 +27,7 @@ public interface IBrokerObserver
 public sealed class NullBrokerObserver : IBrokerObserver
 {
     public static readonly NullBrokerObserver Instance = new();
-    public long RequestStarted(ApiKey key) => 0;
-    public void RequestCompleted(ApiKey key, long token, IKafkaMessage? response) { }
+    public long RequestStarted(in RequestHeader header, ConnectionId connection) => 0;
+    public void RequestCompleted(in RequestHeader header, ConnectionId connection, long token, IKafkaMessage? response) { }
     public void RecordsAppended(string topic, int partition, int bytes, int records) { }
 }

@@ -51,7 +51,7 @@ public sealed class RequestContext
     public void Respond(IKafkaMessage body, short bodyVersion)
     {
         Check.That(!IsCompleted, "a request is answered once");
-        _connection.Owner.Observer.RequestCompleted(Header.ApiKey, ObserverToken, body);
+        _connection.Owner.Observer.RequestCompleted(Header, _connection.Id, ObserverToken, body);
         var encoded = _connection.Owner.EncodeResponse(Header, body, bodyVersion);
         IsCompleted = true;
         _connection.OnRequestCompleted(this, encoded.WrittenSpan, hasResponse: true);
@@ -61,7 +61,7 @@ public sealed class RequestContext
     public void CompleteWithoutResponse()
     {
         Check.That(!IsCompleted, "a request is answered once");
-        _connection.Owner.Observer.RequestCompleted(Header.ApiKey, ObserverToken, null);
+        _connection.Owner.Observer.RequestCompleted(Header, _connection.Id, ObserverToken, null);
         IsCompleted = true;
         _connection.OnRequestCompleted(this, default, hasResponse: false);
     }
