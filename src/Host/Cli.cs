@@ -34,7 +34,8 @@ public static class Cli
         IReadOnlyDictionary<string, string>? environment = null)
     {
         var root = Build(environment is null ? null : () => environment);
-        var parse = root.Parse(SplitAttachedKeySeparator(args));
+        // No response files: `consume -o @TIMESTAMP` means a time, not a file of arguments.
+        var parse = root.Parse(SplitAttachedKeySeparator(args), new ParserConfiguration { ResponseFileTokenReplacer = null });
         var configuration = new InvocationConfiguration
         {
             Output = output ?? Console.Out,
