@@ -5,7 +5,8 @@ using DetKafka.Host.Commands;
 
 namespace DetKafka.Host;
 
-/// <summary>The <c>detkafka</c> command tree. Subcommands live in Commands/ (serve, sim; perf later).</summary>
+/// <summary>The <c>detkafka</c> command tree. Subcommands live in Commands/: serve, sim, perf, and the client verbs
+/// (topic, produce, consume, cluster, records) that talk the Kafka protocol to any broker.</summary>
 public static class Cli
 {
     public static RootCommand Build(Func<IReadOnlyDictionary<string, string>>? environment = null)
@@ -19,6 +20,7 @@ public static class Cli
         root.Subcommands.Add(ConsumeCommand.Create());
         root.Subcommands.Add(ClusterCommand.Create());
         root.Subcommands.Add(RecordsCommand.Create());
+        root.Subcommands.Add(CompletionCommand.Create());
         // No command: show the help, as a usage error.
         root.SetAction(parse =>
         {
