@@ -114,6 +114,13 @@ public sealed class CliVerbTests(BrokerFixture fixture) : IClassFixture<BrokerFi
         Assert.All(seen, x => Assert.Equal("source=cli,run=1", x[3]));
         Assert.Equal(["0", "1"], seen.Select(x => x[0]).Distinct().Order().ToArray());
 
+        // Keys are partitioned as the Java client does (murmur2): librdkafka's murmur2 partitioner agrees.
+        DetKafkaCli.RunChecked(["topic", "create", topic + "-kcat", "-p", "2", .. B]);
+        Clients.KcatRun(["-P", "-b", _broker.Bootstrap, "-t", topic + "-kcat", "-K:", "-X", "topic.partitioner=murmur2"], stdin: input.ToString());
+        var kcatPartition = KcatRead(topic + "-kcat", @"%k %p\n").Select(l => l.Split(' ')).ToDictionary(x => x[0], x => x[1]);
+        Assert.Equal(200, kcatPartition.Count);
+        Assert.All(seen, x => Assert.Equal(kcatPartition[x[1]], x[0]));
+
         // acks=0 and a single partition; no separator: the whole line is the value and the key is null.
         DetKafkaCli.RunChecked(["produce", topic, "--acks", "0", "-p", "1", .. B], "a:b\n");
         Assert.Contains("1|-1|a:b", Clients.KcatRun(["-C", "-b", _broker.Bootstrap, "-t", topic, "-p", "1", "-o", "-1", "-e", "-q", "-f", @"%p|%K|%s\n"]).Stdout);

@@ -35,7 +35,7 @@ public static class ProduceCommand
         };
         var partition = new Option<int>("--partition", "-p")
         {
-            Description = "Partition to write to (-1: round robin)",
+            Description = "Partition to write to (-1: by key as the Java client does, murmur2; round robin without a key)",
             HelpName = "n",
             DefaultValueFactory = _ => -1,
         };
@@ -82,8 +82,9 @@ public static class ProduceCommand
                 || session.Client.Metadata.TopicError(name) is not (ErrorCode.None or ErrorCode.LeaderNotAvailable), "metadata");
             if (session.Client.Metadata.PartitionCount(name) <= 0)
                 throw new CliException($"topic '{name}': {CliSession.ErrorName(session.Client.Metadata.TopicError(name))}");
-            if (part >= session.Client.Metadata.PartitionCount(name))
-                throw new CliException($"--partition: topic '{name}' has {session.Client.Metadata.PartitionCount(name)} partitions");
+            int partitionCount = session.Client.Metadata.PartitionCount(name);
+            if (part >= partitionCount)
+                throw new CliException($"--partition: topic '{name}' has {partitionCount} partitions");
 
             long sent = 0, acked = 0, failed = 0;
             string? firstError = null;
@@ -112,7 +113,9 @@ public static class ProduceCommand
                         value = line[(at + separator.Length)..];
                     }
                 }
-                var record = new ProducerRecord(name, part, key, Encoding.UTF8.GetBytes(value), null,
+                // Keyed records go where the Java client would put them; unkeyed ones round robin.
+                int target = part >= 0 || key is null ? part : KeyPartitioner.Partition(key, partitionCount);
+                var record = new ProducerRecord(name, target, key, Encoding.UTF8.GetBytes(value), null,
                     recordHeaders.Count == 0 ? null : recordHeaders);
                 // A full buffer: run the client until deliveries make room.
                 while (!producer.Send(record, Report))

@@ -95,3 +95,17 @@ public class CliVerbUnitTests
         Assert.Contains("complete -o default -F _detkafka_complete detkafka", Run("completion", "bash").Out);
     }
 }
+
+public class KeyPartitionerTests
+{
+    // Kafka's own test vectors (UtilsTest.testMurmur2).
+    [Theory]
+    [InlineData("21", -973932308)]
+    [InlineData("foobar", -790332482)]
+    [InlineData("a-little-bit-long-string", -985981536)]
+    [InlineData("a-little-bit-longer-string", -1486304829)]
+    [InlineData("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971)]
+    [InlineData("abc", 479470107)]
+    public void Murmur2_matches_kafka(string key, int expected)
+        => Assert.Equal(expected, DetKafka.Host.Tools.KeyPartitioner.Murmur2(System.Text.Encoding.UTF8.GetBytes(key)));
+}
