@@ -136,7 +136,8 @@ public static class ConsumeCommand
         while (!stop.IsCancellationRequested)
         {
             if (failure is not null) throw new CliException(failure);
-            foreach (var r in consumer.TakeRecords(count > 0 ? (int)Math.Min(int.MaxValue, count - printed) : 1000))
+            var batch = consumer.TakeRecords(count > 0 ? (int)Math.Min(int.MaxValue, count - printed) : int.MaxValue);
+            foreach (var r in batch)
             {
                 if (output.IsJson)
                     writer.WriteLine(CliOutput.JsonLine(new
@@ -160,7 +161,11 @@ public static class ConsumeCommand
             writer.Flush();
             if (count > 0 && printed >= count) break;
             if (exitAtEnd && AtEnd()) break;
-            session.Driver.Step(100_000);
+            // Taking records made room in the consumer's buffer: poll it now so it fetches again (nothing else
+            // would wake it: it has no timer while its buffer is full).
+            session.Driver.PollNow();
+            // Wait for the network only when there was nothing to print.
+            session.Driver.Step(batch.Count > 0 ? 0 : 100_000);
         }
         return 0;
     }

@@ -98,33 +98,56 @@ public static class ProduceCommand
                 }
             }
 
+            // Stdin is read on its own thread so lines typed one by one go out at once (after linger.ms) instead of
+            // waiting behind a blocking read; the bounded queue holds the reader back when the broker is slower.
             var reader = input?.Invoke() ?? Console.In;
-            string? line;
-            while ((line = reader.ReadLine()) is not null)
+            using var lines = new System.Collections.Concurrent.BlockingCollection<string>(boundedCapacity: 10_000);
+            var readerThread = new Thread(() =>
             {
-                byte[]? key = null;
-                string value = line;
-                if (separator is not null)
+                try
                 {
-                    int at = line.IndexOf(separator, StringComparison.Ordinal);
-                    if (at >= 0)
+                    string? l;
+                    while ((l = reader.ReadLine()) is not null) lines.Add(l);
+                }
+                finally
+                {
+                    lines.CompleteAdding();
+                }
+            }) { IsBackground = true, Name = "detkafka-produce-stdin" };
+            readerThread.Start();
+
+            while (!lines.IsCompleted)
+            {
+                int taken = 0;
+                while (taken < 5_000 && lines.TryTake(out var line))
+                {
+                    taken++;
+                    byte[]? key = null;
+                    string value = line;
+                    if (separator is not null)
                     {
-                        key = Encoding.UTF8.GetBytes(line[..at]);
-                        value = line[(at + separator.Length)..];
+                        int at = line.IndexOf(separator, StringComparison.Ordinal);
+                        if (at >= 0)
+                        {
+                            key = Encoding.UTF8.GetBytes(line[..at]);
+                            value = line[(at + separator.Length)..];
+                        }
                     }
+                    // Keyed records go where the Java client would put them; unkeyed ones round robin.
+                    int target = part >= 0 || key is null ? part : KeyPartitioner.Partition(key, partitionCount);
+                    var record = new ProducerRecord(name, target, key, Encoding.UTF8.GetBytes(value), null,
+                        recordHeaders.Count == 0 ? null : recordHeaders);
+                    // A full buffer: run the client until deliveries make room.
+                    while (!producer.Send(record, Report))
+                    {
+                        producer.Flush();
+                        session.Driver.Step(10_000);
+                    }
+                    sent++;
                 }
-                // Keyed records go where the Java client would put them; unkeyed ones round robin.
-                int target = part >= 0 || key is null ? part : KeyPartitioner.Partition(key, partitionCount);
-                var record = new ProducerRecord(name, target, key, Encoding.UTF8.GetBytes(value), null,
-                    recordHeaders.Count == 0 ? null : recordHeaders);
-                // A full buffer: run the client until deliveries make room.
-                while (!producer.Send(record, Report))
-                {
-                    producer.Flush();
-                    session.Driver.Step(10_000);
-                }
-                sent++;
-                if (sent % 1000 == 0) session.Driver.PollNow();
+                if (taken > 0) session.Driver.PollNow();
+                // Idle: wait a little for the network (and for more lines).
+                session.Driver.Step(taken > 0 ? 0 : 5_000);
             }
             producer.Flush();
             session.Driver.PollNow();
