@@ -161,6 +161,22 @@ public sealed class CliVerbTests(BrokerFixture fixture) : IClassFixture<BrokerFi
     }
 
     [Fact]
+    public void Produce_and_consume_more_records_than_the_client_buffers()
+    {
+        // 30,000 records: three times the consumer's record buffer and the producer's, so both must resume after
+        // filling up (a consumer left unpolled with a full buffer would only fetch again at the next metadata refresh).
+        const string topic = "cli-bulk";
+        const int count = 30_000;
+        DetKafkaCli.RunChecked(["topic", "create", topic, "-p", "3", .. B]);
+        string input = string.Concat(Enumerable.Range(0, count).Select(i => $"key{i % 100}:v{i}\n"));
+        Assert.Equal(count, DetKafkaCli.Json(["produce", topic, "-K:", .. B], input).GetProperty("produced").GetInt64());
+        Assert.Equal(count, KcatRead(topic, @"%o\n").Count);
+        var consumed = DetKafkaCli.RunChecked(["consume", topic, "-e", "-f", @"%k %s\n", .. B]).StdoutLines;
+        Assert.Equal(count, consumed.Length);
+        Assert.Equal(Enumerable.Range(0, count).Select(i => $"key{i % 100} v{i}").ToHashSet(), consumed.ToHashSet());
+    }
+
+    [Fact]
     public void Records_delete_moves_the_log_start_that_kcat_then_starts_from()
     {
         const string topic = "cli-records";
