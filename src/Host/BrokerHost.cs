@@ -12,6 +12,8 @@ namespace DetKafka.Host;
 /// <see cref="SocketNetwork"/>, and the <see cref="BrokerNode"/> on its driver thread. Used by
 /// <c>detkafka serve</c> and, in-process, by tests.
 /// </summary>
+public sealed class MetricsListenerException(string message, Exception inner) : Exception(message, inner);
+
 public sealed class BrokerHost : IDisposable
 {
     /// <summary>How long a stop waits for in-flight work (pending syncs, queued inputs) before shutting down anyway.</summary>
@@ -124,8 +126,7 @@ public sealed class BrokerHost : IDisposable
             catch (Exception e) when (e is System.Net.HttpListenerException or System.Net.Sockets.SocketException or InvalidOperationException)
             {
                 host.Stop();
-                throw new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.AddressAlreadyInUse,
-                    $"metrics listener {settings.MetricsListener}: {e.Message}");
+                throw new MetricsListenerException($"cannot serve metrics on {settings.MetricsListener!.HostPort}: {e.Message}", e);
             }
             log.Information("Metrics on http://{MetricsListener}/metrics", settings.MetricsListener.HostPort);
         }

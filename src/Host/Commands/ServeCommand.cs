@@ -176,6 +176,11 @@ public static class ServeCommand
             logger.Fatal("Cannot listen on {Listener}: {Reason}", settings.Listener.HostPort, e.Message);
             return ExitFailure;
         }
+        catch (MetricsListenerException e)
+        {
+            logger.Fatal("Refusing to start: {Reason} (--metrics-listener host:port or off)", e.Message);
+            return ExitFailure;
+        }
         catch (DataDirectoryInUseException e)
         {
             logger.Fatal("Refusing to start: {Reason}", e.Message);

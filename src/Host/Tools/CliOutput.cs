@@ -70,5 +70,10 @@ public sealed class CliOutput
             parse.InvocationConfiguration.Error.WriteLine("detkafka: " + e.Message);
             return 1;
         }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
+        {
+            parse.InvocationConfiguration.Error.WriteLine("detkafka: " + e.Message);
+            return 1;
+        }
     }
 }
