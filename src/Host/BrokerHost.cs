@@ -26,7 +26,7 @@ public sealed class BrokerHost : IDisposable
     private readonly FileDisk _disk;
     private readonly Serilog.ILogger _log;
     private readonly DataDirectoryLock _lock;
-    private Prometheus.IMetricServer? _metricServer;
+    private MetricsEndpoint? _metricServer;
 
     private BrokerHost(ServerSettings settings, BrokerDriver driver, SocketNetwork network, FileDisk disk, Serilog.ILogger log,
         DataDirectoryLock dataLock, BrokerMetrics? metrics)
@@ -120,10 +120,9 @@ public sealed class BrokerHost : IDisposable
             metrics.ConnectionsAccepted = () => network.ConnectionsAccepted;
             try
             {
-                host._metricServer = new Prometheus.MetricServer(settings.MetricsListener!.Host, settings.MetricsListener.Port, "metrics/",
-                    metrics.Registry).Start();
+                host._metricServer = MetricsEndpoint.Start(settings.MetricsListener!.Host, settings.MetricsListener.Port, metrics.Registry);
             }
-            catch (Exception e) when (e is System.Net.HttpListenerException or System.Net.Sockets.SocketException or InvalidOperationException)
+            catch (System.Net.Sockets.SocketException e)
             {
                 host.Stop();
                 throw new MetricsListenerException($"cannot serve metrics on {settings.MetricsListener!.HostPort}: {e.Message}", e);
