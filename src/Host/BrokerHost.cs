@@ -12,6 +12,8 @@ namespace DetKafka.Host;
 /// <see cref="SocketNetwork"/>, and the <see cref="BrokerNode"/> on its driver thread. Used by
 /// <c>detkafka serve</c> and, in-process, by tests.
 /// </summary>
+public sealed class MetricsListenerException(string message, Exception inner) : Exception(message, inner);
+
 public sealed class BrokerHost : IDisposable
 {
     /// <summary>How long a stop waits for in-flight work (pending syncs, queued inputs) before shutting down anyway.</summary>
@@ -23,16 +25,24 @@ public sealed class BrokerHost : IDisposable
     private readonly SocketNetwork _network;
     private readonly FileDisk _disk;
     private readonly Serilog.ILogger _log;
+    private readonly DataDirectoryLock _lock;
+    private MetricsEndpoint? _metricServer;
 
-    private BrokerHost(ServerSettings settings, BrokerDriver driver, SocketNetwork network, FileDisk disk, Serilog.ILogger log)
+    private BrokerHost(ServerSettings settings, BrokerDriver driver, SocketNetwork network, FileDisk disk, Serilog.ILogger log,
+        DataDirectoryLock dataLock, BrokerMetrics? metrics)
     {
         Settings = settings;
         _driver = driver;
         _network = network;
         _disk = disk;
         _log = log;
+        _lock = dataLock;
+        Metrics = metrics;
         LocalEndPoint = network.LocalEndPoint;
     }
+
+    /// <summary>The broker's metrics; null when the metrics listener is off.</summary>
+    public BrokerMetrics? Metrics { get; }
 
     public ServerSettings Settings { get; }
 
@@ -61,9 +71,13 @@ public sealed class BrokerHost : IDisposable
         EnsureThreadPoolHeadroom();
         var log = logger ?? Serilog.Log.Logger;
         var clock = new RealClock();
+        // Before anything touches the directory: a second broker on it must not start.
+        var dataLock = DataDirectoryLock.Acquire(settings.DataDirectory);
         var driver = new BrokerDriver(clock, log);
+        var metrics = settings.MetricsListener is null ? null : new BrokerMetrics();
         var disk = new FileDisk(settings.DataDirectory,
             (token, status) => driver.Post(new DriverInput(InputKind.SyncCompleted, Token: token, Status: status)));
+        if (metrics is not null) disk.SyncTimed = metrics.ObserveFlush;
         var network = new SocketNetwork(settings.Listener, driver, log, limits);
         try
         {
@@ -72,10 +86,11 @@ public sealed class BrokerHost : IDisposable
         catch
         {
             disk.Dispose();
+            dataLock.Dispose();
             throw;
         }
 
-        var host = new BrokerHost(settings, driver, network, disk, log);
+        var host = new BrokerHost(settings, driver, network, disk, log, dataLock, metrics);
         var config = settings.ToBrokerConfig(host.Port);
         var random = new SeededRandom(BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8)));
         var brokerLog = new SerilogBrokerLog(log);
@@ -88,7 +103,32 @@ public sealed class BrokerHost : IDisposable
             },
             Timeout: drainTimeout ?? DefaultDrainTimeout);
 
-        driver.Start(() => new BrokerNode(config, clock, disk, network, random, brokerLog), drain, host.Teardown);
+        var observer = new HostObserver(metrics, log);
+        try
+        {
+            driver.Start(() => new BrokerNode(config, clock, disk, network, random, brokerLog) { Observer = observer }, drain, host.Teardown);
+        }
+        catch
+        {
+            // Teardown ran on the driver thread (sockets and files closed); release the lock too.
+            dataLock.Dispose();
+            throw;
+        }
+        if (metrics is not null)
+        {
+            metrics.Snapshot = host.Snapshot;
+            metrics.ConnectionsAccepted = () => network.ConnectionsAccepted;
+            try
+            {
+                host._metricServer = MetricsEndpoint.Start(settings.MetricsListener!.Host, settings.MetricsListener.Port, metrics.Registry);
+            }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                host.Stop();
+                throw new MetricsListenerException($"cannot serve metrics on {settings.MetricsListener!.HostPort}: {e.Message}", e);
+            }
+            log.Information("Metrics on http://{MetricsListener}/metrics", settings.MetricsListener.HostPort);
+        }
         network.StartAccepting();
         log.Information("DetKafka listening on {Listener}, data in {DataDirectory}",
             FormatEndPoint(host.LocalEndPoint), settings.DataDirectory);
@@ -156,11 +196,36 @@ public sealed class BrokerHost : IDisposable
         }
     }
 
+    /// <summary>What a metrics scrape shows of the node, read on the driver thread; null if the driver does not
+    /// answer within a second (stopping, or stuck: the scrape shows the last values).</summary>
+    private BrokerSnapshot? Snapshot()
+    {
+        var task = InvokeAsync(node =>
+        {
+            var partitions = new List<PartitionSnapshot>();
+            foreach (var topic in node.Topics)
+                for (int p = 0; p < topic.PartitionCount; p++)
+                    if (node.FindLog(topic.Name, p) is { } log)
+                        partitions.Add(new PartitionSnapshot(topic.Name, p, log.LogStartOffset, log.LogEndOffset, log.HighWatermark, log.Size));
+            return new BrokerSnapshot(partitions, node.ConnectionCount, node.Topics.Count);
+        });
+        try
+        {
+            return task.Wait(TimeSpan.FromSeconds(1)) ? task.Result : null;
+        }
+        catch (AggregateException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Runs on the driver thread after <see cref="BrokerNode.Shutdown"/> (or a failure).</summary>
     private void Teardown()
     {
+        _metricServer?.Dispose();
         _network.CloseAll(ResponseFlushTimeout);
         _disk.Dispose();
+        _lock.Dispose();
         _log.Information("DetKafka stopped");
     }
 }

@@ -5,7 +5,8 @@ using DetKafka.Host.Commands;
 
 namespace DetKafka.Host;
 
-/// <summary>The <c>detkafka</c> command tree. Subcommands live in Commands/ (serve, sim; perf later).</summary>
+/// <summary>The <c>detkafka</c> command tree. Subcommands live in Commands/: serve, sim, perf, and the client verbs
+/// (topic, produce, consume, cluster, records) that talk the Kafka protocol to any broker.</summary>
 public static class Cli
 {
     public static RootCommand Build(Func<IReadOnlyDictionary<string, string>>? environment = null)
@@ -14,6 +15,12 @@ public static class Cli
         root.Subcommands.Add(ServeCommand.Create(environment ?? ReadEnvironment));
         root.Subcommands.Add(SimCommand.Create());
         root.Subcommands.Add(PerfCommand.Create());
+        root.Subcommands.Add(TopicCommand.Create());
+        root.Subcommands.Add(ProduceCommand.Create());
+        root.Subcommands.Add(ConsumeCommand.Create());
+        root.Subcommands.Add(ClusterCommand.Create());
+        root.Subcommands.Add(RecordsCommand.Create());
+        root.Subcommands.Add(CompletionCommand.Create());
         // No command: show the help, as a usage error.
         root.SetAction(parse =>
         {
@@ -29,7 +36,8 @@ public static class Cli
         IReadOnlyDictionary<string, string>? environment = null)
     {
         var root = Build(environment is null ? null : () => environment);
-        var parse = root.Parse(args);
+        // No response files: `consume -o @TIMESTAMP` means a time, not a file of arguments.
+        var parse = root.Parse(SplitAttachedKeySeparator(args), new ParserConfiguration { ResponseFileTokenReplacer = null });
         var configuration = new InvocationConfiguration
         {
             Output = output ?? Console.Out,
@@ -42,6 +50,26 @@ public static class Cli
             return ServeCommand.ExitBadConfiguration;
         }
         return parse.Invoke(configuration);
+    }
+
+    /// <summary>kcat's <c>-K:</c> (separator attached to the flag): System.CommandLine would read the ':' or '='
+    /// as its own name/value delimiter and lose it, so <c>-KSEP</c> becomes <c>-K SEP</c>.</summary>
+    internal static string[] SplitAttachedKeySeparator(string[] args)
+    {
+        var result = new List<string>(args.Length + 1);
+        foreach (var a in args)
+        {
+            if (a.Length > 2 && a.StartsWith("-K", StringComparison.Ordinal))
+            {
+                result.Add("-K");
+                result.Add(a[2..]);
+            }
+            else
+            {
+                result.Add(a);
+            }
+        }
+        return result.ToArray();
     }
 
     private static string CommandPath(System.CommandLine.Parsing.CommandResult? result)

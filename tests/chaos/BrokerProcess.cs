@@ -21,6 +21,7 @@ public sealed class BrokerProcess : IDisposable
     private readonly object _logGate = new();
     private readonly StreamWriter _log;
     private readonly int? _numPartitions;
+    private readonly string[] _extraArgs;
     private Process? _process;
     private int _starts;
     private bool _disposed;
@@ -46,20 +47,22 @@ public sealed class BrokerProcess : IDisposable
         };
     }
 
-    private BrokerProcess(string name, int? numPartitions)
+    private BrokerProcess(string name, int? numPartitions, string[] extraArgs)
     {
         lock (Live) Live.Add(this);
         _numPartitions = numPartitions;
+        _extraArgs = extraArgs;
         DataDir = Directory.CreateTempSubdirectory("detkafka-chaos-").FullName;
         LogPath = Path.Combine(RepoPaths.BrokerLogDir, $"{name}-{DateTime.UtcNow:yyyyMMdd-HHmmss-fff}-{Environment.ProcessId}.log");
         _log = new StreamWriter(LogPath, append: true) { AutoFlush = true };
         Port = FreeLoopbackPort();
     }
 
-    /// <summary>Starts a broker and waits until its port accepts connections.</summary>
-    public static BrokerProcess Start(string name = "broker", int? numPartitions = null)
+    /// <summary>Starts a broker and waits until its port accepts connections. Its metrics endpoint is off unless
+    /// <paramref name="extraArgs"/> sets --metrics-listener (brokers run side by side; 9644 would clash).</summary>
+    public static BrokerProcess Start(string name = "broker", int? numPartitions = null, string[]? extraArgs = null)
     {
-        var broker = new BrokerProcess(name, numPartitions);
+        var broker = new BrokerProcess(name, numPartitions, extraArgs ?? []);
         try
         {
             broker.Launch();
@@ -175,6 +178,12 @@ public sealed class BrokerProcess : IDisposable
         psi.ArgumentList.Add($"PLAINTEXT://127.0.0.1:{Port}");
         psi.ArgumentList.Add("--data-dir");
         psi.ArgumentList.Add(DataDir);
+        if (!_extraArgs.Contains("--metrics-listener"))
+        {
+            psi.ArgumentList.Add("--metrics-listener");
+            psi.ArgumentList.Add("off");
+        }
+        foreach (var a in _extraArgs) psi.ArgumentList.Add(a);
         if (_numPartitions is int n)
         {
             psi.ArgumentList.Add("--num-partitions");
@@ -232,7 +241,7 @@ public sealed class BrokerProcess : IDisposable
         return port;
     }
 
-    private static string DotnetHost()
+    internal static string DotnetHost()
     {
         // The SDK exports the host it runs under; fall back to `dotnet` on PATH.
         string? host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");

@@ -203,3 +203,35 @@ public sealed class BackgroundCommand : IDisposable
         _process.Dispose();
     }
 }
+
+/// <summary>The built `detkafka` binary run as a CLI (not as a broker): its verbs against a live broker.</summary>
+public static class DetKafkaCli
+{
+    /// <summary>Runs `detkafka ARGS` to completion (killed and failed at the timeout); the caller checks the exit code.</summary>
+    public static CommandResult Run(IEnumerable<string> args, string? stdin = null, TimeSpan? timeout = null) =>
+        Clients.Run(BrokerProcess.DotnetHost(), new[] { RepoPaths.BrokerDll }.Concat(args), timeout ?? TimeSpan.FromSeconds(60), stdin);
+
+    /// <summary>Runs and fails the test unless it exits 0.</summary>
+    public static CommandResult RunChecked(IEnumerable<string> args, string? stdin = null, TimeSpan? timeout = null)
+    {
+        CommandResult r = Run(args, stdin, timeout);
+        if (r.ExitCode != 0) Assert.Fail($"detkafka failed: {r.Describe()}");
+        return r;
+    }
+
+    /// <summary>Runs with --format json and parses stdout as one JSON document.</summary>
+    public static JsonElement Json(IEnumerable<string> args, string? stdin = null)
+    {
+        CommandResult r = RunChecked(args.Concat(["--format", "json"]), stdin);
+        try
+        {
+            using var doc = JsonDocument.Parse(r.Stdout);
+            return doc.RootElement.Clone();
+        }
+        catch (JsonException e)
+        {
+            Assert.Fail($"not one JSON document ({e.Message}): {r.Describe()}");
+            throw; // unreachable
+        }
+    }
+}

@@ -104,6 +104,7 @@ internal sealed class BrokerConnection
     {
         Check.That(!IsClosed);
         var context = Owner.RentRequestContext(this, header);
+        context.ObserverToken = Owner.Observer.RequestStarted(header, Id);
         _inFlight.Enqueue(context);
         return context;
     }

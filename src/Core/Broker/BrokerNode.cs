@@ -45,6 +45,9 @@ public sealed partial class BrokerNode
     public IBrokerLog Log { get; }
     public Timers Timers { get; }
     public HandlerRegistry Handlers => _handlers;
+
+    /// <summary>The host's metrics hook; set before <see cref="Start"/>. Nothing by default.</summary>
+    public IBrokerObserver Observer { get; set; } = NullBrokerObserver.Instance;
     public int ConnectionCount => _connections.Count;
 
     /// <summary>The earliest monotonic time at which <see cref="Poll"/> has work, or long.MaxValue.</summary>

@@ -36,6 +36,9 @@ public sealed class RequestContext
 
     internal bool IsCompleted { get; private set; }
 
+    /// <summary>What <see cref="IBrokerObserver.RequestStarted"/> returned for this request.</summary>
+    internal long ObserverToken { get; set; }
+
     /// <summary>A response encoded while an earlier request of the connection was still unanswered: a pooled
     /// copy held until it reaches the head of the queue (<see cref="HeldResponseLength"/> bytes).</summary>
     internal byte[]? HeldResponse { get; private set; }
@@ -48,6 +51,7 @@ public sealed class RequestContext
     public void Respond(IKafkaMessage body, short bodyVersion)
     {
         Check.That(!IsCompleted, "a request is answered once");
+        _connection.Owner.Observer.RequestCompleted(Header, _connection.Id, ObserverToken, body);
         var encoded = _connection.Owner.EncodeResponse(Header, body, bodyVersion);
         IsCompleted = true;
         _connection.OnRequestCompleted(this, encoded.WrittenSpan, hasResponse: true);
@@ -57,6 +61,7 @@ public sealed class RequestContext
     public void CompleteWithoutResponse()
     {
         Check.That(!IsCompleted, "a request is answered once");
+        _connection.Owner.Observer.RequestCompleted(Header, _connection.Id, ObserverToken, null);
         IsCompleted = true;
         _connection.OnRequestCompleted(this, default, hasResponse: false);
     }

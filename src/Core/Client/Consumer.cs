@@ -37,7 +37,8 @@ public sealed record ConsumerOptions
     }
 }
 
-public sealed record ConsumedRecord(TopicPartition Partition, long Offset, long Timestamp, byte[]? Key, byte[]? Value);
+public sealed record ConsumedRecord(TopicPartition Partition, long Offset, long Timestamp, byte[]? Key, byte[]? Value,
+    IReadOnlyList<RecordHeader>? Headers = null);
 
 /// <summary>Takes one fetched record batch undecoded (see <see cref="Consumer.RawBatches"/>). The batch's CRC has
 /// been checked; records before <paramref name="position"/> were delivered before (a batch may start earlier).
@@ -350,7 +351,7 @@ public sealed class Consumer : IClientComponent
         foreach (var r in _decoded)
         {
             if (r.Offset < position) continue; // the batch holding the position may start before it
-            _buffer.Enqueue(new ConsumedRecord(tp, r.Offset, r.Timestamp, r.Key, r.Value));
+            _buffer.Enqueue(new ConsumedRecord(tp, r.Offset, r.Timestamp, r.Key, r.Value, r.Headers));
             position = r.Offset + 1;
         }
         s.Position = position;

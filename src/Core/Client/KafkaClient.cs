@@ -64,6 +64,14 @@ public sealed class KafkaClient
         ApiKey.ApiVersions => (0, 3),
         ApiKey.CreateTopics => (0, 7),
         ApiKey.InitProducerId => (0, 4),
+        // The admin calls (AdminClient), at every version the codec knows.
+        ApiKey.DeleteTopics => (0, 6),
+        ApiKey.DeleteRecords => (0, 2),
+        ApiKey.DescribeConfigs => (0, 4),
+        ApiKey.AlterConfigs => (0, 2),
+        ApiKey.CreatePartitions => (0, 3),
+        ApiKey.IncrementalAlterConfigs => (0, 1),
+        ApiKey.DescribeCluster => (0, 1),
         _ => null,
     };
 
@@ -102,6 +110,17 @@ public sealed class KafkaClient
     /// <summary>Told when the client gives up on a connection (bad frame, out-of-order response, timeout): for
     /// traces and the load generator's error counts.</summary>
     public Action<ConnectionId, string>? ConnectionDropped { get; set; }
+
+    /// <summary>Told when a connection closes before it was ready (refused, unreachable, handshake failed), with
+    /// the address it was for: a one-shot tool gives up on an unreachable broker instead of backing off.</summary>
+    public Action<BrokerAddress>? ConnectFailed { get; set; }
+
+    /// <summary>The API version ranges a node announced in its ApiVersions response; null until its connection is ready.</summary>
+    public IReadOnlyDictionary<ApiKey, (short Min, short Max)>? BrokerApiVersions(int nodeId)
+        => _nodes.TryGetValue(nodeId, out var node) && node.Connection is { State: ConnectionState.Ready } c ? c.BrokerVersions : null;
+
+    /// <summary>The versions of an API this client can speak, before negotiation; null when it cannot.</summary>
+    public static (short Min, short Max)? SupportedVersions(ApiKey key) => ClientRange(key);
 
     /// <summary>Connections open or being opened.</summary>
     public int ConnectionCount => _byId.Count;
@@ -443,13 +462,15 @@ public sealed class KafkaClient
         var node = _nodes[c.NodeId];
         if (ReferenceEquals(node.Connection, c)) node.Connection = null;
         long now = Clock.MonotonicMs;
-        if (c.State != ConnectionState.Ready) node.Failures = Math.Min(node.Failures + 1, 30);
+        bool failedToConnect = c.State != ConnectionState.Ready;
+        if (failedToConnect) node.Failures = Math.Min(node.Failures + 1, 30);
         node.ReconnectAtMs = now + Backoff(Options.ReconnectBackoffMs, Options.ReconnectBackoffMaxMs, node.Failures);
         _metadataWanted = true;
         var failed = c.InFlight.ToArray();
         c.InFlight.Clear();
         foreach (var r in failed)
             r.Callback(new ClientResponse(ReferenceEquals(r, timedOut) ? ResponseStatus.TimedOut : status, null, r.Version));
+        if (failedToConnect && AddressOf(c.NodeId) is { } address) ConnectFailed?.Invoke(address);
     }
 
     private long Backoff(int baseMs, int maxMs, int failures)

@@ -56,7 +56,8 @@ public sealed record ProducerOptions
 
 /// <summary>A record to send. <paramref name="Partition"/> -1 lets the producer pick one round robin.
 /// <paramref name="TimestampMs"/> null stamps it with the client's wall clock at <see cref="Producer.Send"/>.</summary>
-public sealed record ProducerRecord(string Topic, int Partition, byte[]? Key, byte[]? Value, long? TimestampMs = null);
+public sealed record ProducerRecord(string Topic, int Partition, byte[]? Key, byte[]? Value, long? TimestampMs = null,
+    IReadOnlyList<RecordHeader>? Headers = null);
 
 /// <summary>
 /// What became of a record. <see cref="DeliveryOutcome.Acked"/>: written at <see cref="DeliveryReport.Offset"/>.
@@ -213,6 +214,8 @@ public sealed class Producer : IClientComponent
     {
         var queue = QueueFor(tp);
         int size = (record.Key?.Length ?? 0) + (record.Value?.Length ?? 0) + 24;
+        if (record.Headers is { } headers)
+            foreach (var h in headers) size += h.Key.Length + (h.Value?.Length ?? 0) + 4;
         var last = queue.Count > 0 ? queue[^1] : null;
         if (last is null || last.Encoded is not null || last.Records.Count >= Options.BatchRecordsMax
             || (last.Records.Count > 0 && last.Bytes + size > Options.BatchBytesMax))
@@ -427,7 +430,7 @@ public sealed class Producer : IClientComponent
         {
             if (b.Encoded is null)
             {
-                var records = b.Records.Select(r => new SimpleRecord(r.Record.Key, r.Record.Value, r.TimestampMs)).ToList();
+                var records = b.Records.Select(r => new SimpleRecord(r.Record.Key, r.Record.Value, r.TimestampMs, r.Record.Headers)).ToList();
                 if (Options.EnableIdempotence)
                 {
                     _sequences.TryGetValue(b.Partition, out int sequence);

@@ -113,6 +113,7 @@ public sealed class ProduceHandler : ApiHandler
                             topic.Name, partition.Index, request.Connection, result.Error, result.ErrorMessage);
                     continue;
                 }
+                Broker.Observer.RecordsAppended(topic.Name, partition.Index, records.Length, result.RecordCount);
                 p.BaseOffset = result.BaseOffset;
                 p.LogAppendTimeMs = result.LogAppendTimeMs;
                 if (produce.Acks != 0) delayed.AddWait(log, result.LastOffset + 1, p);

@@ -84,6 +84,24 @@ public static class ServeCommand
         HelpName = "level",
     };
 
+    private static readonly Option<string> LogFormatOption = new("--log-format")
+    {
+        Description = "text (human-readable lines) or json (Serilog compact JSON, one event per line) [default text]",
+        HelpName = "format",
+    };
+
+    private static readonly Option<string> MetricsListenerOption = new("--metrics-listener")
+    {
+        Description = "Prometheus endpoint host:port (served at /metrics), or off [metrics.listener; default "
+            + ServerOptions.DefaultMetricsListener + "]",
+        HelpName = "host:port|off",
+    };
+
+    private static readonly Option<bool> PrintConfig = new("--print-config")
+    {
+        Description = "Print the effective configuration, with where each value came from, and exit",
+    };
+
     /// <param name="environment">Reads the process environment (injected by tests).</param>
     public static Command Create(Func<IReadOnlyDictionary<string, string>> environment)
     {
@@ -91,8 +109,9 @@ public static class ServeCommand
             "Run a broker until SIGTERM or Ctrl-C. Settings come from flags, then DETKAFKA_<NAME> environment "
             + "variables (Kafka name upper-cased, dots as underscores), then --config, then defaults.");
         foreach (var option in new[] { Listeners, AdvertisedListeners, NodeId, DataDir, NumPartitions, AutoCreateTopics,
-                     LogSegmentBytes, MessageMaxBytes, ConfigFile, LogFile, LogLevelOption })
+                     LogSegmentBytes, MessageMaxBytes, MetricsListenerOption, ConfigFile, LogFile, LogLevelOption, LogFormatOption })
             command.Options.Add(option);
+        command.Options.Add(PrintConfig);
         command.SetAction(parse => Run(parse, environment()));
         return command;
     }
@@ -120,6 +139,8 @@ public static class ServeCommand
             ConfigFile = Flag(parse, ConfigFile),
             LogFile = Flag(parse, LogFile),
             LogLevel = Flag(parse, LogLevelOption),
+            LogFormat = Flag(parse, LogFormatOption),
+            MetricsListener = Flag(parse, MetricsListenerOption),
         };
 
         ServerSettings settings;
@@ -131,6 +152,14 @@ public static class ServeCommand
         {
             error.WriteLine("detkafka serve: " + e.Message);
             return ExitBadConfiguration;
+        }
+
+        if (parse.GetValue(PrintConfig))
+        {
+            var output = new Tools.CliOutput(parse.InvocationConfiguration.Output, error, Tools.OutputFormat.Text);
+            output.WriteTable(null, ["SETTING", "VALUE", "SOURCE"], settings.Effective.Select(e => new[] { e.Key, e.Value, e.Source }));
+            foreach (var warning in settings.Warnings) error.WriteLine("detkafka serve: warning: " + warning);
+            return ExitOk;
         }
 
         using var logger = CreateLogger(settings);
@@ -145,6 +174,16 @@ public static class ServeCommand
         catch (SocketException e)
         {
             logger.Fatal("Cannot listen on {Listener}: {Reason}", settings.Listener.HostPort, e.Message);
+            return ExitFailure;
+        }
+        catch (MetricsListenerException e)
+        {
+            logger.Fatal("Refusing to start: {Reason} (--metrics-listener host:port or off)", e.Message);
+            return ExitFailure;
+        }
+        catch (DataDirectoryInUseException e)
+        {
+            logger.Fatal("Refusing to start: {Reason}", e.Message);
             return ExitFailure;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -209,13 +248,24 @@ public static class ServeCommand
         return ServerOptions.Resolve(arguments, environment, fileText, fileName, hostName);
     }
 
+    /// <summary>Human-readable lines (coloured on a terminal), or Serilog's compact JSON (one event per line) with
+    /// --log-format json, for the console and the log file alike.</summary>
     private static Logger CreateLogger(ServerSettings settings)
     {
         const string template = "{Timestamp:yyyy-MM-dd HH:mm:ss.fff} {Level:u3} {Message:lj}{NewLine}{Exception}";
         var configuration = new LoggerConfiguration()
-            .MinimumLevel.Is(SerilogBrokerLog.ToSerilog(settings.LogLevel))
-            .WriteTo.Console(outputTemplate: template);
-        if (settings.LogFile is { } path) configuration = configuration.WriteTo.File(path, outputTemplate: template);
+            .MinimumLevel.Is(SerilogBrokerLog.ToSerilog(settings.LogLevel));
+        if (settings.LogFormat == "json")
+        {
+            var json = new Serilog.Formatting.Compact.CompactJsonFormatter();
+            configuration = configuration.WriteTo.Console(json);
+            if (settings.LogFile is { } jsonPath) configuration = configuration.WriteTo.File(json, jsonPath);
+        }
+        else
+        {
+            configuration = configuration.WriteTo.Console(outputTemplate: template);
+            if (settings.LogFile is { } path) configuration = configuration.WriteTo.File(path, outputTemplate: template);
+        }
         return configuration.CreateLogger();
     }
 }

@@ -22,8 +22,13 @@ public sealed record ServeArguments
     public string? MessageMaxBytes { get; init; }
     public string? LogFile { get; init; }
     public string? LogLevel { get; init; }
+    public string? LogFormat { get; init; }
+    public string? MetricsListener { get; init; }
     public string? ConfigFile { get; init; }
 }
+
+/// <summary>One line of <c>serve --print-config</c>: a setting's effective value and where it came from.</summary>
+public sealed record EffectiveSetting(string Key, string Value, string Source);
 
 /// <summary>Everything the host needs to run one broker, resolved from flags, environment, file and defaults.</summary>
 public sealed class ServerSettings
@@ -39,6 +44,15 @@ public sealed class ServerSettings
 
     public string? LogFile { get; init; }
     public LogLevel LogLevel { get; init; } = LogLevel.Information;
+
+    /// <summary>text (human-readable lines) or json (Serilog compact JSON, one event per line).</summary>
+    public string LogFormat { get; init; } = "text";
+
+    /// <summary>Where the Prometheus endpoint listens (http://host:port/metrics); null when turned off.</summary>
+    public ListenerAddress? MetricsListener { get; init; }
+
+    /// <summary>Every setting's effective value and its source (flag, environment, file, default), for --print-config.</summary>
+    public IReadOnlyList<EffectiveSetting> Effective { get; init; } = [];
 
     public int NodeId { get; init; } = 1;
     public int NumPartitions { get; init; } = 1;
@@ -79,6 +93,7 @@ public static class ServerOptions
 {
     public const string EnvironmentPrefix = "DETKAFKA_";
     public const string DefaultListeners = "PLAINTEXT://127.0.0.1:9092";
+    public const string DefaultMetricsListener = "127.0.0.1:9644";
     public const string DefaultDataDirectory = "./data";
 
     /// <summary>Kafka names that share one setting, most preferred first (Kafka's own order).</summary>
@@ -99,6 +114,8 @@ public static class ServerOptions
         "log.retention.ms", "log.retention.minutes", "log.retention.hours", "log.retention.bytes",
         "log.index.size.max.bytes", "log.index.interval.bytes", "log.message.timestamp.type", "log.cleanup.policy",
         "log.segment.delete.delay.ms", "compression.type", "min.insync.replicas", "controller.listener.names",
+        // DetKafka's own: the Prometheus endpoint (host:port, or "off").
+        "metrics.listener",
     };
 
     /// <summary>Kafka broker configs that mean nothing to a single in-process node (threads, socket buffers,
@@ -127,6 +144,7 @@ public static class ServerOptions
         ["auto.create.topics.enable"] = "--auto-create-topics",
         ["log.segment.bytes"] = "--log-segment-bytes",
         ["message.max.bytes"] = "--message-max-bytes",
+        ["metrics.listener"] = "--metrics-listener",
     };
 
     public static string EnvironmentName(string key) => EnvironmentPrefix + key.ToUpperInvariant().Replace('.', '_');
@@ -201,8 +219,28 @@ public static class ServerOptions
             topicDefaults["cleanup.policy"] = string.Join(',', parts);
         }
 
+        ListenerAddress? metricsListener = ListenerAddress.Parse(DefaultMetricsListener, "default metrics listener");
+        if (r.Find("metrics.listener") is { } metrics)
+        {
+            var v = metrics.Value.Trim();
+            if (v.Length == 0 || v.Equals("off", StringComparison.OrdinalIgnoreCase) || v.Equals("none", StringComparison.OrdinalIgnoreCase)
+                || v.Equals("false", StringComparison.OrdinalIgnoreCase))
+                metricsListener = null;
+            else
+            {
+                metricsListener = ListenerAddress.Parse(v, metrics.Where);
+                if (metricsListener.Port == 0) throw new ConfigException($"{metrics.Where}: '{v}' needs a fixed port (or 'off')");
+            }
+        }
+        string logFormat = flags.LogFormat?.Trim().ToLowerInvariant() switch
+        {
+            null or "" or "text" => "text",
+            "json" => "json",
+            _ => throw new ConfigException($"--log-format: '{flags.LogFormat}' is not text or json"),
+        };
+
         var defaults = new ServerSettings { Listener = listener, Advertised = advertised, DataDirectory = dataDir };
-        return new ServerSettings
+        var result = new ServerSettings
         {
             Listener = listener,
             Advertised = advertised,
@@ -217,7 +255,72 @@ public static class ServerOptions
             MaxConnections = r.Int("max.connections", 1, int.MaxValue) ?? defaults.MaxConnections,
             TopicConfigDefaults = topicDefaults,
             Warnings = warnings,
+            MetricsListener = metricsListener,
+            LogFormat = logFormat,
         };
+        return new ServerSettings
+        {
+            Listener = result.Listener,
+            Advertised = result.Advertised,
+            DataDirectory = result.DataDirectory,
+            LogFile = result.LogFile,
+            LogLevel = result.LogLevel,
+            NodeId = result.NodeId,
+            NumPartitions = result.NumPartitions,
+            AutoCreateTopicsEnable = result.AutoCreateTopicsEnable,
+            MessageMaxBytes = result.MessageMaxBytes,
+            SocketRequestMaxBytes = result.SocketRequestMaxBytes,
+            MaxConnections = result.MaxConnections,
+            TopicConfigDefaults = result.TopicConfigDefaults,
+            Warnings = result.Warnings,
+            MetricsListener = result.MetricsListener,
+            LogFormat = result.LogFormat,
+            Effective = Effective(result, r, flags, layers.Count > 2 ? configFileName : null),
+        };
+    }
+
+    /// <summary>The effective value of every setting and where it came from: the layer that set it (flag,
+    /// environment variable, file line), else "default".</summary>
+    private static List<EffectiveSetting> Effective(ServerSettings s, Resolver r, ServeArguments flags, string? fileName)
+    {
+        var list = new List<EffectiveSetting>();
+        void Add(string value, params string[] keys)
+        {
+            var found = r.Find(keys);
+            list.Add(new EffectiveSetting(keys[0], value, found is { } f ? f.Where : "default"));
+        }
+        string Inv(long v) => v.ToString(CultureInfo.InvariantCulture);
+        string Topic(string topicKey, Func<Core.Storage.LogConfig, string> fallback)
+            => s.TopicConfigDefaults.TryGetValue(topicKey, out var v) ? v : fallback(Core.Storage.LogConfig.Default);
+
+        Add(s.Listener.ToString(), "listeners");
+        Add(s.Advertised.ToString(), "advertised.listeners");
+        Add(Inv(s.NodeId), "node.id", "broker.id");
+        Add(s.DataDirectory, "log.dirs", "log.dir");
+        Add(Inv(s.NumPartitions), "num.partitions");
+        Add(s.AutoCreateTopicsEnable ? "true" : "false", "auto.create.topics.enable");
+        Add(Inv(s.MessageMaxBytes), "message.max.bytes");
+        Add(Inv(s.SocketRequestMaxBytes), "socket.request.max.bytes");
+        Add(Inv(s.MaxConnections), "max.connections");
+        Add(Topic("segment.bytes", c => Inv(c.SegmentBytes)), "log.segment.bytes");
+        Add(Topic("flush.messages", c => Inv(c.FlushMessages)), "log.flush.interval.messages");
+        Add(Topic("flush.ms", c => Inv(c.FlushMs)), "log.flush.interval.ms");
+        Add(Topic("segment.ms", c => Inv(c.SegmentMs)), "log.roll.ms", "log.roll.hours");
+        Add(Topic("retention.ms", c => Inv(c.RetentionMs)), "log.retention.ms", "log.retention.minutes", "log.retention.hours");
+        Add(Topic("retention.bytes", c => Inv(c.RetentionBytes)), "log.retention.bytes");
+        Add(Topic("segment.index.bytes", c => Inv(c.SegmentIndexBytes)), "log.index.size.max.bytes");
+        Add(Topic("index.interval.bytes", c => Inv(c.IndexIntervalBytes)), "log.index.interval.bytes");
+        Add(Topic("file.delete.delay.ms", _ => "60000"), "log.segment.delete.delay.ms");
+        Add(Topic("min.insync.replicas", _ => "1"), "min.insync.replicas");
+        Add(Topic("message.timestamp.type", c => c.MessageTimestampType.ToString()), "log.message.timestamp.type");
+        Add(Topic("compression.type", _ => "producer"), "compression.type");
+        Add(Topic("cleanup.policy", c => c.CleanupPolicy), "log.cleanup.policy");
+        Add(s.MetricsListener?.HostPort ?? "off", "metrics.listener");
+        list.Add(new EffectiveSetting("log.level", s.LogLevel.ToString().ToLowerInvariant(), flags.LogLevel is null ? "default" : "--log-level"));
+        list.Add(new EffectiveSetting("log.format", s.LogFormat, flags.LogFormat is null ? "default" : "--log-format"));
+        list.Add(new EffectiveSetting("log.file", s.LogFile ?? "", flags.LogFile is null ? "default" : "--log-file"));
+        if (fileName is not null) list.Add(new EffectiveSetting("config", fileName, "--config"));
+        return list;
     }
 
     private static ListenerAddress ResolveListener(Resolver r, List<string> warnings)
@@ -314,6 +417,7 @@ public static class ServerOptions
         Add("auto.create.topics.enable", flags.AutoCreateTopics);
         Add("log.segment.bytes", flags.LogSegmentBytes);
         Add("message.max.bytes", flags.MessageMaxBytes);
+        Add("metrics.listener", flags.MetricsListener);
         return new Layer(values, key => FlagNames.TryGetValue(key, out var flag) ? flag : key);
     }
 
@@ -325,7 +429,7 @@ public static class ServerOptions
         {
             if (!name.StartsWith(EnvironmentPrefix, StringComparison.Ordinal)) continue;
             if (byEnvName.TryGetValue(name, out var key)) values[key] = value;
-            else warnings.Add($"environment variable {name} is not a broker setting this broker knows; ignored");
+            else throw new ConfigException($"environment variable {name}: unknown broker setting (not DETKAFKA_ plus a known setting name)");
         }
         return new Layer(values, key => "environment variable " + EnvironmentName(key));
     }

@@ -50,6 +50,9 @@ public sealed class FileDisk : IDisk, IDisposable
 
     public string Root { get; }
 
+    /// <summary>Told how long each requested fsync took (on the sync thread), for the metrics.</summary>
+    public Action<TimeSpan>? SyncTimed { get; set; }
+
     /// <summary>Syncs requested whose completion has not been handed to the callback yet.</summary>
     public int PendingSyncs => Volatile.Read(ref _pendingSyncs);
 
@@ -171,7 +174,9 @@ public sealed class FileDisk : IDisk, IDisposable
     {
         foreach (var request in lane.GetConsumingEnumerable())
         {
+            long started = System.Diagnostics.Stopwatch.GetTimestamp();
             var status = Flush(request.Handle);
+            SyncTimed?.Invoke(System.Diagnostics.Stopwatch.GetElapsedTime(started));
             request.Handle.DangerousRelease();
             try
             {

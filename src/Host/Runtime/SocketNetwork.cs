@@ -38,6 +38,9 @@ public sealed class SocketNetwork : INetwork
 
     public int OpenConnections => _connections.Count;
 
+    /// <summary>Connections accepted since the start.</summary>
+    public long ConnectionsAccepted => Interlocked.Read(ref _lastConnectionId);
+
     /// <summary>Bind and listen; connections wait in the backlog until <see cref="StartAccepting"/>.</summary>
     public void Bind()
     {

@@ -101,7 +101,7 @@ public sealed class BrokerHostSmokeTests : IDisposable
     private BrokerHost StartHost(SocketNetworkLimits? limits = null)
     {
         var settings = ServerOptions.Resolve(
-            new ServeArguments { Listeners = "PLAINTEXT://127.0.0.1:0", DataDir = _dataDir },
+            new ServeArguments { Listeners = "PLAINTEXT://127.0.0.1:0", MetricsListener = "off", DataDir = _dataDir },
             new Dictionary<string, string>(), null);
         return BrokerHost.Start(settings, _logger, TimeSpan.FromSeconds(2), limits ?? new SocketNetworkLimits());
     }

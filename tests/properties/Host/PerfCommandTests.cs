@@ -27,7 +27,7 @@ public sealed class PerfCommandTests : IDisposable
     public PerfCommandTests()
     {
         var settings = ServerOptions.Resolve(
-            new ServeArguments { Listeners = "PLAINTEXT://127.0.0.1:0", DataDir = _dataDir, NumPartitions = "1" },
+            new ServeArguments { Listeners = "PLAINTEXT://127.0.0.1:0", MetricsListener = "off", DataDir = _dataDir, NumPartitions = "1" },
             new Dictionary<string, string>(), null);
         _host = BrokerHost.Start(settings, _logger, TimeSpan.FromSeconds(2));
     }

@@ -210,14 +210,46 @@ public class ServerOptionsTests
             ["DETKAFKA_LISTENERS"] = "PLAINTEXT://127.0.0.1:9999",
             ["DETKAFKA_AUTO_CREATE_TOPICS_ENABLE"] = "FALSE",
             ["DETKAFKA_LOG_FLUSH_INTERVAL_MS"] = "5",
-            ["DETKAFKA_NOT_A_SETTING"] = "1",
             ["PATH"] = "/bin",
         });
         Assert.Equal(9999, s.Listener.Port);
         Assert.False(s.AutoCreateTopicsEnable);
         Assert.Equal("5", s.TopicConfigDefaults["flush.ms"]);
-        var warning = Assert.Single(s.Warnings);
-        Assert.Contains("DETKAFKA_NOT_A_SETTING", warning);
+        Assert.Empty(s.Warnings);
+    }
+
+    [Fact]
+    public void An_unknown_DETKAFKA_environment_variable_is_refused_by_name()
+    {
+        var message = ErrorOf(env: new() { ["DETKAFKA_NOT_A_SETTING"] = "1" });
+        Assert.Contains("DETKAFKA_NOT_A_SETTING", message);
+        Assert.Contains("unknown broker setting", message);
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1:9999", "127.0.0.1:9999")]
+    [InlineData("off", null)]
+    [InlineData("none", null)]
+    public void The_metrics_listener_is_on_by_default_and_can_be_moved_or_turned_off(string value, string? expected)
+    {
+        Assert.Equal(ServerOptions.DefaultMetricsListener, Resolve().MetricsListener!.HostPort);
+        Assert.Equal(expected, Resolve(new ServeArguments { MetricsListener = value }).MetricsListener?.HostPort);
+        Assert.Equal(expected, Resolve(env: new() { ["DETKAFKA_METRICS_LISTENER"] = value }).MetricsListener?.HostPort);
+    }
+
+    [Fact]
+    public void The_effective_configuration_names_each_value_s_source()
+    {
+        var s = Resolve(new ServeArguments { NumPartitions = "4", LogFormat = "json" },
+            env: new() { ["DETKAFKA_LOG_RETENTION_HOURS"] = "2" }, file: "node.id=7\nlog.segment.bytes=1048576\n");
+        var byKey = s.Effective.ToDictionary(e => e.Key);
+        Assert.Equal(("4", "--num-partitions"), (byKey["num.partitions"].Value, byKey["num.partitions"].Source));
+        Assert.Equal(("7200000", "environment variable DETKAFKA_LOG_RETENTION_HOURS"), (byKey["log.retention.ms"].Value, byKey["log.retention.ms"].Source));
+        Assert.Equal(("7", "server.properties:1: node.id"), (byKey["node.id"].Value, byKey["node.id"].Source));
+        Assert.Equal(("1048576", "server.properties:2: log.segment.bytes"), (byKey["log.segment.bytes"].Value, byKey["log.segment.bytes"].Source));
+        Assert.Equal(("1048588", "default"), (byKey["message.max.bytes"].Value, byKey["message.max.bytes"].Source));
+        Assert.Equal(("json", "--log-format"), (byKey["log.format"].Value, byKey["log.format"].Source));
+        Assert.Equal((ServerOptions.DefaultMetricsListener, "default"), (byKey["metrics.listener"].Value, byKey["metrics.listener"].Source));
     }
 
     [Theory]
@@ -236,6 +268,9 @@ public class ServerOptionsTests
     [InlineData("adv-wildcard", "--advertised-listeners", "not an address clients can connect to")]
     [InlineData("segment-small", "log.segment.bytes", "out of range")]
     [InlineData("overflow", "--message-max-bytes", "out of range")]
+    [InlineData("metrics-port", "--metrics-listener", "bad port")]
+    [InlineData("metrics-zero", "--metrics-listener", "needs a fixed port")]
+    [InlineData("log-format", "--log-format", "not text or json")]
     public void Bad_values_are_rejected_naming_their_source(string scenario, string where, string what)
     {
         string message = scenario switch
@@ -255,6 +290,9 @@ public class ServerOptionsTests
             "adv-wildcard" => ErrorOf(new ServeArguments { AdvertisedListeners = "PLAINTEXT://0.0.0.0:9092" }),
             "segment-small" => ErrorOf(file: "log.segment.bytes=3"),
             "overflow" => ErrorOf(new ServeArguments { MessageMaxBytes = "99999999999" }),
+            "metrics-port" => ErrorOf(new ServeArguments { MetricsListener = "127.0.0.1:99999" }),
+            "metrics-zero" => ErrorOf(new ServeArguments { MetricsListener = "127.0.0.1:0" }),
+            "log-format" => ErrorOf(new ServeArguments { LogFormat = "xml" }),
             _ => throw new ArgumentException(scenario),
         };
         Assert.Contains(where, message);

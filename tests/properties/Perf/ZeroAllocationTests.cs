@@ -19,14 +19,20 @@ public class ZeroAllocationTests
     private const int WarmUpSteps = 300;
     private const int MeasuredSteps = 200;
 
-    [Fact]
-    public void A_warm_broker_allocates_nothing_per_produce_or_fetch()
+    /// <param name="withMetrics">With the host's observer feeding the Prometheus metrics (request counts and
+    /// latency histograms per API, bytes in/out per topic, errors by code) and its request log below its level.</param>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_warm_broker_allocates_nothing_per_produce_or_fetch(bool withMetrics)
     {
         var disk = new MemoryDisk();
         disk.Reserve(64 * 1024 * 1024);
         var network = new CountingNetwork();
         var node = new BrokerNode(new BrokerConfig { NodeId = 1, DataDirectory = "data" }, new ManualClock(), disk, network,
             new SeededRandom(1), NullBrokerLog.Instance);
+        var metrics = withMetrics ? new DetKafka.Host.Runtime.BrokerMetrics() : null;
+        if (withMetrics) node.Observer = new DetKafka.Host.Runtime.HostObserver(metrics, new Serilog.LoggerConfiguration().CreateLogger());
         node.Start();
         var configs = new List<KeyValuePair<string, string?>> { new(LogConfig.IndexIntervalBytesName, int.MaxValue.ToString()) };
         Assert.Equal(ErrorCode.None, node.CreateTopic("t", 1, configs, validateOnly: false, out _).Error);
@@ -81,6 +87,20 @@ public class ZeroAllocationTests
         Assert.Equal(0, producedBytes);
         Assert.Equal(0, fetchedBytes);
         Assert.Equal(0, largeProducedBytes);
+        if (metrics is not null)
+        {
+            // The observer did see the traffic.
+            string text = Scrape(metrics);
+            Assert.Contains($"kafka_network_requestmetrics_requests_total{{request=\"Produce\"}} {WarmUpSteps + WarmUpSteps / 10 + 3 * MeasuredSteps + 3 * (MeasuredSteps / 10)}", text);
+            Assert.Contains("kafka_server_brokertopicmetrics_bytesout_total{topic=\"t\"}", text);
+        }
+    }
+
+    private static string Scrape(DetKafka.Host.Runtime.BrokerMetrics metrics)
+    {
+        using var scrape = new MemoryStream();
+        metrics.Registry.CollectAndExportAsTextAsync(scrape).GetAwaiter().GetResult();
+        return System.Text.Encoding.UTF8.GetString(scrape.ToArray());
     }
 
     /// <summary>The least any of three rounds allocated. A per-request allocation shows in every round; the
