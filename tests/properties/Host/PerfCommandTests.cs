@@ -88,7 +88,9 @@ public sealed class PerfCommandTests : IDisposable
         Assert.True(summary.Success, lines[^1]);
         Assert.Equal("5000", summary.Groups[1].Value);
         double rate = double.Parse(Regex.Match(lines[^1], @"([\d.]+) records/sec").Groups[1].Value, CultureInfo.InvariantCulture);
-        Assert.InRange(rate, 5000, 10_500); // 5,000 records due over half a second; never faster than the rate
+        // 5,000 records due over half a second: never faster than the rate. How much slower depends on the machine's
+        // load (3,737/s was seen at load 20), and timing targets belong in bench/, so only the throttle is asserted.
+        Assert.InRange(rate, 1, 10_500);
     }
 
     [Fact]
