@@ -78,6 +78,7 @@ public enum ErrorCode : short
     PreferredLeaderNotAvailable = 80,
     GroupMaxSizeReached = 81,
     FencedInstanceId = 82,
+    GroupSubscribedToTopic = 86,
     InvalidRecord = 87,
     UnstableOffsetCommit = 88,
     ThrottlingQuotaExceeded = 89,
