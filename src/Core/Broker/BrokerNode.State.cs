@@ -20,6 +20,9 @@ public sealed partial class BrokerNode
     public IReadOnlyCollection<TopicInfo> Topics => _topics.Values;
     internal Purgatory Purgatory { get; private set; } = null!;
 
+    /// <summary>The group coordinator (consumer groups and committed offsets, in __consumer_offsets).</summary>
+    public Groups.GroupCoordinator Groups { get; private set; } = null!;
+
     private void InitializeState()
     {
         var defaults = Config.TopicConfigDefaults.Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value));
@@ -27,6 +30,7 @@ public sealed partial class BrokerNode
             throw new ArgumentException("invalid broker topic defaults: " + error);
         _metadata = new MetadataStore(Disk, Config.DataDirectory, Log);
         Purgatory = new Purgatory(this);
+        Groups = new Groups.GroupCoordinator(this);
     }
 
     private long StateNextDeadlineMs() => _started ? _logs.NextDeadlineMs : long.MaxValue;
@@ -58,6 +62,7 @@ public sealed partial class BrokerNode
         }
         foreach (var t in _topics.Values) EnsureLogs(t);
         _started = true;
+        Groups.Load();
         Log.Info("Node {NodeId} started: cluster {ClusterId}, {Topics} topics, {Logs} partition logs",
             Config.NodeId, ClusterId, _topics.Count, _logs.Count);
     }
@@ -141,6 +146,8 @@ public sealed partial class BrokerNode
 
     public Protocol.ErrorCode DeleteTopic(string name)
     {
+        // The coordinator's state lives there: deleting it would drop every group's offsets under them.
+        if (DetKafka.Core.Groups.GroupRecords.IsInternalTopic(name)) return Protocol.ErrorCode.InvalidRequest;
         if (!_topics.Remove(name, out var topic)) return Protocol.ErrorCode.UnknownTopicOrPartition;
         // The topics file first: a crash after it leaves orphan logs that start-up deletes.
         if (!TrySaveTopics("delete topic " + name))

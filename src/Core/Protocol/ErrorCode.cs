@@ -15,6 +15,7 @@ public enum ErrorCode : short
     BrokerNotAvailable = 8,
     ReplicaNotAvailable = 9,
     MessageTooLarge = 10,
+    OffsetMetadataTooLarge = 12,
     NetworkException = 13,
     CoordinatorLoadInProgress = 14,
     CoordinatorNotAvailable = 15,
