@@ -63,6 +63,13 @@ public sealed class KafkaClient
         ApiKey.Metadata => (1, 9),
         ApiKey.ApiVersions => (0, 3),
         ApiKey.CreateTopics => (0, 7),
+        ApiKey.FindCoordinator => (0, 4),
+        ApiKey.JoinGroup => (0, 9),
+        ApiKey.SyncGroup => (0, 5),
+        ApiKey.Heartbeat => (0, 4),
+        ApiKey.LeaveGroup => (0, 5),
+        ApiKey.OffsetCommit => (0, 8),
+        ApiKey.OffsetFetch => (0, 8),
         _ => null,
     };
 

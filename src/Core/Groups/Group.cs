@@ -105,6 +105,14 @@ public sealed class Group(string id)
     /// <summary>A metadata write for the current generation is on its way to disk (SyncGroup waits for it).</summary>
     internal bool SyncWritePending;
 
+    /// <summary>Offset commits accepted and not yet durable. A new generation waits for them (GROUPS.md): a commit
+    /// made under the old generation lands before any member of the new one reads the offsets, so a committed
+    /// offset never goes backwards.</summary>
+    internal int CommitsInFlight;
+
+    /// <summary>The join phase's time ran out while commits were in flight: complete it when they land.</summary>
+    internal bool JoinOverdue;
+
     /// <summary>Writes (commits, tombstones) on their way to disk: a group is not forgotten under them.</summary>
     internal int WritesInFlight;
 

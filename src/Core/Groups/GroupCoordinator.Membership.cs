@@ -222,11 +222,13 @@ public sealed partial class GroupCoordinator
             // while members keep arriving, never past the rebalance timeout.
             group.InitialDelayActive = true;
             group.NewMemberDuringDelay = false;
+            group.JoinOverdue = false;
             group.JoinDeadlineMs = Now + Math.Max(rebalanceTimeout, Config.GroupInitialRebalanceDelayMs);
             group.JoinTimer = _broker.Timers.Schedule(Now + Math.Min(Config.GroupInitialRebalanceDelayMs, group.JoinDeadlineMs - Now), () => OnJoinTimer(group));
             return;
         }
         group.InitialDelayActive = false;
+        group.JoinOverdue = false;
         group.JoinDeadlineMs = Now + rebalanceTimeout;
         group.JoinTimer = _broker.Timers.Schedule(group.JoinDeadlineMs, () => OnJoinTimer(group));
         _broker.Log.Debug("Group {Group}: preparing rebalance (generation {Generation})", group.Id, group.GenerationId);
@@ -244,14 +246,20 @@ public sealed partial class GroupCoordinator
             return;
         }
         group.InitialDelayActive = false;
-        CompleteJoin(group);
+        group.JoinOverdue = true;
+        TryCompleteJoin(group);
     }
 
-    private void TryCompleteJoin(Group group)
+    internal void TryCompleteJoin(Group group)
     {
         if (group.State != GroupState.PreparingRebalance || group.InitialDelayActive) return;
-        if (group.PendingMembers.Count > 0) return;
-        foreach (var m in group.Members) if (m.AwaitingJoin is null) return;
+        if ((Faults & GroupFaults.NeverCompleteRebalance) != 0 && group.GenerationId > 0) return;
+        if (group.CommitsInFlight > 0) return; // completed when they land (Commit calls back here)
+        if (!group.JoinOverdue)
+        {
+            if (group.PendingMembers.Count > 0) return;
+            foreach (var m in group.Members) if (m.AwaitingJoin is null) return;
+        }
         CompleteJoin(group);
     }
 
@@ -261,6 +269,7 @@ public sealed partial class GroupCoordinator
     {
         group.JoinTimer?.Cancel();
         group.JoinTimer = null;
+        group.JoinOverdue = false;
         foreach (var m in group.Members.ToList())
         {
             if (m.AwaitingJoin is not null) continue;

@@ -69,16 +69,25 @@ public sealed partial class GroupCoordinator
             records.Add((GroupRecords.OffsetKey(group!.Id, tp.Topic, tp.Partition), GroupRecords.OffsetValue(offset)));
         var target = group!;
         bool answered = false;
+        if ((Faults & GroupFaults.ForgetCommits) != 0)
+        {
+            reply.Respond(response); // fault switch: acknowledged, never stored
+            return;
+        }
+        target.CommitsInFlight++;
         Write(target, records, writeError =>
         {
             var mapped = CommitError(writeError);
+            target.CommitsInFlight--;
             foreach (var (tp, offset, answer) in entries)
             {
                 answer.ErrorCode = mapped;
-                if (mapped == ErrorCode.None) target.Offsets[tp] = offset;
+                long stored = (Faults & GroupFaults.CommitSkipsARecord) != 0 ? offset.Offset + 1 : offset.Offset;
+                if (mapped == ErrorCode.None) target.Offsets[tp] = offset with { Offset = stored };
             }
             if (!answered) reply.Respond(response);
             answered = true;
+            if (target.CommitsInFlight == 0 && target.State == GroupState.PreparingRebalance) TryCompleteJoin(target);
         });
         if ((Faults & GroupFaults.AnswerCommitBeforeDurable) != 0 && !answered)
         {

@@ -300,6 +300,12 @@ public enum GroupFaults
     SkipGenerationBump = 1,
     /// <summary>OffsetCommit is answered before its record is durable.</summary>
     AnswerCommitBeforeDurable = 2,
+    /// <summary>A commit stores one past the offset asked: the next owner skips a record.</summary>
+    CommitSkipsARecord = 4,
+    /// <summary>OffsetCommit is acknowledged and never stored: the next owner reads committed records again.</summary>
+    ForgetCommits = 8,
+    /// <summary>After the first generation, rebalances never complete.</summary>
+    NeverCompleteRebalance = 16,
 }
 
 /// <summary>A group write waiting in the purgatory for its records to be synced (the high watermark to pass them).</summary>
