@@ -37,6 +37,7 @@ public sealed class GroupMembership : IClientComponent
     private long _nextActionMs;
     private long _nextHeartbeatMs;
     private byte[] _assignmentBytes = [];
+    private int _commitsInFlight;
 
     public GroupMembership(KafkaClient client, Consumer consumer, string topic, GroupOptions options)
     {
@@ -61,7 +62,7 @@ public sealed class GroupMembership : IClientComponent
 
     public Action<string>? Note { get; set; }
 
-    public long NextDeadlineMs => _inFlight || _phase == Phase.Closed ? long.MaxValue
+    public long NextDeadlineMs => _inFlight || _phase == Phase.Closed || (_phase == Phase.Join && _commitsInFlight > 0) ? long.MaxValue
         : _phase == Phase.Stable ? _nextHeartbeatMs : _nextActionMs;
 
     public void Poll(long nowMs)
@@ -73,7 +74,8 @@ public sealed class GroupMembership : IClientComponent
                 if (nowMs >= _nextActionMs) FindCoordinator();
                 break;
             case Phase.Join:
-                if (nowMs >= _nextActionMs) Join();
+                // Like Kafka's onJoinPrepare: commits under the old generation finish before the member rejoins.
+                if (nowMs >= _nextActionMs && _commitsInFlight == 0) Join();
                 break;
             case Phase.Stable:
                 if (nowMs >= _nextHeartbeatMs) Heartbeat();
@@ -438,8 +440,11 @@ public sealed class GroupMembership : IClientComponent
                 Name = g.Key,
                 Partitions = g.Select(kv => new OffsetCommitRequest.OffsetCommitRequestPartition { PartitionIndex = kv.Key.Partition, CommittedOffset = kv.Value }).ToList(),
             });
+        _commitsInFlight++;
         _client.Send(_coordinator, ApiKey.OffsetCommit, request, r =>
         {
+            _commitsInFlight--;
+            if (_phase == Phase.Join && _commitsInFlight == 0) _nextActionMs = Math.Min(_nextActionMs, _client.Clock.MonotonicMs);
             if (r.Body is not OffsetCommitResponse c)
             {
                 done(ErrorCode.NetworkException);

@@ -69,11 +69,6 @@ public sealed partial class GroupCoordinator
             records.Add((GroupRecords.OffsetKey(group!.Id, tp.Topic, tp.Partition), GroupRecords.OffsetValue(offset)));
         var target = group!;
         bool answered = false;
-        if ((Faults & GroupFaults.ForgetCommits) != 0)
-        {
-            reply.Respond(response); // fault switch: acknowledged, never stored
-            return;
-        }
         target.CommitsInFlight++;
         Write(target, records, writeError =>
         {
@@ -137,7 +132,12 @@ public sealed partial class GroupCoordinator
         foreach (var (name, partitions) in topics)
         {
             var list = new List<(int, OffsetAndMetadata?)>(partitions.Count);
-            foreach (int p in partitions) list.Add((p, group?.Offsets.GetValueOrDefault(new TopicPartition(name, p))));
+            foreach (int p in partitions)
+            {
+                var o = group?.Offsets.GetValueOrDefault(new TopicPartition(name, p));
+                if ((Faults & GroupFaults.FetchOffsetOneBehind) != 0 && o is { Offset: > 0 }) o = o with { Offset = o.Offset - 1 };
+                list.Add((p, o));
+            }
             result.Add((name, list));
         }
         return (ErrorCode.None, result);

@@ -302,8 +302,8 @@ public enum GroupFaults
     AnswerCommitBeforeDurable = 2,
     /// <summary>A commit stores one past the offset asked: the next owner skips a record.</summary>
     CommitSkipsARecord = 4,
-    /// <summary>OffsetCommit is acknowledged and never stored: the next owner reads committed records again.</summary>
-    ForgetCommits = 8,
+    /// <summary>OffsetFetch answers one before the committed offset: the next owner reads a committed record again.</summary>
+    FetchOffsetOneBehind = 8,
     /// <summary>After the first generation, rebalances never complete.</summary>
     NeverCompleteRebalance = 16,
 }
