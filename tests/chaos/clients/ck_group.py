@@ -1,7 +1,8 @@
 """confluent-kafka (librdkafka 2.0.2): three group members join one after another and two of them leave while a
 producer writes; every member commits after processing each message (at-least-once).
 
-usage: ck_group.py BOOTSTRAP TOPIC GROUP COUNT
+usage: ck_group.py BOOTSTRAP TOPIC GROUP COUNT [STRATEGY]   (partition.assignment.strategy, default range;
+       cooperative-sticky rebalances incrementally: the callbacks then get only the partitions that move)
 Prints {"type": "produced", "value"} per acknowledged record, {"type": "consumed", "member", "partition",
 "offset", "value"} per record processed, {"type": "assign"|"revoke", "member", "partitions"} per rebalance
 callback, and {"type": "overlap", ...} whenever a partition is assigned to a member while another still owns it.
@@ -12,7 +13,7 @@ import sys
 import threading
 import time
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
 
 lock = threading.Lock()
 owner = {}          # partition -> member that owns it now
@@ -25,7 +26,7 @@ def emit(obj):
         print(json.dumps(obj, sort_keys=True), flush=True)
 
 
-def member(name, bootstrap, topic, group, stop):
+def member(name, bootstrap, topic, group, stop, strategy):
     def on_assign(c, parts):
         with lock:
             for p in parts:
@@ -45,7 +46,7 @@ def member(name, bootstrap, topic, group, stop):
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "client.id": name,
                   "auto.offset.reset": "earliest", "enable.auto.commit": False,
                   "session.timeout.ms": 10000, "heartbeat.interval.ms": 500,
-                  "partition.assignment.strategy": "range"})
+                  "partition.assignment.strategy": strategy})
     c.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke)
     while not stop.is_set() and not stop_all.is_set():
         m = c.poll(0.2)
@@ -55,13 +56,19 @@ def member(name, bootstrap, topic, group, stop):
         with lock:
             consumed.add(v)
         emit({"type": "consumed", "member": name, "partition": m.partition(), "offset": m.offset(), "value": v})
-        c.commit(message=m, asynchronous=False)
+        try:
+            c.commit(message=m, asynchronous=False)
+        except KafkaException as e:
+            # REBALANCE_IN_PROGRESS and the like: the record stays uncommitted, its next owner reads it again
+            # (at-least-once); the member carries on, as an application would.
+            emit({"type": "commit-error", "member": name, "error": str(e)})
     c.close()
     emit({"type": "closed", "member": name})
 
 
 def main(argv):
     bootstrap, topic, group, count = argv[1], argv[2], argv[3], int(argv[4])
+    strategy = argv[5] if len(argv) > 5 else "range"
     produced = []
     p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
 
@@ -81,7 +88,7 @@ def main(argv):
         # m1 at 20 s; m2 stays to the end
         for j, at in enumerate((0, 5, 10)):
             if len(threads) == j and elapsed >= at:
-                t = threading.Thread(target=member, args=("m%d" % j, bootstrap, topic, group, stops[j]), daemon=True)
+                t = threading.Thread(target=member, args=("m%d" % j, bootstrap, topic, group, stops[j], strategy), daemon=True)
                 t.start()
                 threads.append(t)
         if elapsed >= 16 and not stops[0].is_set():
