@@ -38,6 +38,7 @@ public sealed class GroupMembership : IClientComponent
     private long _nextHeartbeatMs;
     private byte[] _assignmentBytes = [];
     private int _commitsInFlight;
+    private long _pausedUntilMs = long.MinValue;
 
     public GroupMembership(KafkaClient client, Consumer consumer, string topic, GroupOptions options)
     {
@@ -63,11 +64,17 @@ public sealed class GroupMembership : IClientComponent
     public Action<string>? Note { get; set; }
 
     public long NextDeadlineMs => _inFlight || _phase == Phase.Closed || (_phase == Phase.Join && _commitsInFlight > 0) ? long.MaxValue
-        : _phase == Phase.Stable ? _nextHeartbeatMs : _nextActionMs;
+        : Math.Max(_pausedUntilMs, _phase == Phase.Stable ? _nextHeartbeatMs : _nextActionMs);
+
+    /// <summary>The process stalls (a long GC, SIGSTOP): no heartbeat, join or sync is sent until then; the
+    /// session may expire meanwhile. Requests already sent still complete.</summary>
+    public void PauseUntil(long monotonicMs) => _pausedUntilMs = monotonicMs;
+
+    public bool IsPaused => _client.Clock.MonotonicMs < _pausedUntilMs;
 
     public void Poll(long nowMs)
     {
-        if (_inFlight || _phase == Phase.Closed) return;
+        if (_inFlight || _phase == Phase.Closed || nowMs < _pausedUntilMs) return;
         switch (_phase)
         {
             case Phase.FindCoordinator:

@@ -229,6 +229,16 @@ public sealed class Workload
     /// acknowledged are committed again.</summary>
     private TraceDetails GroupPoll(ClientHost host, GroupProcess process, Consumer consumer)
     {
+        if (process.Membership.IsPaused) return null;
+        if (!_world.InLivenessPhase && Random.NextBool(0.01))
+        {
+            // The member's process stalls for half to twice its session timeout: often long enough to be
+            // expired, rebalanced away and to come back to UNKNOWN_MEMBER_ID (GROUPS.md).
+            long ms = (long)(Group.SessionTimeoutMs * (0.5 + 1.5 * Random.NextDouble()));
+            process.Membership.PauseUntil(host.Clock.MonotonicMs + ms);
+            _world.Note(host.Name, "group-pause", $"p{process.Process} stalls for {ms} ms");
+            return null;
+        }
         if (process.CommitPending || !process.Membership.IsStable) return null;
         string name = host.Name + "/p" + process.Process.ToString(CultureInfo.InvariantCulture);
         // Everything buffered: the positions committed below are then exactly what was taken.
