@@ -136,6 +136,11 @@ public static class Simulation
             violation = At("exception", e.GetType().Name + ": " + e.Message);
         }
 
+        if (verdict == Verdict.Pass && world.Groups?.FinalCheck(world) is { } groupProblem)
+        {
+            verdict = Verdict.InvariantViolation;
+            violation = At("group-at-least-once", groupProblem);
+        }
         if (verdict is Verdict.Pass or Verdict.LivenessFailure)
         {
             try

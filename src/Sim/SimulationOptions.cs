@@ -109,11 +109,31 @@ public sealed record ConsumerSpec(
     sbyte IsolationLevel,
     bool ResumeAfterCrash,
     int RequestTimeoutMs,
-    IReadOnlyDictionary<ApiKey, short> MaxVersions);
+    IReadOnlyDictionary<ApiKey, short> MaxVersions)
+{
+    /// <summary>Which member of the <see cref="WorkloadOptions.Group"/> this host is; -1 for an assigned consumer.</summary>
+    public int GroupMember { get; init; } = -1;
+}
+
+/// <summary>
+/// A consumer group over the workload's topic (docs/design/GROUPS.md): <see cref="Members"/> client hosts join
+/// group "g" with the range assignor and commit either after processing a poll's records (at-least-once) or
+/// before (at-most-once). Static members keep an instance id across restarts.
+/// </summary>
+public sealed record GroupWorkload(int Members, bool CommitAfterProcess, bool Static, int SessionTimeoutMs, int InitialRebalanceDelayMs)
+{
+    public const string GroupId = "g";
+
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+        $"members={Members} commit={(CommitAfterProcess ? "after-process" : "before-process")} static={Static} session={SessionTimeoutMs}ms initial-delay={InitialRebalanceDelayMs}ms");
+}
 
 /// <summary>What the workload does: one topic, producers sending unique values, consumers reading everything.</summary>
 public sealed record WorkloadOptions
 {
+    /// <summary>A consumer group reading the topic besides the assigned consumers; null: none.</summary>
+    public GroupWorkload? Group { get; init; }
+
     public string Topic { get; init; } = "jepsen";
     public int Partitions { get; init; } = 2;
     public IReadOnlyList<ProducerSpec> Producers { get; init; } = [];
@@ -187,6 +207,10 @@ public sealed record SimulationOptions
 
     /// <summary>Bounds on a run: events processed and pending.</summary>
     public long MaxEvents { get; init; } = 5_000_000;
+
+    /// <summary>Test-only: behaviours of the group coordinator broken on purpose, to show the group checks
+    /// catch them (GROUPS.md). Never drawn, never set by the CLI.</summary>
+    public Core.Groups.GroupFaults GroupFaults { get; init; }
     public int MaxPendingEvents { get; init; } = 1_000_000;
 
     public FaultSpec Fault(FaultKind kind) => _faults[(int)kind];
@@ -239,7 +263,7 @@ public sealed record SimulationOptions
         var options = new SimulationOptions
         {
             DrawnFromSeed = seed,
-            Workload = DrawWorkload(r),
+            Workload = DrawWorkload(r) with { Group = DrawGroup(new SeededRandom(SubSeed(seed, 60))) },
             SafetyPhaseMs = r.NextInt(5_000, 15_001),
             LivenessBoundMs = 60_000,
             TcpUserTimeoutMs = r.NextInt(1_000, 5_001),
@@ -373,6 +397,18 @@ public sealed record SimulationOptions
     private static CompressionCodec DrawCodec(IRandom r)
         => r.NextBool(0.5) ? (CompressionCodec)r.NextInt((int)CompressionCodec.Gzip, (int)CompressionCodec.Zstd + 1) : CompressionCodec.None;
 
+    /// <summary>Half the runs have a consumer group, from a stream of its own so the rest of the draw is unchanged.</summary>
+    private static GroupWorkload? DrawGroup(IRandom r)
+    {
+        if (!r.NextBool(0.5)) return null;
+        return new GroupWorkload(
+            Members: r.NextInt(1, 4),
+            CommitAfterProcess: r.NextBool(0.5),
+            Static: r.NextBool(0.3),
+            SessionTimeoutMs: r.NextInt(2_000, 8_001),
+            InitialRebalanceDelayMs: r.NextBool(0.5) ? 0 : r.NextInt(100, 3_001));
+    }
+
     /// <summary>Half the clients cap their API versions at random, so old encodings get exercised too.</summary>
     private static IReadOnlyDictionary<ApiKey, short> DrawVersionCaps(IRandom r)
     {
@@ -411,6 +447,7 @@ public sealed record SimulationOptions
         Line("workload.poll-window-ms", w.PollWindowMs);
         Line("workload.broker-max-in-flight", w.BrokerMaxInFlightPerConnection);
         foreach (var (k, v) in w.TopicConfigs) Line("workload.topic-config." + k, v);
+        if (w.Group is { } g) Line("workload.group", g);
         for (int i = 0; i < w.Producers.Count; i++)
         {
             var p = w.Producers[i];

@@ -12,7 +12,7 @@ namespace DetKafka.Chaos;
 /// time, stay alive, and keep serving a real client (a kcat produce + consume round trip on a new connection).
 /// The frames are built here byte by byte, independent of the broker's own codec.
 /// </summary>
-public sealed class BadInputTests(BrokerFixture fixture) : IClassFixture<BrokerFixture>
+public sealed partial class BadInputTests(BrokerFixture fixture) : IClassFixture<BrokerFixture>
 {
     private static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(10);
     private const short ApiVersionsKey = 18;

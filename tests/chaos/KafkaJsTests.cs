@@ -5,8 +5,7 @@ namespace DetKafka.Chaos;
 
 /// <summary>
 /// kafkajs 2.2.4 (npm): the admin client creates a topic and reads its offsets; an acks=all producer sends keyed
-/// records. kafkajs consumers always join a group, which this broker does not have yet, so kcat reads the
-/// records back.
+/// records, and kcat reads them back. kafkajs group consumers are in GroupTests.
 /// </summary>
 public sealed class KafkaJsTests(BrokerFixture fixture) : IClassFixture<BrokerFixture>
 {

@@ -44,4 +44,34 @@ public sealed class BrokerConfig
     /// <summary>Test-only: plants a bug (partitions accept any producer sequence, so retries duplicate) so that a
     /// test can show the simulator's idempotence check goes red. Never set in production.</summary>
     public bool TestOnlyIgnoreProducerSequences { get; init; }
+
+    // ---- groups (docs/design/GROUPS.md) ----
+
+    /// <summary>offsets.topic.num.partitions: partitions of __consumer_offsets when it is created.</summary>
+    public int OffsetsTopicNumPartitions { get; init; } = 50;
+
+    /// <summary>offsets.topic.segment.bytes.</summary>
+    public int OffsetsTopicSegmentBytes { get; init; } = 104_857_600;
+
+    /// <summary>offsets.retention.minutes: offsets of an empty group expire this long after it became empty.</summary>
+    public long OffsetsRetentionMinutes { get; init; } = 10_080;
+
+    /// <summary>offsets.retention.check.interval.ms.</summary>
+    public long OffsetsRetentionCheckIntervalMs { get; init; } = 600_000;
+
+    /// <summary>offsets.commit.timeout.ms: a commit not durable by then gets COORDINATOR_NOT_AVAILABLE.</summary>
+    public int OffsetCommitTimeoutMs { get; init; } = 5_000;
+
+    /// <summary>offset.metadata.max.bytes.</summary>
+    public int OffsetMetadataMaxBytes { get; init; } = 4_096;
+
+    /// <summary>group.min.session.timeout.ms / group.max.session.timeout.ms.</summary>
+    public int GroupMinSessionTimeoutMs { get; init; } = 6_000;
+    public int GroupMaxSessionTimeoutMs { get; init; } = 1_800_000;
+
+    /// <summary>group.initial.rebalance.delay.ms: an empty group's first rebalance waits this long for more members.</summary>
+    public int GroupInitialRebalanceDelayMs { get; init; } = 3_000;
+
+    /// <summary>group.max.size.</summary>
+    public int GroupMaxSize { get; init; } = int.MaxValue;
 }

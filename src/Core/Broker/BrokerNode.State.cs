@@ -43,6 +43,9 @@ public sealed partial class BrokerNode
     public IReadOnlyCollection<TopicInfo> Topics => _topics.Values;
     internal Purgatory Purgatory { get; private set; } = null!;
 
+    /// <summary>The group coordinator (consumer groups and committed offsets, in __consumer_offsets).</summary>
+    public Groups.GroupCoordinator Groups { get; private set; } = null!;
+
     private void InitializeState()
     {
         var defaults = Config.TopicConfigDefaults.Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value));
@@ -55,6 +58,7 @@ public sealed partial class BrokerNode
         };
         _metadata = new MetadataStore(Disk, Config.DataDirectory, Log);
         Purgatory = new Purgatory(this);
+        Groups = new Groups.GroupCoordinator(this);
     }
 
     private long StateNextDeadlineMs() => _started ? _logs.NextDeadlineMs : long.MaxValue;
@@ -92,6 +96,7 @@ public sealed partial class BrokerNode
         foreach (var log in _logs.Logs) largestSeen = Math.Max(largestSeen, log.Producers.LargestProducerId);
         _nextProducerId = _producerIdBlockEnd = Math.Max(producerIdBlock ?? 0, largestSeen + 1);
         _started = true;
+        Groups.Load();
         Log.Info("Node {NodeId} started: cluster {ClusterId}, {Topics} topics, {Logs} partition logs",
             Config.NodeId, ClusterId, _topics.Count, _logs.Count);
     }
@@ -175,6 +180,8 @@ public sealed partial class BrokerNode
 
     public Protocol.ErrorCode DeleteTopic(string name)
     {
+        // The coordinator's state lives there: deleting it would drop every group's offsets under them.
+        if (DetKafka.Core.Groups.GroupRecords.IsInternalTopic(name)) return Protocol.ErrorCode.InvalidRequest;
         if (!_topics.Remove(name, out var topic)) return Protocol.ErrorCode.UnknownTopicOrPartition;
         // The topics file first: a crash after it leaves orphan logs that start-up deletes.
         if (!TrySaveTopics("delete topic " + name))

@@ -72,6 +72,13 @@ public sealed class KafkaClient
         ApiKey.CreatePartitions => (0, 3),
         ApiKey.IncrementalAlterConfigs => (0, 1),
         ApiKey.DescribeCluster => (0, 1),
+        ApiKey.FindCoordinator => (0, 4),
+        ApiKey.JoinGroup => (0, 9),
+        ApiKey.SyncGroup => (0, 5),
+        ApiKey.Heartbeat => (0, 4),
+        ApiKey.LeaveGroup => (0, 5),
+        ApiKey.OffsetCommit => (0, 8),
+        ApiKey.OffsetFetch => (0, 8),
         _ => null,
     };
 

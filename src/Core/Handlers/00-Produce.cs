@@ -87,6 +87,13 @@ public sealed class ProduceHandler : ApiHandler
                     p.ErrorCode = requestError;
                     continue;
                 }
+                if (Groups.GroupRecords.IsInternalTopic(topic.Name))
+                {
+                    // Kafka: clients cannot append to an internal topic; only the coordinator writes there.
+                    p.ErrorCode = ErrorCode.InvalidTopicException;
+                    p.ErrorMessage = "Cannot append to internal topic " + topic.Name;
+                    continue;
+                }
                 var log = Broker.FindLog(topic.Name, partition.Index);
                 if (log is null)
                 {

@@ -36,7 +36,12 @@ public sealed class MetadataHandler(BrokerNode broker) : ApiHandler(broker)
             foreach (var requested in metadata.Topics)
             {
                 var topic = Broker.FindTopic(requested.Name);
-                if (topic is null && autoCreate)
+                if (topic is null && autoCreate && Groups.GroupRecords.IsInternalTopic(requested.Name))
+                {
+                    Broker.Groups.EnsureOffsetsTopic();
+                    topic = Broker.FindTopic(requested.Name);
+                }
+                else if (topic is null && autoCreate)
                 {
                     var (error, _) = Broker.CreateTopic(requested.Name, config.NumPartitions, [], validateOnly: false, out topic);
                     if (error != ErrorCode.None && error != ErrorCode.TopicAlreadyExists)
@@ -56,7 +61,7 @@ public sealed class MetadataHandler(BrokerNode broker) : ApiHandler(broker)
     private MetadataResponse.MetadataResponseTopic Describe(TopicInfo topic)
     {
         int node = Broker.Config.NodeId;
-        var t = new MetadataResponse.MetadataResponseTopic { Name = topic.Name, ErrorCode = ErrorCode.None };
+        var t = new MetadataResponse.MetadataResponseTopic { Name = topic.Name, ErrorCode = ErrorCode.None, IsInternal = Groups.GroupRecords.IsInternalTopic(topic.Name) };
         for (int p = 0; p < topic.PartitionCount; p++)
         {
             t.Partitions.Add(new MetadataResponse.MetadataResponsePartition

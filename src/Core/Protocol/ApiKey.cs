@@ -44,6 +44,7 @@ public enum ApiKey : short
     DeleteGroups = 42,
     ElectLeaders = 43,
     IncrementalAlterConfigs = 44,
+    OffsetDelete = 47,
     DescribeCluster = 60,
     DescribeProducers = 61,
 }

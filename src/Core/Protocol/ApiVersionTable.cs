@@ -12,15 +12,6 @@ public static class ApiVersionTable
     /// answer them). A key moves out of this list when its spec lands.</summary>
     private static short FirstFlexibleVersion(ApiKey key) => MessageCodec.FirstFlexibleVersion(key) ?? key switch
     {
-        ApiKey.OffsetCommit => 8,
-        ApiKey.OffsetFetch => 6,
-        ApiKey.FindCoordinator => 3,
-        ApiKey.JoinGroup => 6,
-        ApiKey.Heartbeat => 4,
-        ApiKey.LeaveGroup => 4,
-        ApiKey.SyncGroup => 4,
-        ApiKey.DescribeGroups => 5,
-        ApiKey.ListGroups => 3,
         ApiKey.SaslHandshake => short.MaxValue,
         ApiKey.OffsetForLeaderEpoch => 4,
         ApiKey.AddPartitionsToTxn => 3,
@@ -29,7 +20,6 @@ public static class ApiVersionTable
         ApiKey.WriteTxnMarkers => 1,
         ApiKey.TxnOffsetCommit => 3,
         ApiKey.SaslAuthenticate => 2,
-        ApiKey.DeleteGroups => 2,
         ApiKey.DescribeProducers => 0,
         _ => short.MaxValue,
     };

@@ -61,6 +61,14 @@ public sealed class ServerSettings
     public int SocketRequestMaxBytes { get; init; } = Core.Protocol.Frame.RequestBytesMaxDefault;
     public int MaxConnections { get; init; } = 1000;
 
+    /// <summary>Group coordinator settings (Kafka's names; BrokerConfig has their meaning and defaults).</summary>
+    public int OffsetsTopicNumPartitions { get; init; } = 50;
+    public long OffsetsRetentionMinutes { get; init; } = 10_080;
+    public long OffsetsRetentionCheckIntervalMs { get; init; } = 600_000;
+    public int GroupInitialRebalanceDelayMs { get; init; } = 3_000;
+    public int GroupMinSessionTimeoutMs { get; init; } = 6_000;
+    public int GroupMaxSessionTimeoutMs { get; init; } = 1_800_000;
+
     /// <summary>Broker-wide topic-config defaults under their topic-config names (segment.bytes, flush.ms ...).</summary>
     public IReadOnlyDictionary<string, string> TopicConfigDefaults { get; init; } = new SortedDictionary<string, string>(StringComparer.Ordinal);
 
@@ -79,6 +87,12 @@ public sealed class ServerSettings
         MessageMaxBytes = MessageMaxBytes,
         SocketRequestMaxBytes = SocketRequestMaxBytes,
         MaxConnections = MaxConnections,
+        OffsetsTopicNumPartitions = OffsetsTopicNumPartitions,
+        OffsetsRetentionMinutes = OffsetsRetentionMinutes,
+        OffsetsRetentionCheckIntervalMs = OffsetsRetentionCheckIntervalMs,
+        GroupInitialRebalanceDelayMs = GroupInitialRebalanceDelayMs,
+        GroupMinSessionTimeoutMs = GroupMinSessionTimeoutMs,
+        GroupMaxSessionTimeoutMs = GroupMaxSessionTimeoutMs,
         TopicConfigDefaults = new SortedDictionary<string, string>(TopicConfigDefaults.ToDictionary(), StringComparer.Ordinal),
         DataDirectory = "",
     };
@@ -116,6 +130,8 @@ public static class ServerOptions
         "log.segment.delete.delay.ms", "compression.type", "min.insync.replicas", "controller.listener.names",
         // DetKafka's own: the Prometheus endpoint (host:port, or "off").
         "metrics.listener",
+        "offsets.topic.num.partitions", "offsets.retention.minutes", "offsets.retention.check.interval.ms",
+        "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
     };
 
     /// <summary>Kafka broker configs that mean nothing to a single in-process node (threads, socket buffers,
@@ -126,9 +142,9 @@ public static class ServerOptions
         "process.roles", "controller.quorum.voters", "controller.quorum.bootstrap.servers",
         "inter.broker.listener.name", "listener.security.protocol.map", "num.network.threads", "num.io.threads",
         "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "num.recovery.threads.per.data.dir",
-        "offsets.topic.replication.factor", "offsets.topic.num.partitions", "transaction.state.log.replication.factor",
+        "offsets.topic.replication.factor", "transaction.state.log.replication.factor",
         "transaction.state.log.min.isr", "share.coordinator.state.topic.replication.factor",
-        "share.coordinator.state.topic.min.isr", "log.retention.check.interval.ms", "group.initial.rebalance.delay.ms",
+        "share.coordinator.state.topic.min.isr", "log.retention.check.interval.ms",
         "default.replication.factor", "delete.topic.enable", "zookeeper.connect", "zookeeper.connection.timeout.ms",
         "log.cleaner.enable", "metadata.log.dir",
     };
@@ -253,6 +269,12 @@ public static class ServerOptions
             MessageMaxBytes = messageMaxBytes ?? defaults.MessageMaxBytes,
             SocketRequestMaxBytes = r.Int("socket.request.max.bytes", 1, int.MaxValue) ?? defaults.SocketRequestMaxBytes,
             MaxConnections = r.Int("max.connections", 1, int.MaxValue) ?? defaults.MaxConnections,
+            OffsetsTopicNumPartitions = r.Int("offsets.topic.num.partitions", 1, 10_000) ?? defaults.OffsetsTopicNumPartitions,
+            OffsetsRetentionMinutes = r.Long("offsets.retention.minutes", 1, int.MaxValue) ?? defaults.OffsetsRetentionMinutes,
+            OffsetsRetentionCheckIntervalMs = r.Long("offsets.retention.check.interval.ms", 1, long.MaxValue) ?? defaults.OffsetsRetentionCheckIntervalMs,
+            GroupInitialRebalanceDelayMs = r.Int("group.initial.rebalance.delay.ms", 0, int.MaxValue) ?? defaults.GroupInitialRebalanceDelayMs,
+            GroupMinSessionTimeoutMs = r.Int("group.min.session.timeout.ms", 0, int.MaxValue) ?? defaults.GroupMinSessionTimeoutMs,
+            GroupMaxSessionTimeoutMs = r.Int("group.max.session.timeout.ms", 0, int.MaxValue) ?? defaults.GroupMaxSessionTimeoutMs,
             TopicConfigDefaults = topicDefaults,
             Warnings = warnings,
             MetricsListener = metricsListener,

@@ -372,6 +372,8 @@ public sealed class HtmlTimeline : ITraceSink
                 string.Create(CultureInfo.InvariantCulture, $"producer acks={p.Acks}")));
         foreach (var _ in options.Workload.Consumers)
             lanes.Add(new LaneInfo("c" + (slot++).ToString(CultureInfo.InvariantCulture), "consumer"));
+        for (int i = 0; i < (options.Workload.Group?.Members ?? 0); i++)
+            lanes.Add(new LaneInfo("c" + (slot++).ToString(CultureInfo.InvariantCulture), "group member"));
         var named = new HashSet<string>(lanes.Select(l => l.Name), StringComparer.Ordinal);
         foreach (var actor in _actors.Append("world"))
         {

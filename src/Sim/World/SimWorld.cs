@@ -44,7 +44,8 @@ public sealed class SimWorld
         _diskRandom = new SeededRandom(SimulationOptions.SubSeed(seed, 4));
         _clockRandom = new SeededRandom(SimulationOptions.SubSeed(seed, 7));
         var w = options.Workload;
-        int endpoints = options.Nodes + w.Producers.Count + w.Consumers.Count;
+        int groupMembers = w.Group?.Members ?? 0;
+        int endpoints = options.Nodes + w.Producers.Count + w.Consumers.Count + groupMembers;
         Network = new SimNetwork(this, new SeededRandom(SimulationOptions.SubSeed(seed, 3)), endpoints);
         for (int i = 0; i < options.Nodes; i++)
         {
@@ -60,6 +61,9 @@ public sealed class SimWorld
                 NumPartitions = w.Partitions,
                 MaxInFlightRequestsPerConnection = w.BrokerMaxInFlightPerConnection,
                 TestOnlyIgnoreProducerSequences = options.PlantedDuplicateBug,
+                OffsetsTopicNumPartitions = 3,
+                GroupInitialRebalanceDelayMs = w.Group?.InitialRebalanceDelayMs ?? 0,
+                GroupMinSessionTimeoutMs = 1_000,
             };
             var node = new SimNode(this, _nodes.Count + 0, nodeId, NewClock(), config);
             InstallDiskFaults(node);
@@ -68,6 +72,13 @@ public sealed class SimWorld
         int slot = 1;
         foreach (var p in w.Producers) _clients.Add(new ClientHost(this, options.Nodes + _clients.Count, slot++, NewClock(), p, null));
         foreach (var c in w.Consumers) _clients.Add(new ClientHost(this, options.Nodes + _clients.Count, slot++, NewClock(), null, c));
+        for (int i = 0; i < groupMembers; i++)
+        {
+            var member = new ConsumerSpec(FetchMaxWaitMs: 100, MaxPartitionFetchBytes: 16_384, IsolationLevel: 0, ResumeAfterCrash: false,
+                RequestTimeoutMs: 5_000, MaxVersions: new SortedDictionary<Core.Protocol.ApiKey, short>()) { GroupMember = i };
+            _clients.Add(new ClientHost(this, options.Nodes + _clients.Count, slot++, NewClock(), null, member));
+        }
+        if (w.Group is not null) Groups = new Invariants.GroupObserver(w.Group);
         Workload = new Workload(this, new SeededRandom(SimulationOptions.SubSeed(seed, 6)));
         Nemesis = new Nemesis(this, new SeededRandom(SimulationOptions.SubSeed(seed, 5)));
     }
@@ -77,6 +88,9 @@ public sealed class SimWorld
     public SimNetwork Network { get; }
     public Workload Workload { get; }
     public Nemesis Nemesis { get; }
+
+    /// <summary>What the group checks remember (null without a group workload).</summary>
+    public Invariants.GroupObserver? Groups { get; }
     public SimHistory History { get; } = new();
 
     /// <summary>Global virtual time in microseconds.</summary>
@@ -313,6 +327,7 @@ public sealed class SimWorld
     {
         if (node.IsUp) return;
         var broker = new BrokerNode(node.Config, node.Clock, node.Disk, node.Network, BrokerRandom(node), node.Log);
+        broker.Groups.Faults = Options.GroupFaults;
         node.Broker = broker;
         Touch(node);
         broker.Start();
@@ -503,6 +518,8 @@ public sealed class SimWorld
             var configs = Options.Workload.TopicConfigs.Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value)).ToList();
             var (error, message) = leader.CreateTopic(Options.Workload.Topic, Options.Workload.Partitions, configs, validateOnly: false, out _);
             if (error != Core.Protocol.ErrorCode.None) throw new InvalidOperationException($"creating the workload topic: {error} {message}");
+            if (Options.Workload.Group is not null && leader.Groups.EnsureOffsetsTopic() != Core.Protocol.ErrorCode.None)
+                throw new InvalidOperationException("creating __consumer_offsets failed");
             foreach (var node in _nodes) node.Disk.LyingFsync = Options.LyingDisk;
             foreach (var host in _clients)
             {

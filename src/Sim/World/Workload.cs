@@ -46,6 +46,7 @@ public sealed class Workload
     {
         public readonly List<Worker> Workers = new();
         public ConsumerProcess? Consumer;
+        public GroupProcess? Group;
 
         /// <summary>Next offset after the last record handed to the application, per partition (survives crashes:
         /// an application that stored its position resumes there).</summary>
@@ -59,6 +60,15 @@ public sealed class Workload
         public TopicPartition PendingPartition;
         public long PendingValue;
         public int LivenessCompleted;
+    }
+
+    /// <summary>A member of the workload's consumer group (GROUPS.md): polls, processes and commits.</summary>
+    private sealed class GroupProcess(int process, GroupMembership membership)
+    {
+        public readonly int Process = process;
+        public readonly GroupMembership Membership = membership;
+        public readonly SortedDictionary<TopicPartition, long> LastAcked = new(TopicPartitionComparer.Instance);
+        public bool CommitPending;
     }
 
     private sealed class ConsumerProcess(int process)
@@ -130,6 +140,10 @@ public sealed class Workload
             }
             what = $"producer processes {string.Join(",", state.Workers.Select(w => w.Process))} (acks={p.Acks})";
         }
+        else if (spec.ConsumerSpec!.GroupMember >= 0)
+        {
+            what = StartGroupMember(host, client, state);
+        }
         else
         {
             var c = spec.ConsumerSpec!;
@@ -160,6 +174,109 @@ public sealed class Workload
         }
         _world.ClientInput(host, _ => { });
         return what;
+    }
+
+    // ---- group members ---------------------------------------------------------------------------------------
+
+    private GroupWorkload Group => Options.Group!;
+
+    private string StartGroupMember(ClientHost host, KafkaClient client, HostState state)
+    {
+        var consumer = new Consumer(client, new ConsumerOptions
+        {
+            FetchMaxWaitMs = host.ConsumerSpec!.FetchMaxWaitMs,
+            MaxPartitionFetchBytes = host.ConsumerSpec.MaxPartitionFetchBytes,
+            RetryBackoffMs = 100,
+            AutoOffsetReset = OffsetResetPolicy.Earliest,
+        });
+        host.Consumer = consumer;
+        var membership = new GroupMembership(client, consumer, Options.Topic, new GroupOptions
+        {
+            GroupId = GroupWorkload.GroupId,
+            GroupInstanceId = Group.Static ? "static-" + host.Name : null,
+            SessionTimeoutMs = Group.SessionTimeoutMs,
+            RebalanceTimeoutMs = Group.SessionTimeoutMs,
+            HeartbeatIntervalMs = Math.Max(100, Group.SessionTimeoutMs / 4),
+        });
+        var process = new GroupProcess(_nextProcess++, membership);
+        state.Group = process;
+        string name = host.Name + "/p" + process.Process.ToString(CultureInfo.InvariantCulture);
+        membership.Note = note => _world.Note(host.Name, "group", note);
+        membership.Assigned = (generation, member, partitions, starts) =>
+        {
+            _world.Groups!.OnAssigned(generation, host.Name, partitions);
+            _world.Note(host.Name, "group-assigned", $"p{process.Process} generation {generation}: {string.Join(",", partitions.Select(tp => tp.Partition))}");
+        };
+        ScheduleGroupPoll(host, process, _world.NowUs + 1000);
+        return $"group member process {process.Process}{(Group.Static ? " (static)" : "")}";
+    }
+
+    private void ScheduleGroupPoll(ClientHost host, GroupProcess process, long atUs)
+    {
+        int incarnation = host.Incarnation;
+        _world.Schedule(atUs, host.Name, "group-poll", () =>
+        {
+            if (host.Incarnation != incarnation || host.Consumer is not { } consumer) return null;
+            var result = GroupPoll(host, process, consumer);
+            ScheduleGroupPoll(host, process, _world.NowUs + Options.PollWindowMs * 1000L);
+            _world.ClientInput(host, _ => { });
+            return result;
+        });
+    }
+
+    /// <summary>One poll of a group member: take what is buffered; commit-after-process processes it and then
+    /// commits the positions; commit-before-process commits first and processes only once the commit is
+    /// acknowledged (a failed commit drops the records: at-most-once). With nothing new, positions not yet
+    /// acknowledged are committed again.</summary>
+    private TraceDetails GroupPoll(ClientHost host, GroupProcess process, Consumer consumer)
+    {
+        if (process.Membership.IsPaused) return null;
+        if (!_world.InLivenessPhase && Random.NextBool(0.01))
+        {
+            // The member's process stalls for half to twice its session timeout: often long enough to be
+            // expired, rebalanced away and to come back to UNKNOWN_MEMBER_ID (GROUPS.md).
+            long ms = (long)(Group.SessionTimeoutMs * (0.5 + 1.5 * Random.NextDouble()));
+            process.Membership.PauseUntil(host.Clock.MonotonicMs + ms);
+            _world.Note(host.Name, "group-pause", $"p{process.Process} stalls for {ms} ms");
+            return null;
+        }
+        if (process.CommitPending || !process.Membership.IsStable) return null;
+        string name = host.Name + "/p" + process.Process.ToString(CultureInfo.InvariantCulture);
+        // Everything buffered: the positions committed below are then exactly what was taken.
+        var records = consumer.TakeRecords(int.MaxValue);
+        var positions = new SortedDictionary<TopicPartition, long>(TopicPartitionComparer.Instance);
+        foreach (var tp in process.Membership.Assignment)
+            if (consumer.Position(tp) is { } position && position > process.LastAcked.GetValueOrDefault(tp, -1)) positions[tp] = position;
+        foreach (var r in records) positions[r.Partition] = Math.Max(positions.GetValueOrDefault(r.Partition), r.Offset + 1);
+        void Process()
+        {
+            foreach (var r in records)
+            {
+                long value = r.Value is { Length: 8 } v ? BinaryPrimitives.ReadInt64BigEndian(v) : -1;
+                _world.Groups!.OnProcessed(value, name, r.Partition, r.Offset);
+            }
+        }
+        if (Group.CommitAfterProcess) Process();
+        if (positions.Count == 0) return null;
+        int incarnation = host.Incarnation;
+        process.CommitPending = true;
+        bool sent = process.Membership.Commit(positions, error =>
+        {
+            process.CommitPending = false;
+            if (host.Incarnation != incarnation) return;
+            if (error == Core.Protocol.ErrorCode.None)
+            {
+                foreach (var (tp, offset) in positions)
+                {
+                    process.LastAcked[tp] = offset;
+                    _world.Groups!.OnCommitAcked(tp, offset);
+                }
+                if (!Group.CommitAfterProcess) Process();
+            }
+            _world.Note(host.Name, "group-commit", $"p{process.Process} {string.Join(",", positions.Select(kv => kv.Key.Partition + "@" + kv.Value))} {error}");
+        });
+        if (!sent) process.CommitPending = false;
+        return _world.Details($"p{process.Process} took {records.Count}, commit {(sent ? "sent" : "not possible")}");
     }
 
     // ---- producers -----------------------------------------------------------------------------------------
@@ -300,6 +417,7 @@ public sealed class Workload
             HistoryLog.Add(c.Process, OpType.Info, OpKind.Poll, _world.NowMs, [new PollOp([])], "client crashed");
         }
         state.Consumer = null;
+        state.Group = null;
     }
 
     /// <summary>The liveness phase starts: idle workers get going for their last sends.</summary>
@@ -328,6 +446,7 @@ public sealed class Workload
                 continue;
             }
             if (leader.Broker is not { } broker) return false;
+            if (state.Group is not null) continue; // checked as a whole below
             var process = state.Consumer!;
             for (int p = 0; p < Options.Partitions; p++)
             {
@@ -335,7 +454,33 @@ public sealed class Workload
                 if (log is null || process.Taken.GetValueOrDefault(new TopicPartition(Options.Topic, p)) < log.HighWatermark) return false;
             }
         }
-        return true;
+        return Options.Group is null || GroupGaps(stopAtFirst: true).Count == 0;
+    }
+
+    /// <summary>The group's share of the liveness goal: stable with exactly the running members, and its
+    /// committed offsets at every partition's high watermark.</summary>
+    private List<string> GroupGaps(bool stopAtFirst)
+    {
+        var gaps = new List<string>();
+        var broker = _world.Nodes[0].Broker;
+        var group = broker?.Groups.FindGroup(GroupWorkload.GroupId);
+        int running = _world.Clients.Count(h => h.IsUp && h.ConsumerSpec?.GroupMember >= 0);
+        if (broker is null || group is null || group.State != Core.Groups.GroupState.Stable || group.Members.Count != running)
+        {
+            gaps.Add($"group {GroupWorkload.GroupId}: {group?.State.ToString() ?? "absent"} with {group?.Members.Count ?? 0} members, {running} running");
+            if (stopAtFirst || broker is null) return gaps;
+        }
+        foreach (var tp in AllPartitions)
+        {
+            long hw = broker!.FindLog(tp.Topic, tp.Partition)?.HighWatermark ?? 0;
+            long committed = group?.Offsets.GetValueOrDefault(tp)?.Offset ?? 0;
+            if (committed < hw)
+            {
+                gaps.Add($"group {GroupWorkload.GroupId}: {tp} committed {committed}, high watermark {hw}");
+                if (stopAtFirst) return gaps;
+            }
+        }
+        return gaps;
     }
 
     /// <summary>
@@ -362,6 +507,7 @@ public sealed class Workload
                         gaps.Add($"{host.Name} p{w.Process}: {w.LivenessCompleted}/{Options.LivenessSendsPerWorker} sends done since the heal{(w.Pending ? ", one pending" : "")}");
                 continue;
             }
+            if (state.Group is not null) continue;
             var process = state.Consumer!;
             foreach (var tp in AllPartitions)
             {
@@ -375,6 +521,7 @@ public sealed class Workload
                 if (taken < log.HighWatermark) gaps.Add($"{host.Name} p{process.Process}: {tp} read to {taken}, high watermark {log.HighWatermark}");
             }
         }
+        if (Options.Group is not null) gaps.AddRange(GroupGaps(stopAtFirst: false));
         return gaps;
     }
 }

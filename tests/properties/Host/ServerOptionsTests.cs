@@ -137,6 +137,19 @@ public class ServerOptionsTests
     }
 
     [Fact]
+    public void Group_coordinator_settings_come_from_their_Kafka_names()
+    {
+        var defaults = Resolve().ToBrokerConfig(9092);
+        Assert.Equal((50, 10_080L, 3_000, 6_000, 1_800_000), (defaults.OffsetsTopicNumPartitions, defaults.OffsetsRetentionMinutes,
+            defaults.GroupInitialRebalanceDelayMs, defaults.GroupMinSessionTimeoutMs, defaults.GroupMaxSessionTimeoutMs));
+        var set = Resolve(env: new() { ["DETKAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS"] = "0" },
+            file: "offsets.topic.num.partitions=7\noffsets.retention.minutes=2\noffsets.retention.check.interval.ms=1000\ngroup.min.session.timeout.ms=100\ngroup.max.session.timeout.ms=9000\n")
+            .ToBrokerConfig(9092);
+        Assert.Equal((7, 2L, 1_000L, 0, 100, 9_000), (set.OffsetsTopicNumPartitions, set.OffsetsRetentionMinutes, set.OffsetsRetentionCheckIntervalMs,
+            set.GroupInitialRebalanceDelayMs, set.GroupMinSessionTimeoutMs, set.GroupMaxSessionTimeoutMs));
+    }
+
+    [Fact]
     public void Listener_forms()
     {
         Assert.Equal(new ListenerAddress("PLAINTEXT", "localhost", 9093), Resolve(new ServeArguments { Listeners = "localhost:9093" }).Listener);

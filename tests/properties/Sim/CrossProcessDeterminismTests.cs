@@ -84,7 +84,7 @@ public class CrossProcessDeterminismTests
         var dir = Directory.CreateTempSubdirectory("detkafka-xproc-");
         try
         {
-            // Two swarm seeds that pass, and a lying-disk seed that fails (a different path through the run and the page).
+            // Two swarm seeds that pass (12 runs a consumer group too), and a lying-disk seed that fails (a different path through the run and the page).
             var cases = new (ulong Seed, string[] Flags, int Exit)[]
             {
                 (3, [], 0),

@@ -1,0 +1,49 @@
+using DetKafka.Core.Broker;
+using DetKafka.Core.Protocol;
+using DetKafka.Core.Protocol.Messages;
+
+namespace DetKafka.Core.Handlers;
+
+/// <summary>FindCoordinator (key 10), versions 0-4 (librdkafka uses groups only when the range includes 0).
+/// A group's coordinator is the leader of its __consumer_offsets partition: this node, which creates the topic
+/// on the first lookup as Kafka does. Transactional ids get COORDINATOR_NOT_AVAILABLE until transactions exist.</summary>
+public sealed class FindCoordinatorHandler(BrokerNode broker) : ApiHandler(broker)
+{
+    public override ApiKey Key => ApiKey.FindCoordinator;
+    public override short MinVersion => 0;
+    public override short MaxVersion => 4;
+
+    public override void Handle(RequestContext request, ref KafkaReader body)
+    {
+        var find = FindCoordinatorRequest.Read(ref body, request.Version);
+        var config = Broker.Config;
+        var response = new FindCoordinatorResponse();
+        if (request.Version >= 4)
+        {
+            foreach (var key in find.CoordinatorKeys)
+            {
+                var (error, message) = Broker.Groups.FindCoordinator(find.KeyType, key);
+                response.Coordinators.Add(new FindCoordinatorResponse.Coordinator
+                {
+                    Key = key,
+                    ErrorCode = error,
+                    ErrorMessage = message,
+                    NodeId = error == ErrorCode.None ? config.NodeId : -1,
+                    Host = error == ErrorCode.None ? config.AdvertisedHost : "",
+                    Port = error == ErrorCode.None ? config.AdvertisedPort : -1,
+                });
+            }
+        }
+        else
+        {
+            sbyte keyType = request.Version >= 1 ? find.KeyType : FindCoordinatorRequest.KeyTypeGroup;
+            var (error, message) = Broker.Groups.FindCoordinator(keyType, find.Key);
+            response.ErrorCode = error;
+            response.ErrorMessage = message;
+            response.NodeId = error == ErrorCode.None ? config.NodeId : -1;
+            response.Host = error == ErrorCode.None ? config.AdvertisedHost : "";
+            response.Port = error == ErrorCode.None ? config.AdvertisedPort : -1;
+        }
+        request.Respond(response);
+    }
+}

@@ -1,0 +1,16 @@
+using DetKafka.Core.Broker;
+using DetKafka.Core.Protocol;
+using DetKafka.Core.Protocol.Messages;
+
+namespace DetKafka.Core.Handlers;
+
+/// <summary>LeaveGroup (key 13), versions 0-5: one member (v0-2) or a batch answered per member (v3+).</summary>
+public sealed class LeaveGroupHandler(BrokerNode broker) : ApiHandler(broker)
+{
+    public override ApiKey Key => ApiKey.LeaveGroup;
+    public override short MinVersion => 0;
+    public override short MaxVersion => 5;
+
+    public override void Handle(RequestContext request, ref KafkaReader body)
+        => request.Respond(Broker.Groups.Leave(request.Version, LeaveGroupRequest.Read(ref body, request.Version)));
+}
