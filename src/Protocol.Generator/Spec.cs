@@ -205,10 +205,13 @@ internal static class SpecParser
             {
                 if (!parent.IsStructLike || parent.IsReference)
                     throw new SpecError(lineNo, $"'{parent.Name}' is not a struct declared here, so it has no fields");
-                // A field without versions of its own has its parent's; one with its own stays within them.
+                // A field without versions of its own has its parent's; one with its own starts within them and,
+                // when it names an end, ends within them too ("v5+" under a "v0-7" parent means 5-7).
                 if (field.Versions.Min == VersionRange.All.Min && field.Versions.IsOpen) field.Versions = parent.Versions;
-                else if (!parent.Versions.Contains(field.Versions))
+                else if (field.Versions.Min < parent.Versions.Min || field.Versions.Min > parent.Versions.Max
+                         || (!field.Versions.IsOpen && field.Versions.Max > parent.Versions.Max))
                     throw new SpecError(lineNo, "a field cannot exist in versions its parent does not");
+                else field.Versions = field.Versions.Intersect(parent.Versions);
                 parent.Children.Add(field);
             }
             else

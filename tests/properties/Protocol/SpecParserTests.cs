@@ -43,6 +43,15 @@ public class SpecParserTests
         Assert.Equal("ErrorCode", api.Response!.Fields[0].TypeName);
     }
 
+    [Fact]
+    public void An_open_ended_field_under_a_bounded_parent_ends_with_it()
+    {
+        var api = SpecParser.Parse("t.spec", "api 90 Test versions 0-9 flexible none\nrequest A\n  Old []Item v0-7\n    Epoch int32 v5+\nresponse B\n  Y int32\n");
+        var epoch = api.Request!.Fields[0].Children[0];
+        Assert.Equal((5, 7), ((int)epoch.Versions.Min, (int)epoch.Versions.Max));
+        Assert.Throws<SpecError>(() => SpecParser.Parse("t.spec", "api 90 Test versions 0-9 flexible none\nrequest A\n  Old []Item v0-7\n    Epoch int32 v5-9\nresponse B\n  Y int32\n"));
+    }
+
     [Theory]
     [InlineData("  Extra int64 v1+ tag 0", 4, "tagged field exists only in flexible versions")]
     [InlineData("  Bad  float32", 4, "unknown type")]
