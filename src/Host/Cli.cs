@@ -6,7 +6,7 @@ using DetKafka.Host.Commands;
 namespace DetKafka.Host;
 
 /// <summary>The <c>detkafka</c> command tree. Subcommands live in Commands/: serve, sim, perf, and the client verbs
-/// (topic, produce, consume, cluster, records) that talk the Kafka protocol to any broker.</summary>
+/// (topic, produce, consume, cluster, records, group) that talk the Kafka protocol to any broker.</summary>
 public static class Cli
 {
     public static RootCommand Build(Func<IReadOnlyDictionary<string, string>>? environment = null)
@@ -20,6 +20,7 @@ public static class Cli
         root.Subcommands.Add(ConsumeCommand.Create());
         root.Subcommands.Add(ClusterCommand.Create());
         root.Subcommands.Add(RecordsCommand.Create());
+        root.Subcommands.Add(GroupCommand.Create());
         root.Subcommands.Add(CompletionCommand.Create());
         // No command: show the help, as a usage error.
         root.SetAction(parse =>

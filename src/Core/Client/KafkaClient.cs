@@ -79,6 +79,9 @@ public sealed class KafkaClient
         ApiKey.LeaveGroup => (0, 5),
         ApiKey.OffsetCommit => (0, 8),
         ApiKey.OffsetFetch => (0, 8),
+        ApiKey.ListGroups => (0, 4),
+        ApiKey.DescribeGroups => (0, 5),
+        ApiKey.DeleteGroups => (0, 2),
         _ => null,
     };
 

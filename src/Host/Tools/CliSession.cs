@@ -93,6 +93,40 @@ public sealed class CliSession : IDisposable
         };
     }
 
+    /// <summary>Sends a request to one broker (a group's coordinator) and waits for its response.</summary>
+    public T CallNode<T>(int nodeId, ApiKey key, IKafkaMessage request) where T : class, IKafkaMessage
+    {
+        WaitForMetadata();
+        RunUntil(() => Client.Ready(nodeId), $"connecting to broker {nodeId}");
+        ClientResponse? result = null;
+        Client.Send(nodeId, key, request, r => result = r);
+        RunUntil(() => result is not null, key.ToString());
+        var response = result!.Value;
+        return response.Status switch
+        {
+            ResponseStatus.Ok => (T)response.Body!,
+            ResponseStatus.Unsupported => throw new CliException($"broker {nodeId} does not serve {key} at a version this client speaks"),
+            ResponseStatus.TimedOut => throw new CliException($"{key}: timed out after {TimeoutMs} ms"),
+            _ => throw new CliException($"{key}: the connection to broker {nodeId} closed ({response.Status})"),
+        };
+    }
+
+    /// <summary>The broker that coordinates <paramref name="group"/> (FindCoordinator, key type group).</summary>
+    public int Coordinator(string group)
+    {
+        var found = Call<FindCoordinatorResponse>(ApiKey.FindCoordinator, new FindCoordinatorRequest
+        {
+            Key = group,
+            KeyType = FindCoordinatorRequest.KeyTypeGroup,
+            CoordinatorKeys = [group],
+        });
+        var (error, node) = found.Coordinators.Count > 0
+            ? (found.Coordinators[0].ErrorCode, found.Coordinators[0].NodeId)
+            : (found.ErrorCode, found.NodeId);
+        if (error != ErrorCode.None) throw new CliException($"group '{group}': no coordinator ({ErrorName(error)})");
+        return node;
+    }
+
     /// <summary>Metadata for the given topics (null: every topic), straight from the controller.</summary>
     public MetadataResponse Metadata(IEnumerable<string>? topics)
         => Call<MetadataResponse>(ApiKey.Metadata, new MetadataRequest
