@@ -14,8 +14,8 @@ namespace DetKafka.Chaos;
 /// @mongodb-js/zstd). Each test reads the broker's own segment files to check the codec the batches were stored in,
 /// so a client that quietly sent uncompressed batches cannot pass for one that compressed.
 /// <para>librdkafka compresses with lz4 only when the broker advertises FindCoordinator v0 (its "LZ4" feature flag,
-/// rdkafka_feature.c), which DetKafka does not serve yet (no consumer groups): kcat -z lz4 and confluent-kafka with
-/// lz4 send uncompressed batches, and the tests assert exactly that. librdkafka still decodes lz4 batches, which the
+/// rdkafka_feature.c). DetKafka serves FindCoordinator 0-4 since consumer groups exist, so kcat -z lz4 and
+/// confluent-kafka with lz4 send lz4 batches, and the tests assert that they are stored as lz4. librdkafka decodes lz4 batches, which the
 /// tests check on batches kafka-python and kafkajs wrote.</para>
 /// </summary>
 public sealed class CompressionTests(BrokerFixture fixture) : IClassFixture<BrokerFixture>
@@ -35,7 +35,7 @@ public sealed class CompressionTests(BrokerFixture fixture) : IClassFixture<Brok
     };
 
     /// <summary>What librdkafka 2.0.2 actually sends for <paramref name="codec"/> to this broker (see the class comment).</summary>
-    private static CompressionCodec LibrdkafkaSends(string codec) => codec == "lz4" ? CompressionCodec.None : CodecOf(codec);
+    private static CompressionCodec LibrdkafkaSends(string codec) => CodecOf(codec);
 
     [Theory]
     [MemberData(nameof(Codecs))]
@@ -162,7 +162,7 @@ public sealed class CompressionTests(BrokerFixture fixture) : IClassFixture<Brok
     /// <summary>
     /// librdkafka sends a batch uncompressed when compressing does not make it smaller (a batch of one short record,
     /// say), so a few uncompressed batches are legitimate; at least 90% of the records must sit in batches of the
-    /// codec asked for (lz4: none at all, see the class comment).
+    /// codec asked for.
     /// </summary>
     private void AssertLibrdkafkaStored(string topic, string codec)
     {

@@ -75,7 +75,13 @@ public static class GroupCommand
             foreach (var m in described.Members)
                 foreach (var (topic, partitions) in DecodeAssignment(m.MemberAssignment.Span))
                     foreach (int partition in partitions) owners[(topic, partition)] = m;
-            var partitionsOfInterest = committed.Keys.Union(owners.Keys).OrderBy(k => k.Item1, StringComparer.Ordinal).ThenBy(k => k.Item2).ToList();
+            // Every partition of every topic the group committed on or is assigned: one without a commit shows "-".
+            var topics = committed.Keys.Select(k => k.Item1).Union(owners.Keys.Select(k => k.Item1)).Distinct().ToList();
+            var all = new HashSet<(string, int)>(committed.Keys.Union(owners.Keys));
+            if (topics.Count > 0)
+                foreach (var t in session.Metadata(topics).Topics.Where(t => t.ErrorCode == ErrorCode.None))
+                    foreach (var x in t.Partitions) all.Add((t.Name, x.PartitionIndex));
+            var partitionsOfInterest = all.OrderBy(k => k.Item1, StringComparer.Ordinal).ThenBy(k => k.Item2).ToList();
             var logEnds = LogEnds(session, partitionsOfInterest);
             var rows = partitionsOfInterest.Select(k =>
             {

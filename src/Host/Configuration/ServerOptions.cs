@@ -31,7 +31,7 @@ public sealed record ServeArguments
 public sealed record EffectiveSetting(string Key, string Value, string Source);
 
 /// <summary>Everything the host needs to run one broker, resolved from flags, environment, file and defaults.</summary>
-public sealed class ServerSettings
+public sealed record ServerSettings
 {
     /// <summary>The socket to bind. Port 0 binds an ephemeral port.</summary>
     public required ListenerAddress Listener { get; init; }
@@ -280,25 +280,8 @@ public static class ServerOptions
             MetricsListener = metricsListener,
             LogFormat = logFormat,
         };
-        return new ServerSettings
-        {
-            Listener = result.Listener,
-            Advertised = result.Advertised,
-            DataDirectory = result.DataDirectory,
-            LogFile = result.LogFile,
-            LogLevel = result.LogLevel,
-            NodeId = result.NodeId,
-            NumPartitions = result.NumPartitions,
-            AutoCreateTopicsEnable = result.AutoCreateTopicsEnable,
-            MessageMaxBytes = result.MessageMaxBytes,
-            SocketRequestMaxBytes = result.SocketRequestMaxBytes,
-            MaxConnections = result.MaxConnections,
-            TopicConfigDefaults = result.TopicConfigDefaults,
-            Warnings = result.Warnings,
-            MetricsListener = result.MetricsListener,
-            LogFormat = result.LogFormat,
-            Effective = Effective(result, r, flags, layers.Count > 2 ? configFileName : null),
-        };
+        // Every setting as resolved, plus where each came from (--print-config).
+        return result with { Effective = Effective(result, r, flags, layers.Count > 2 ? configFileName : null) };
     }
 
     /// <summary>The effective value of every setting and where it came from: the layer that set it (flag,
@@ -337,6 +320,12 @@ public static class ServerOptions
         Add(Topic("message.timestamp.type", c => c.MessageTimestampType.ToString()), "log.message.timestamp.type");
         Add(Topic("compression.type", _ => "producer"), "compression.type");
         Add(Topic("cleanup.policy", c => c.CleanupPolicy), "log.cleanup.policy");
+        Add(Inv(s.OffsetsTopicNumPartitions), "offsets.topic.num.partitions");
+        Add(Inv(s.OffsetsRetentionMinutes), "offsets.retention.minutes");
+        Add(Inv(s.OffsetsRetentionCheckIntervalMs), "offsets.retention.check.interval.ms");
+        Add(Inv(s.GroupInitialRebalanceDelayMs), "group.initial.rebalance.delay.ms");
+        Add(Inv(s.GroupMinSessionTimeoutMs), "group.min.session.timeout.ms");
+        Add(Inv(s.GroupMaxSessionTimeoutMs), "group.max.session.timeout.ms");
         Add(s.MetricsListener?.HostPort ?? "off", "metrics.listener");
         list.Add(new EffectiveSetting("log.level", s.LogLevel.ToString().ToLowerInvariant(), flags.LogLevel is null ? "default" : "--log-level"));
         list.Add(new EffectiveSetting("log.format", s.LogFormat, flags.LogFormat is null ? "default" : "--log-format"));
