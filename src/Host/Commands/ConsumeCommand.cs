@@ -10,8 +10,9 @@ using DetKafka.Host.Tools;
 
 namespace DetKafka.Host.Commands;
 
-/// <summary><c>detkafka consume TOPIC</c>: print records, kcat -C style, with the project's own consumer (every
-/// partition assigned, no group: consumer groups are not built yet).</summary>
+/// <summary><c>detkafka consume TOPIC</c>: print records, kcat -C style, with the project's own consumer: every
+/// partition (or the chosen ones) assigned, or with <c>--group</c> as a member of a consumer group (kcat -G), which
+/// starts from the group's committed offsets and commits what it printed.</summary>
 public static class ConsumeCommand
 {
     public const string DefaultPrintFormat = @"%s\n";
@@ -36,7 +37,13 @@ public static class ConsumeCommand
             HelpName = "fmt",
             DefaultValueFactory = _ => DefaultPrintFormat,
         };
+        var group = new Option<string>("--group", "-G")
+        {
+            Description = "Consume as a member of this consumer group: start from its committed offsets (else --offset beginning|end), commit what was printed",
+            HelpName = "group",
+        };
         command.Arguments.Add(topic);
+        command.Options.Add(group);
         command.Options.Add(offset);
         command.Options.Add(count);
         command.Options.Add(exitAtEnd);
@@ -44,7 +51,7 @@ public static class ConsumeCommand
         command.Options.Add(printFormat);
         var flags = ClientFlags.AddTo(command);
         command.SetAction(parse => CliOutput.Run(parse, p => Run(p, flags, p.GetValue(topic)!, p.GetValue(offset)!, p.GetValue(count),
-            p.GetValue(exitAtEnd), p.GetValue(partition) ?? [], p.GetValue(printFormat)!)));
+            p.GetValue(exitAtEnd), p.GetValue(partition) ?? [], p.GetValue(printFormat)!, p.GetValue(group))));
         return command;
     }
 
@@ -64,12 +71,18 @@ public static class ConsumeCommand
     }
 
     private static int Run(ParseResult p, ClientFlags flags, string name, string offsetText, long count, bool exitAtEnd,
-        int[] partitions, string printFormat)
+        int[] partitions, string printFormat, string? groupId)
     {
         var output = flags.Output(p);
         var start = ParseOffset(offsetText);
         if (count < 0) throw new CliException("--count: must not be negative");
         var format = PrintFormat.Parse(printFormat);
+        if (groupId is not null)
+        {
+            if (partitions.Length > 0) throw new CliException("--partition: a group member gets its partitions from the group");
+            if (start.Kind is not (StartKind.Beginning or StartKind.End))
+                throw new CliException("--offset: with --group, where a partition without a commit starts: beginning or end");
+        }
 
         using var session = flags.Open(p);
         var metadata = session.Metadata([name]);
@@ -109,8 +122,23 @@ public static class ConsumeCommand
             }
         }
 
-        var consumer = new Consumer(session.Client, new ConsumerOptions { AutoOffsetReset = OffsetResetPolicy.Earliest });
-        consumer.Assign(tps, startOffsets);
+        var consumer = new Consumer(session.Client, new ConsumerOptions
+        {
+            AutoOffsetReset = groupId is not null && start.Kind == StartKind.End ? OffsetResetPolicy.Latest : OffsetResetPolicy.Earliest,
+        });
+        GroupMembership? membership = null;
+        if (groupId is null)
+        {
+            consumer.Assign(tps, startOffsets);
+        }
+        else
+        {
+            // The member finds its coordinator through the topic's metadata, which the client tracks only for topics it knows.
+            session.Client.AddTopic(name);
+            membership = new GroupMembership(session.Client, consumer, name, new GroupOptions { GroupId = groupId, SessionTimeoutMs = 10_000 });
+            session.RunUntil(() => membership.IsStable, $"joining group '{groupId}'");
+            tps = membership.Assignment.ToList();
+        }
         session.Driver.PollNow();
 
         using var stop = new CancellationTokenSource();
@@ -130,8 +158,30 @@ public static class ConsumeCommand
         consumer.PartitionError = (tp, error, message) => failure ??= $"{tp}: {CliSession.Describe(error, message)}";
         var writer = output.Writer;
         var sb = new StringBuilder();
-        bool AtEnd() => consumer.BufferedRecords == 0 && tps.All(tp =>
+        bool AtEnd() => consumer.BufferedRecords == 0 && (membership?.Assignment ?? tps).All(tp =>
             consumer.HighWatermark(tp) >= 0 && consumer.Position(tp) is { } pos && pos >= consumer.HighWatermark(tp));
+
+        // A group member commits the positions of what it printed (commit after process): after each batch, and
+        // once more before it leaves the group.
+        // Not the consumer's position: it runs ahead of what was printed by whatever sits in its buffer.
+        int commitsInFlight = 0;
+        string? commitFailure = null;
+        var printedUpTo = new Dictionary<TopicPartition, long>();
+        void CommitPrinted()
+        {
+            if (membership is null || !membership.IsStable) return;
+            var offsets = new Dictionary<TopicPartition, long>();
+            foreach (var tp in membership.Assignment)
+                if (printedUpTo.TryGetValue(tp, out long next)) offsets[tp] = next;
+            if (offsets.Count == 0) return;
+            if (membership.Commit(offsets, e =>
+                {
+                    commitsInFlight--;
+                    if (e != ErrorCode.None && e is not (ErrorCode.RebalanceInProgress or ErrorCode.IllegalGeneration or ErrorCode.UnknownMemberId))
+                        commitFailure ??= $"commit: {CliSession.ErrorName(e)}";
+                }))
+                commitsInFlight++;
+        }
 
         while (!stop.IsCancellationRequested)
         {
@@ -157,15 +207,25 @@ public static class ConsumeCommand
                     writer.Write(sb.ToString());
                 }
                 printed++;
+                printedUpTo[r.Partition] = r.Offset + 1;
             }
             writer.Flush();
+            if (batch.Count > 0) CommitPrinted();
             if (count > 0 && printed >= count) break;
-            if (exitAtEnd && AtEnd()) break;
+            if (exitAtEnd && (membership is null || membership.IsStable) && AtEnd()) break;
             // Taking records made room in the consumer's buffer: poll it now so it fetches again (nothing else
             // would wake it: it has no timer while its buffer is full).
             session.Driver.PollNow();
             // Wait for the network only when there was nothing to print.
             session.Driver.Step(batch.Count > 0 ? 0 : 100_000);
+        }
+        if (membership is not null)
+        {
+            CommitPrinted();
+            session.RunUntil(() => commitsInFlight == 0, "committing offsets");
+            membership.Close();
+            session.Driver.PollNow();
+            if (commitFailure is not null) throw new CliException(commitFailure);
         }
         return 0;
     }
