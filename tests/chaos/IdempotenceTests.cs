@@ -97,20 +97,7 @@ public sealed class IdempotenceTests(ITestOutputHelper output) : IDisposable
         return consumed.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).ToList();
     }
 
-    private List<ClientRecord> ReadAcks()
-    {
-        if (!File.Exists(_ackFile)) return [];
-        using var fs = new FileStream(_ackFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        using var reader = new StreamReader(fs);
-        var list = new List<ClientRecord>();
-        while (reader.ReadLine() is { } line)
-        {
-            if (!line.EndsWith('}')) continue;
-            using var doc = JsonDocument.Parse(line);
-            list.Add(ClientRecord.FromJson(doc.RootElement));
-        }
-        return list;
-    }
+    private List<ClientRecord> ReadAcks() => ClientRecord.ReadAckFile(_ackFile);
 
     public void Dispose()
     {

@@ -80,21 +80,7 @@ public sealed class KillNineTests(ITestOutputHelper output) : IDisposable
                          $"per partition: {string.Join(", ", byPartition.OrderBy(p => p.Key).Select(p => $"{p.Key}:{p.Value.Count}"))}");
     }
 
-    private List<ClientRecord> ReadAcks()
-    {
-        if (!File.Exists(_ackFile)) return [];
-        using var fs = new FileStream(_ackFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        using var reader = new StreamReader(fs);
-        var list = new List<ClientRecord>();
-        while (reader.ReadLine() is { } line)
-        {
-            // The last line may be half written while the producer runs.
-            if (!line.EndsWith('}')) continue;
-            using var doc = JsonDocument.Parse(line);
-            list.Add(ClientRecord.FromJson(doc.RootElement));
-        }
-        return list;
-    }
+    private List<ClientRecord> ReadAcks() => ClientRecord.ReadAckFile(_ackFile);
 
     public void Dispose()
     {

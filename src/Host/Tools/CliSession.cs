@@ -83,15 +83,17 @@ public sealed class CliSession : IDisposable
         Admin.Submit(key, request, r => result = r);
         _driver.PollNow();
         RunUntil(() => result is not null, key.ToString());
-        var response = result!.Value;
-        return response.Status switch
-        {
-            ResponseStatus.Ok => (T)response.Body!,
-            ResponseStatus.Unsupported => throw new CliException($"the broker does not serve {key} at a version this client speaks"),
-            ResponseStatus.TimedOut => throw new CliException($"{key}: timed out after {TimeoutMs} ms"),
-            _ => throw new CliException($"{key}: the connection to the broker closed ({response.Status})"),
-        };
+        return Body<T>(key, result!.Value, "the broker");
     }
+
+    /// <summary>A response's body, or the one-line error a verb prints for what became of the request.</summary>
+    private T Body<T>(ApiKey key, ClientResponse response, string broker) where T : class, IKafkaMessage => response.Status switch
+    {
+        ResponseStatus.Ok => (T)response.Body!,
+        ResponseStatus.Unsupported => throw new CliException($"{broker} does not serve {key} at a version this client speaks"),
+        ResponseStatus.TimedOut => throw new CliException($"{key}: timed out after {TimeoutMs} ms"),
+        _ => throw new CliException($"{key}: the connection to {broker} closed ({response.Status})"),
+    };
 
     /// <summary>Sends a request to one broker (a group's coordinator) and waits for its response.</summary>
     public T CallNode<T>(int nodeId, ApiKey key, IKafkaMessage request) where T : class, IKafkaMessage
@@ -101,14 +103,7 @@ public sealed class CliSession : IDisposable
         ClientResponse? result = null;
         Client.Send(nodeId, key, request, r => result = r);
         RunUntil(() => result is not null, key.ToString());
-        var response = result!.Value;
-        return response.Status switch
-        {
-            ResponseStatus.Ok => (T)response.Body!,
-            ResponseStatus.Unsupported => throw new CliException($"broker {nodeId} does not serve {key} at a version this client speaks"),
-            ResponseStatus.TimedOut => throw new CliException($"{key}: timed out after {TimeoutMs} ms"),
-            _ => throw new CliException($"{key}: the connection to broker {nodeId} closed ({response.Status})"),
-        };
+        return Body<T>(key, result!.Value, $"broker {nodeId}");
     }
 
     /// <summary>The broker that coordinates <paramref name="group"/> (FindCoordinator, key type group).</summary>
