@@ -13,9 +13,14 @@ public sealed partial class BrokerNode
     private LogManager _logs = null!;
     private LogConfig _brokerDefaults = LogConfig.Default;
     private bool _started;
+    private LogCleaner _cleaner = null!;
+    // Monotonic deadlines of the two maintenance tasks (retention and the cleaner), checked in PollState.
+    private long _nextRetentionMs = long.MaxValue;
+    private long _nextCleanerStepMs = long.MaxValue;
 
     public string ClusterId { get; private set; } = "";
     public LogManager Logs => _logs;
+    public LogCleaner Cleaner => _cleaner;
     public LogConfig BrokerTopicDefaults => _brokerDefaults;
     public IReadOnlyCollection<TopicInfo> Topics => _topics.Values;
     internal Purgatory Purgatory { get; private set; } = null!;
@@ -27,14 +32,39 @@ public sealed partial class BrokerNode
             throw new ArgumentException("invalid broker topic defaults: " + error);
         _metadata = new MetadataStore(Disk, Config.DataDirectory, Log);
         Purgatory = new Purgatory(this);
+        _cleaner = new LogCleaner(Config.LogCleaner, Log);
     }
 
-    private long StateNextDeadlineMs() => _started ? _logs.NextDeadlineMs : long.MaxValue;
+    private long StateNextDeadlineMs()
+        => _started ? Math.Min(_logs.NextDeadlineMs, Math.Min(_nextRetentionMs, _nextCleanerStepMs)) : long.MaxValue;
 
     private void PollState(long nowMs)
     {
         if (!_started) return;
+        if (nowMs >= _nextRetentionMs)
+        {
+            RunRetention();
+            _nextRetentionMs = nowMs + Math.Max(1, Config.LogRetentionCheckIntervalMs);
+        }
+        if (nowMs >= _nextCleanerStepMs)
+        {
+            // Log timestamps are wall-clock times; deadlines are monotonic.
+            bool busy = _cleaner.Step(_logs, Clock.WallClockMs);
+            _nextCleanerStepMs = nowMs + Math.Max(1, busy ? Config.LogCleaner.StepIntervalMs : Config.LogCleaner.BackoffMs);
+        }
         _logs.MaybeStartSyncs(nowMs);
+    }
+
+    /// <summary>Kafka's periodic log maintenance: segment.ms rolls of idle active segments, then retention.
+    /// A roll moves the flushed offset, so waiting produces may complete.</summary>
+    private void RunRetention()
+    {
+        long wallMs = Clock.WallClockMs;
+        foreach (var log in _logs.Logs)
+        {
+            if (log.MaybeRollByTime(wallMs)) Purgatory.OnLogAdvanced(log);
+            log.ApplyRetention(wallMs);
+        }
     }
 
     /// <summary>Recover the data directory: metadata, then every partition log (validating and truncating a
@@ -58,6 +88,9 @@ public sealed partial class BrokerNode
         }
         foreach (var t in _topics.Values) EnsureLogs(t);
         _started = true;
+        long now = Clock.MonotonicMs;
+        _nextRetentionMs = now + Math.Max(1, Config.LogRetentionCheckIntervalMs);
+        if (Config.LogCleaner.Enable) _nextCleanerStepMs = now + Math.Max(1, Config.LogCleaner.BackoffMs);
         Log.Info("Node {NodeId} started: cluster {ClusterId}, {Topics} topics, {Logs} partition logs",
             Config.NodeId, ClusterId, _topics.Count, _logs.Count);
     }
