@@ -32,6 +32,22 @@ public sealed record LogCleanerConfig
     public static LogCleanerConfig Default { get; } = new();
 }
 
+/// <summary>Ways to break the cleaner on purpose, so tests can show each simulator check catches its bug.</summary>
+public enum CleanerBreak
+{
+    None,
+
+    /// <summary>Drops some keys' latest record.</summary>
+    DropLatest,
+
+    /// <summary>Drops tombstones at once, ignoring delete.retention.ms.</summary>
+    EarlyTombstoneRemoval,
+
+    /// <summary>Reports (and checkpoints) a pass end below the real one, so records removed lie above the
+    /// point the cleaner admits to.</summary>
+    UnderreportPassEnd,
+}
+
 /// <summary>Counters for tests, the simulator and the benchmark.</summary>
 public sealed class LogCleanerStats
 {
@@ -44,6 +60,9 @@ public sealed class LogCleanerStats
     public long RecordsRemoved { get; internal set; }
     public long TombstonesRemoved { get; internal set; }
     public long Steps { get; internal set; }
+
+    /// <summary>The highest pass end the cleaner has reported: no record at or above it was ever removed.</summary>
+    public long HighestPassEnd { get; internal set; }
 }
 
 /// <summary>
@@ -90,13 +109,19 @@ public sealed class LogCleaner
     public LogCleanerConfig Config => _config;
     public LogCleanerStats Stats { get; } = new();
 
-    /// <summary>Test-only switch (simulator checks must be shown to fail): keep only the latest record per key
-    /// over the whole log, the active segment and the young records included, ignoring tombstone retention
-    /// and the pass end. Never set outside tests.</summary>
-    public static bool BreakCleanerForTests { get; set; }
+    /// <summary>Test-only switch: each simulator check must be shown to fail when the cleaner is broken on
+    /// purpose. Never set outside tests.</summary>
+    public static CleanerBreak BreakForTests
+    {
+        get => _breakForTests;
+        set => _breakForTests = value;
+    }
+
+    // Per thread, so a test breaking the cleaner cannot reach tests running beside it.
+    [ThreadStatic] private static CleanerBreak _breakForTests;
 
     /// <summary>The log being cleaned and the end of the current pass, for the simulator's checks.</summary>
-    public (TopicPartition Log, long PassEnd)? Current => _job is { MapDone: true } j ? (j.Log.TopicPartition, j.PassEnd) : null;
+    public (TopicPartition Log, long PassEnd)? Current => _job is { MapDone: true } j ? (j.Log.TopicPartition, j.ReportedPassEnd) : null;
 
     private enum Phase { BuildMap, Rewrite }
 
@@ -108,6 +133,7 @@ public sealed class LogCleaner
         public Phase Phase = Phase.BuildMap;
         public bool MapDone;
         public long PassEnd;
+        public long ReportedPassEnd;
         // Map building: the segment and byte position of the next batch to read.
         public int SegmentAt;
         public int Position;
@@ -176,7 +202,6 @@ public sealed class LogCleaner
             if (!c.Compacts || log.Failure != ErrorCode.None || log.Segments.Count < 2) continue;
             long end = FirstUncleanableOffset(log, nowMs);
             long dirtyStart = Math.Max(log.CleanerCheckpoint, log.LogStartOffset);
-            if (BreakCleanerForTests) dirtyStart = log.LogStartOffset;
             if (dirtyStart >= end) continue;
             long clean = 0, dirty = 0;
             long oldestDirtyTimestamp = long.MaxValue;
@@ -196,7 +221,7 @@ public sealed class LogCleaner
             double ratio = (double)dirty / (clean + dirty);
             bool overdue = c.MaxCompactionLagMs != long.MaxValue && oldestDirtyTimestamp != long.MaxValue
                            && nowMs - oldestDirtyTimestamp > c.MaxCompactionLagMs;
-            if (ratio < c.MinCleanableDirtyRatio && !overdue && !BreakCleanerForTests) continue;
+            if (ratio < c.MinCleanableDirtyRatio && !overdue) continue;
             if (overdue) ratio += 1; // Kafka cleans logs past max.compaction.lag.ms first
             if (ratio > bestRatio)
             {
@@ -220,7 +245,6 @@ public sealed class LogCleaner
     /// segment holding a record younger than min.compaction.lag.ms. Always a segment base (or the watermark).</summary>
     public static long FirstUncleanableOffset(UnifiedLog log, long nowMs)
     {
-        if (BreakCleanerForTests) return log.LogEndOffset;
         long end = Math.Min(log.ActiveSegment.BaseOffset, log.HighWatermark);
         long lag = log.Config.MinCompactionLagMs;
         if (lag > 0)
@@ -330,6 +354,8 @@ public sealed class LogCleaner
     private void FinishMap(Job job, long passEnd)
     {
         job.PassEnd = passEnd;
+        job.ReportedPassEnd = BreakForTests == CleanerBreak.UnderreportPassEnd ? job.DirtyStart : passEnd;
+        Stats.HighestPassEnd = Math.Max(Stats.HighestPassEnd, job.ReportedPassEnd);
         job.MapDone = true;
         job.Phase = Phase.Rewrite;
         job.SegmentAt = 0;
@@ -461,11 +487,11 @@ public sealed class LogCleaner
     private bool ShouldKeep(Job job, RawRecord r, long deleteHorizon)
     {
         long offset = r.Offset;
-        if (BreakCleanerForTests)
-            return r.Key is not null && _map.TryGetValue(r.Key, out long last) ? last <= offset : r.Key is not null;
         if (offset >= job.PassEnd) return true; // above this pass: untouched
         if (r.Key is null) return false; // Kafka drops keyless records from a compacted log
         if (_map.TryGetValue(r.Key, out long latest) && latest > offset) return false;
+        if (BreakForTests == CleanerBreak.DropLatest && latest == offset && (offset & 1) == 0) return false;
+        if (BreakForTests == CleanerBreak.EarlyTombstoneRemoval && r.IsTombstone) return false;
         // The latest record of its key (or clean before this pass and not superseded). A tombstone goes once it
         // is older than delete.retention.ms: every older value of its key is below it, in this pass's groups.
         if (r.IsTombstone && r.Timestamp < deleteHorizon) return false;
@@ -619,7 +645,7 @@ public sealed class LogCleaner
 
     private void Finish(Job job)
     {
-        job.Log.CleanerCheckpoint = Math.Max(job.Log.CleanerCheckpoint, job.PassEnd);
+        job.Log.CleanerCheckpoint = Math.Max(job.Log.CleanerCheckpoint, job.ReportedPassEnd);
         _log.Debug("Cleaner: {Log} clean up to {End}", job.Log.TopicPartition, job.PassEnd);
         _job = null;
         _map.Clear();

@@ -435,7 +435,14 @@ public sealed class UnifiedLog : IDisposable
 
     /// <summary>Test-only switch (simulator checks must be shown to fail): retention ignores its bounds and
     /// deletes every closed segment. Never set outside tests.</summary>
-    public static bool BreakRetentionForTests { get; set; }
+    public static bool BreakRetentionForTests
+    {
+        get => _breakRetentionForTests;
+        set => _breakRetentionForTests = value;
+    }
+
+    // Per thread, so a test breaking retention cannot reach tests running beside it.
+    [ThreadStatic] private static bool _breakRetentionForTests;
 
     /// <summary>
     /// retention.ms / retention.bytes (cleanup.policy=delete): deletes the oldest closed segments that are
