@@ -46,6 +46,8 @@ public sealed class BrokerProcess : IDisposable
         };
     }
 
+    private IReadOnlyDictionary<string, string>? _environment;
+
     private BrokerProcess(string name, int? numPartitions)
     {
         lock (Live) Live.Add(this);
@@ -57,9 +59,11 @@ public sealed class BrokerProcess : IDisposable
     }
 
     /// <summary>Starts a broker and waits until its port accepts connections.</summary>
-    public static BrokerProcess Start(string name = "broker", int? numPartitions = null)
+    /// <param name="environment">Extra environment for the broker (DETKAFKA_* settings).</param>
+    public static BrokerProcess Start(string name = "broker", int? numPartitions = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
-        var broker = new BrokerProcess(name, numPartitions);
+        var broker = new BrokerProcess(name, numPartitions) { _environment = environment };
         try
         {
             broker.Launch();
@@ -171,6 +175,8 @@ public sealed class BrokerProcess : IDisposable
         };
         psi.ArgumentList.Add(RepoPaths.BrokerDll);
         psi.ArgumentList.Add("serve");
+        if (_environment is not null)
+            foreach (var (key, value) in _environment) psi.Environment[key] = value;
         psi.ArgumentList.Add("--listeners");
         psi.ArgumentList.Add($"PLAINTEXT://127.0.0.1:{Port}");
         psi.ArgumentList.Add("--data-dir");
