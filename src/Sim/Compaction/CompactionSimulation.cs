@@ -98,9 +98,15 @@ public static class CompactionSimulation
         var cleanerConfig = new LogCleanerConfig { MaxMapEntries = options.MapEntries, BytesPerStep = options.BytesPerStep };
         LogManager manager = null!;
         UnifiedLog log = null!;
-        LogCleaner cleaner = null!;
+        LogCleaner? cleaner = null;
+        long swaps = 0, removed = 0;
         void Boot()
         {
+            if (cleaner is not null)
+            {
+                swaps += cleaner.Stats.Swaps;
+                removed += cleaner.Stats.RecordsRemoved;
+            }
             manager = new LogManager(disk, Dir, NullBrokerLog.Instance);
             manager.LoadAll(_ => config, clock.WallClockMs);
             log = manager.GetOrCreateLog(Tp, config, clock.WallClockMs);
@@ -184,7 +190,7 @@ public static class CompactionSimulation
             }
             else if (roll < 0.85)
             {
-                bool busy = cleaner.Step(manager, clock.WallClockMs);
+                bool busy = cleaner!.Step(manager, clock.WallClockMs);
                 cleanerPoint = Math.Max(cleanerPoint, cleaner.Stats.HighestPassEnd);
                 what = $"clean busy={busy} point={cleanerPoint} swaps={cleaner.Stats.Swaps}";
                 Count("cleaner-steps");
@@ -205,8 +211,8 @@ public static class CompactionSimulation
             if (log.Failure == ErrorCode.None) violation = CheckLog(log, written, acked, cleanerPoint, config, clock.WallClockMs);
             if (violation is not null) Trace("violation " + violation);
         }
-        counters["swaps"] = cleaner.Stats.Swaps;
-        counters["records-removed"] = cleaner.Stats.RecordsRemoved;
+        counters["swaps"] = swaps + cleaner!.Stats.Swaps;
+        counters["records-removed"] = removed + cleaner.Stats.RecordsRemoved;
         return new CompactionSimResult(seed, violation, hash, trace, counters);
     }
 
