@@ -98,6 +98,7 @@ public sealed class LogCleaner
     private readonly IBrokerLog _log;
     private readonly Dictionary<byte[], long> _map = new(ByteArrayComparer.Instance);
     private long _mapKeyBytes;
+    private byte[] _readBuffer = new byte[64 * 1024];
     private Job? _job;
 
     public LogCleaner(LogCleanerConfig config, IBrokerLog log)
@@ -305,7 +306,6 @@ public sealed class LogCleaner
     private void BuildMap(Job job, ref long budget)
     {
         var segments = job.Log.Segments;
-        var records = new List<DecodedRecord>();
         while (budget > 0)
         {
             if (job.SegmentAt >= segments.Count || segments[job.SegmentAt].BaseOffset >= job.CleanableEnd)
@@ -332,22 +332,39 @@ public sealed class LogCleaner
                 FinishMap(job, header.BaseOffset);
                 return;
             }
-            records.Clear();
-            var bytes = segment.ReadBytes(job.Position, job.Position + (int)header.TotalSize);
-            var error = RecordBatchDecoder.Decode(bytes, records);
-            Check.That(error == ErrorCode.None, "the log holds valid batches");
-            if (!header.IsControl)
+            if (!header.IsControl && header.Codec is CompressionCodec.None or CompressionCodec.Gzip)
             {
-                foreach (var r in records)
-                {
-                    if (r.Offset < job.DirtyStart || r.Key is null) continue;
-                    if (!_map.ContainsKey(r.Key)) _mapKeyBytes += r.Key.Length + 48;
-                    _map[r.Key] = r.Offset;
-                }
+                int size = (int)header.TotalSize;
+                if (_readBuffer.Length < size) _readBuffer = new byte[Math.Max(size, 2 * _readBuffer.Length)];
+                segment.CopyTo(job.Position, _readBuffer.AsSpan(0, size));
+                ReadOnlySpan<byte> body = _readBuffer.AsSpan(RecordBatch.RecordsOffset, size - RecordBatch.RecordsOffset);
+                if (header.Codec == CompressionCodec.Gzip) body = CleanerCodec.Gunzip(body);
+                AddKeys(body, header, job.DirtyStart);
             }
             job.Position += (int)header.TotalSize;
             budget -= header.TotalSize;
             Stats.BytesRead += header.TotalSize;
+        }
+    }
+
+    /// <summary>Records each key's offset in the map, walking the records in place: a key already mapped is
+    /// looked up by its bytes (no allocation); only a new key is copied.</summary>
+    private void AddKeys(ReadOnlySpan<byte> body, in RecordBatchHeader header, long dirtyStart)
+    {
+        var lookup = _map.GetAlternateLookup<ReadOnlySpan<byte>>();
+        var reader = new SpanReader(body);
+        for (int i = 0; i < header.RecordsCount; i++)
+        {
+            if (!reader.TryReadVarInt(out int length) || length < 0 || length > reader.Remaining)
+                throw new InvariantViolationException("the cleaner read an invalid record from a validated batch");
+            var record = new SpanReader(reader.Take(length));
+            if (!(record.TryReadByte(out _) && record.TryReadVarLong(out _) && record.TryReadVarInt(out int offsetDelta)
+                  && record.TryReadNullableBytes(out var key, out bool keyNull)))
+                throw new InvariantViolationException("the cleaner read an invalid record from a validated batch");
+            long offset = header.BaseOffset + offsetDelta;
+            if (offset < dirtyStart || keyNull) continue;
+            if (!lookup.ContainsKey(key)) _mapKeyBytes += key.Length + 48;
+            lookup[key] = offset;
         }
     }
 
@@ -691,13 +708,21 @@ public sealed class LogCleaner
 }
 
 /// <summary>Byte-wise key equality with a deterministic FNV-1a hash (string.GetHashCode/HashCode are banned).</summary>
-internal sealed class ByteArrayComparer : IEqualityComparer<byte[]>
+internal sealed class ByteArrayComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
 {
     public static readonly ByteArrayComparer Instance = new();
 
     public bool Equals(byte[]? x, byte[]? y) => x is null ? y is null : y is not null && x.AsSpan().SequenceEqual(y);
 
-    public int GetHashCode(byte[] key)
+    public int GetHashCode(byte[] key) => Hash(key);
+
+    public bool Equals(ReadOnlySpan<byte> alternate, byte[] other) => alternate.SequenceEqual(other);
+
+    public int GetHashCode(ReadOnlySpan<byte> alternate) => Hash(alternate);
+
+    public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
+
+    private static int Hash(ReadOnlySpan<byte> key)
     {
         uint h = 2166136261;
         foreach (byte b in key) h = (h ^ b) * 16777619;
