@@ -209,6 +209,48 @@ public sealed class LogCleanerTests
     }
 
     [Fact]
+    public void Max_compaction_lag_forces_a_clean_the_dirty_ratio_would_not_allow()
+    {
+        var disk = new SimDisk();
+        var manager = new LogManager(disk, "data", NullBrokerLog.Instance);
+        var config = Compacted(long.MaxValue / 4);
+        var log = manager.GetOrCreateLog(Tp, config, 0);
+        var cleaner = new LogCleaner(LogCleanerConfig.Default, NullBrokerLog.Instance);
+        AppendAll(disk, manager, log, Enumerable.Range(0, 40).Select(i => new Write(i % 2, "v" + i)).ToList(), 1);
+        CleanToCompletion(cleaner, manager, 2_000);
+        AppendAll(disk, manager, log, Enumerable.Range(0, 40).Select(i => new Write(i % 2, "w" + i)).ToList(), 1);
+        long swaps = cleaner.Stats.Swaps;
+        // Part of the log is clean now, so a ratio of 1 cannot be met: no clean.
+        log.UpdateConfig(config with { MinCleanableDirtyRatio = 1, MaxCompactionLagMs = 1_000_000 });
+        Assert.False(cleaner.Step(manager, 3_000));
+        Assert.Equal(swaps, cleaner.Stats.Swaps);
+        // Dirty records older than max.compaction.lag.ms: cleaned whatever the ratio.
+        log.UpdateConfig(config with { MinCleanableDirtyRatio = 1, MaxCompactionLagMs = 10 });
+        CleanToCompletion(cleaner, manager, 5_000);
+        Assert.True(cleaner.Stats.Swaps > swaps);
+    }
+
+    [Fact]
+    public void A_clean_is_abandoned_when_retention_deletes_a_segment_under_it_and_its_output_is_removed()
+    {
+        var disk = new SimDisk();
+        var manager = new LogManager(disk, "data", NullBrokerLog.Instance);
+        var config = Compacted(long.MaxValue / 4) with { CleanupPolicy = "compact,delete", RetentionMs = 100 };
+        var log = manager.GetOrCreateLog(Tp, config, 0);
+        AppendAll(disk, manager, log, Enumerable.Range(0, 60).Select(i => new Write(i % 5, "v" + i)).ToList(), 1);
+        var cleaner = new LogCleaner(new LogCleanerConfig { BytesPerStep = 80 }, NullBrokerLog.Instance);
+        // Into the rewrite, with a .cleaned output open.
+        for (int i = 0; i < 1_000 && !disk.List("data/t-0").Any(n => n.EndsWith(LogCleaner.CleanedSuffix, StringComparison.Ordinal)); i++)
+            cleaner.Step(manager, 1_000);
+        Assert.NotNull(cleaner.Current);
+        Assert.Contains(disk.List("data/t-0"), n => n.EndsWith(LogCleaner.CleanedSuffix, StringComparison.Ordinal));
+        Assert.True(log.ApplyRetention(1_000_000) > 0);
+        cleaner.Step(manager, 1_000);
+        Assert.Equal(1, cleaner.Stats.Aborted);
+        Assert.DoesNotContain(disk.List("data/t-0"), n => n.EndsWith(LogCleaner.CleanedSuffix, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Produce_without_a_key_to_a_compacted_topic_is_INVALID_RECORD()
     {
         var kit = new StorageKit();
