@@ -82,6 +82,9 @@ public sealed class MemoryDisk : IDisk
         _directories.RemoveWhere(d => d == path || d.StartsWith(path + "/", StringComparison.Ordinal));
     }
 
+    /// <summary>No crash model here, so directory entries are always durable.</summary>
+    public DiskStatus SyncDirectory(string path) => DiskStatus.Ok;
+
     public void Rename(string from, string to)
     {
         if (!_files.Remove(Normalize(from), out var file)) throw new InvalidOperationException($"no file {from}");

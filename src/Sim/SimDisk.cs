@@ -12,8 +12,10 @@ public enum SimDiskOperation { Write, SyncCompletion, SyncNow }
 /// <see cref="IDiskFile.RequestSync"/> when the driver calls <see cref="CompletePendingSyncs"/>. A crash drops
 /// what was not made durable, except that an unsynced appended tail may partly survive, at sector granularity
 /// and possibly torn, as on a real disk.
-/// <para>Directory operations (create, delete, rename, creating a file) are durable immediately: the host
-/// syncs the parent directory inside those calls, so the simulator does not model losing them.</para>
+/// <para>Directory entries have a durable and a volatile view too. Creating a file or a directory, and deleting a
+/// directory, are durable at once (the host syncs the parent inside those calls). Deleting a file and renaming
+/// one change only the volatile view until <see cref="SyncDirectory"/> of that directory; a crash before it
+/// brings deleted files back (with their durable bytes) and undoes renames, as a real file system may.</para>
 /// <para>Deterministic: no clock, randomness only from the <see cref="IRandom"/> passed to <see cref="Crash(IRandom)"/>,
 /// listings sorted ordinally. Paths are relative, '/'-separated; "" is the root.</para>
 /// </summary>
@@ -22,6 +24,9 @@ public sealed class SimDisk : IDisk
     public const int SectorSize = 512;
 
     private readonly SortedDictionary<string, FileState> _files = new(StringComparer.Ordinal);
+    // The directory entries a crash would find: changed by creations at once, by deletes and renames only at
+    // SyncDirectory.
+    private readonly SortedDictionary<string, FileState> _durableFiles = new(StringComparer.Ordinal);
     private readonly SortedSet<string> _directories = new(StringComparer.Ordinal) { "" };
     private readonly List<PendingSync> _pendingSyncs = new();
     private long _usedBytes;
@@ -148,6 +153,7 @@ public sealed class SimDisk : IDisk
             if (_directories.Contains(path)) throw new InvalidOperationException($"{path} is a directory");
             state = new FileState(path);
             _files.Add(path, state);
+            _durableFiles[path] = state;
         }
         return new SimDiskFile(this, state, _generation);
     }
@@ -175,6 +181,7 @@ public sealed class SimDisk : IDisk
             _files.Remove(f, out var state);
             Forget(state!);
         }
+        foreach (var f in _durableFiles.Keys.Where(f => IsUnder(f, path)).ToList()) _durableFiles.Remove(f);
         _directories.RemoveWhere(d => d == path || IsUnder(d, path));
     }
 
@@ -187,6 +194,33 @@ public sealed class SimDisk : IDisk
         if (_files.Remove(to, out var replaced)) Forget(replaced);
         state.Path = to;
         _files.Add(to, state);
+    }
+
+    /// <summary>Directory fsync: the entries directly in <paramref name="path"/> become durable as they are now.</summary>
+    public DiskStatus SyncDirectory(string path)
+    {
+        path = Normalize(path);
+        var fault = Fault(SimDiskOperation.SyncNow, path);
+        if (fault != DiskStatus.Ok) return fault;
+        if (LyingFsync) return DiskStatus.Ok;
+        foreach (var f in _durableFiles.Keys.Where(f => ParentOf(f) == path).ToList()) _durableFiles.Remove(f);
+        foreach (var (f, state) in _files)
+            if (ParentOf(f) == path) _durableFiles[f] = state;
+        return DiskStatus.Ok;
+    }
+
+    /// <summary>Deletes and renames not yet made durable by a directory sync (tests).</summary>
+    public int PendingDirectoryChanges
+    {
+        get
+        {
+            int changes = 0;
+            foreach (var (f, state) in _files)
+                if (!_durableFiles.TryGetValue(f, out var d) || !ReferenceEquals(d, state)) changes++;
+            foreach (var f in _durableFiles.Keys)
+                if (!_files.ContainsKey(f)) changes++;
+            return changes;
+        }
     }
 
     private DiskStatus Fault(SimDiskOperation op, string path) => FaultHook?.Invoke(op, path) ?? DiskStatus.Ok;
@@ -343,6 +377,16 @@ public sealed class SimDisk : IDisk
 
     private void CrashCore(SurvivingImage survivor)
     {
+        // The directories come back as last synced: undone renames, deleted files back with their durable bytes.
+        _files.Clear();
+        foreach (var (path, state) in _durableFiles)
+        {
+            state.Path = path;
+            state.Deleted = false;
+            _files.Add(path, state);
+        }
+        _usedBytes = 0;
+        foreach (var f in _files.Values) _usedBytes += f.Volatile.Length;
         foreach (var f in _files.Values)
         {
             bool appendOnly = f.Pending.TrueForAll(op => op.Position >= f.Durable.Length);

@@ -47,6 +47,8 @@ public sealed class BrokerProcess : IDisposable
         };
     }
 
+    private IReadOnlyDictionary<string, string>? _environment;
+
     private BrokerProcess(string name, int? numPartitions, string[] extraArgs)
     {
         lock (Live) Live.Add(this);
@@ -60,9 +62,11 @@ public sealed class BrokerProcess : IDisposable
 
     /// <summary>Starts a broker and waits until its port accepts connections. Its metrics endpoint is off unless
     /// <paramref name="extraArgs"/> sets --metrics-listener (brokers run side by side; 9644 would clash).</summary>
-    public static BrokerProcess Start(string name = "broker", int? numPartitions = null, string[]? extraArgs = null)
+    /// <param name="environment">Extra environment for the broker (DETKAFKA_* settings).</param>
+    public static BrokerProcess Start(string name = "broker", int? numPartitions = null, string[]? extraArgs = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
-        var broker = new BrokerProcess(name, numPartitions, extraArgs ?? []);
+        var broker = new BrokerProcess(name, numPartitions, extraArgs ?? []) { _environment = environment };
         try
         {
             broker.Launch();
@@ -174,6 +178,8 @@ public sealed class BrokerProcess : IDisposable
         };
         psi.ArgumentList.Add(RepoPaths.BrokerDll);
         psi.ArgumentList.Add("serve");
+        if (_environment is not null)
+            foreach (var (key, value) in _environment) psi.Environment[key] = value;
         psi.ArgumentList.Add("--listeners");
         psi.ArgumentList.Add($"PLAINTEXT://127.0.0.1:{Port}");
         psi.ArgumentList.Add("--data-dir");

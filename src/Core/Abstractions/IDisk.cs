@@ -19,14 +19,21 @@ public interface IDisk
     /// <summary>Open a file, creating it empty when <paramref name="create"/> and it does not exist.</summary>
     IDiskFile Open(string path, bool create);
 
+    /// <summary>Removes the directory entry. Like a rename it survives a crash only once the parent directory is
+    /// synced (<see cref="SyncDirectory"/>); before that a crash may bring the file back whole.</summary>
     void DeleteFile(string path);
 
-    /// <summary>Delete a directory and everything below it.</summary>
+    /// <summary>Delete a directory and everything below it, durably (the host syncs the parent inside the call:
+    /// topic deletion is rare and must not come back).</summary>
     void DeleteDirectory(string path);
 
-    /// <summary>Atomic rename, replacing the target; durable once the parent directory is synced (the host
-    /// syncs the directory inside this call).</summary>
+    /// <summary>Atomic rename, replacing the target. Durable only once the directory is synced
+    /// (<see cref="SyncDirectory"/>); until then a crash leaves the old names.</summary>
     void Rename(string from, string to);
+
+    /// <summary>fsync of a directory: makes every delete and rename done in it so far durable. Creating a file
+    /// or a directory is durable at once (the host syncs the parent inside those calls).</summary>
+    DiskStatus SyncDirectory(string path);
 }
 
 public enum DiskStatus { Ok, NoSpace, IoError }

@@ -34,6 +34,12 @@ public sealed class BrokerConfig
     /// <summary>Broker defaults for topic configs (log.segment.bytes etc.), as Kafka topic-config key/values.</summary>
     public IReadOnlyDictionary<string, string> TopicConfigDefaults { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>log.retention.check.interval.ms: how often retention (and segment.ms rolling) runs.</summary>
+    public long LogRetentionCheckIntervalMs { get; init; } = 300_000;
+
+    /// <summary>log.cleaner.*: the log cleaner (compaction).</summary>
+    public Storage.LogCleanerConfig LogCleaner { get; init; } = Storage.LogCleanerConfig.Default;
+
     /// <summary>The directory (relative to the disk's root) that holds everything: "" = the disk root.</summary>
     public string DataDirectory { get; init; } = "";
 

@@ -13,6 +13,10 @@ public sealed partial class BrokerNode
     private LogManager _logs = null!;
     private LogConfig _brokerDefaults = LogConfig.Default;
     private bool _started;
+    private LogCleaner _cleaner = null!;
+    // Monotonic deadlines of the two maintenance tasks (retention and the cleaner), checked in PollState.
+    private long _nextRetentionMs = long.MaxValue;
+    private long _nextCleanerStepMs = long.MaxValue;
 
     /// <summary>Producer ids are taken from the store in blocks of this many (Kafka: 1000), one sync per block.</summary>
     private const long ProducerIdBlockSize = 1000;
@@ -39,6 +43,7 @@ public sealed partial class BrokerNode
         return _nextProducerId++;
     }
     public LogManager Logs => _logs;
+    public LogCleaner Cleaner => _cleaner;
     public LogConfig BrokerTopicDefaults => _brokerDefaults;
     public IReadOnlyCollection<TopicInfo> Topics => _topics.Values;
     internal Purgatory Purgatory { get; private set; } = null!;
@@ -59,14 +64,39 @@ public sealed partial class BrokerNode
         _metadata = new MetadataStore(Disk, Config.DataDirectory, Log);
         Purgatory = new Purgatory(this);
         Groups = new Groups.GroupCoordinator(this);
+        _cleaner = new LogCleaner(Config.LogCleaner, Log);
     }
 
-    private long StateNextDeadlineMs() => _started ? _logs.NextDeadlineMs : long.MaxValue;
+    private long StateNextDeadlineMs()
+        => _started ? Math.Min(_logs.NextDeadlineMs, Math.Min(_nextRetentionMs, _nextCleanerStepMs)) : long.MaxValue;
 
     private void PollState(long nowMs)
     {
         if (!_started) return;
+        if (nowMs >= _nextRetentionMs)
+        {
+            RunRetention();
+            _nextRetentionMs = nowMs + Math.Max(1, Config.LogRetentionCheckIntervalMs);
+        }
+        if (nowMs >= _nextCleanerStepMs)
+        {
+            // Log timestamps are wall-clock times; deadlines are monotonic.
+            bool busy = _cleaner.Step(_logs, Clock.WallClockMs);
+            _nextCleanerStepMs = nowMs + Math.Max(1, busy ? Config.LogCleaner.StepIntervalMs : Config.LogCleaner.BackoffMs);
+        }
         _logs.MaybeStartSyncs(nowMs);
+    }
+
+    /// <summary>Kafka's periodic log maintenance: segment.ms rolls of idle active segments, then retention.
+    /// A roll moves the flushed offset, so waiting produces may complete.</summary>
+    private void RunRetention()
+    {
+        long wallMs = Clock.WallClockMs;
+        foreach (var log in _logs.Logs)
+        {
+            if (log.MaybeRollByTime(wallMs)) Purgatory.OnLogAdvanced(log);
+            log.ApplyRetention(wallMs);
+        }
     }
 
     /// <summary>Recover the data directory: metadata, then every partition log (validating and truncating a
@@ -97,6 +127,9 @@ public sealed partial class BrokerNode
         _nextProducerId = _producerIdBlockEnd = Math.Max(producerIdBlock ?? 0, largestSeen + 1);
         _started = true;
         Groups.Load();
+        long now = Clock.MonotonicMs;
+        _nextRetentionMs = now + Math.Max(1, Config.LogRetentionCheckIntervalMs);
+        if (Config.LogCleaner.Enable) _nextCleanerStepMs = now + Math.Max(1, Config.LogCleaner.BackoffMs);
         Log.Info("Node {NodeId} started: cluster {ClusterId}, {Topics} topics, {Logs} partition logs",
             Config.NodeId, ClusterId, _topics.Count, _logs.Count);
     }

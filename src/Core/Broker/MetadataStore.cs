@@ -156,6 +156,9 @@ internal sealed class MetadataStore(IDisk disk, string dataDirectory, IBrokerLog
             if (status != DiskStatus.Ok) throw new StorageException($"writing {tmp}: {status}", status);
         }
         disk.Rename(tmp, path);
+        // The rename is the commit; it is durable only once the directory is synced.
+        var synced = disk.SyncDirectory(dataDirectory);
+        if (synced != DiskStatus.Ok) throw new StorageException($"syncing the directory of {path}: {synced}", synced);
     }
 }
 

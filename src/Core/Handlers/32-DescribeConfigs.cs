@@ -70,14 +70,16 @@ public sealed class DescribeConfigsHandler(BrokerNode broker) : ApiHandler(broke
                     ConfigType = e.Type,
                 };
                 if (describe.IncludeSynonyms)
-                    c.Synonyms.Add(new DescribeConfigsResponse.DescribeConfigsSynonym { Name = e.Name, Value = e.Value, Source = e.Source });
+                    foreach (var (name, value, source) in e.Synonyms ?? [(e.Name, e.Value, e.Source)])
+                        c.Synonyms.Add(new DescribeConfigsResponse.DescribeConfigsSynonym { Name = name, Value = value, Source = source });
                 result.Configs.Add(c);
             }
         }
         request.Respond(response);
     }
 
-    internal readonly record struct ConfigEntry(string Name, string? Value, ConfigSource Source, ConfigType Type, bool ReadOnly);
+    internal readonly record struct ConfigEntry(string Name, string? Value, ConfigSource Source, ConfigType Type, bool ReadOnly,
+        IReadOnlyList<(string Name, string? Value, ConfigSource Source)>? Synonyms = null);
 
     /// <summary>Every config of a topic, sorted by name: the same list CreateTopics v5+ returns.</summary>
     internal static IEnumerable<ConfigEntry> TopicConfigEntries(BrokerNode broker, TopicInfo topic)
@@ -91,8 +93,25 @@ public sealed class DescribeConfigsHandler(BrokerNode broker) : ApiHandler(broke
             var source = topic.ConfigOverrides.ContainsKey(name) ? ConfigSource.TopicConfig
                 : broker.Config.TopicConfigDefaults.ContainsKey(name) ? ConfigSource.StaticBrokerConfig
                 : ConfigSource.DefaultConfig;
-            yield return new ConfigEntry(name, effective.ValueOf(name), source, TypeOf(name), ReadOnly: false);
+            yield return new ConfigEntry(name, effective.ValueOf(name), source, TypeOf(name), ReadOnly: false,
+                Synonyms(broker, topic, name));
         }
+    }
+
+    /// <summary>Kafka's synonym chain, highest precedence first: the topic's override (DYNAMIC_TOPIC_CONFIG),
+    /// the broker's static setting under its broker name (STATIC_BROKER_CONFIG), Kafka's default under the broker
+    /// name (DEFAULT_CONFIG).</summary>
+    private static List<(string, string?, ConfigSource)> Synonyms(BrokerNode broker, TopicInfo topic, string name)
+    {
+        var list = new List<(string, string?, ConfigSource)>(3);
+        if (topic.ConfigOverrides.TryGetValue(name, out var own))
+            list.Add((name, broker.EffectiveConfig(topic).ValueOf(name) ?? own, ConfigSource.TopicConfig));
+        string brokerName = LogConfig.BrokerSynonyms.GetValueOrDefault(name, name);
+        if (broker.Config.TopicConfigDefaults.ContainsKey(name))
+            list.Add((brokerName, broker.BrokerTopicDefaults.ValueOf(name), ConfigSource.StaticBrokerConfig));
+        if (LogConfig.Names.Contains(name))
+            list.Add((brokerName, LogConfig.Default.ValueOf(name), ConfigSource.DefaultConfig));
+        return list;
     }
 
     private static ConfigType TypeOf(string name) => name switch
@@ -100,7 +119,9 @@ public sealed class DescribeConfigsHandler(BrokerNode broker) : ApiHandler(broke
         LogConfig.SegmentBytesName or LogConfig.SegmentIndexBytesName or LogConfig.IndexIntervalBytesName
             or LogConfig.MaxMessageBytesName => ConfigType.Int,
         LogConfig.SegmentMsName or LogConfig.FlushMessagesName or LogConfig.FlushMsName or LogConfig.RetentionMsName
-            or LogConfig.RetentionBytesName => ConfigType.Long,
+            or LogConfig.RetentionBytesName or LogConfig.DeleteRetentionMsName or LogConfig.MinCompactionLagMsName
+            or LogConfig.MaxCompactionLagMsName => ConfigType.Long,
+        LogConfig.MinCleanableDirtyRatioName => ConfigType.Double,
         LogConfig.CleanupPolicyName => ConfigType.List,
         _ => ConfigType.String,
     };
@@ -114,6 +135,11 @@ public sealed class DescribeConfigsHandler(BrokerNode broker) : ApiHandler(broke
         {
             new("advertised.listeners", $"PLAINTEXT://{c.AdvertisedHost}:{c.AdvertisedPort}", ConfigSource.StaticBrokerConfig, ConfigType.String, true),
             new("auto.create.topics.enable", c.AutoCreateTopicsEnable ? "true" : "false", ConfigSource.StaticBrokerConfig, ConfigType.Boolean, true),
+            new("log.cleaner.delete.retention.ms", I(d.DeleteRetentionMs), ConfigSource.StaticBrokerConfig, ConfigType.Long, true),
+            new("log.cleaner.max.compaction.lag.ms", I(d.MaxCompactionLagMs), ConfigSource.StaticBrokerConfig, ConfigType.Long, true),
+            new("log.cleaner.min.cleanable.ratio", d.ValueOf(LogConfig.MinCleanableDirtyRatioName), ConfigSource.StaticBrokerConfig, ConfigType.Double, true),
+            new("log.cleaner.min.compaction.lag.ms", I(d.MinCompactionLagMs), ConfigSource.StaticBrokerConfig, ConfigType.Long, true),
+            new("log.cleanup.policy", d.CleanupPolicy, ConfigSource.StaticBrokerConfig, ConfigType.List, true),
             new("log.flush.interval.messages", I(d.FlushMessages), ConfigSource.StaticBrokerConfig, ConfigType.Long, true),
             new("log.flush.interval.ms", I(d.FlushMs), ConfigSource.StaticBrokerConfig, ConfigType.Long, true),
             new("log.index.interval.bytes", I(d.IndexIntervalBytes), ConfigSource.StaticBrokerConfig, ConfigType.Int, true),

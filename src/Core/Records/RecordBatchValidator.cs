@@ -33,9 +33,14 @@ public readonly record struct RecordValidationOptions(int MaxBatchBytes, bool Al
         => new(maxMessageBytes, AllowControlBatches: false, UncompressedLimitFor(maxMessageBytes));
 
     /// <summary>Re-reading our own log (and a client reading fetched batches): the config may have shrunk since the
-    /// batch was written, so the only size bounds are the file itself and the decompression ceiling.</summary>
+    /// batch was written, so the only size bounds are the file itself and the decompression ceiling; and the
+    /// cleaner's batches may have gaps in their offset deltas.</summary>
     public static RecordValidationOptions ForRecovery()
-        => new(int.MaxValue, AllowControlBatches: true, MaxUncompressedBytesCeiling);
+        => new(int.MaxValue, AllowControlBatches: true, MaxUncompressedBytesCeiling) { AllowOffsetGaps = true };
+
+    /// <summary>Batches rewritten by log compaction keep their base and last offsets and drop records between
+    /// them (Kafka's rule), so offset deltas only increase, up to the last offset delta. Never for produce.</summary>
+    public bool AllowOffsetGaps { get; init; }
 }
 
 /// <summary>Outcome of validating the batch at the start of a span. <see cref="TotalSize"/> is meaningful only
@@ -126,7 +131,7 @@ public static class RecordBatchValidator
             return Fail(ErrorCode.CorruptMessage, $"negative record count {header.RecordsCount}");
         if (header.RecordsCount == 0)
             return Fail(ErrorCode.InvalidRecord, "batch holds no records");
-        if (header.LastOffsetDelta != header.RecordsCount - 1)
+        if (options.AllowOffsetGaps ? header.LastOffsetDelta < header.RecordsCount - 1 : header.LastOffsetDelta != header.RecordsCount - 1)
             return Fail(ErrorCode.InvalidRecord,
                 $"last offset delta {header.LastOffsetDelta} does not match {header.RecordsCount} records");
 
@@ -136,7 +141,7 @@ public static class RecordBatchValidator
         long maxTimestamp;
         if (codec == CompressionCodec.None)
         {
-            error = ParseRecords(body, header, sink, out maxTimestamp, out message);
+            error = ParseRecords(body, header, options.AllowOffsetGaps, sink, out maxTimestamp, out message);
         }
         else
         {
@@ -148,7 +153,7 @@ public static class RecordBatchValidator
                 output.Reset(options.MaxUncompressedBytes);
                 maxTimestamp = RecordBatch.NoTimestamp;
                 error = decoder.TryDecompress(body, output, out message)
-                    ? ParseRecords(output.WrittenSpan, header, sink, out maxTimestamp, out message)
+                    ? ParseRecords(output.WrittenSpan, header, options.AllowOffsetGaps, sink, out maxTimestamp, out message)
                     : ErrorCode.CorruptMessage;
             }
             finally
@@ -167,9 +172,10 @@ public static class RecordBatchValidator
     /// Walks exactly <c>header.RecordsCount</c> records that must fill <paramref name="data"/> exactly, record i
     /// carrying offset delta i. Computes the largest record timestamp (the batch's true max timestamp).
     /// </summary>
-    private static ErrorCode ParseRecords(ReadOnlySpan<byte> data, in RecordBatchHeader header, List<DecodedRecord>? sink,
-        out long maxTimestamp, out string? message)
+    private static ErrorCode ParseRecords(ReadOnlySpan<byte> data, in RecordBatchHeader header, bool allowOffsetGaps,
+        List<DecodedRecord>? sink, out long maxTimestamp, out string? message)
     {
+        int previousDelta = -1;
         maxTimestamp = RecordBatch.NoTimestamp;
         var reader = new SpanReader(data);
         for (int i = 0; i < header.RecordsCount; i++)
@@ -208,7 +214,11 @@ public static class RecordBatchValidator
                 message = $"record {i}: {record.Remaining} bytes left over inside the record";
                 return ErrorCode.CorruptMessage;
             }
-            if (offsetDelta != i)
+            bool deltaOk = allowOffsetGaps
+                ? offsetDelta > previousDelta && offsetDelta <= header.LastOffsetDelta
+                : offsetDelta == i;
+            previousDelta = offsetDelta;
+            if (!deltaOk)
             {
                 message = $"record {i} has offset delta {offsetDelta}";
                 return ErrorCode.InvalidRecord;

@@ -27,6 +27,11 @@ public sealed record LogConfig
     /// <summary>compression.type's values, as Kafka lists them.</summary>
     public static IReadOnlyList<string> CompressionTypes { get; } = ["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
 
+    public const string DeleteRetentionMsName = "delete.retention.ms";
+    public const string MinCompactionLagMsName = "min.compaction.lag.ms";
+    public const string MaxCompactionLagMsName = "max.compaction.lag.ms";
+    public const string MinCleanableDirtyRatioName = "min.cleanable.dirty.ratio";
+
     public int SegmentBytes { get; init; } = 1 << 30;
     public long SegmentMs { get; init; } = 7L * 24 * 60 * 60 * 1000;
     public int SegmentIndexBytes { get; init; } = 10 * 1024 * 1024;
@@ -55,6 +60,12 @@ public sealed record LogConfig
         _ => throw new InvalidOperationException($"compression.type {CompressionType} was not validated"),
     };
 
+    // Log compaction (cleanup.policy=compact), Kafka's defaults.
+    public long DeleteRetentionMs { get; init; } = 24L * 60 * 60 * 1000;
+    public long MinCompactionLagMs { get; init; }
+    public long MaxCompactionLagMs { get; init; } = long.MaxValue;
+    public double MinCleanableDirtyRatio { get; init; } = 0.5;
+
     /// <summary>Kafka topic configs accepted and reported back but not acted on, by name.</summary>
     public IReadOnlyDictionary<string, string> Passthrough { get; init; } = new SortedDictionary<string, string>(StringComparer.Ordinal);
 
@@ -63,24 +74,61 @@ public sealed record LogConfig
     /// <summary>Acks do not wait for a sync; the high watermark is the log end offset.</summary>
     public bool IsRelaxedDurability => FlushMessages > 1 || FlushMs != long.MaxValue;
 
-    public bool DeletesByRetention => CleanupPolicy.Split(',').Any(p => p.Trim() == "delete");
+    public bool DeletesByRetention => HasPolicy("delete");
+
+    /// <summary>cleanup.policy names compact: the cleaner keeps the latest record per key, and produce needs keys.</summary>
+    public bool Compacts => HasPolicy("compact");
+
+    /// <summary>Whether the cleanup.policy list names <paramref name="policy"/>; allocates nothing (the produce path asks).</summary>
+    private bool HasPolicy(string policy)
+    {
+        var rest = CleanupPolicy.AsSpan();
+        while (true)
+        {
+            int comma = rest.IndexOf(',');
+            var item = (comma < 0 ? rest : rest[..comma]).Trim();
+            if (item.SequenceEqual(policy)) return true;
+            if (comma < 0) return false;
+            rest = rest[(comma + 1)..];
+        }
+    }
 
     /// <summary>The configs this class owns, sorted.</summary>
     public static IReadOnlyList<string> Names { get; } = new[]
     {
-        CleanupPolicyName, CompressionTypeName, FlushMessagesName, FlushMsName, IndexIntervalBytesName, MaxMessageBytesName,
-        MessageTimestampTypeName, RetentionBytesName, RetentionMsName, SegmentBytesName, SegmentIndexBytesName,
+        CleanupPolicyName, CompressionTypeName, DeleteRetentionMsName, FlushMessagesName, FlushMsName, IndexIntervalBytesName,
+        MaxCompactionLagMsName, MaxMessageBytesName, MessageTimestampTypeName, MinCleanableDirtyRatioName,
+        MinCompactionLagMsName, RetentionBytesName, RetentionMsName, SegmentBytesName, SegmentIndexBytesName,
         SegmentMsName,
+    };
+
+    /// <summary>The broker config that supplies each topic config's default (DescribeConfigs synonyms), as in Kafka.</summary>
+    public static IReadOnlyDictionary<string, string> BrokerSynonyms { get; } = new SortedDictionary<string, string>(StringComparer.Ordinal)
+    {
+        [CleanupPolicyName] = "log.cleanup.policy",
+        [DeleteRetentionMsName] = "log.cleaner.delete.retention.ms",
+        [FlushMessagesName] = "log.flush.interval.messages",
+        [FlushMsName] = "log.flush.interval.ms",
+        [IndexIntervalBytesName] = "log.index.interval.bytes",
+        [MaxCompactionLagMsName] = "log.cleaner.max.compaction.lag.ms",
+        [MaxMessageBytesName] = "message.max.bytes",
+        [MessageTimestampTypeName] = "log.message.timestamp.type",
+        [MinCleanableDirtyRatioName] = "log.cleaner.min.cleanable.ratio",
+        [MinCompactionLagMsName] = "log.cleaner.min.compaction.lag.ms",
+        [RetentionBytesName] = "log.retention.bytes",
+        [RetentionMsName] = "log.retention.ms",
+        [SegmentBytesName] = "log.segment.bytes",
+        [SegmentIndexBytesName] = "log.index.size.max.bytes",
+        [SegmentMsName] = "log.roll.ms",
     };
 
     /// <summary>Kafka topic configs that clients commonly send and that we accept without effect.</summary>
     public static IReadOnlySet<string> PassthroughNames { get; } = new SortedSet<string>(StringComparer.Ordinal)
     {
-        "delete.retention.ms", "file.delete.delay.ms", "follower.replication.throttled.replicas",
+        "file.delete.delay.ms", "follower.replication.throttled.replicas",
         "leader.replication.throttled.replicas", "local.retention.bytes", "local.retention.ms",
-        "max.compaction.lag.ms", "message.downconversion.enable", "message.timestamp.after.max.ms",
-        "message.timestamp.before.max.ms", "message.timestamp.difference.max.ms", "min.cleanable.dirty.ratio",
-        "min.compaction.lag.ms", "min.insync.replicas", "preallocate", "remote.storage.enable", "segment.jitter.ms",
+        "message.downconversion.enable", "message.timestamp.after.max.ms",
+        "message.timestamp.before.max.ms", "message.timestamp.difference.max.ms", "min.insync.replicas", "preallocate", "remote.storage.enable", "segment.jitter.ms",
         "unclean.leader.election.enable",
     };
 
@@ -114,6 +162,14 @@ public sealed record LogConfig
                 return false;
             }
             c = next;
+        }
+        if (c.MinCompactionLagMs > c.MaxCompactionLagMs)
+        {
+            // Kafka's cross-check: a record could never be both old enough and young enough to be compacted.
+            config = this;
+            error = $"Invalid value {c.MaxCompactionLagMs} for configuration {MaxCompactionLagMsName}: conflict with "
+                + $"{MinCompactionLagMsName} {c.MinCompactionLagMs}; {MaxCompactionLagMsName} must not be smaller";
+            return false;
         }
         config = c;
         error = null;
@@ -171,6 +227,37 @@ public sealed record LogConfig
             case RetentionBytesName:
                 if (!TryLong(name, value, d.RetentionBytes, long.MinValue, out long retentionBytes, out error)) return false;
                 next = c with { RetentionBytes = retentionBytes };
+                return true;
+            case DeleteRetentionMsName:
+                if (!TryLong(name, value, d.DeleteRetentionMs, 0, out long deleteRetentionMs, out error)) return false;
+                next = c with { DeleteRetentionMs = deleteRetentionMs };
+                return true;
+            case MinCompactionLagMsName:
+                if (!TryLong(name, value, d.MinCompactionLagMs, 0, out long minLag, out error)) return false;
+                next = c with { MinCompactionLagMs = minLag };
+                return true;
+            case MaxCompactionLagMsName:
+                if (!TryLong(name, value, d.MaxCompactionLagMs, 1, out long maxLag, out error)) return false;
+                next = c with { MaxCompactionLagMs = maxLag };
+                return true;
+            case MinCleanableDirtyRatioName:
+                if (value is null)
+                {
+                    next = c with { MinCleanableDirtyRatio = d.MinCleanableDirtyRatio };
+                    return true;
+                }
+                if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double ratio)
+                    || double.IsNaN(ratio))
+                {
+                    error = $"Invalid value {value} for configuration {name}: Not a number of type DOUBLE";
+                    return false;
+                }
+                if (ratio < 0 || ratio > 1)
+                {
+                    error = $"Invalid value {value} for configuration {name}: Value must be between 0 and 1";
+                    return false;
+                }
+                next = c with { MinCleanableDirtyRatio = ratio };
                 return true;
             case MessageTimestampTypeName:
                 switch (value)
@@ -232,6 +319,10 @@ public sealed record LogConfig
         RetentionBytesName => Format(RetentionBytes),
         CleanupPolicyName => CleanupPolicy,
         CompressionTypeName => CompressionType,
+        DeleteRetentionMsName => Format(DeleteRetentionMs),
+        MinCompactionLagMsName => Format(MinCompactionLagMs),
+        MaxCompactionLagMsName => Format(MaxCompactionLagMs),
+        MinCleanableDirtyRatioName => MinCleanableDirtyRatio.ToString("R", CultureInfo.InvariantCulture),
         _ => Passthrough.TryGetValue(name, out var v) ? v : null,
     };
 

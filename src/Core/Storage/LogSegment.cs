@@ -9,8 +9,10 @@ namespace DetKafka.Core.Storage;
 
 /// <summary>
 /// One segment of a partition log: the <c>.log</c> file of whole batches with offsets from
-/// <see cref="BaseOffset"/> up to <see cref="NextOffset"/> (exclusive, no gaps), its <see cref="OffsetIndex"/> and
+/// <see cref="BaseOffset"/> up to <see cref="NextOffset"/> (exclusive), its <see cref="OffsetIndex"/> and
 /// <see cref="TimeIndex"/>. Files are named by the base offset as 20 zero-padded digits, like Kafka's.
+/// Offsets run without gaps, except in a segment the cleaner wrote (<see cref="AppendCleaned"/>): there batch
+/// offsets only increase, since compaction removes records but never renumbers them.
 /// </summary>
 public sealed class LogSegment : IDisposable, IRecordsSource
 {
@@ -23,20 +25,30 @@ public sealed class LogSegment : IDisposable, IRecordsSource
     private readonly int _indexIntervalBytes;
     private int _size;
     private int _bytesSinceLastIndexEntry;
+    private bool _allowGaps;
 
-    private LogSegment(IDisk disk, string directory, long baseOffset, LogConfig config, long createdMs)
+    private string _fileSuffix;
+
+    private LogSegment(IDisk disk, string directory, long baseOffset, LogConfig config, long createdMs, string fileSuffix)
     {
         _disk = disk;
         _directory = directory;
+        _fileSuffix = fileSuffix;
         BaseOffset = baseOffset;
         _indexIntervalBytes = config.IndexIntervalBytes;
         CreatedMs = createdMs;
         string stem = PathOf(directory, FileStem(baseOffset));
-        LogFile = disk.Open(stem + LogSuffix, create: true);
-        OffsetIndex = new OffsetIndex(disk.Open(stem + IndexSuffix, create: true), baseOffset, config.SegmentIndexBytes);
-        TimeIndex = new TimeIndex(disk.Open(stem + TimeIndexSuffix, create: true), baseOffset, config.SegmentIndexBytes);
+        LogFile = disk.Open(stem + LogSuffix + fileSuffix, create: true);
+        OffsetIndex = new OffsetIndex(disk.Open(stem + IndexSuffix + fileSuffix, create: true), baseOffset, config.SegmentIndexBytes);
+        TimeIndex = new TimeIndex(disk.Open(stem + TimeIndexSuffix + fileSuffix, create: true), baseOffset, config.SegmentIndexBytes);
         NextOffset = baseOffset;
     }
+
+    /// <summary>The suffix after the usual file names: "" for a live segment, <c>.cleaned</c> while the cleaner writes one.</summary>
+    public string FileSuffix => _fileSuffix;
+
+    /// <summary>The cleaner renamed this segment's files to the live names (see <see cref="LogCleaner"/>).</summary>
+    internal void OnRenamedLive() => _fileSuffix = "";
 
     public long BaseOffset { get; }
 
@@ -78,7 +90,39 @@ public sealed class LogSegment : IDisposable, IRecordsSource
 
     /// <summary>Creates (or opens, without looking at the contents) the segment's three files.</summary>
     public static LogSegment Open(IDisk disk, string directory, long baseOffset, LogConfig config, long nowMs)
-        => new(disk, directory, baseOffset, config, nowMs);
+        => new(disk, directory, baseOffset, config, nowMs, "");
+
+    /// <summary>Creates a segment whose files carry <paramref name="fileSuffix"/> (the cleaner's <c>.cleaned</c>
+    /// output), emptying any left from before.</summary>
+    internal static LogSegment OpenWithSuffix(IDisk disk, string directory, long baseOffset, LogConfig config, long nowMs,
+        string fileSuffix)
+    {
+        var segment = new LogSegment(disk, directory, baseOffset, config, nowMs, fileSuffix);
+        segment.LogFile.Truncate(0);
+        segment.OffsetIndex.Reset();
+        segment.TimeIndex.Reset();
+        return segment;
+    }
+
+    /// <summary>
+    /// The cleaner's append: one whole batch (already valid, offsets already assigned) whose base offset may
+    /// lie past <see cref="NextOffset"/>, since compaction leaves gaps. Indexed like any append.
+    /// </summary>
+    internal DiskStatus AppendCleaned(ReadOnlySpan<byte> batch, in RecordBatchHeader header, long maxTimestamp)
+    {
+        Check.That(header.BaseOffset >= NextOffset && header.TotalSize == batch.Length);
+        Check.That((long)_size + batch.Length <= int.MaxValue);
+        int start = _size;
+        var status = LogFile.Write(start, batch);
+        if (status != DiskStatus.Ok)
+        {
+            LogFile.Truncate(start);
+            return status;
+        }
+        NextOffset = header.BaseOffset; // a gap: offsets removed by compaction
+        IndexBatch(header.BaseOffset, header.LastOffset, maxTimestamp, start, batch.Length);
+        return DiskStatus.Ok;
+    }
 
     /// <summary>
     /// Writes a prepared append (whole batches, offsets assigned from <see cref="NextOffset"/>) at the end of the
@@ -177,11 +221,8 @@ public sealed class LogSegment : IDisposable, IRecordsSource
         while (true)
         {
             Check.That(TryReadHeader(position, out var header));
-            if (header.LastOffset >= offset)
-            {
-                Check.That(header.BaseOffset <= offset);
-                return position;
-            }
+            // In a cleaned segment the batch found may start after the offset asked (it fell in a gap).
+            if (header.LastOffset >= offset) return position;
             position = checked(position + (int)header.TotalSize);
         }
     }
@@ -256,8 +297,9 @@ public sealed class LogSegment : IDisposable, IRecordsSource
     /// to run on without gaps from <see cref="BaseOffset"/>, rebuilds both indexes, and cuts the file at the
     /// first batch that fails. Returns how many bytes were cut.
     /// </summary>
-    public long Recover(IBrokerLog log)
+    public long Recover(IBrokerLog log, bool allowOffsetGaps = false)
     {
+        _allowGaps = allowOffsetGaps;
         OffsetIndex.Reset();
         TimeIndex.Reset();
         _size = 0;
@@ -278,6 +320,7 @@ public sealed class LogSegment : IDisposable, IRecordsSource
                     PathOf(_directory, FileStem(BaseOffset)), problem, position, fileLength - position);
                 break;
             }
+            if (_allowGaps) NextOffset = header.BaseOffset;
             IndexBatch(header.BaseOffset, header.LastOffset, header.MaxTimestamp, position, size);
             position += size;
         }
@@ -293,6 +336,7 @@ public sealed class LogSegment : IDisposable, IRecordsSource
     /// </summary>
     public bool TryOpenWithIndexes(long nextSegmentBaseOffset, IBrokerLog log)
     {
+        _allowGaps = true; // only closed segments open this way, and the cleaner may have left gaps in them
         long fileLength = LogFile.Length;
         if (fileLength == 0 || fileLength > int.MaxValue) return false;
         string? problem = OffsetIndex.Load((int)fileLength, nextSegmentBaseOffset)
@@ -392,7 +436,8 @@ public sealed class LogSegment : IDisposable, IRecordsSource
             if (LogFile.Read(position, buffer.AsSpan(0, size)) != size) return "short read";
             var v = RecordBatchValidator.ValidateBatch(buffer.AsSpan(0, size), RecordValidationOptions.ForRecovery());
             if (!v.IsValid) return $"{v.Error}: {v.Message}";
-            if (header.BaseOffset != NextOffset) return $"base offset {header.BaseOffset} where {NextOffset} was expected";
+            if (_allowGaps ? header.BaseOffset < NextOffset : header.BaseOffset != NextOffset)
+                return $"base offset {header.BaseOffset} where {NextOffset} was expected";
             return null;
         }
         finally
@@ -423,7 +468,7 @@ public sealed class LogSegment : IDisposable, IRecordsSource
         Dispose();
         string stem = PathOf(_directory, FileStem(BaseOffset));
         foreach (var suffix in new[] { LogSuffix, IndexSuffix, TimeIndexSuffix })
-            if (_disk.FileExists(stem + suffix)) _disk.DeleteFile(stem + suffix);
+            if (_disk.FileExists(stem + suffix + _fileSuffix)) _disk.DeleteFile(stem + suffix + _fileSuffix);
     }
 
     public void Dispose()

@@ -34,7 +34,7 @@ public readonly record struct LogReadSlice(
 /// the last one active. Appends go to the volatile cache; <see cref="MaybeStartSync"/> covers them with one
 /// sync at a time (group commit) and <see cref="OnSyncCompleted"/> advances <see cref="FlushedOffset"/>.
 /// Invariants: LogStartOffset &lt;= HighWatermark &lt;= LogEndOffset, FlushedOffset &lt;= LogEndOffset, segments
-/// are contiguous.
+/// are in offset order without overlap (contiguous, except for gaps the cleaner left in compacted segments).
 /// </summary>
 public sealed class UnifiedLog : IDisposable
 {
@@ -79,6 +79,7 @@ public sealed class UnifiedLog : IDisposable
 
     public TopicPartition TopicPartition { get; }
     public string Directory { get; }
+    internal IDisk Disk => _disk;
     public LogConfig Config { get; private set; }
     public IReadOnlyList<LogSegment> Segments => _segments;
     public LogSegment ActiveSegment => _segments[^1];
@@ -121,6 +122,8 @@ public sealed class UnifiedLog : IDisposable
     private void Recover(long nowMs)
     {
         if (!_disk.DirectoryExists(Directory)) _disk.CreateDirectory(Directory);
+        // A cleaning interrupted by a crash: finish the swap when it was committed, else discard its output.
+        LogCleaner.RecoverSwap(_disk, Directory, TopicPartition, _log);
         var bases = new List<long>();
         var names = _disk.List(Directory);
         foreach (var name in names)
@@ -147,17 +150,20 @@ public sealed class UnifiedLog : IDisposable
             bool clean = !isLast && segment.TryOpenWithIndexes(bases[i + 1], _log);
             if (!clean)
             {
-                cut = segment.Recover(_log);
+                // Closed segments may have been compacted (offset gaps); the active one never is.
+                cut = segment.Recover(_log, allowOffsetGaps: !isLast);
                 rebuilt.Add(segment);
             }
-            if (_segments.Count > 0 && segment.BaseOffset != _segments[^1].NextOffset)
+            // A closed segment may end before the next base (the cleaner removed its last batches), so only
+            // an overlap, or a gap after the segment that held the log end, shows lost or foreign data.
+            if (_segments.Count > 0 && segment.BaseOffset < _segments[^1].NextOffset)
             {
                 _log.Warn("Log {Log}: segment {Base} does not follow offset {Next}; dropping it and every later segment",
                     TopicPartition, segment.BaseOffset, _segments[^1].NextOffset);
                 segment.Delete();
                 DeleteSegmentFiles(bases, i + 1);
                 // The previous segment is the active one now and needs the full state a clean open skips.
-                _segments[^1].Recover(_log);
+                _segments[^1].Recover(_log, allowOffsetGaps: true);
                 rebuilt.Add(_segments[^1]);
                 break;
             }
@@ -195,6 +201,9 @@ public sealed class UnifiedLog : IDisposable
             if (status != DiskStatus.Ok) Fail(status, "syncing the recovered log");
         }
         RecoverProducerState();
+        // Deletes recovery made (temporary files, orphans, dropped segments) become durable too.
+        var dirStatus = _disk.SyncDirectory(Directory);
+        if (dirStatus != DiskStatus.Ok) Fail(dirStatus, "syncing the log directory");
         FlushedOffset = LogEndOffset;
         _highWatermark = LogEndOffset;
         CheckInvariants();
@@ -241,6 +250,11 @@ public sealed class UnifiedLog : IDisposable
             if (prepared.Length > Config.SegmentBytes)
                 return AppendResult.Failed(ErrorCode.RecordListTooLarge,
                     $"{prepared.Length} bytes of records after recompression exceed segment.bytes {Config.SegmentBytes}", LogStartOffset);
+
+            if (Config.Compacts && FindRecordWithoutKey(prepared) is { } keyless)
+                return AppendResult.Failed(ErrorCode.InvalidRecord,
+                    $"Compacted topic cannot accept message without key in topic partition {TopicPartition} (record {keyless})",
+                    LogStartOffset);
 
             // Idempotent producers: a retry of a recent batch is answered with its offsets and not written again.
             long producerId = -1;
@@ -384,6 +398,29 @@ public sealed class UnifiedLog : IDisposable
                 TopicPartition, _producers.ProducerCount, replayed, from);
     }
 
+    /// <summary>The offset of the first record without a key in validated batches, or null (Kafka's rule for
+    /// compacted topics: the cleaner could not keep such a record).</summary>
+    private static long? FindRecordWithoutKey(ReadOnlySpan<byte> batches)
+    {
+        var records = new List<DecodedRecord>();
+        var error = RecordBatchDecoder.Decode(batches, records);
+        Check.That(error == ErrorCode.None, "validated batches decode");
+        foreach (var r in records)
+            if (r.Key is null) return r.Offset;
+        return null;
+    }
+
+    /// <summary>segment.ms by the clock (Kafka rolls only on the next append; the maintenance pass also rolls an
+    /// idle active segment so retention and the cleaner can reach its records). True when it rolled.</summary>
+    public bool MaybeRollByTime(long nowMs)
+    {
+        if (Failure != ErrorCode.None || ActiveSegment.IsEmpty) return false;
+        var active = ActiveSegment;
+        long since = active.RollingBasedTimestamp >= 0 ? active.RollingBasedTimestamp : active.CreatedMs;
+        if (nowMs - since <= Config.SegmentMs) return false;
+        return Roll(nowMs) == ErrorCode.None;
+    }
+
     /// <summary>Closes the active segment (synced whole, so the sync pipeline only ever covers the active
     /// file) and opens a new one at the log end offset.</summary>
     private ErrorCode Roll(long nowMs)
@@ -427,7 +464,16 @@ public sealed class UnifiedLog : IDisposable
         long limit = Math.Min(maxOffsetExclusive, LogEndOffset);
         if (fetchOffset >= limit)
             return new LogReadSlice(ErrorCode.None, null, HighWatermark, LogStartOffset, LogEndOffset);
-        var segment = _segments[SegmentIndexFor(fetchOffset)];
+        int at = SegmentIndexFor(fetchOffset);
+        // Past the end of a compacted segment (its last batches were cleaned away): the next segment serves.
+        while (fetchOffset >= _segments[at].NextOffset && at < _segments.Count - 1)
+        {
+            at++;
+            fetchOffset = _segments[at].BaseOffset;
+        }
+        if (fetchOffset >= limit)
+            return new LogReadSlice(ErrorCode.None, null, HighWatermark, LogStartOffset, LogEndOffset);
+        var segment = _segments[at];
         var (start, end) = segment.ReadRange(fetchOffset, maxBytes, limit, minOneBatch);
         RecordsSlice? records = end > start ? new RecordsSlice(segment, start, end - start) : null;
         return new LogReadSlice(ErrorCode.None, records, HighWatermark, LogStartOffset, LogEndOffset);
@@ -504,40 +550,97 @@ public sealed class UnifiedLog : IDisposable
 
     private void DeleteSegmentsBelowLogStart()
     {
-        while (_segments.Count > 1 && _segments[0].NextOffset <= LogStartOffset)
+        bool deleted = false;
+        // A segment ends at the next one's base (a compacted one may hold less): that decides if it is below.
+        while (_segments.Count > 1 && _segments[1].BaseOffset <= LogStartOffset)
         {
             _segments[0].Delete();
             _segments.RemoveAt(0);
+            deleted = true;
         }
+        if (deleted) SyncDirectoryAfterDeletes();
     }
 
+    /// <summary>The deletes become durable (a deleted segment must not come back after a crash). The log start
+    /// checkpoint was made durable before, so even a failure here cannot resurrect readable data.</summary>
+    private void SyncDirectoryAfterDeletes()
+    {
+        var status = _disk.SyncDirectory(Directory);
+        if (status != DiskStatus.Ok) Fail(status, "syncing the log directory after deleting segments");
+    }
+
+    /// <summary>Test-only switch (simulator checks must be shown to fail): retention ignores its bounds and
+    /// deletes every closed segment. Never set outside tests.</summary>
+    public static bool BreakRetentionForTests
+    {
+        get => _breakRetentionForTests;
+        set => _breakRetentionForTests = value;
+    }
+
+    // Per thread, so a test breaking retention cannot reach tests running beside it.
+    [ThreadStatic] private static bool _breakRetentionForTests;
+
     /// <summary>
-    /// retention.ms / retention.bytes (cleanup.policy=delete): deletes the oldest segments that are wholly below
-    /// the high watermark and expired by age (largest timestamp) or by the partition's size. The log start offset
-    /// follows the first remaining segment, which recovery also derives, so no checkpoint is needed.
-    /// Returns the number of segments deleted.
+    /// retention.ms / retention.bytes (cleanup.policy=delete): deletes the oldest closed segments that are
+    /// wholly below the high watermark and expired by age (their largest timestamp) or by the partition's size
+    /// (while the partition without the segment still holds at least retention.bytes). The new log start offset
+    /// is checkpointed durably first, then the segments are deleted and the directory synced, so a crash
+    /// leaves either the old log or one whose start is past everything deleted. Returns the segments deleted.
     /// </summary>
     public int ApplyRetention(long nowMs)
     {
         if (Failure != ErrorCode.None || !Config.DeletesByRetention) return 0;
-        int deleted = 0;
+        int count = 0;
         long size = Size;
-        while (_segments.Count > 1 && _segments[0].NextOffset <= HighWatermark)
+        // A segment is wholly below the high watermark when the next one starts at or below it.
+        while (count < _segments.Count - 1 && _segments[count + 1].BaseOffset <= HighWatermark)
         {
-            var oldest = _segments[0];
+            var oldest = _segments[count];
             bool expired = Config.RetentionMs >= 0 && nowMs - oldest.LargestTimestamp > Config.RetentionMs;
             bool oversize = Config.RetentionBytes >= 0 && size - oldest.Size >= Config.RetentionBytes;
-            if (!expired && !oversize) break;
+            if (!expired && !oversize && !BreakRetentionForTests) break;
             size -= oldest.Size;
-            oldest.Delete();
-            _segments.RemoveAt(0);
-            deleted++;
+            count++;
         }
-        LogStartOffset = Math.Max(LogStartOffset, _segments[0].BaseOffset);
+        if (count == 0) return 0;
+        long newStart = Math.Max(LogStartOffset, _segments[count].BaseOffset);
+        var status = WriteLogStartOffsetCheckpoint(newStart);
+        if (status != DiskStatus.Ok)
+        {
+            if (status != DiskStatus.NoSpace) Fail(status, "writing the log start offset for retention");
+            return 0;
+        }
+        _log.Info("Log {Log}: retention deletes {Count} segments; log start offset {Old} -> {New}",
+            TopicPartition, count, LogStartOffset, newStart);
+        LogStartOffset = newStart;
+        DeleteSegmentsBelowLogStart();
         _producers.RemoveBelow(LogStartOffset);
         CheckInvariants();
-        return deleted;
+        return count;
     }
+
+    /// <summary>What the cleaner knows about this log (in memory; after a restart the whole log counts as dirty,
+    /// which costs one redundant clean and nothing else).</summary>
+    public long CleanerCheckpoint { get; internal set; }
+
+    /// <summary>
+    /// The cleaner's swap, in memory: <paramref name="replaced"/> (consecutive segments, still this log's) give
+    /// way to <paramref name="cleaned"/>, whose files were already renamed to the live names.
+    /// </summary>
+    internal void ReplaceSegments(IReadOnlyList<LogSegment> replaced, LogSegment cleaned)
+    {
+        int at = _segments.IndexOf(replaced[0]);
+        Check.That(at >= 0 && at + replaced.Count < _segments.Count, "the cleaner never replaces the active segment");
+        for (int i = 0; i < replaced.Count; i++) Check.That(ReferenceEquals(_segments[at + i], replaced[i]));
+        Check.That(cleaned.BaseOffset == replaced[0].BaseOffset && cleaned.NextOffset <= _segments[at + replaced.Count].BaseOffset);
+        foreach (var old in replaced) old.Dispose();
+        _segments.RemoveRange(at, replaced.Count);
+        _segments.Insert(at, cleaned);
+        CheckInvariants();
+    }
+
+    /// <summary>The cleaner hit a storage failure it cannot undo: the log goes offline like after a failed sync.</summary>
+    internal void FailFromCleaner(DiskStatus status, string what) => Fail(status, what);
 
     private long? ReadLogStartOffsetCheckpoint()
     {
@@ -578,7 +681,8 @@ public sealed class UnifiedLog : IDisposable
             return status;
         }
         _disk.Rename(tmp, path);
-        return DiskStatus.Ok;
+        // The rename commits the new value, and only a directory sync makes it durable.
+        return _disk.SyncDirectory(Directory);
     }
 
     /// <summary>
@@ -678,7 +782,7 @@ public sealed class UnifiedLog : IDisposable
         Check.That(LogStartOffset >= _segments[0].BaseOffset);
         Check.That(LogStartOffset <= _highWatermark && _highWatermark <= LogEndOffset);
         Check.That(FlushedOffset <= LogEndOffset);
-        for (int i = 1; i < _segments.Count; i++) Check.That(_segments[i].BaseOffset == _segments[i - 1].NextOffset);
+        for (int i = 1; i < _segments.Count; i++) Check.That(_segments[i].BaseOffset >= _segments[i - 1].NextOffset);
     }
 
     /// <summary>Closes the files; does not sync (see <see cref="Flush"/>).</summary>

@@ -30,6 +30,7 @@ public static class SimCommand
         sim.Subcommands.Add(SweepCommand());
         sim.Subcommands.Add(ReplayCommand());
         sim.Subcommands.Add(HashCommand());
+        sim.Subcommands.Add(CompactionCommand());
         return sim;
     }
 
@@ -160,6 +161,28 @@ public static class SimCommand
             var result = Simulation.Run(s, common.Settings(parse).OptionsFor(s));
             output.WriteLine(HashLine(result.TraceHash));
             return ExitPass;
+        }));
+        return command;
+    }
+
+    // ---- compaction -------------------------------------------------------------------------------------------
+
+    private static Command CompactionCommand()
+    {
+        var seed = SeedOption();
+        var command = new Command("compaction",
+            "Run the log compaction workload (one compacted partition, skewed keys, tombstones, the cleaner, crashes "
+            + "and disk faults; see docs/design/STORAGE.md) for one seed: its verdict, counters and trace hash.");
+        command.Options.Add(seed);
+        command.SetAction(parse => Guard(parse, "compaction", output =>
+        {
+            ulong s = parse.GetValue(seed);
+            var result = DetKafka.Sim.Compaction.CompactionSimulation.Run(s);
+            string counters = string.Join(", ", result.Counters.Select(kv => kv.Key + " " + kv.Value.ToString(CultureInfo.InvariantCulture)));
+            output.WriteLine("seed " + s.ToString(CultureInfo.InvariantCulture) + ": "
+                + (result.Passed ? "Pass" : "Fail - " + result.Violation) + "; " + counters);
+            output.WriteLine(HashLine(result.TraceHash));
+            return result.Passed ? ExitPass : ExitFailed;
         }));
         return command;
     }

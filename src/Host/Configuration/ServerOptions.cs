@@ -68,6 +68,10 @@ public sealed record ServerSettings
     public int GroupInitialRebalanceDelayMs { get; init; } = 3_000;
     public int GroupMinSessionTimeoutMs { get; init; } = 6_000;
     public int GroupMaxSessionTimeoutMs { get; init; } = 1_800_000;
+    /// <summary>log.retention.check.interval.ms, log.cleaner.enable, log.cleaner.backoff.ms.</summary>
+    public long LogRetentionCheckIntervalMs { get; init; } = 300_000;
+    public bool LogCleanerEnable { get; init; } = true;
+    public long LogCleanerBackoffMs { get; init; } = 15_000;
 
     /// <summary>Broker-wide topic-config defaults under their topic-config names (segment.bytes, flush.ms ...).</summary>
     public IReadOnlyDictionary<string, string> TopicConfigDefaults { get; init; } = new SortedDictionary<string, string>(StringComparer.Ordinal);
@@ -95,6 +99,8 @@ public sealed record ServerSettings
         GroupMaxSessionTimeoutMs = GroupMaxSessionTimeoutMs,
         TopicConfigDefaults = new SortedDictionary<string, string>(TopicConfigDefaults.ToDictionary(), StringComparer.Ordinal),
         DataDirectory = "",
+        LogRetentionCheckIntervalMs = LogRetentionCheckIntervalMs,
+        LogCleaner = Core.Storage.LogCleanerConfig.Default with { Enable = LogCleanerEnable, BackoffMs = LogCleanerBackoffMs },
     };
 }
 
@@ -132,6 +138,9 @@ public static class ServerOptions
         "metrics.listener",
         "offsets.topic.num.partitions", "offsets.retention.minutes", "offsets.retention.check.interval.ms",
         "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
+        "log.retention.check.interval.ms", "log.cleaner.enable", "log.cleaner.backoff.ms",
+        "log.cleaner.min.cleanable.ratio", "log.cleaner.delete.retention.ms", "log.cleaner.min.compaction.lag.ms",
+        "log.cleaner.max.compaction.lag.ms",
     };
 
     /// <summary>Kafka broker configs that mean nothing to a single in-process node (threads, socket buffers,
@@ -144,9 +153,9 @@ public static class ServerOptions
         "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "num.recovery.threads.per.data.dir",
         "offsets.topic.replication.factor", "transaction.state.log.replication.factor",
         "transaction.state.log.min.isr", "share.coordinator.state.topic.replication.factor",
-        "share.coordinator.state.topic.min.isr", "log.retention.check.interval.ms",
+        "share.coordinator.state.topic.min.isr",
         "default.replication.factor", "delete.topic.enable", "zookeeper.connect", "zookeeper.connection.timeout.ms",
-        "log.cleaner.enable", "metadata.log.dir",
+        "metadata.log.dir",
     };
 
     /// <summary>Flag name for each Kafka key that has one.</summary>
@@ -227,6 +236,15 @@ public static class ServerOptions
         TopicDefault("max.message.bytes", messageMaxBytes);
         if (r.OneOf("log.message.timestamp.type", ["CreateTime", "LogAppendTime"]) is { } tsType) topicDefaults["message.timestamp.type"] = tsType;
         if (r.OneOf("compression.type", ["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]) is { } compression) topicDefaults["compression.type"] = compression;
+        TopicDefault("delete.retention.ms", r.Long("log.cleaner.delete.retention.ms", 0, long.MaxValue));
+        TopicDefault("min.compaction.lag.ms", r.Long("log.cleaner.min.compaction.lag.ms", 0, long.MaxValue));
+        TopicDefault("max.compaction.lag.ms", r.Long("log.cleaner.max.compaction.lag.ms", 1, long.MaxValue));
+        if (r.Find("log.cleaner.min.cleanable.ratio") is { } ratio)
+        {
+            if (!double.TryParse(ratio.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !(v >= 0 && v <= 1))
+                throw new ConfigException($"{ratio.Where}: '{ratio.Value}' is not a ratio between 0 and 1");
+            topicDefaults["min.cleanable.dirty.ratio"] = ratio.Value.Trim();
+        }
         if (r.Find("log.cleanup.policy") is { } policy)
         {
             var parts = policy.Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
@@ -275,6 +293,9 @@ public static class ServerOptions
             GroupInitialRebalanceDelayMs = r.Int("group.initial.rebalance.delay.ms", 0, int.MaxValue) ?? defaults.GroupInitialRebalanceDelayMs,
             GroupMinSessionTimeoutMs = r.Int("group.min.session.timeout.ms", 0, int.MaxValue) ?? defaults.GroupMinSessionTimeoutMs,
             GroupMaxSessionTimeoutMs = r.Int("group.max.session.timeout.ms", 0, int.MaxValue) ?? defaults.GroupMaxSessionTimeoutMs,
+            LogRetentionCheckIntervalMs = r.Long("log.retention.check.interval.ms", 1, long.MaxValue) ?? defaults.LogRetentionCheckIntervalMs,
+            LogCleanerEnable = r.Bool("log.cleaner.enable") ?? defaults.LogCleanerEnable,
+            LogCleanerBackoffMs = r.Long("log.cleaner.backoff.ms", 1, long.MaxValue) ?? defaults.LogCleanerBackoffMs,
             TopicConfigDefaults = topicDefaults,
             Warnings = warnings,
             MetricsListener = metricsListener,

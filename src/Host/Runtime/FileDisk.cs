@@ -8,8 +8,10 @@ namespace DetKafka.Host.Runtime;
 /// <see cref="IDisk"/> over a real directory. Paths are relative, '/'-separated, under <see cref="Root"/>.
 /// Writes go to the OS page cache; <see cref="IDiskFile.RequestSync"/> hands the fsync to one dedicated sync
 /// thread and reports its completion through the callback (the driver turns it into an input, so Core sees
-/// <c>OnSyncCompleted</c> on its own thread). New files, new directories and renames also fsync the parent
-/// directory, because until then the directory entry itself can vanish in a crash.
+/// <c>OnSyncCompleted</c> on its own thread). New files and new directories also fsync the parent directory,
+/// because until then the directory entry itself can vanish in a crash. Deletes and renames do not: Core calls
+/// <see cref="SyncDirectory"/> where it needs them durable (after a group of them, in the order its crash
+/// safety needs), as the simulator's disk models.
 /// </summary>
 public sealed class FileDisk : IDisk, IDisposable
 {
@@ -104,26 +106,37 @@ public sealed class FileDisk : IDisk, IDisposable
         return new DiskFile(this, path, handle);
     }
 
-    // A deleted file that reappears after a crash is an orphan that recovery already has to tolerate (a
-    // crash can come before the delete), so deletes skip the directory sync.
+    // Durable only after SyncDirectory: until then a crash may bring the file back.
     public void DeleteFile(string path) => File.Delete(FullPath(path));
 
     public void DeleteDirectory(string path)
     {
         var full = FullPath(path);
-        if (Directory.Exists(full)) Directory.Delete(full, recursive: true);
+        if (!Directory.Exists(full)) return;
+        Directory.Delete(full, recursive: true);
+        NativeSync.SyncDirectory(Path.GetDirectoryName(full)!);
     }
 
+    // Durable only after SyncDirectory of the target's (and the source's) directory.
     public void Rename(string from, string to)
     {
         var source = FullPath(from);
         var target = FullPath(to);
         if (Directory.Exists(source)) Directory.Move(source, target);
         else File.Move(source, target, overwrite: true);
-        var targetParent = Path.GetDirectoryName(target)!;
-        var sourceParent = Path.GetDirectoryName(source)!;
-        NativeSync.SyncDirectory(targetParent);
-        if (sourceParent != targetParent) NativeSync.SyncDirectory(sourceParent);
+    }
+
+    public DiskStatus SyncDirectory(string path)
+    {
+        try
+        {
+            NativeSync.SyncDirectory(FullPath(path));
+            return DiskStatus.Ok;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return StatusOf(e);
+        }
     }
 
     /// <summary>ENOSPC / quota exceeded (or Windows' disk-full errors) is <see cref="DiskStatus.NoSpace"/>,

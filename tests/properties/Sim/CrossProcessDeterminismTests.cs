@@ -133,6 +133,19 @@ public class CrossProcessDeterminismTests
         }
     }
 
+    [Fact]
+    public void The_compaction_workload_gives_the_same_trace_hash_in_two_fresh_processes_and_in_this_one()
+    {
+        var a = StartDetKafka("sim", "compaction", "--seed", "7");
+        var b = StartDetKafka("sim", "compaction", "--seed", "7");
+        var first = Finish(a);
+        var second = Finish(b);
+        Assert.True(first.Exit == 0, first.Output + first.Error);
+        Assert.Equal(first.Output, second.Output);
+        var inProcess = DetKafka.Sim.Compaction.CompactionSimulation.Run(7);
+        Assert.Contains($"trace-hash: 0x{inProcess.TraceHash:x16}", first.Output);
+    }
+
     private static SimulationOptions OptionsFor(ulong seed, string[] flags)
         => flags.Length == 0 ? SimulationOptions.Draw(seed) : LyingDisk.OptionsFor(seed);
 

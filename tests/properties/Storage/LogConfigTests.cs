@@ -56,11 +56,42 @@ public class LogConfigTests
     [InlineData("cleanup.policy", "delete,purge")]
     [InlineData("cleanup.policy", "")]
     [InlineData("no.such.config", "1")]
+    [InlineData("min.cleanable.dirty.ratio", "1.5")]
+    [InlineData("min.cleanable.dirty.ratio", "-0.1")]
+    [InlineData("min.cleanable.dirty.ratio", "half")]
+    [InlineData("min.cleanable.dirty.ratio", "NaN")]
+    [InlineData("delete.retention.ms", "-1")]
+    [InlineData("min.compaction.lag.ms", "-1")]
+    [InlineData("max.compaction.lag.ms", "0")]
     public void Bad_values_are_refused_and_change_nothing(string name, string value)
     {
         var start = LogConfig.Default with { SegmentBytes = 5000 };
         Assert.False(start.TryWith([KV("segment.ms", "5"), KV(name, value)], out var c, out var error));
         Assert.Same(start, c);
         Assert.Contains(name, error);
+    }
+
+    [Fact]
+    public void Compaction_configs_parse_report_back_and_cross_check()
+    {
+        Assert.True(LogConfig.TryParse(
+        [
+            KV("cleanup.policy", "compact"), KV("min.cleanable.dirty.ratio", "0.01"), KV("delete.retention.ms", "1000"),
+            KV("min.compaction.lag.ms", "5"), KV("max.compaction.lag.ms", "60000"),
+        ], out var c, out var error), error);
+        Assert.True(c.Compacts);
+        Assert.False(c.DeletesByRetention);
+        Assert.Equal(0.01, c.MinCleanableDirtyRatio);
+        Assert.Equal("0.01", c.ValueOf("min.cleanable.dirty.ratio"));
+        Assert.Equal("1000", c.ValueOf("delete.retention.ms"));
+        Assert.Equal("5", c.ValueOf("min.compaction.lag.ms"));
+        Assert.Equal("60000", c.ValueOf("max.compaction.lag.ms"));
+        Assert.Equal("0.5", LogConfig.Default.ValueOf("min.cleanable.dirty.ratio"));
+        Assert.True((LogConfig.Default with { CleanupPolicy = "compact,delete" }).Compacts);
+        // Kafka's cross-check: min.compaction.lag.ms above max.compaction.lag.ms names the config.
+        Assert.False(LogConfig.TryParse([KV("min.compaction.lag.ms", "10"), KV("max.compaction.lag.ms", "5")], out _, out error));
+        Assert.Contains("max.compaction.lag.ms", error);
+        // Every topic config has a broker synonym.
+        Assert.All(LogConfig.Names, n => Assert.True(LogConfig.BrokerSynonyms.ContainsKey(n), n));
     }
 }

@@ -136,7 +136,7 @@ public class SimDiskTests
     }
 
     [Fact]
-    public void Directory_operations_list_sorted_and_are_durable_at_once()
+    public void Directory_operations_list_sorted_and_creations_are_durable_at_once()
     {
         var disk = new SimDisk();
         disk.CreateDirectory("root/b-1");
@@ -146,6 +146,13 @@ public class SimDiskTests
         Assert.Equal(["Z", "a-0", "b-1"], disk.List("root"));
         disk.Rename("root/a-0/x.tmp", "root/a-0/x");
         Assert.Equal(["x"], disk.List("root/a-0"));
+        Assert.Equal(1, disk.PendingDirectoryChanges > 0 ? 1 : 0);
+        // A rename is durable only once its directory is synced: a crash before undoes it.
+        disk.Crash();
+        Assert.Equal(["x.tmp"], disk.List("root/a-0"));
+        disk.Rename("root/a-0/x.tmp", "root/a-0/x");
+        Assert.Equal(DiskStatus.Ok, disk.SyncDirectory("root/a-0"));
+        Assert.Equal(0, disk.PendingDirectoryChanges);
         disk.Crash();
         Assert.True(disk.FileExists("root/a-0/x"));
         Assert.Equal(0, disk.Open("root/a-0/x", create: false).Length);
@@ -156,5 +163,27 @@ public class SimDiskTests
         Assert.Empty(disk.List("missing"));
         Assert.Throws<InvalidOperationException>(() => disk.Open("missing/f", create: true));
         Assert.Throws<InvalidOperationException>(() => disk.Open("root/nothing", create: false));
+    }
+
+    [Fact]
+    public void A_file_delete_is_undone_by_a_crash_before_the_directory_sync()
+    {
+        var disk = new SimDisk();
+        disk.CreateDirectory("d");
+        using (var f = disk.Open("d/seg", create: true))
+        {
+            f.Write(0, [1, 2, 3]);
+            Assert.Equal(DiskStatus.Ok, f.SyncNow());
+        }
+        disk.DeleteFile("d/seg");
+        Assert.False(disk.FileExists("d/seg"));
+        disk.Crash();
+        // Back, with its durable bytes.
+        Assert.True(disk.FileExists("d/seg"));
+        Assert.Equal(new byte[] { 1, 2, 3 }, disk.ReadDurable("d/seg"));
+        disk.DeleteFile("d/seg");
+        Assert.Equal(DiskStatus.Ok, disk.SyncDirectory("d"));
+        disk.Crash();
+        Assert.False(disk.FileExists("d/seg"));
     }
 }
