@@ -106,6 +106,7 @@ public sealed record LogConfig
     public static IReadOnlyDictionary<string, string> BrokerSynonyms { get; } = new SortedDictionary<string, string>(StringComparer.Ordinal)
     {
         [CleanupPolicyName] = "log.cleanup.policy",
+        [CompressionTypeName] = "compression.type",
         [DeleteRetentionMsName] = "log.cleaner.delete.retention.ms",
         [FlushMessagesName] = "log.flush.interval.messages",
         [FlushMsName] = "log.flush.interval.ms",
