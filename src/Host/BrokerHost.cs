@@ -207,7 +207,13 @@ public sealed class BrokerHost : IDisposable
                 for (int p = 0; p < topic.PartitionCount; p++)
                     if (node.FindLog(topic.Name, p) is { } log)
                         partitions.Add(new PartitionSnapshot(topic.Name, p, log.LogStartOffset, log.LogEndOffset, log.HighWatermark, log.Size));
-            return new BrokerSnapshot(partitions, node.ConnectionCount, node.Topics.Count);
+            var lags = new List<GroupOffsetSnapshot>();
+            foreach (var group in node.Groups.Groups)
+                foreach (var (tp, committed) in group.Offsets)
+                    if (node.FindLog(tp.Topic, tp.Partition) is { } log && committed.Offset >= 0)
+                        lags.Add(new GroupOffsetSnapshot(group.Id, tp.Topic, tp.Partition, committed.Offset,
+                            Math.Max(0, log.HighWatermark - committed.Offset)));
+            return new BrokerSnapshot(partitions, node.ConnectionCount, node.Topics.Count, lags);
         });
         try
         {

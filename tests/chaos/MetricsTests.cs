@@ -103,10 +103,27 @@ public sealed partial class MetricsTests : IDisposable
     private static partial Regex MetricName();
 
     [Fact]
+    public void Consumer_lag_per_group_and_partition_follows_the_commits_of_a_kcat_group_consumer()
+    {
+        const string topic = "metrics-lag", group = "metrics-lag-g";
+        Clients.KcatRun(["-P", "-b", _broker.Bootstrap, "-t", topic, "-X", "acks=all"], stdin: string.Concat(Enumerable.Range(0, 20).Select(i => $"v{i}\n")));
+        Clients.KcatRun(["-b", _broker.Bootstrap, "-G", group, "-X", "auto.offset.reset=earliest", "-e", "-q", topic], TimeSpan.FromSeconds(60));
+        string series = $"{{consumergroup=\"{group}\",topic=\"{topic}\",partition=\"0\"}}";
+        var caughtUp = Parse(Scrape());
+        Assert.Equal(20, Get(caughtUp, "kafka_consumergroup_current_offset" + series));
+        Assert.Equal(0, Get(caughtUp, "kafka_consumergroup_lag" + series));
+        Clients.KcatRun(["-P", "-b", _broker.Bootstrap, "-t", topic, "-X", "acks=all"], stdin: "w1\nw2\nw3\nw4\nw5\n");
+        Assert.Equal(5, Get(Parse(Scrape()), "kafka_consumergroup_lag" + series));
+    }
+
+    [Fact]
     public void The_grafana_dashboard_queries_only_metrics_the_endpoint_serves()
     {
         Clients.KcatRun(["-P", "-b", _broker.Bootstrap, "-t", "metrics-dashboard", "-X", "acks=all"], stdin: "a\n");
         Clients.KcatRun(["-C", "-b", _broker.Bootstrap, "-t", "metrics-dashboard", "-o", "beginning", "-e", "-q"]);
+        // A group commits, so the consumer-lag series exist too.
+        Clients.KcatRun(["-b", _broker.Bootstrap, "-G", "metrics-dashboard-g", "-X", "auto.offset.reset=earliest", "-e", "-q", "metrics-dashboard"],
+            TimeSpan.FromSeconds(60));
         string scrape = Scrape();
         var served = scrape.Split('\n').Where(l => l.StartsWith("# TYPE ", StringComparison.Ordinal)).Select(l => l.Split(' ')[2]).ToHashSet();
         string dashboard = File.ReadAllText(Path.Combine(RepoPaths.Root, "docs", "grafana", "detkafka.json"));

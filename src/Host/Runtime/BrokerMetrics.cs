@@ -8,8 +8,12 @@ namespace DetKafka.Host.Runtime;
 /// <summary>A partition's log as the metrics show it, read on the driver thread at scrape time.</summary>
 public readonly record struct PartitionSnapshot(string Topic, int Partition, long LogStartOffset, long LogEndOffset, long HighWatermark, long SizeBytes);
 
+/// <summary>A consumer group's committed offset of one partition and the lag behind the partition's high watermark.</summary>
+public readonly record struct GroupOffsetSnapshot(string Group, string Topic, int Partition, long CommittedOffset, long Lag);
+
 /// <summary>What a scrape reads from the running broker (on its driver thread).</summary>
-public sealed record BrokerSnapshot(IReadOnlyList<PartitionSnapshot> Partitions, int Connections, int Topics);
+public sealed record BrokerSnapshot(IReadOnlyList<PartitionSnapshot> Partitions, int Connections, int Topics,
+    IReadOnlyList<GroupOffsetSnapshot>? GroupOffsets = null);
 
 /// <summary>
 /// The broker's Prometheus metrics (prometheus-net, its own registry), named as Kafka's JMX metrics come out of
@@ -39,6 +43,9 @@ public sealed class BrokerMetrics
     private readonly Histogram _flushTime;
     private readonly Gauge _underReplicated;
     private readonly Gauge _leaderCount;
+    private readonly Gauge _groupOffset;
+    private readonly Gauge _groupLag;
+    private HashSet<(string, string, int)> _groupLabels = new();
 
     private readonly Counter.Child?[] _requestChildren = new Counter.Child?[ApiKeySlots];
     private readonly Histogram.Child?[] _timeChildren = new Histogram.Child?[ApiKeySlots];
@@ -68,6 +75,11 @@ public sealed class BrokerMetrics
             new CounterConfiguration { LabelNames = ["topic"] });
         _bytesOut = f.CreateCounter("kafka_server_brokertopicmetrics_bytesout_total", "Record bytes returned by fetch responses (Kafka: BytesOutPerSec).",
             new CounterConfiguration { LabelNames = ["topic"] });
+        // Consumer lag, named as kafka_exporter names it (the usual source of these on Grafana dashboards).
+        _groupOffset = f.CreateGauge("kafka_consumergroup_current_offset", "A consumer group's committed offset of a partition.",
+            new GaugeConfiguration { LabelNames = ["consumergroup", "topic", "partition"] });
+        _groupLag = f.CreateGauge("kafka_consumergroup_lag", "How far a consumer group's committed offset is behind the partition's high watermark.",
+            new GaugeConfiguration { LabelNames = ["consumergroup", "topic", "partition"] });
         _logEndOffset = f.CreateGauge("kafka_log_log_logendoffset", "Offset the next record will get (Kafka: Log LogEndOffset).",
             new GaugeConfiguration { LabelNames = ["topic", "partition"] });
         _logStartOffset = f.CreateGauge("kafka_log_log_logstartoffset", "First offset still in the log (Kafka: Log LogStartOffset).",
@@ -238,5 +250,22 @@ public sealed class BrokerMetrics
             _logSize.RemoveLabelled(topic, label);
         }
         _partitionLabels = seen;
+
+        var groupsSeen = new HashSet<(string, string, int)>();
+        foreach (var g in snapshot.GroupOffsets ?? [])
+        {
+            var partition = g.Partition.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            _groupOffset.WithLabels(g.Group, g.Topic, partition).Set(g.CommittedOffset);
+            _groupLag.WithLabels(g.Group, g.Topic, partition).Set(g.Lag);
+            groupsSeen.Add((g.Group, g.Topic, g.Partition));
+        }
+        foreach (var (group, topic, partition) in _groupLabels)
+        {
+            if (groupsSeen.Contains((group, topic, partition))) continue;
+            var label = partition.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            _groupOffset.RemoveLabelled(group, topic, label);
+            _groupLag.RemoveLabelled(group, topic, label);
+        }
+        _groupLabels = groupsSeen;
     }
 }

@@ -29,7 +29,10 @@ public sealed class LogCleanerTests
 
     private static byte[] Key(int k) => System.Text.Encoding.UTF8.GetBytes("k" + k);
 
-    /// <summary>Appends the writes (1-3 per batch, timestamps 1000 apart) and syncs each.</summary>
+    private static readonly CompressionCodec[] Codecs =
+        [CompressionCodec.None, CompressionCodec.Gzip, CompressionCodec.Snappy, CompressionCodec.Lz4, CompressionCodec.Zstd];
+
+    /// <summary>Appends the writes (1-3 per batch, each batch in the next codec, timestamps 1000 apart) and syncs each.</summary>
     private static void AppendAll(IDisk disk, LogManager manager, UnifiedLog log, IReadOnlyList<Write> writes, int perBatch)
     {
         long ts = 1000;
@@ -38,7 +41,8 @@ public sealed class LogCleanerTests
             var batch = writes.Skip(i).Take(perBatch)
                 .Select(w => new SimpleRecord(Key(w.Key), w.Value is null ? null : System.Text.Encoding.UTF8.GetBytes(w.Value), ts++))
                 .ToList();
-            var result = log.Append(RecordBatchBuilder.Build(batch, i % 2 == 0 ? CompressionCodec.None : CompressionCodec.Gzip), ts);
+            // Every codec in turn: the cleaner opens and rebuilds batches of each with its own codec.
+            var result = log.Append(RecordBatchBuilder.Build(batch, Codecs[i / perBatch % Codecs.Length]), ts);
             Assert.Equal(ErrorCode.None, result.Error);
             log.MaybeStartSync(0);
             foreach (var (token, status) in ((SimDisk)Unwrap(disk)).CompletePendingSyncs()) manager.OnSyncCompleted(token, status, 0);
@@ -185,6 +189,46 @@ public sealed class LogCleanerTests
             Assert.True(at < oldSet.Count, $"{r} was never written");
             at++;
         }
+    }
+
+    [Theory]
+    [InlineData(CompressionCodec.Gzip)]
+    [InlineData(CompressionCodec.Snappy)]
+    [InlineData(CompressionCodec.Lz4)]
+    [InlineData(CompressionCodec.Zstd)]
+    public void A_compressed_batch_that_loses_records_keeps_its_codec(CompressionCodec codec)
+    {
+        var disk = new SimDisk();
+        var manager = new LogManager(disk, "data", NullBrokerLog.Instance);
+        var log = manager.GetOrCreateLog(Tp, Compacted(long.MaxValue / 4) with { SegmentBytes = 600 }, 0);
+        // Batches of 4 records over keys 0-3, written 12 times: only the last batch's records survive the clean.
+        for (int round = 0; round < 12; round++)
+        {
+            var batch = Enumerable.Range(0, 4).Select(k => new SimpleRecord(Key(k == 3 && round % 2 == 0 ? 9 : k),
+                System.Text.Encoding.UTF8.GetBytes($"r{round}-{new string('x', 40)}"), 1000 + round)).ToList();
+            Assert.Equal(ErrorCode.None, log.Append(RecordBatchBuilder.Build(batch, codec), 1000 + round).Error);
+            log.MaybeStartSync(0);
+            foreach (var (token, status) in disk.CompletePendingSyncs()) manager.OnSyncCompleted(token, status, 0);
+        }
+        Assert.True(log.Segments.Count > 2);
+        var cleaner = new LogCleaner(new LogCleanerConfig(), NullBrokerLog.Instance);
+        CleanToCompletion(cleaner, manager, 1_000_000);
+        int batches = 0;
+        foreach (var segment in log.Segments.Take(log.Segments.Count - 1))
+        {
+            for (int position = 0; segment.TryReadHeader(position, out var header); position += (int)header.TotalSize)
+            {
+                Assert.Equal(codec, header.Codec);
+                batches++;
+            }
+        }
+        Assert.True(batches > 0);
+        var records = StorageKit.ReadAll(log, compacted: true);
+        // Below the cleaned point each key keeps one record; every value is still the one written.
+        var cleaned = records.Where(r => r.Offset < log.CleanerCheckpoint).ToList();
+        Assert.True(cleaned.Count > 0 && cleaned.Count < 4 * 12);
+        Assert.All(cleaned.GroupBy(r => Hex(r.Key)), g => Assert.Single(g));
+        Assert.All(records, r => Assert.StartsWith("r", System.Text.Encoding.UTF8.GetString(r.Value!)));
     }
 
     [Fact]
