@@ -13,24 +13,29 @@ public sealed record ClientRecord(int Partition, long Offset, string? Key, strin
         e.TryGetProperty("value", out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null,
         e.TryGetProperty("timestamp", out var t) && t.ValueKind == JsonValueKind.Number ? t.GetInt64() : -1);
 
-    /// <summary>The JSON lines of a client run whose "type" is <paramref name="type"/>, as records.</summary>
     /// <summary>The records of an acknowledgement file a streaming producer appends to (ck_stream_produce.py), read
     /// while it may still be writing: a half-written last line is left for the next read.</summary>
     public static List<ClientRecord> ReadAckFile(string path)
     {
         if (!File.Exists(path)) return [];
-        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        using var reader = new StreamReader(fs);
+        // One read of everything there now, then only the lines a newline ends: reading line by line while the
+        // producer appends can return the first half of a line at one read and its second half at the next.
+        string text;
+        using (var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+        using (var reader = new StreamReader(fs))
+            text = reader.ReadToEnd();
+        int complete = text.LastIndexOf('\n');
         var list = new List<ClientRecord>();
-        while (reader.ReadLine() is { } line)
+        if (complete < 0) return list;
+        foreach (var line in text[..complete].Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
-            if (!line.EndsWith('}')) continue;
             using var doc = JsonDocument.Parse(line);
             list.Add(FromJson(doc.RootElement));
         }
         return list;
     }
 
+    /// <summary>The JSON lines of a client run whose "type" is <paramref name="type"/>, as records.</summary>
     public static List<ClientRecord> OfType(CommandResult r, string type) =>
         r.JsonLines()
             .Where(e => e.TryGetProperty("type", out var t) && t.GetString() == type)
