@@ -453,6 +453,9 @@ public sealed class LogCleaner
     private byte[]? Filter(Job job, byte[] batch, in RecordBatchHeader header, long nowMs, List<RawRecord> records)
     {
         if (header.IsControl || !CleanerCodec.CanRewrite(header.Codec)) return batch;
+        // An idempotent producer's newest batch stays whole, as Kafka's cleaner keeps it: producer state rebuilt
+        // from the log (a restart without a usable snapshot) must still know the producer's last sequence.
+        if (header.ProducerId >= 0 && job.Log.Producers.IsLastBatch(header.ProducerId, header.LastOffset)) return batch;
         records.Clear();
         byte[] body = header.Codec != CompressionCodec.None
             ? CleanerCodec.Decompress(header.Codec, batch.AsSpan(RecordBatch.RecordsOffset))

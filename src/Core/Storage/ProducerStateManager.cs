@@ -77,6 +77,11 @@ public sealed class ProducerStateManager
 
     public int ProducerCount => _producers.Count;
 
+    /// <summary>Whether the batch ending at <paramref name="lastOffset"/> is the newest batch <paramref name="producerId"/>
+    /// wrote here (the cleaner keeps those whole).</summary>
+    public bool IsLastBatch(long producerId, long lastOffset)
+        => _producers.TryGetValue(producerId, out var e) && e.Count > 0 && e.Last.LastOffset == lastOffset;
+
     /// <summary>The largest producer id with state here; -1 when none.</summary>
     public long LargestProducerId
     {

@@ -232,6 +232,44 @@ public sealed class LogCleanerTests
     }
 
     [Fact]
+    public void An_idempotent_producers_newest_batch_survives_cleaning_so_its_state_survives_a_restart_without_snapshots()
+    {
+        var disk = new SimDisk();
+        var manager = new LogManager(disk, "data", NullBrokerLog.Instance);
+        var config = Compacted(long.MaxValue / 4) with { SegmentBytes = 600 };
+        var log = manager.GetOrCreateLog(Tp, config, 0);
+        // Producer 7 writes key 0 three times (sequences 0, 1, 2), then another producer buries it under newer values.
+        for (int seq = 0; seq < 3; seq++)
+        {
+            var b = RecordBatchBuilder.Build([new SimpleRecord(Key(0), System.Text.Encoding.UTF8.GetBytes($"p7-{seq}"), 1000 + seq)],
+                producerId: 7, producerEpoch: 0, baseSequence: seq);
+            Assert.Equal(ErrorCode.None, log.Append(b, 1000).Error);
+        }
+        for (int i = 0; i < 30; i++)
+            Assert.Equal(ErrorCode.None, log.Append(RecordBatchBuilder.Build([new SimpleRecord(Key(0), System.Text.Encoding.UTF8.GetBytes($"other-{i}-{new string('y', 30)}"), 2000 + i)]), 2000).Error);
+        log.MaybeStartSync(0);
+        foreach (var (token, status) in disk.CompletePendingSyncs()) manager.OnSyncCompleted(token, status, 0);
+        CleanToCompletion(new LogCleaner(new LogCleanerConfig(), NullBrokerLog.Instance), manager, 1_000_000);
+        var values = StorageKit.ReadAll(log, compacted: true).Select(r => System.Text.Encoding.UTF8.GetString(r.Value!)).ToList();
+        Assert.DoesNotContain("p7-0", values); // older batches of the producer went
+        Assert.Contains("p7-2", values);       // its newest batch stayed, though key 0 has newer values
+
+        // Without snapshots, a restart rebuilds producer 7 from that batch: its retry of sequence 2 is a duplicate.
+        manager.Dispose();
+        foreach (var name in disk.List("data/t-0").Where(n => n.EndsWith(ProducerStateManager.SnapshotSuffix, StringComparison.Ordinal)))
+            disk.DeleteFile("data/t-0/" + name);
+        var reopened = new LogManager(disk, "data", NullBrokerLog.Instance);
+        reopened.LoadAll(_ => config, 0);
+        var again = reopened.GetLog(Tp)!;
+        Assert.Equal(2, again.Producers.Describe(7)!.Value.LastSequence);
+        long end = again.LogEndOffset;
+        var retry = RecordBatchBuilder.Build([new SimpleRecord(Key(0), System.Text.Encoding.UTF8.GetBytes("p7-2"), 1002)], producerId: 7, producerEpoch: 0, baseSequence: 2);
+        Assert.Equal(ErrorCode.None, again.Append(retry, 3000).Error);
+        Assert.Equal(end, again.LogEndOffset);
+        reopened.Dispose();
+    }
+
+    [Fact]
     public void The_cleaner_never_touches_the_active_segment_nor_records_younger_than_the_compaction_lag()
     {
         var disk = new SimDisk();
