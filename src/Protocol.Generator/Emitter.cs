@@ -23,6 +23,9 @@ internal sealed class Emitter
     /// <c>NameFrom</c> (the broker's zero-copy fetch path); requests do not pay for the extra field.</summary>
     private bool _response;
 
+    /// <summary>The class of the message being emitted (its structs are nested in it).</summary>
+    private string _messageClass = "";
+
     private Emitter(ApiSpec api) => _api = api;
 
     public static string Emit(ApiSpec api)
@@ -76,6 +79,7 @@ internal sealed class Emitter
     private void EmitMessage(MessageSpec m)
     {
         _response = !m.IsRequest;
+        _messageClass = m.ClassName;
         Line();
         var doc = new List<string>();
         doc.Add($"{_api.Name} {(m.IsRequest ? "request" : "response")} (API key {_api.Key}), versions {_api.Versions.Min}-{_api.Versions.Max}, "
@@ -162,6 +166,7 @@ internal sealed class Emitter
         Line("public List<RawTaggedField>? UnknownTaggedFields { get; set; }");
 
         EmitReset(fields);
+        EmitVisitErrorCodes(fields, isMessage: className == _messageClass);
         EmitIsDefault(fields);
         EmitRead(fields);
         EmitWrite(fields);
@@ -294,6 +299,39 @@ internal sealed class Emitter
     }
 
     // ---- Reset and IsDefault ----
+
+    /// <summary>Whether a field is, or holds somewhere inside, an error code (a referenced struct of another spec
+    /// is assumed to: its own method decides).</summary>
+    private static bool HoldsErrorCode(FieldSpec f)
+        => f.Type == Primitive.Struct ? f.IsReference || f.Children.Any(HoldsErrorCode) : f.TypeName == "ErrorCode" && !f.IsArray;
+
+    /// <summary>Every <c>ErrorCode</c> field, nested ones included, handed to a visitor: the one generic way to read a
+    /// message's errors (the host's metrics count them per API), so nothing keeps a per-message list by hand.</summary>
+    private void EmitVisitErrorCodes(List<FieldSpec> fields, bool isMessage)
+    {
+        Line();
+        if (isMessage) Line("/// <inheritdoc/>");
+        Open($"{(isMessage ? "public" : "internal")} void VisitErrorCodes(IErrorCodeVisitor visitor)");
+        foreach (var f in fields.Where(HoldsErrorCode))
+        {
+            if (f.Type != Primitive.Struct)
+            {
+                Line($"visitor.Visit({f.Name});");
+                continue;
+            }
+            if (!f.IsArray)
+            {
+                Line($"{f.Name}.VisitErrorCodes(visitor);");
+                continue;
+            }
+            Line("{");
+            _indent++;
+            Line($"var list = {f.Name};");
+            Line($"{(f.NullableAnywhere ? "if (list is not null) " : "")}for (int i = 0; i < list.Count; i++) list[i].VisitErrorCodes(visitor);");
+            Close();
+        }
+        Close();
+    }
 
     private void EmitReset(List<FieldSpec> fields)
     {

@@ -114,7 +114,7 @@ internal static class SpecParser
 {
     /// <summary>Members every generated class has; a field cannot take their names.</summary>
     private static readonly string[] ReservedNames =
-        { "Read", "ReadFrom", "Write", "WriteTo", "Reset", "IsAllDefault", "AfterRead", "UnknownTaggedFields" };
+        { "Read", "ReadFrom", "Write", "WriteTo", "Reset", "IsAllDefault", "AfterRead", "UnknownTaggedFields", "VisitErrorCodes" };
 
     public static ApiSpec Parse(string fileName, string text)
     {

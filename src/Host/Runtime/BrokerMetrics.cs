@@ -50,6 +50,8 @@ public sealed class BrokerMetrics
     private readonly Counter.Child?[] _requestChildren = new Counter.Child?[ApiKeySlots];
     private readonly Histogram.Child?[] _timeChildren = new Histogram.Child?[ApiKeySlots];
     private readonly Dictionary<int, Counter.Child> _errorChildren = new();
+    private readonly ErrorCounter _errorVisitor;
+    private ApiKey _errorsOf;
     private readonly Dictionary<string, TopicChildren> _topicChildren = new(StringComparer.Ordinal);
     private HashSet<(string, int)> _partitionLabels = new();
 
@@ -57,6 +59,7 @@ public sealed class BrokerMetrics
 
     public BrokerMetrics()
     {
+        _errorVisitor = new ErrorCounter(this);
         Registry = Metrics.NewCustomRegistry();
         var f = Metrics.WithCustomRegistry(Registry);
         // Request latency from 100 us to about 26 s.
@@ -118,63 +121,26 @@ public sealed class BrokerMetrics
         var name = ApiName(key);
         (_requestChildren[slot] ??= _requests.WithLabels(name)).Inc();
         (_timeChildren[slot] ??= _requestTime.WithLabels(name)).Observe(seconds);
-        switch (response)
+        if (response is null) return;
+        // Every error code the response carries (generated from the specs, so every API is covered).
+        _errorsOf = key;
+        response.VisitErrorCodes(_errorVisitor);
+        if (response is FetchResponse fetch)
         {
-            case null:
-                break;
-            case ProduceResponse produce:
-                foreach (var t in produce.Responses)
-                    foreach (var p in t.PartitionResponses) Error(key, p.ErrorCode);
-                break;
-            case FetchResponse fetch:
-                Error(key, fetch.ErrorCode);
-                foreach (var t in fetch.Responses)
-                {
-                    long bytes = 0;
-                    foreach (var p in t.Partitions)
-                    {
-                        Error(key, p.ErrorCode);
-                        bytes += p.RecordsFrom?.Length ?? p.Records?.Length ?? 0;
-                    }
-                    if (bytes > 0) Topic(t.Topic).BytesOut.Inc(bytes);
-                }
-                break;
-            case ListOffsetsResponse list:
-                foreach (var t in list.Topics)
-                    foreach (var p in t.Partitions) Error(key, p.ErrorCode);
-                break;
-            case MetadataResponse metadata:
-                foreach (var t in metadata.Topics) Error(key, t.ErrorCode);
-                break;
-            case CreateTopicsResponse create:
-                foreach (var t in create.Topics) Error(key, t.ErrorCode);
-                break;
-            case DeleteTopicsResponse delete:
-                foreach (var t in delete.Responses) Error(key, t.ErrorCode);
-                break;
-            case DeleteRecordsResponse records:
-                foreach (var t in records.Topics)
-                    foreach (var p in t.Partitions) Error(key, p.ErrorCode);
-                break;
-            case CreatePartitionsResponse partitions:
-                foreach (var t in partitions.Results) Error(key, t.ErrorCode);
-                break;
-            case DescribeConfigsResponse describe:
-                foreach (var r in describe.Results) Error(key, r.ErrorCode);
-                break;
-            case AlterConfigsResponse alter:
-                foreach (var r in alter.Responses) Error(key, r.ErrorCode);
-                break;
-            case IncrementalAlterConfigsResponse incremental:
-                foreach (var r in incremental.Responses) Error(key, r.ErrorCode);
-                break;
-            case ApiVersionsResponse versions:
-                Error(key, versions.ErrorCode);
-                break;
-            case DescribeClusterResponse cluster:
-                Error(key, cluster.ErrorCode);
-                break;
+            foreach (var t in fetch.Responses)
+            {
+                long bytes = 0;
+                foreach (var p in t.Partitions) bytes += p.RecordsFrom?.Length ?? p.Records?.Length ?? 0;
+                if (bytes > 0) Topic(t.Topic).BytesOut.Inc(bytes);
+            }
         }
+    }
+
+    /// <summary>Counts the visited error codes under the API in <see cref="_errorsOf"/> (one instance: no allocation
+    /// per response).</summary>
+    private sealed class ErrorCounter(BrokerMetrics metrics) : IErrorCodeVisitor
+    {
+        public void Visit(ErrorCode code) => metrics.Error(metrics._errorsOf, code);
     }
 
     public void RecordsAppended(string topic, int partition, int bytes, int records)

@@ -105,6 +105,49 @@ public class GeneratedCodecTests
         Assert.True(checkedAbsent > 0 || MessageSchema.Fields.Where(f => f.Key == api.Key).All(f => f.MinVersion == api.MinVersion && f.MaxVersion == api.MaxVersion));
     }
 
+    [Theory]
+    [MemberData(nameof(ApiKeys))]
+    public void VisitErrorCodes_hands_over_every_error_code_the_message_holds(short key)
+    {
+        var api = MessageSchema.Apis.Single(a => (short)a.Key == key);
+        for (short v = api.MinVersion; v <= api.MaxVersion; v++)
+        {
+            short version = v;
+            foreach (var type in new[] { api.Request, api.Response })
+                ForAll(Gen.Choose(0, int.MaxValue), seed =>
+                {
+                    var message = (IKafkaMessage)new MessageBuilder(new Random(seed), version, maxElements: 3).Build(type);
+                    var visited = new Collector();
+                    message.VisitErrorCodes(visited);
+                    var expected = new List<ErrorCode>();
+                    CollectByReflection(message, expected);
+                    Assert.Equal(expected.Order(), visited.Codes.Order());
+                }, maxTest: 10);
+        }
+    }
+
+    private sealed class Collector : IErrorCodeVisitor
+    {
+        public List<ErrorCode> Codes { get; } = new();
+        public void Visit(ErrorCode code) => Codes.Add(code);
+    }
+
+    /// <summary>Every ErrorCode-typed property in a message's object graph, found the slow way.</summary>
+    private static void CollectByReflection(object node, List<ErrorCode> into)
+    {
+        foreach (var p in node.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            object? value = p.GetValue(node);
+            if (value is ErrorCode code) into.Add(code);
+            else if (value is IList list && !IsScalarList(p.PropertyType))
+            {
+                foreach (object? e in list)
+                    if (e is not null) CollectByReflection(e, into);
+            }
+            else if (value is not null && IsGenerated(value.GetType())) CollectByReflection(value, into);
+        }
+    }
+
     [Fact]
     public void Unknown_tagged_fields_survive_a_decode_and_re_encode()
     {
