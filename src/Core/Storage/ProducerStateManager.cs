@@ -163,22 +163,19 @@ public sealed class ProducerStateManager
     }
 
     /// <summary>Forgets producers that wrote nothing since <paramref name="expireBeforeMs"/> (by record time).</summary>
-    public int RemoveExpired(long expireBeforeMs)
-    {
-        var expired = new List<long>();
-        foreach (var (id, e) in _producers)
-            if (e.LastTimestamp < expireBeforeMs) expired.Add(id);
-        foreach (var id in expired) _producers.Remove(id);
-        return expired.Count;
-    }
+    public int RemoveExpired(long expireBeforeMs) => RemoveWhere(e => e.LastTimestamp < expireBeforeMs);
 
     /// <summary>Forgets producers whose last batch is below the log start (DeleteRecords or retention removed it).</summary>
-    public void RemoveBelow(long logStartOffset)
+    public void RemoveBelow(long logStartOffset) => RemoveWhere(e => e.LastOffset < logStartOffset);
+
+    /// <summary>Removes the producers <paramref name="gone"/> picks (a Dictionary may lose entries while it is
+    /// enumerated); order does not matter, nothing reaches an output.</summary>
+    private int RemoveWhere(Func<Entry, bool> gone)
     {
-        var gone = new List<long>();
+        int removed = 0;
         foreach (var (id, e) in _producers)
-            if (e.LastOffset < logStartOffset) gone.Add(id);
-        foreach (var id in gone) _producers.Remove(id);
+            if (gone(e) && _producers.Remove(id)) removed++;
+        return removed;
     }
 
     public void Clear() => _producers.Clear();

@@ -146,6 +146,23 @@ public class ProducerStateTests
     }
 
     [Fact]
+    public void Idle_producers_expire_and_producers_below_the_log_start_are_forgotten()
+    {
+        var state = new ProducerStateManager();
+        state.Update(1, 0, new ProducerBatch(0, 0, 10, 10, MaxTimestamp: 1_000));
+        state.Update(2, 0, new ProducerBatch(0, 0, 20, 20, MaxTimestamp: 5_000));
+        state.Update(3, 0, new ProducerBatch(0, 0, 30, 30, MaxTimestamp: 9_000));
+        Assert.Equal(1, state.RemoveExpired(expireBeforeMs: 2_000));
+        Assert.Null(state.Describe(1));
+        state.RemoveBelow(logStartOffset: 25);
+        Assert.Null(state.Describe(2));
+        Assert.NotNull(state.Describe(3));
+        Assert.Equal(1, state.ProducerCount);
+        // A forgotten producer's next batch must start a sequence again.
+        Assert.Equal(ErrorCode.UnknownProducerId, state.Check(2, 0, 1, 1).Error);
+    }
+
+    [Fact]
     public void A_snapshot_round_trips_and_refuses_damage()
     {
         var state = new ProducerStateManager();
