@@ -78,11 +78,15 @@ public static class GroupCommand
             // Every partition of every topic the group committed on or is assigned: one without a commit shows "-".
             var topics = committed.Keys.Select(k => k.Item1).Union(owners.Keys.Select(k => k.Item1)).Distinct().ToList();
             var all = new HashSet<(string, int)>(committed.Keys.Union(owners.Keys));
+            var logEnds = new Dictionary<(string, int), long>();
             if (topics.Count > 0)
-                foreach (var t in session.Metadata(topics).Topics.Where(t => t.ErrorCode == ErrorCode.None))
+            {
+                var metadata = session.Metadata(topics);
+                foreach (var t in metadata.Topics.Where(t => t.ErrorCode == ErrorCode.None))
                     foreach (var x in t.Partitions) all.Add((t.Name, x.PartitionIndex));
+                logEnds = TopicCommand.ListOffsets(session, metadata, ListOffsetsRequest.LatestTimestamp);
+            }
             var partitionsOfInterest = all.OrderBy(k => k.Item1, StringComparer.Ordinal).ThenBy(k => k.Item2).ToList();
-            var logEnds = LogEnds(session, partitionsOfInterest);
             var rows = partitionsOfInterest.Select(k =>
             {
                 owners.TryGetValue(k, out var m);
@@ -170,7 +174,8 @@ public static class GroupCommand
                 fixedOffset = o;
             }
             using var session = flags.Open(p);
-            var t = session.Metadata([topic]).Topics.First();
+            var metadata = session.Metadata([topic]);
+            var t = metadata.Topics.First();
             if (t.ErrorCode != ErrorCode.None) throw new CliException($"topic '{topic}': {CliSession.ErrorName(t.ErrorCode)}");
             var wanted = p.GetValue(partition) is { Length: > 0 } chosen ? chosen.Distinct().Order().ToList() : t.Partitions.Select(x => x.PartitionIndex).Order().ToList();
             foreach (var x in wanted)
@@ -182,9 +187,11 @@ public static class GroupCommand
                 throw new CliException($"group '{groupId}' has {described.Members.Count} active member(s); stop them before moving its offsets");
             var offsets = fixedOffset is { } f
                 ? wanted.ToDictionary(x => x, _ => f)
-                : ListOffsets(session, wanted.Select(x => (topic, x)).ToList(),
+                : TopicCommand.ListOffsets(session, metadata,
                     target == "earliest" ? ListOffsetsRequest.EarliestTimestamp : ListOffsetsRequest.LatestTimestamp)
-                    .ToDictionary(kv => kv.Key.Item2, kv => kv.Value);
+                    .Where(kv => wanted.Contains(kv.Key.Item2)).ToDictionary(kv => kv.Key.Item2, kv => kv.Value);
+            foreach (var x in wanted)
+                if (!offsets.TryGetValue(x, out long o) || o < 0) throw new CliException($"{topic}-{x}: the broker gave no {target} offset");
             var response = session.CallNode<OffsetCommitResponse>(coordinator, ApiKey.OffsetCommit, new OffsetCommitRequest
             {
                 GroupId = groupId,
@@ -241,27 +248,6 @@ public static class GroupCommand
         foreach (var t in response.Topics)
             foreach (var x in t.Partitions.Where(x => x.ErrorCode == ErrorCode.None && x.CommittedOffset >= 0))
                 result[(t.Name, x.PartitionIndex)] = x.CommittedOffset;
-        return result;
-    }
-
-    private static Dictionary<(string, int), long> LogEnds(CliSession session, IReadOnlyList<(string, int)> partitions)
-        => ListOffsets(session, partitions, ListOffsetsRequest.LatestTimestamp);
-
-    private static Dictionary<(string, int), long> ListOffsets(CliSession session, IReadOnlyList<(string, int)> partitions, long timestamp)
-    {
-        var result = new Dictionary<(string, int), long>();
-        if (partitions.Count == 0) return result;
-        var response = session.Call<ListOffsetsResponse>(ApiKey.ListOffsets, new ListOffsetsRequest
-        {
-            Topics = partitions.GroupBy(x => x.Item1).Select(g => new ListOffsetsRequest.ListOffsetsTopic
-            {
-                Name = g.Key,
-                Partitions = g.Select(x => new ListOffsetsRequest.ListOffsetsPartition { PartitionIndex = x.Item2, Timestamp = timestamp }).ToList(),
-            }).ToList(),
-        });
-        foreach (var t in response.Topics)
-            foreach (var x in t.Partitions.Where(x => x.ErrorCode == ErrorCode.None))
-                result[(t.Name, x.PartitionIndex)] = x.Offset;
         return result;
     }
 
