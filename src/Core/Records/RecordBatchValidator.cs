@@ -41,6 +41,10 @@ public readonly record struct RecordValidationOptions(int MaxBatchBytes, bool Al
     /// <summary>Batches rewritten by log compaction keep their base and last offsets and drop records between
     /// them (Kafka's rule), so offset deltas only increase, up to the last offset delta. Never for produce.</summary>
     public bool AllowOffsetGaps { get; init; }
+
+    /// <summary>Every record must have a key (a produce to a compacted topic: the cleaner could not keep a keyless
+    /// record, so Kafka refuses it with INVALID_RECORD).</summary>
+    public bool RequireKeys { get; init; }
 }
 
 /// <summary>Outcome of validating the batch at the start of a span. <see cref="TotalSize"/> is meaningful only
@@ -141,7 +145,7 @@ public static class RecordBatchValidator
         long maxTimestamp;
         if (codec == CompressionCodec.None)
         {
-            error = ParseRecords(body, header, options.AllowOffsetGaps, sink, out maxTimestamp, out message);
+            error = ParseRecords(body, header, options, sink, out maxTimestamp, out message);
         }
         else
         {
@@ -153,7 +157,7 @@ public static class RecordBatchValidator
                 output.Reset(options.MaxUncompressedBytes);
                 maxTimestamp = RecordBatch.NoTimestamp;
                 error = decoder.TryDecompress(body, output, out message)
-                    ? ParseRecords(output.WrittenSpan, header, options.AllowOffsetGaps, sink, out maxTimestamp, out message)
+                    ? ParseRecords(output.WrittenSpan, header, options, sink, out maxTimestamp, out message)
                     : ErrorCode.CorruptMessage;
             }
             finally
@@ -172,7 +176,7 @@ public static class RecordBatchValidator
     /// Walks exactly <c>header.RecordsCount</c> records that must fill <paramref name="data"/> exactly, record i
     /// carrying offset delta i. Computes the largest record timestamp (the batch's true max timestamp).
     /// </summary>
-    private static ErrorCode ParseRecords(ReadOnlySpan<byte> data, in RecordBatchHeader header, bool allowOffsetGaps,
+    private static ErrorCode ParseRecords(ReadOnlySpan<byte> data, in RecordBatchHeader header, in RecordValidationOptions options,
         List<DecodedRecord>? sink, out long maxTimestamp, out string? message)
     {
         int previousDelta = -1;
@@ -214,7 +218,12 @@ public static class RecordBatchValidator
                 message = $"record {i}: {record.Remaining} bytes left over inside the record";
                 return ErrorCode.CorruptMessage;
             }
-            bool deltaOk = allowOffsetGaps
+            if (keyNull && options.RequireKeys)
+            {
+                message = $"compacted topic cannot accept a message without key (record {i})";
+                return ErrorCode.InvalidRecord;
+            }
+            bool deltaOk = options.AllowOffsetGaps
                 ? offsetDelta > previousDelta && offsetDelta <= header.LastOffsetDelta
                 : offsetDelta == i;
             previousDelta = offsetDelta;

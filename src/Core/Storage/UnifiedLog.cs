@@ -241,7 +241,7 @@ public sealed class UnifiedLog : IDisposable
         try
         {
             var validation = LogValidator.ValidateAndAssignOffsets(records.Span, _appendBuffer,
-                RecordValidationOptions.ForProduce(Config.MaxMessageBytes), Config.TargetCodec, LogEndOffset, leaderEpoch,
+                RecordValidationOptions.ForProduce(Config.MaxMessageBytes) with { RequireKeys = Config.Compacts }, Config.TargetCodec, LogEndOffset, leaderEpoch,
                 Config.MessageTimestampType, nowMs, _layout);
             if (!validation.IsValid)
                 return AppendResult.Failed(validation.Error, validation.Message, LogStartOffset);
@@ -250,11 +250,6 @@ public sealed class UnifiedLog : IDisposable
             if (prepared.Length > Config.SegmentBytes)
                 return AppendResult.Failed(ErrorCode.RecordListTooLarge,
                     $"{prepared.Length} bytes of records after recompression exceed segment.bytes {Config.SegmentBytes}", LogStartOffset);
-
-            if (Config.Compacts && FindRecordWithoutKey(prepared) is { } keyless)
-                return AppendResult.Failed(ErrorCode.InvalidRecord,
-                    $"Compacted topic cannot accept message without key in topic partition {TopicPartition} (record {keyless})",
-                    LogStartOffset);
 
             // Idempotent producers: a retry of a recent batch is answered with its offsets and not written again.
             long producerId = -1;
@@ -396,18 +391,6 @@ public sealed class UnifiedLog : IDisposable
         if (_producers.ProducerCount > 0)
             _log.Info("Log {Log}: producer state of {Producers} producers rebuilt ({Batches} batches replayed from offset {From})",
                 TopicPartition, _producers.ProducerCount, replayed, from);
-    }
-
-    /// <summary>The offset of the first record without a key in validated batches, or null (Kafka's rule for
-    /// compacted topics: the cleaner could not keep such a record).</summary>
-    private static long? FindRecordWithoutKey(ReadOnlySpan<byte> batches)
-    {
-        var records = new List<DecodedRecord>();
-        var error = RecordBatchDecoder.Decode(batches, records);
-        Check.That(error == ErrorCode.None, "validated batches decode");
-        foreach (var r in records)
-            if (r.Key is null) return r.Offset;
-        return null;
     }
 
     /// <summary>segment.ms by the clock (Kafka rolls only on the next append; the maintenance pass also rolls an
