@@ -223,6 +223,7 @@ internal sealed class Emitter
         {
             case Primitive.String: return f.NullableAnywhere ? "string?" : "string";
             case Primitive.Bytes: return f.NullableAnywhere ? "ReadOnlyMemory<byte>?" : "ReadOnlyMemory<byte>";
+            case Primitive.Struct: return f.NullableAnywhere ? f.TypeName! + "?" : f.TypeName!;
             default: return ElementType(f);
         }
     }
@@ -321,7 +322,7 @@ internal sealed class Emitter
             }
             if (!f.IsArray)
             {
-                Line($"{f.Name}.VisitErrorCodes(visitor);");
+                Line($"{f.Name}{(f.NullableAnywhere ? "?" : "")}.VisitErrorCodes(visitor);");
                 continue;
             }
             Line("{");
@@ -346,7 +347,7 @@ internal sealed class Emitter
     private string ResetStatement(FieldSpec f)
     {
         if (f.IsArray) return f.Default == "null" ? $"{f.Name} = null;" : f.NullableAnywhere ? $"{f.Name}?.Clear();" : $"{f.Name}.Clear();";
-        if (f.Type == Primitive.Struct) return $"{f.Name}.Reset();";
+        if (f.Type == Primitive.Struct) return f.NullableAnywhere ? $"{f.Name} = null;" : $"{f.Name}.Reset();";
         if (f.Type == Primitive.Records) return _response ? $"{f.Name} = null; {f.Name}From = null;" : $"{f.Name} = null;";
         return $"{f.Name} = {DefaultValue(f)};";
     }
@@ -368,7 +369,7 @@ internal sealed class Emitter
             return f.Default == "null" ? $"{f.Name} is null" : f.NullableAnywhere ? $"{f.Name} is {{ Count: 0 }}" : $"{f.Name}.Count == 0";
         switch (f.Type)
         {
-            case Primitive.Struct: return $"{f.Name}.IsAllDefault()";
+            case Primitive.Struct: return f.NullableAnywhere ? $"{f.Name} is null" : $"{f.Name}.IsAllDefault()";
             case Primitive.Records: return _response ? $"{f.Name} is null && {f.Name}From is null" : $"{f.Name} is null";
             case Primitive.Bytes: return f.NullableAnywhere ? $"{f.Name} is null" : $"{f.Name}.IsEmpty";
             case Primitive.String:
@@ -449,6 +450,18 @@ internal sealed class Emitter
     {
         if (!f.IsArray)
         {
+            if (f.Type == Primitive.Struct && f.NullableAnywhere)
+            {
+                // A nullable struct is preceded by a marker byte: -1 null, 1 present (Kafka's encoding).
+                Line("{");
+                _indent++;
+                Line("sbyte marker = reader.ReadInt8();");
+                Line($"if (marker < 0) {f.Name} = null;");
+                Line($"else if (marker == 1) ({f.Name} ??= new()).ReadFrom(ref reader, version, flexible);");
+                Line($"else throw new ProtocolException($\"{_api.Name} v{{version}}: {f.Name} has presence marker {{marker}}\");");
+                Close();
+                return;
+            }
             if (f.Type == Primitive.Struct)
             {
                 Line($"{f.Name}.ReadFrom(ref reader, version, flexible);");
@@ -577,6 +590,17 @@ internal sealed class Emitter
         string nullableNow = NullableNow(f);
         if (!f.IsArray)
         {
+            if (f.Type == Primitive.Struct && f.NullableAnywhere)
+            {
+                Line($"if ({f.Name} is null) writer.WriteInt8(-1);");
+                Line("else");
+                Line("{");
+                _indent++;
+                Line("writer.WriteInt8(1);");
+                Line($"{f.Name}.WriteTo(writer, version, flexible);");
+                Close();
+                return;
+            }
             if (f.Type == Primitive.Struct)
             {
                 Line($"{f.Name}.WriteTo(writer, version, flexible);");

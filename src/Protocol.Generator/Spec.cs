@@ -280,8 +280,9 @@ internal static class SpecParser
             if (!IsIdentifier(f.IsReference ? type.Replace(".", "") : type)) throw new SpecError(line, $"unknown type '{type}'");
             f.TypeName = type;
         }
-        if (nullableEverywhere && !f.IsArray && f.Type != Primitive.String && f.Type != Primitive.Bytes && f.Type != Primitive.Records)
-            throw new SpecError(line, "only strings, bytes, records and arrays can be nullable");
+        if (nullableEverywhere && !f.IsArray && f.Type != Primitive.String && f.Type != Primitive.Bytes && f.Type != Primitive.Records
+            && !(f.Type == Primitive.Struct && !f.IsReference))
+            throw new SpecError(line, "only strings, bytes, records, structs and arrays can be nullable");
         if (!f.IsArray && f.Type == Primitive.Struct && f.IsReference)
             throw new SpecError(line, "a referenced struct is used as an array element only");
 
@@ -318,8 +319,11 @@ internal static class SpecParser
             if (!f.NullableVersions.IsEmpty) throw new SpecError(line, "say either 'Type?' or 'nullable vN+', not both");
             f.NullableVersions = f.Versions;
         }
-        if (!f.NullableVersions.IsEmpty && !f.IsArray && f.Type != Primitive.String && f.Type != Primitive.Bytes && f.Type != Primitive.Records)
-            throw new SpecError(line, "only strings, bytes, records and arrays can be nullable");
+        if (!f.NullableVersions.IsEmpty && !f.IsArray && f.Type != Primitive.String && f.Type != Primitive.Bytes && f.Type != Primitive.Records
+            && !(f.Type == Primitive.Struct && nullableEverywhere))
+            throw new SpecError(line, "only strings, bytes, records and arrays can be nullable in some versions (a struct: 'Type?', every version)");
+        if (f.Type == Primitive.Struct && !f.IsArray && f.NullableAnywhere && f.Default != "null")
+            throw new SpecError(line, "a nullable struct defaults to null ('= null')");
         if (f.Default != null && f.IsArray && f.Default != "null")
             throw new SpecError(line, "an array's only explicit default is 'null'");
         if (f.Default == "null" && !f.NullableAnywhere) throw new SpecError(line, "a null default needs a nullable field");

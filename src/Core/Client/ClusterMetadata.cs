@@ -48,6 +48,7 @@ public sealed class ClusterMetadata
         bool complete = true;
         foreach (var t in response.Topics)
         {
+            if (t.Name is null) continue; // only a v12+ answer to a lookup by topic id, which this client never sends
             if (t.ErrorCode != ErrorCode.None)
             {
                 _topics[t.Name] = new TopicState(t.ErrorCode, []);

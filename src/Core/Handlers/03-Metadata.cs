@@ -5,16 +5,18 @@ using DetKafka.Core.Protocol.Messages;
 namespace DetKafka.Core.Handlers;
 
 /// <summary>
-/// Metadata (key 3), versions 0-9. One broker, which is the controller and leads every partition (leader
+/// Metadata (key 3), versions 0-12. One broker, which is the controller and leads every partition (leader
 /// epoch 0, replicas and ISR = this node). A null topic list (empty in v0) means all topics. An unknown
 /// topic is created when auto.create.topics.enable is on and the request allows it (always before v4),
-/// with num.partitions partitions; the response describes it at once, so clients need not retry.
+/// with num.partitions partitions; the response describes it at once, so clients need not retry. From v10
+/// topics carry their ids; from v12 a topic may be asked for by id alone (UNKNOWN_TOPIC_ID when no topic has
+/// it; never auto-created).
 /// </summary>
 public sealed class MetadataHandler(BrokerNode broker) : ApiHandler(broker)
 {
     public override ApiKey Key => ApiKey.Metadata;
     public override short MinVersion => 0;
-    public override short MaxVersion => 9;
+    public override short MaxVersion => 12;
 
     public override void Handle(RequestContext request, ref KafkaReader body)
     {
@@ -35,6 +37,14 @@ public sealed class MetadataHandler(BrokerNode broker) : ApiHandler(broker)
             bool autoCreate = config.AutoCreateTopicsEnable && (request.Version < 4 || metadata.AllowAutoTopicCreation);
             foreach (var requested in metadata.Topics)
             {
+                if (requested.Name is null)
+                {
+                    var byId = requested.TopicId == Guid.Empty ? null : Broker.Topics.FirstOrDefault(t => t.TopicId == requested.TopicId);
+                    response.Topics.Add(byId is null
+                        ? new MetadataResponse.MetadataResponseTopic { Name = null, TopicId = requested.TopicId, ErrorCode = ErrorCode.UnknownTopicId }
+                        : Describe(byId));
+                    continue;
+                }
                 var topic = Broker.FindTopic(requested.Name);
                 if (topic is null && autoCreate && Groups.GroupRecords.IsInternalTopic(requested.Name))
                 {
@@ -61,7 +71,7 @@ public sealed class MetadataHandler(BrokerNode broker) : ApiHandler(broker)
     private MetadataResponse.MetadataResponseTopic Describe(TopicInfo topic)
     {
         int node = Broker.Config.NodeId;
-        var t = new MetadataResponse.MetadataResponseTopic { Name = topic.Name, ErrorCode = ErrorCode.None, IsInternal = Groups.GroupRecords.IsInternalTopic(topic.Name) };
+        var t = new MetadataResponse.MetadataResponseTopic { Name = topic.Name, TopicId = topic.TopicId, ErrorCode = ErrorCode.None, IsInternal = Groups.GroupRecords.IsInternalTopic(topic.Name) };
         for (int p = 0; p < topic.PartitionCount; p++)
         {
             t.Partitions.Add(new MetadataResponse.MetadataResponsePartition

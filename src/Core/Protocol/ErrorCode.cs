@@ -87,4 +87,9 @@ public enum ErrorCode : short
     ResourceNotFound = 91,
     DuplicateResource = 92,
     UnknownTopicId = 100,
+    FencedMemberEpoch = 110,
+    UnreleasedInstanceId = 111,
+    UnsupportedAssignor = 112,
+    StaleMemberEpoch = 113,
+    InvalidRegularExpression = 128,
 }
