@@ -80,4 +80,7 @@ public sealed class BrokerConfig
 
     /// <summary>group.max.size.</summary>
     public int GroupMaxSize { get; init; } = int.MaxValue;
+
+    /// <summary>group.consumer.*: KIP-848 consumer groups.</summary>
+    public Groups.ConsumerGroupConfig ConsumerGroup { get; init; } = new();
 }

@@ -197,5 +197,10 @@ public sealed class Group(string id)
         return candidates[best];
     }
 
-    public string StateName => State.ToString();
+    /// <summary>Set when this is a KIP-848 consumer group (GroupCoordinator.Consumer.cs); its offsets stay
+    /// here, its membership there. <see cref="State"/> is then only Empty or Stable (members or none), which is
+    /// what offset expiry and DeleteGroups look at.</summary>
+    public ConsumerGroup? Consumer { get; set; }
+
+    public string StateName => Consumer is { } c ? c.State.ToString() : State.ToString();
 }

@@ -42,6 +42,11 @@ public sealed partial class GroupCoordinator
             reply.Respond(JoinError(request.Version, join.MemberId, ErrorCode.CoordinatorNotAvailable));
             return;
         }
+        if (ClassicJoinOnConsumerGroup(group) is var mixed && mixed != ErrorCode.None)
+        {
+            reply.Respond(JoinError(request.Version, join.MemberId, mixed));
+            return;
+        }
         string? replacing = unknown ? (join.GroupInstanceId is { } i ? group.StaticMembers.GetValueOrDefault(i) : null) : join.MemberId;
         if (!group.SupportsProtocols(join.ProtocolType, protocols, replacing))
         {

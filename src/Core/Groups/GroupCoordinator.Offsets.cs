@@ -51,7 +51,10 @@ public sealed partial class GroupCoordinator
                 else if (_groups.Count >= GroupsMax) error = ErrorCode.CoordinatorNotAvailable;
                 else group = GetOrCreate(commit.GroupId);
             }
-            if (group is not null) error = ValidateCommit(group, generation, memberId, commit.GroupInstanceId);
+            if (group is not null)
+                error = group.Consumer is not null
+                    ? ValidateConsumerCommit(group, request.Version, generation, memberId)
+                    : ValidateCommit(group, generation, memberId, commit.GroupInstanceId);
         }
         if (error != ErrorCode.None)
         {
@@ -162,6 +165,7 @@ public sealed partial class GroupCoordinator
         var subscribed = new HashSet<string>(StringComparer.Ordinal);
         if (group!.State != GroupState.Empty && group.ProtocolName is { } protocol)
             foreach (var m in group.Members) subscribed.UnionWith(GroupRecords.SubscribedTopics(m.MetadataFor(protocol)));
+        if (group.Consumer is { Members.Count: > 0 } consumer) subscribed.UnionWith(consumer.SubscribedTopics.Keys);
         var tombstones = new List<(byte[], byte[]?)>();
         foreach (var t in delete.Topics)
         {
@@ -221,6 +225,23 @@ public sealed partial class GroupCoordinator
         }
         described.GroupState = group.StateName;
         described.ProtocolType = group.ProtocolType ?? "";
+        if (group.Consumer is { } cg)
+        {
+            // A KIP-848 group through the classic API: protocol data is its assignor, each member's assignment
+            // a ConsumerProtocolAssignment (GROUPS.md), its subscription none.
+            described.ProtocolData = cg.AssignorName;
+            foreach (var m in cg.Members.Values)
+                described.Members.Add(new DescribeGroupsResponse.DescribedGroupMember
+                {
+                    MemberId = m.MemberId,
+                    GroupInstanceId = m.InstanceId,
+                    ClientId = m.ClientId,
+                    ClientHost = m.ClientHost,
+                    MemberMetadata = Array.Empty<byte>(),
+                    MemberAssignment = ClassicAssignmentBytes(m.Assigned),
+                });
+            return described;
+        }
         bool stable = group.State == GroupState.Stable;
         described.ProtocolData = stable ? group.ProtocolName ?? "" : "";
         foreach (var m in group.Members)
@@ -263,6 +284,7 @@ public sealed partial class GroupCoordinator
             var tombstones = new List<(byte[], byte[]?)>();
             foreach (var tp in group!.Offsets.Keys) tombstones.Add((GroupRecords.OffsetKey(id, tp.Topic, tp.Partition), null));
             tombstones.Add((GroupRecords.GroupKey(id), null));
+            AddConsumerTombstone(group, tombstones);
             group.Offsets.Clear();
             group.TransitionTo(GroupState.Dead, WallNow);
             foreach (var timer in group.PendingMembers.Values) timer.Cancel();

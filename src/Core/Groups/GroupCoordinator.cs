@@ -141,6 +141,7 @@ public sealed partial class GroupCoordinator
             // Members come back alive for one session: they resume with their heartbeats or expire.
             foreach (var m in group.Members) ScheduleSession(group, m);
         }
+        ResumeConsumerGroups();
         foreach (var g in _groups.Values.ToList())
             if (g.Members.Count == 0 && g.Offsets.Count == 0 && g.GenerationId == 0 && g.ProtocolType is null) _groups.Remove(g.Id);
         if (_groups.Count > 0) ScheduleExpiry();
@@ -152,6 +153,11 @@ public sealed partial class GroupCoordinator
         if (r.Key is null) return;
         try
         {
+            if (ConsumerGroupRecords.IsConsumerGroupKey(r.Key))
+            {
+                ReplayConsumerGroup(r);
+                return;
+            }
             var key = GroupRecords.ReadKey(r.Key);
             if (key.IsOffset)
             {
@@ -279,6 +285,7 @@ public sealed partial class GroupCoordinator
             if (delete)
             {
                 tombstones.Add((GroupRecords.GroupKey(group.Id), null));
+                AddConsumerTombstone(group, tombstones);
                 group.TransitionTo(GroupState.Dead, wall);
             }
             if (tombstones.Count > 0)

@@ -4,13 +4,13 @@ using DetKafka.Core.Protocol.Messages;
 
 namespace DetKafka.Core.Handlers;
 
-/// <summary>OffsetFetch (key 9), versions 0-8: a group's committed offsets (-1 where none). A null topic list
+/// <summary>OffsetFetch (key 9), versions 0-9 (v9: a consumer group member's id and epoch, checked): a group's committed offsets (-1 where none). A null topic list
 /// (v2+) asks for every partition with a commit; v8 asks for several groups. With ListOffsets this gives lag.</summary>
 public sealed class OffsetFetchHandler(BrokerNode broker) : ApiHandler(broker)
 {
     public override ApiKey Key => ApiKey.OffsetFetch;
     public override short MinVersion => 0;
-    public override short MaxVersion => 8;
+    public override short MaxVersion => 9;
 
     public override void Handle(RequestContext request, ref KafkaReader body)
     {
@@ -22,6 +22,11 @@ public sealed class OffsetFetchHandler(BrokerNode broker) : ApiHandler(broker)
             {
                 var topics = g.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList();
                 var (error, found) = Broker.Groups.FetchOffsets(g.GroupId, topics);
+                if (error == ErrorCode.None && Broker.Groups.ValidateConsumerOffsetFetch(g.GroupId, g.MemberId, g.MemberEpoch) is var memberError && memberError != ErrorCode.None)
+                {
+                    error = memberError;
+                    found.Clear();
+                }
                 var group = new OffsetFetchResponse.OffsetFetchResponseGroup { GroupId = g.GroupId, ErrorCode = error };
                 foreach (var (name, partitions) in found)
                 {

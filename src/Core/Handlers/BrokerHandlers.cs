@@ -31,5 +31,7 @@ internal static class BrokerHandlers
         new IncrementalAlterConfigsHandler(broker),
         new OffsetDeleteHandler(broker),
         new DescribeClusterHandler(broker),
+        new ConsumerGroupHeartbeatHandler(broker),
+        new ConsumerGroupDescribeHandler(broker),
     ];
 }

@@ -83,7 +83,7 @@ public static class GroupCommand
             {
                 var metadata = session.Metadata(topics);
                 foreach (var t in metadata.Topics.Where(t => t.ErrorCode == ErrorCode.None))
-                    foreach (var x in t.Partitions) all.Add((t.Name, x.PartitionIndex));
+                    foreach (var x in t.Partitions) all.Add((t.Name ?? "", x.PartitionIndex));
                 logEnds = TopicCommand.ListOffsets(session, metadata, ListOffsetsRequest.LatestTimestamp);
             }
             var partitionsOfInterest = all.OrderBy(k => k.Item1, StringComparer.Ordinal).ThenBy(k => k.Item2).ToList();

@@ -134,7 +134,7 @@ public static class TopicCommand
             var metadata = session.Metadata(null);
             var topics = metadata.Topics.OrderBy(t => t.Name, StringComparer.Ordinal).Select(t => new
             {
-                name = t.Name,
+                name = t.Name ?? "",
                 partitions = t.Partitions.Count,
                 replicas = t.Partitions.Count == 0 ? 0 : t.Partitions.Max(x => x.ReplicaNodes.Count),
                 @internal = t.IsInternal,
@@ -258,7 +258,7 @@ public static class TopicCommand
         foreach (var t in metadata.Topics.Where(t => t.ErrorCode == ErrorCode.None))
             request.Topics.Add(new ListOffsetsRequest.ListOffsetsTopic
             {
-                Name = t.Name,
+                Name = t.Name ?? "",
                 Partitions = t.Partitions.Select(x => new ListOffsetsRequest.ListOffsetsPartition { PartitionIndex = x.PartitionIndex, Timestamp = timestamp }).ToList(),
             });
         var result = new Dictionary<(string, int), long>();
@@ -363,7 +363,7 @@ public static class TopicCommand
             foreach (var t in metadata.Topics)
             {
                 if (t.ErrorCode != ErrorCode.None) throw new CliException($"topic '{t.Name}': {CliSession.ErrorName(t.ErrorCode)}");
-                request.Topics.Add(new CreatePartitionsRequest.CreatePartitionsTopic { Name = t.Name, Count = t.Partitions.Count + add });
+                request.Topics.Add(new CreatePartitionsRequest.CreatePartitionsTopic { Name = t.Name ?? "", Count = t.Partitions.Count + add });
             }
             var response = session.Call<CreatePartitionsResponse>(ApiKey.CreatePartitions, request);
             var results = response.Results.Select(r => (r.Name, r.ErrorCode, r.ErrorMessage)).ToList();

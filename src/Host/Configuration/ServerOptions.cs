@@ -68,6 +68,9 @@ public sealed record ServerSettings
     public int GroupInitialRebalanceDelayMs { get; init; } = 3_000;
     public int GroupMinSessionTimeoutMs { get; init; } = 6_000;
     public int GroupMaxSessionTimeoutMs { get; init; } = 1_800_000;
+
+    /// <summary>group.consumer.*: KIP-848 consumer groups (Core.Groups.ConsumerGroupConfig has the meaning).</summary>
+    public Core.Groups.ConsumerGroupConfig ConsumerGroup { get; init; } = new();
     /// <summary>log.retention.check.interval.ms, log.cleaner.enable, log.cleaner.backoff.ms.</summary>
     public long LogRetentionCheckIntervalMs { get; init; } = 300_000;
     public bool LogCleanerEnable { get; init; } = true;
@@ -97,6 +100,7 @@ public sealed record ServerSettings
         GroupInitialRebalanceDelayMs = GroupInitialRebalanceDelayMs,
         GroupMinSessionTimeoutMs = GroupMinSessionTimeoutMs,
         GroupMaxSessionTimeoutMs = GroupMaxSessionTimeoutMs,
+        ConsumerGroup = ConsumerGroup,
         TopicConfigDefaults = new SortedDictionary<string, string>(TopicConfigDefaults.ToDictionary(), StringComparer.Ordinal),
         DataDirectory = "",
         LogRetentionCheckIntervalMs = LogRetentionCheckIntervalMs,
@@ -138,6 +142,7 @@ public static class ServerOptions
         "metrics.listener",
         "offsets.topic.num.partitions", "offsets.retention.minutes", "offsets.retention.check.interval.ms",
         "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
+        "group.consumer.session.timeout.ms", "group.consumer.heartbeat.interval.ms", "group.consumer.max.size", "group.consumer.assignors",
         "log.retention.check.interval.ms", "log.cleaner.enable", "log.cleaner.backoff.ms",
         "log.cleaner.min.cleanable.ratio", "log.cleaner.delete.retention.ms", "log.cleaner.min.compaction.lag.ms",
         "log.cleaner.max.compaction.lag.ms",
@@ -293,6 +298,13 @@ public static class ServerOptions
             GroupInitialRebalanceDelayMs = r.Int("group.initial.rebalance.delay.ms", 0, int.MaxValue) ?? defaults.GroupInitialRebalanceDelayMs,
             GroupMinSessionTimeoutMs = r.Int("group.min.session.timeout.ms", 0, int.MaxValue) ?? defaults.GroupMinSessionTimeoutMs,
             GroupMaxSessionTimeoutMs = r.Int("group.max.session.timeout.ms", 0, int.MaxValue) ?? defaults.GroupMaxSessionTimeoutMs,
+            ConsumerGroup = new Core.Groups.ConsumerGroupConfig
+            {
+                SessionTimeoutMs = r.Int("group.consumer.session.timeout.ms", 1, int.MaxValue) ?? defaults.ConsumerGroup.SessionTimeoutMs,
+                HeartbeatIntervalMs = r.Int("group.consumer.heartbeat.interval.ms", 1, int.MaxValue) ?? defaults.ConsumerGroup.HeartbeatIntervalMs,
+                MaxSize = r.Int("group.consumer.max.size", 1, 100_000) ?? defaults.ConsumerGroup.MaxSize,
+                Assignors = ParseAssignors(r.Find("group.consumer.assignors")) ?? defaults.ConsumerGroup.Assignors,
+            },
             LogRetentionCheckIntervalMs = r.Long("log.retention.check.interval.ms", 1, long.MaxValue) ?? defaults.LogRetentionCheckIntervalMs,
             LogCleanerEnable = r.Bool("log.cleaner.enable") ?? defaults.LogCleanerEnable,
             LogCleanerBackoffMs = r.Long("log.cleaner.backoff.ms", 1, long.MaxValue) ?? defaults.LogCleanerBackoffMs,
@@ -347,6 +359,10 @@ public static class ServerOptions
         Add(Inv(s.GroupInitialRebalanceDelayMs), "group.initial.rebalance.delay.ms");
         Add(Inv(s.GroupMinSessionTimeoutMs), "group.min.session.timeout.ms");
         Add(Inv(s.GroupMaxSessionTimeoutMs), "group.max.session.timeout.ms");
+        Add(Inv(s.ConsumerGroup.SessionTimeoutMs), "group.consumer.session.timeout.ms");
+        Add(Inv(s.ConsumerGroup.HeartbeatIntervalMs), "group.consumer.heartbeat.interval.ms");
+        Add(Inv(s.ConsumerGroup.MaxSize), "group.consumer.max.size");
+        Add(string.Join(",", s.ConsumerGroup.Assignors), "group.consumer.assignors");
         Add(s.MetricsListener?.HostPort ?? "off", "metrics.listener");
         list.Add(new EffectiveSetting("log.level", s.LogLevel.ToString().ToLowerInvariant(), flags.LogLevel is null ? "default" : "--log-level"));
         list.Add(new EffectiveSetting("log.format", s.LogFormat, flags.LogFormat is null ? "default" : "--log-format"));
@@ -476,6 +492,18 @@ public static class ServerOptions
         }
         var values = entries.ToDictionary(e => e.Key, e => e.Value.Value, StringComparer.Ordinal);
         return new Layer(values, key => entries.TryGetValue(key, out var e) ? $"{fileName}:{e.Line}: {key}" : $"{fileName}: {key}");
+    }
+
+    /// <summary>group.consumer.assignors: a comma-separated list of assignors this node knows (uniform, range).</summary>
+    private static IReadOnlyList<string>? ParseAssignors(Found? found)
+    {
+        if (found is not { } f) return null;
+        var names = f.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (names.Length == 0) throw new ConfigException($"{f.Where}: no assignor named");
+        foreach (var n in names)
+            if (Core.Groups.ConsumerGroupAssignors.Find(n) is null)
+                throw new ConfigException($"{f.Where}: unknown assignor '{n}' (known: uniform, range)");
+        return names;
     }
 
     /// <summary>Looks settings up across layers: the first layer (highest precedence) that sets any of a
