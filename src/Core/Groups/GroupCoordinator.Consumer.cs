@@ -184,7 +184,7 @@ public sealed partial class GroupCoordinator
         {
             if (hb.RebalanceTimeoutMs == -1) return (ErrorCode.InvalidRequest, "RebalanceTimeoutMs must be provided in first request");
             if (hb.TopicPartitions is null || hb.TopicPartitions.Count > 0) return (ErrorCode.InvalidRequest, "TopicPartitions must be empty when (re-)joining");
-            if (hb.SubscribedTopicNames is null && hb.SubscribedTopicRegex is null) return (ErrorCode.InvalidRequest, "SubscribedTopicNames or SubscribedTopicRegex must be set in first request");
+            if (hb.SubscribedTopicNames is null && string.IsNullOrEmpty(hb.SubscribedTopicRegex)) return (ErrorCode.InvalidRequest, "SubscribedTopicNames or SubscribedTopicRegex must be set in first request");
         }
         else if (hb.MemberEpoch == ConsumerGroup.LeaveStaticEpoch)
         {
@@ -195,7 +195,7 @@ public sealed partial class GroupCoordinator
             return (ErrorCode.InvalidRequest, $"MemberEpoch {hb.MemberEpoch} is invalid");
         }
         if (hb.SubscribedTopicNames is { Count: > 10_000 }) return (ErrorCode.InvalidRequest, "too many subscribed topics");
-        if (hb.SubscribedTopicRegex is { } re && !ConsumerGroupRegex.IsValid(re))
+        if (hb.SubscribedTopicRegex is { Length: > 0 } re && !ConsumerGroupRegex.IsValid(re))
             return (ErrorCode.InvalidRegularExpression, $"SubscribedTopicRegex {re} is not a valid regular expression");
         if (hb.ServerAssignor is { } a && !ConsumerConfig.Assignors.Contains(a))
             return (ErrorCode.UnsupportedAssignor, $"ServerAssignor {a} is not supported; supported: {string.Join(",", ConsumerConfig.Assignors)}");
@@ -238,7 +238,7 @@ public sealed partial class GroupCoordinator
             ClientHost = request.Connection.ToString(),
             RebalanceTimeoutMs = hb.RebalanceTimeoutMs,
             SubscribedTopicNames = hb.SubscribedTopicNames?.Distinct(StringComparer.Ordinal).ToList() ?? new(),
-            SubscribedTopicRegex = hb.SubscribedTopicRegex,
+            SubscribedTopicRegex = hb.SubscribedTopicRegex is { Length: > 0 } r ? r : null,
             ServerAssignor = hb.ServerAssignor,
             MemberEpoch = ConsumerGroup.JoinEpoch,
         };
@@ -261,9 +261,10 @@ public sealed partial class GroupCoordinator
                 bump = true;
             }
         }
-        if (hb.SubscribedTopicRegex is { } re && re != m.SubscribedTopicRegex)
+        // An empty regex is how a client (librdkafka with a list of names) says it subscribes by none.
+        if (hb.SubscribedTopicRegex is { } re && (re.Length == 0 ? null : re) is var regex && regex != m.SubscribedTopicRegex)
         {
-            m.SubscribedTopicRegex = re;
+            m.SubscribedTopicRegex = regex;
             bump = true;
         }
         if (hb.ServerAssignor is { } a && a != m.ServerAssignor)
