@@ -31,7 +31,7 @@ public sealed partial class GroupCoordinator
             Fail(invalid, why);
             return;
         }
-        var error = CheckCoordinator(hb.GroupId, create: hb.MemberEpoch == ConsumerGroup.JoinEpoch);
+        var error = CheckCoordinator(hb.GroupId);
         if (error != ErrorCode.None)
         {
             Fail(error, null);
