@@ -11,7 +11,10 @@ public class MetadataCodecTests
 {
     internal static Gen<MetadataRequest> RequestGen(short v)
     {
-        var topic = Text().Select(n => new MetadataRequest.MetadataRequestTopic { Name = n });
+        // v10+ carries topic ids; v10+ lets the name be null (a lookup by id).
+        var topic = from n in v >= 10 ? NullableText() : Text().Select(s => (string?)s)
+                    from id in Since(v, 10, AnyInt64.Select(x => new Guid(BitConverter.GetBytes(x).Concat(BitConverter.GetBytes(~x)).ToArray())), Guid.Empty)
+                    select new MetadataRequest.MetadataRequestTopic { Name = n, TopicId = id };
         // v0 cannot say "no topics": its empty array is read back as null (all topics).
         var topics = v >= 1
             ? NullableListOf(topic)
@@ -19,7 +22,7 @@ public class MetadataCodecTests
                             (3, Gen.Choose(1, 3).SelectMany(n => Gen.ArrayOf(topic, n)).Select(a => (List<MetadataRequest.MetadataRequestTopic>?)a.ToList())));
         return from t in topics
                from auto in Since(v, 4, AnyBool, true)
-               from cluster in Since(v, 8, AnyBool, false)
+               from cluster in v <= 10 ? Since(v, 8, AnyBool, false) : Gen.Constant(false)
                from topicOps in Since(v, 8, AnyBool, false)
                select new MetadataRequest
                {
@@ -50,13 +53,14 @@ public class MetadataCodecTests
                             ReplicaNodes = replicas, IsrNodes = isr, OfflineReplicas = offline,
                         };
         var topic = from error in AnyError
-                    from name in Text()
+                    from name in v >= 12 ? NullableText() : Text().Select(s => (string?)s)
+                    from id in Since(v, 10, AnyInt64.Select(x => new Guid(BitConverter.GetBytes(x).Concat(BitConverter.GetBytes(~x)).ToArray())), Guid.Empty)
                     from isInternal in Since(v, 1, AnyBool, false)
                     from partitions in ListOf(partition)
                     from ops in Since(v, 8, AnyInt32, MetadataResponse.AuthorizedOperationsOmitted)
                     select new MetadataResponse.MetadataResponseTopic
                     {
-                        ErrorCode = error, Name = name, IsInternal = isInternal, Partitions = partitions,
+                        ErrorCode = error, Name = name, TopicId = id, IsInternal = isInternal, Partitions = partitions,
                         TopicAuthorizedOperations = ops,
                     };
         return from throttle in Since(v, 3, AnyInt32, 0)
@@ -64,7 +68,7 @@ public class MetadataCodecTests
                from clusterId in Since(v, 2, NullableText(), null)
                from controller in Since(v, 1, AnyInt32, -1)
                from topics in ListOf(topic)
-               from ops in Since(v, 8, AnyInt32, MetadataResponse.AuthorizedOperationsOmitted)
+               from ops in v <= 10 ? Since(v, 8, AnyInt32, MetadataResponse.AuthorizedOperationsOmitted) : Gen.Constant(MetadataResponse.AuthorizedOperationsOmitted)
                select new MetadataResponse
                {
                    ThrottleTimeMs = throttle, Brokers = brokers, ClusterId = clusterId, ControllerId = controller,
@@ -100,7 +104,7 @@ public class MetadataCodecTests
     [Fact]
     public void Every_prefix_of_a_large_response_is_rejected()
     {
-        foreach (short v in new short[] { 0, 5, 9 })
+        foreach (short v in new short[] { 0, 5, 9, 12 })
             ForAll(ResponseGen(v).Where(m => m.Topics.Count > 0), m =>
                 CheckTruncations(ApiKey.Metadata, v, Encode(m, v), isRequest: false, samples: int.MaxValue), maxTest: 5);
     }

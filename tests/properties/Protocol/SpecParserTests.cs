@@ -58,7 +58,7 @@ public class SpecParserTests
     [InlineData("   Odd int32", 4, "multiple of two")]
     [InlineData("      TooDeep int32", 4, "more than one level")]
     [InlineData("  Name string", 4, "declared twice")]
-    [InlineData("  Count int32? v1+", 4, "only strings, bytes, records and arrays can be nullable")]
+    [InlineData("  Count int32? v1+", 4, "only strings, bytes, records, structs and arrays can be nullable")]
     [InlineData("  Reset int32", 4, "generated member")]
     [InlineData("  List []Elem v1+\n    Inner int32 v0", 5, "cannot exist in versions its parent does not")]
     [InlineData("  Late int32 v9+", 4, "exists in no version")]
