@@ -179,16 +179,12 @@ public sealed partial class GroupCoordinator
         if (string.IsNullOrEmpty(hb.GroupId)) return (ErrorCode.InvalidRequest, "GroupId can't be empty");
         if (hb.RackId is { Length: 0 }) return (ErrorCode.InvalidRequest, "RackId can't be empty");
         if (hb.InstanceId is { Length: 0 }) return (ErrorCode.InvalidRequest, "InstanceId can't be empty");
-        if (hb.MemberEpoch > 0 && hb.MemberId.Length == 0) return (ErrorCode.InvalidRequest, "MemberId can't be empty");
+        if (hb.MemberEpoch != ConsumerGroup.JoinEpoch && hb.MemberId.Length == 0) return (ErrorCode.InvalidRequest, "MemberId can't be empty");
         if (hb.MemberEpoch == ConsumerGroup.JoinEpoch)
         {
             if (hb.RebalanceTimeoutMs == -1) return (ErrorCode.InvalidRequest, "RebalanceTimeoutMs must be provided in first request");
             if (hb.TopicPartitions is null || hb.TopicPartitions.Count > 0) return (ErrorCode.InvalidRequest, "TopicPartitions must be empty when (re-)joining");
             if (hb.SubscribedTopicNames is null && string.IsNullOrEmpty(hb.SubscribedTopicRegex)) return (ErrorCode.InvalidRequest, "SubscribedTopicNames or SubscribedTopicRegex must be set in first request");
-        }
-        else if (hb.MemberEpoch == ConsumerGroup.LeaveStaticEpoch)
-        {
-            if (hb.MemberId.Length == 0) return (ErrorCode.InvalidRequest, "MemberId can't be empty");
         }
         else if (hb.MemberEpoch < ConsumerGroup.LeaveStaticEpoch)
         {

@@ -97,6 +97,8 @@ public sealed class ConsumerGroupCoordinatorTests
         Assert.Equal(ErrorCode.InvalidRequest, Call(h, c, Mod(Join(), r => r.RebalanceTimeoutMs = -1)).ErrorCode);
         Assert.Equal(ErrorCode.InvalidRequest, Call(h, c, Mod(Join(), r => r.SubscribedTopicNames = null)).ErrorCode);
         Assert.Equal(ErrorCode.InvalidRequest, Call(h, c, Beat("", 5, null, id)).ErrorCode);
+        Assert.Equal(ErrorCode.InvalidRequest, Call(h, c, Beat("", -1, null, id)).ErrorCode);
+        Assert.Equal(ErrorCode.InvalidRequest, Call(h, c, Beat("x", -3, null, id)).ErrorCode);
         Assert.Equal(ErrorCode.UnsupportedAssignor, Call(h, c, Join(assignor: "sticky")).ErrorCode);
         Assert.Equal(ErrorCode.InvalidRegularExpression, Call(h, c, Join(regex: "t(")).ErrorCode);
 
