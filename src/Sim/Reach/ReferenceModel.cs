@@ -56,6 +56,7 @@ public sealed class PartitionModel(int index)
     public int Index { get; } = index;
     public List<SentRecord> Records { get; } = new();
     public SortedDictionary<long, SentRecord> ByOffset { get; } = new();
+    public Dictionary<long, SentRecord> ById { get; } = new();
 
     /// <summary>Records sent and not definitely refused: an upper bound on the log end offset.</summary>
     public long MaybeWritten { get; set; }
