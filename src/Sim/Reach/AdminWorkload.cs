@@ -70,6 +70,7 @@ public sealed class AdminWorkload
         _world = world;
         _options = options;
         _random = random;
+        Model.OnChecked = what => _world.Count("model.checked." + what);
     }
 
     public ReferenceModel Model { get; } = new();

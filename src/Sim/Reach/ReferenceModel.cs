@@ -139,7 +139,14 @@ public sealed class ReferenceModel
     /// <summary>Responses checked against the model, by API name (what the coverage of the model looks like).</summary>
     public SortedDictionary<string, long> Checked { get; } = new(StringComparer.Ordinal);
 
-    public void Count(string what) => Checked[what] = Checked.GetValueOrDefault(what) + 1;
+    public void Count(string what)
+    {
+        Checked[what] = Checked.GetValueOrDefault(what) + 1;
+        OnChecked?.Invoke(what);
+    }
+
+    /// <summary>Called for every response checked (the world counts them as "model.checked.API").</summary>
+    public Action<string>? OnChecked { get; set; }
 
     public void Violation(string name, string message)
     {
