@@ -143,7 +143,7 @@ public sealed record LogConfig
 
     /// <summary>Test-only: DeleteRecords moves the log start in memory without its checkpoint
     /// (<see cref="Broker.BrokerConfig.TestOnlySkipLogStartCheckpoint"/>).</summary>
-    internal bool TestOnlySkipLogStartCheckpoint { get; init; }
+    public bool TestOnlySkipLogStartCheckpoint { get; init; }
 
     /// <summary>producer.id.expiration.ms, a broker setting carried here for the log (<see cref="Broker.BrokerConfig.ProducerIdExpirationMs"/>).</summary>
     internal long ProducerIdExpirationMs { get; init; } = 86_400_000;
