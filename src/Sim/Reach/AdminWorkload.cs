@@ -51,7 +51,7 @@ public sealed record AdminWorkloadOptions(
 /// (often past the broker's); draws every request's version from the range both sides support. Every answer is
 /// checked against the <see cref="ReferenceModel"/>; a wrong one is a violation named after what it got wrong.
 /// </summary>
-public sealed class AdminWorkload
+public sealed partial class AdminWorkload
 {
     private static readonly string[] ManagedKeys =
         ["segment.bytes", "segment.ms", "retention.bytes", "max.message.bytes", "index.interval.bytes", "preallocate", "min.insync.replicas"];
@@ -212,7 +212,8 @@ public sealed class AdminWorkload
             < 36 => Metadata(client, node),
             < 39 => DescribeCluster(client, node),
             < 42 => InitProducerId(client, node),
-            < 62 => Produce(client, node),
+            < 50 => GroupOperation(client, node),
+            < 64 => Produce(client, node),
             < 76 => Fetch(client, node),
             < 92 => ListOffsets(client, node),
             _ => DeleteRecords(client, node),

@@ -26,6 +26,7 @@ public class ReachSimulationTests
         [
             "Produce", "Fetch", "ListOffsets", "Metadata", "CreateTopics", "DeleteTopics", "DeleteRecords", "DescribeConfigs",
             "AlterConfigs", "IncrementalAlterConfigs", "CreatePartitions", "DescribeCluster", "InitProducerId",
+            "OffsetCommit", "OffsetFetch", "OffsetDelete", "DeleteGroups", "DescribeGroups", "ListGroups",
         ];
         var checkedApis = new SortedDictionary<string, long>(StringComparer.Ordinal);
         for (ulong seed = 1; seed <= 8; seed++)
