@@ -30,8 +30,9 @@ public sealed record AdminWorkloadOptions(
         var r = new SeededRandom(SimulationOptions.SubSeed(seed, 70));
         if (!r.NextBool(0.75)) return null;
         return new AdminWorkloadOptions(
-            TickMeanMs: DetMath.LogUniform(r, 5, 100),
-            BurstMax: r.NextInt(1, 17),
+            // Bounded so the admin process costs a run about what the queue workload does (CI sweeps 1,000 seeds).
+            TickMeanMs: DetMath.LogUniform(r, 20, 200),
+            BurstMax: r.NextInt(1, 9),
             ClientMaxInFlight: r.NextInt(1, 33),
             RequestTimeoutMs: r.NextInt(1_000, 6_001),
             TopicsMax: r.NextInt(1, 5));
