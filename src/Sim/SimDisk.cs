@@ -266,6 +266,19 @@ public sealed class SimDisk : IDisk
         f.Pending.RemoveRange(0, applied);
     }
 
+    /// <summary>Drops the pending operations up to <paramref name="upToSeq"/> from the durable path: the volatile
+    /// image keeps them (reads still see them) but no later sync persists them.</summary>
+    private static void Forget(FileState f, long upToSeq)
+    {
+        int dropped = 0;
+        foreach (var op in f.Pending)
+        {
+            if (op.Seq >= upToSeq) break;
+            dropped++;
+        }
+        f.Pending.RemoveRange(0, dropped);
+    }
+
     private DiskStatus SyncNow(FileState f)
     {
         var fault = Fault(SimDiskOperation.SyncNow, f.Path);
@@ -287,6 +300,9 @@ public sealed class SimDisk : IDisk
             var sync = _pendingSyncs[i];
             var status = Fault(SimDiskOperation.SyncCompletion, sync.File.Path);
             if (status == DiskStatus.Ok && !LyingFsync) Persist(sync.File, sync.UpToSeq);
+            // A failed writeback: the kernel drops the dirty pages' error state and marks them clean, so a later
+            // sync succeeds without them (PostgreSQL's "fsyncgate"); a crash loses them.
+            else if (status == DiskStatus.IoError) Forget(sync.File, sync.UpToSeq);
             completed.Add((sync.Token, status));
         }
         _pendingSyncs.RemoveRange(0, count);

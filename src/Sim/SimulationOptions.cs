@@ -39,6 +39,10 @@ public enum FaultKind
     ClockSkew,
     ClockDrift,
     ClockJump,
+
+    // added with the simulator's reach (issue 14); last, so every other draw of a seed is unchanged
+    ClientPause,
+    FsyncError,
 }
 
 public static class FaultNames
@@ -213,6 +217,13 @@ public sealed record SimulationOptions
     public Core.Groups.GroupFaults GroupFaults { get; init; }
     public int MaxPendingEvents { get; init; } = 1_000_000;
 
+    /// <summary>The admin workload (src/Sim/Reach): every API checked against the reference model; null: none.</summary>
+    public Reach.AdminWorkloadOptions? Admin { get; init; }
+
+    /// <summary>Test-only: broker bugs planted on purpose to show the reference model and the new faults catch
+    /// them (src/Sim/Reach/PlantedBugs.cs). Never drawn.</summary>
+    public Reach.PlantedBugs PlantedBugs { get; init; }
+
     public FaultSpec Fault(FaultKind kind) => _faults[(int)kind];
 
     public bool IsOn(FaultKind kind) => _faults[(int)kind].Enabled;
@@ -279,6 +290,7 @@ public sealed record SimulationOptions
             faults[(int)kind] = spec with { Enabled = r.NextBool(0.5) };
         }
         options._faults = faults;
+        options = options with { Admin = Reach.AdminWorkloadOptions.Draw(seed) };
         // A third of the runs use idempotent producers (all of them, at acks=all, as Kafka's producer requires), so
         // the checker can forbid duplicates for the whole run. Drawn from its own stream: the draws above, and so
         // every seed's other settings, are the same as before idempotence existed.
@@ -332,6 +344,10 @@ public sealed record SimulationOptions
             FaultKind.ClockDrift => new(true, 0, 0, 0, LogUniform(r, 10, 50_000)),
             // Intensity: maximum jump, in ms (either direction).
             FaultKind.ClockJump => new(true, rate, 0, 0, LogUniform(r, 10, 3_600_000)),
+            // A client process stops (GC, SIGSTOP) for the duration; its inputs and timers wait.
+            FaultKind.ClientPause => new(true, rate, 10, r.NextInt(50, 5_001), 0),
+            // Intensity: probability that an fsync completing during an episode fails with EIO.
+            FaultKind.FsyncError => new(true, LogUniform(r, 0.05, 0.3), 50, r.NextInt(100, 2_001), 0.05 + r.NextDouble() * 0.5),
             _ => throw new ArgumentOutOfRangeException(nameof(kind)),
         };
     }
@@ -448,6 +464,8 @@ public sealed record SimulationOptions
         Line("workload.broker-max-in-flight", w.BrokerMaxInFlightPerConnection);
         foreach (var (k, v) in w.TopicConfigs) Line("workload.topic-config." + k, v);
         if (w.Group is { } g) Line("workload.group", g);
+        if (Admin is { } admin) Line("workload.admin", admin);
+        if (PlantedBugs != Reach.PlantedBugs.None) Line("planted-bugs", PlantedBugs);
         for (int i = 0; i < w.Producers.Count; i++)
         {
             var p = w.Producers[i];

@@ -51,6 +51,14 @@ public sealed class BrokerConfig
     /// test can show the simulator's idempotence check goes red. Never set in production.</summary>
     public bool TestOnlyIgnoreProducerSequences { get; init; }
 
+    /// <summary>Test-only planted bugs for the simulator's reference model and faults (src/Sim/Reach/PlantedBugs.cs):
+    /// ListOffsets by timestamp answers one past the right offset; DeleteRecords skips the log start checkpoint; a
+    /// sync's EIO counts as success; an IncrementalAlterConfigs DELETE is ignored. Never set in production.</summary>
+    public bool TestOnlyListOffsetsOffByOne { get; init; }
+    public bool TestOnlySkipLogStartCheckpoint { get; init; }
+    public bool TestOnlyIgnoreSyncErrors { get; init; }
+    public bool TestOnlyIgnoreConfigDeletes { get; init; }
+
     // ---- groups (docs/design/GROUPS.md) ----
 
     /// <summary>offsets.topic.num.partitions: partitions of __consumer_offsets when it is created.</summary>

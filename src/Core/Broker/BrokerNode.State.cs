@@ -59,6 +59,7 @@ public sealed partial class BrokerNode
         _brokerDefaults = _brokerDefaults with
         {
             TestOnlyIgnoreProducerSequences = Config.TestOnlyIgnoreProducerSequences,
+            TestOnlySkipLogStartCheckpoint = Config.TestOnlySkipLogStartCheckpoint,
             ProducerIdExpirationMs = Config.ProducerIdExpirationMs,
         };
         _metadata = new MetadataStore(Disk, Config.DataDirectory, Log);
@@ -138,6 +139,7 @@ public sealed partial class BrokerNode
     public void OnSyncCompleted(long token, DiskStatus status)
     {
         if (!_started) return;
+        if (Config.TestOnlyIgnoreSyncErrors) status = DiskStatus.Ok;
         var completion = _logs.OnSyncCompleted(token, status, Clock.MonotonicMs);
         if (completion is not { } c) return;
         if (c.Error != Protocol.ErrorCode.None) Log.Error("Log {TopicPartition} failed a sync ({Status}); it is offline", c.TopicPartition, status);

@@ -82,6 +82,7 @@ public sealed class KafkaClient
         ApiKey.ListGroups => (0, 4),
         ApiKey.DescribeGroups => (0, 5),
         ApiKey.DeleteGroups => (0, 2),
+        ApiKey.OffsetDelete => (0, 0),
         _ => null,
     };
 

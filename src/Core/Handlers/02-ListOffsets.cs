@@ -40,7 +40,8 @@ public sealed class ListOffsetsHandler(BrokerNode broker) : ApiHandler(broker)
                     ListOffsetsRequest.EarliestTimestamp => (-1, log.LogStartOffset),
                     ListOffsetsRequest.LatestTimestamp => (-1, hw),
                     ListOffsetsRequest.MaxTimestamp => log.MaxTimestampOffset(hw) is { } m ? (m.Timestamp, m.Offset) : null,
-                    _ => log.OffsetForTimestamp(partition.Timestamp, hw) is { } t ? (t.Timestamp, t.Offset) : null,
+                    _ => log.OffsetForTimestamp(partition.Timestamp, hw) is { } t
+                        ? (t.Timestamp, t.Offset + (Broker.Config.TestOnlyListOffsetsOffByOne ? 1 : 0)) : null,
                 };
                 p.ErrorCode = ErrorCode.None;
                 p.LeaderEpoch = 0;

@@ -41,7 +41,7 @@ public sealed class IncrementalAlterConfigsHandler(BrokerNode broker) : ApiHandl
                             overrides[c.Name] = c.Value;
                             break;
                         case AlterConfigOpType.Delete:
-                            overrides.Remove(c.Name);
+                            if (!Broker.Config.TestOnlyIgnoreConfigDeletes) overrides.Remove(c.Name);
                             break;
                         case AlterConfigOpType.Append or AlterConfigOpType.Subtract:
                             if (c.Name != LogConfig.CleanupPolicyName)

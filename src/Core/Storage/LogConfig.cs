@@ -141,6 +141,10 @@ public sealed record LogConfig
     /// Set through <see cref="Broker.BrokerConfig.TestOnlyIgnoreProducerSequences"/>.</summary>
     internal bool TestOnlyIgnoreProducerSequences { get; init; }
 
+    /// <summary>Test-only: DeleteRecords moves the log start in memory without its checkpoint
+    /// (<see cref="Broker.BrokerConfig.TestOnlySkipLogStartCheckpoint"/>).</summary>
+    public bool TestOnlySkipLogStartCheckpoint { get; init; }
+
     /// <summary>producer.id.expiration.ms, a broker setting carried here for the log (<see cref="Broker.BrokerConfig.ProducerIdExpirationMs"/>).</summary>
     internal long ProducerIdExpirationMs { get; init; } = 86_400_000;
 

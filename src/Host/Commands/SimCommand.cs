@@ -31,6 +31,7 @@ public static class SimCommand
         sim.Subcommands.Add(ReplayCommand());
         sim.Subcommands.Add(HashCommand());
         sim.Subcommands.Add(CompactionCommand());
+        sim.Subcommands.Add(ShrinkCommand());
         return sim;
     }
 
@@ -61,16 +62,47 @@ public static class SimCommand
             Description = "Do not run the node-state invariants after every event (only the end-of-run history check)",
         };
 
+        public readonly Option<string[]> Plant = new("--plant")
+        {
+            Description = "Test only: plant a broker bug the checks must catch (repeatable): " + string.Join(", ", DetKafka.Sim.Reach.PlantedBugNames.All),
+            HelpName = "bug",
+        };
+
+        public readonly Option<int?> Producers = new("--producers") { Description = "Keep only the first n producer hosts of the draw (shrinking)", HelpName = "n" };
+        public readonly Option<int?> Consumers = new("--consumers") { Description = "Keep only the first n consumer hosts of the draw (shrinking)", HelpName = "n" };
+        public readonly Option<bool> NoGroup = new("--no-group") { Description = "Drop the consumer group workload (shrinking)" };
+        public readonly Option<long?> SafetyMs = new("--safety-ms") { Description = "Length of the safety phase in virtual ms (shrinking)", HelpName = "ms" };
+
         public void AddTo(Command command)
         {
             command.Options.Add(Fault);
             command.Options.Add(NoFault);
             command.Options.Add(LyingDisk);
             command.Options.Add(NoInvariants);
+            command.Options.Add(Plant);
+            command.Options.Add(Producers);
+            command.Options.Add(Consumers);
+            command.Options.Add(NoGroup);
+            command.Options.Add(SafetyMs);
         }
 
         public SimSettings Settings(ParseResult parse)
-            => SimSettings.Parse(parse.GetValue(Fault), parse.GetValue(NoFault), parse.GetValue(LyingDisk), parse.GetValue(NoInvariants));
+        {
+            var settings = SimSettings.Parse(parse.GetValue(Fault), parse.GetValue(NoFault), parse.GetValue(LyingDisk), parse.GetValue(NoInvariants));
+            var planted = DetKafka.Sim.Reach.PlantedBugs.None;
+            foreach (var raw in parse.GetValue(Plant) ?? [])
+                foreach (var name in raw.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                    planted |= DetKafka.Sim.Reach.PlantedBugNames.TryParse(name, out var bug)
+                        ? bug : throw new ArgumentException($"--plant: unknown bug '{name}'; known: {string.Join(", ", DetKafka.Sim.Reach.PlantedBugNames.All)}");
+            return settings with
+            {
+                Planted = planted,
+                Producers = parse.GetValue(Producers),
+                Consumers = parse.GetValue(Consumers),
+                NoGroup = parse.GetValue(NoGroup),
+                SafetyPhaseMs = parse.GetValue(SafetyMs),
+            };
+        }
     }
 
     private static Option<ulong> SeedOption() => new("--seed")
@@ -434,5 +466,25 @@ public static class SimCommand
             }
             if (done) return;
         }
+    }
+
+    // ---- shrink -----------------------------------------------------------------------------------------------
+
+    private static Command ShrinkCommand()
+    {
+        var seed = SeedOption();
+        var common = new Common();
+        var command = new Command("shrink",
+            "Reduce a failing seed's run (fewer faults, fewer clients, no group, a shorter safety phase) while the same "
+            + "violation (the same checker) still appears; print each step, the smallest reproduction and its replay "
+            + "command. Exit 0 when a reproduction was found, 1 when the seed passes as given.");
+        command.Options.Add(seed);
+        common.AddTo(command);
+        command.SetAction(parse => Guard(parse, "shrink", output =>
+        {
+            var result = Shrinker.Shrink(parse.GetValue(seed), common.Settings(parse), output.WriteLine);
+            return result is null ? ExitFailed : ExitPass;
+        }));
+        return command;
     }
 }

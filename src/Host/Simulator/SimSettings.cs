@@ -16,6 +16,15 @@ public sealed record SimSettings
     public bool LyingDisk { get; init; }
     public bool NoInvariants { get; init; }
 
+    /// <summary>Test-only broker bugs to plant (--plant); a planted run always has the admin workload.</summary>
+    public Sim.Reach.PlantedBugs Planted { get; init; }
+
+    /// <summary>Reductions a shrink found (--producers, --consumers, --no-group, --safety-ms); null: as drawn.</summary>
+    public int? Producers { get; init; }
+    public int? Consumers { get; init; }
+    public bool NoGroup { get; init; }
+    public long? SafetyPhaseMs { get; init; }
+
     public static SimSettings Default { get; } = new();
 
     /// <summary>The seed's drawn options with these settings applied: faults off first, then faults forced on.</summary>
@@ -26,6 +35,14 @@ public sealed record SimSettings
         foreach (var kind in Forced) options = options.Force(kind, seed);
         if (LyingDisk) options = options with { LyingDisk = true };
         if (NoInvariants) options = options with { CheckNodeInvariants = false };
+        if (Planted != Sim.Reach.PlantedBugs.None)
+            options = options with { PlantedBugs = Planted, Admin = options.Admin ?? Sim.Reach.AdminWorkloadOptions.Default };
+        var w = options.Workload;
+        if (Producers is { } p) w = w with { Producers = w.Producers.Take(Math.Max(1, p)).ToList() };
+        if (Consumers is { } c) w = w with { Consumers = w.Consumers.Take(Math.Max(1, c)).ToList() };
+        if (NoGroup) w = w with { Group = null };
+        options = options with { Workload = w };
+        if (SafetyPhaseMs is { } ms) options = options with { SafetyPhaseMs = ms };
         return options;
     }
 
@@ -39,6 +56,12 @@ public sealed record SimSettings
             foreach (var kind in Forced) b.Append(" --fault ").Append(FaultNames.Name(kind));
             if (LyingDisk) b.Append(" --lying-disk");
             if (NoInvariants) b.Append(" --no-invariants");
+            foreach (var bug in Enum.GetValues<Sim.Reach.PlantedBugs>())
+                if (bug != Sim.Reach.PlantedBugs.None && Planted.HasFlag(bug)) b.Append(" --plant ").Append(Sim.Reach.PlantedBugNames.Kebab(bug));
+            if (Producers is { } p) b.Append(" --producers ").Append(p.ToString(CultureInfo.InvariantCulture));
+            if (Consumers is { } c) b.Append(" --consumers ").Append(c.ToString(CultureInfo.InvariantCulture));
+            if (NoGroup) b.Append(" --no-group");
+            if (SafetyPhaseMs is { } ms) b.Append(" --safety-ms ").Append(ms.ToString(CultureInfo.InvariantCulture));
             return b.ToString();
         }
     }

@@ -46,6 +46,7 @@ public static class InvariantCheckers
         new AcknowledgedBelowLogEnd(),
         new RecoveredLogsValid(),
         new GroupInvariant(),
+        new Reach.ReferenceModelChecker(),
     ];
 }
 
@@ -105,7 +106,8 @@ public sealed class LogStartOffsetMonotonic : IInvariantChecker
 /// </summary>
 internal sealed class MonotonicPerLog(Func<UnifiedLog, long> read)
 {
-    private readonly Dictionary<(int Node, TopicPartition Tp), long> _seen = new();
+    // Keyed by the topic's id too: a deleted and re-created topic is a new log that starts again at 0.
+    private readonly Dictionary<(int Node, TopicPartition Tp, Guid TopicId), long> _seen = new();
     private readonly Dictionary<int, Layout> _layouts = new();
 
     private sealed class Layout
@@ -113,6 +115,7 @@ internal sealed class MonotonicPerLog(Func<UnifiedLog, long> read)
         public UnifiedLog[] Logs = [];
         public long[] Values = [];
         public bool[] Known = [];
+        public Guid[] TopicIds = [];
     }
 
     public (TopicPartition Tp, long Before, long Now)? FindDecrease(SimNode node)
@@ -120,7 +123,7 @@ internal sealed class MonotonicPerLog(Func<UnifiedLog, long> read)
         if (node.Broker is not { } broker) return null;
         var logs = broker.Logs.Logs as IReadOnlyList<UnifiedLog> ?? broker.Logs.Logs.ToList();
         if (!_layouts.TryGetValue(node.NodeId, out var layout)) _layouts.Add(node.NodeId, layout = new Layout());
-        if (!SameLogs(layout, logs)) Relayout(node.NodeId, layout, logs);
+        if (!SameLogs(layout, logs)) Relayout(node.NodeId, layout, logs, broker);
         for (int i = 0; i < logs.Count; i++)
         {
             long now = read(logs[i]);
@@ -139,17 +142,19 @@ internal sealed class MonotonicPerLog(Func<UnifiedLog, long> read)
         return true;
     }
 
-    private void Relayout(int nodeId, Layout layout, IReadOnlyList<UnifiedLog> logs)
+    private void Relayout(int nodeId, Layout layout, IReadOnlyList<UnifiedLog> logs, Core.Broker.BrokerNode broker)
     {
         for (int i = 0; i < layout.Logs.Length; i++)
-            if (layout.Known[i]) _seen[(nodeId, layout.Logs[i].TopicPartition)] = layout.Values[i];
+            if (layout.Known[i]) _seen[(nodeId, layout.Logs[i].TopicPartition, layout.TopicIds[i])] = layout.Values[i];
         layout.Logs = new UnifiedLog[logs.Count];
         layout.Values = new long[logs.Count];
         layout.Known = new bool[logs.Count];
+        layout.TopicIds = new Guid[logs.Count];
         for (int i = 0; i < logs.Count; i++)
         {
             layout.Logs[i] = logs[i];
-            layout.Known[i] = _seen.TryGetValue((nodeId, logs[i].TopicPartition), out layout.Values[i]);
+            layout.TopicIds[i] = broker.FindTopic(logs[i].TopicPartition.Topic)?.TopicId ?? Guid.Empty;
+            layout.Known[i] = _seen.TryGetValue((nodeId, logs[i].TopicPartition, layout.TopicIds[i]), out layout.Values[i]);
         }
     }
 }

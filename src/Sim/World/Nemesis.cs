@@ -10,13 +10,14 @@ namespace DetKafka.Sim.World;
 /// random stream and lasts a drawn duration. Static faults (delay tails, torn writes on crash, clock skew and
 /// drift) are applied by the world itself. Everything stops at the heal.
 /// </summary>
-public sealed class Nemesis(SimWorld world, IRandom random)
+public sealed partial class Nemesis(SimWorld world, IRandom random)
 {
     private static readonly FaultKind[] Episodic =
     [
         FaultKind.Loss, FaultKind.Clog, FaultKind.Partition, FaultKind.AsymmetricPartition, FaultKind.ClientPartition,
         FaultKind.ConnectionReset, FaultKind.Crash, FaultKind.Pause, FaultKind.ClientCrash, FaultKind.BitFlip,
         FaultKind.MisdirectedWrite, FaultKind.SlowFsync, FaultKind.DiskFull, FaultKind.ClockJump,
+        FaultKind.ClientPause, FaultKind.FsyncError,
     ];
 
     private readonly List<Endpoint> _victims = new();
@@ -207,6 +208,8 @@ public sealed class Nemesis(SimWorld world, IRandom random)
                 world.JumpClock(clock, delta);
                 return string.Create(CultureInfo.InvariantCulture, $"{victim} wall clock jumps {delta:+#;-#;0} ms");
             }
+            case FaultKind.ClientPause or FaultKind.FsyncError:
+                return InjectReach(kind, spec, now);
             default:
                 throw new InvalidOperationException($"{kind} is not episodic");
         }

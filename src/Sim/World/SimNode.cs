@@ -61,6 +61,9 @@ public sealed class SimNode : Endpoint
     internal double MisdirectProbability;
     internal long SlowFsyncUntilUs;
     internal double FsyncMultiplier = 1;
+    internal long FsyncErrorUntilUs;
+    internal double FsyncErrorProbability;
+    internal bool SawFsyncError;
 
     internal int BacklogCount => _backlog.Count;
 
@@ -86,6 +89,7 @@ public sealed class SimNode : Endpoint
         MisdirectUntilUs = 0;
         SlowFsyncUntilUs = 0;
         FsyncMultiplier = 1;
+        FsyncErrorUntilUs = 0;
     }
 
     /// <summary>The broker's INetwork: every call becomes traffic on the simulated network.</summary>
@@ -130,6 +134,28 @@ public sealed class ClientHost : Endpoint
 
     internal IClientNetwork Network { get; }
     internal long ScheduledPollUs = long.MaxValue;
+
+    /// <summary>The admin workload's host (src/Sim/Reach), neither producer nor consumer.</summary>
+    public bool IsAdmin { get; init; }
+
+    /// <summary>The process is stopped (a GC pause, SIGSTOP): its inputs and timers wait, in order, until it
+    /// resumes; its clock runs on, so request timeouts may fire at once on resume.</summary>
+    public bool Paused { get; internal set; }
+
+    private readonly List<Action> _backlog = new();
+
+    internal void Defer(Action input)
+    {
+        Check.That(_backlog.Count < SimNode.BacklogMax, "a paused client's backlog is bounded");
+        _backlog.Add(input);
+    }
+
+    internal List<Action> TakeBacklog()
+    {
+        var items = _backlog.ToList();
+        _backlog.Clear();
+        return items;
+    }
 
     private sealed class HostNetwork(ClientHost host) : IClientNetwork
     {

@@ -17,7 +17,7 @@ namespace DetKafka.Sim.World;
 /// <see cref="Nemesis"/> calls them on a schedule during the safety phase and tests call them directly.
 /// Deterministic: no wall clock, no unseeded random, no hash-ordered iteration reaches the trace.
 /// </summary>
-public sealed class SimWorld
+public sealed partial class SimWorld
 {
     public const int BrokerPort = 9092;
     public const string DataDirectory = "data";
@@ -45,7 +45,7 @@ public sealed class SimWorld
         _clockRandom = new SeededRandom(SimulationOptions.SubSeed(seed, 7));
         var w = options.Workload;
         int groupMembers = w.Group?.Members ?? 0;
-        int endpoints = options.Nodes + w.Producers.Count + w.Consumers.Count + groupMembers;
+        int endpoints = options.Nodes + w.Producers.Count + w.Consumers.Count + groupMembers + (options.Admin is null ? 0 : 1);
         Network = new SimNetwork(this, new SeededRandom(SimulationOptions.SubSeed(seed, 3)), endpoints);
         for (int i = 0; i < options.Nodes; i++)
         {
@@ -61,6 +61,10 @@ public sealed class SimWorld
                 NumPartitions = w.Partitions,
                 MaxInFlightRequestsPerConnection = w.BrokerMaxInFlightPerConnection,
                 TestOnlyIgnoreProducerSequences = options.PlantedDuplicateBug,
+                TestOnlyListOffsetsOffByOne = options.PlantedBugs.HasFlag(Reach.PlantedBugs.ListOffsetsOffByOne),
+                TestOnlySkipLogStartCheckpoint = options.PlantedBugs.HasFlag(Reach.PlantedBugs.LostDeleteRecordsCheckpoint),
+                TestOnlyIgnoreSyncErrors = options.PlantedBugs.HasFlag(Reach.PlantedBugs.IgnoredFsyncError),
+                TestOnlyIgnoreConfigDeletes = options.PlantedBugs.HasFlag(Reach.PlantedBugs.IgnoredConfigDelete),
                 OffsetsTopicNumPartitions = 3,
                 GroupInitialRebalanceDelayMs = w.Group?.InitialRebalanceDelayMs ?? 0,
                 GroupMinSessionTimeoutMs = 1_000,
@@ -78,6 +82,11 @@ public sealed class SimWorld
                 RequestTimeoutMs: 5_000, MaxVersions: new SortedDictionary<Core.Protocol.ApiKey, short>()) { GroupMember = i };
             _clients.Add(new ClientHost(this, options.Nodes + _clients.Count, slot++, NewClock(), null, member));
         }
+        if (options.Admin is { } admin)
+        {
+            _clients.Add(new ClientHost(this, options.Nodes + _clients.Count, slot++, NewClock(), null, null) { IsAdmin = true });
+            Admin = new Reach.AdminWorkload(this, admin, new SeededRandom(SimulationOptions.SubSeed(seed, 72)));
+        }
         if (w.Group is not null) Groups = new Invariants.GroupObserver(w.Group);
         Workload = new Workload(this, new SeededRandom(SimulationOptions.SubSeed(seed, 6)));
         Nemesis = new Nemesis(this, new SeededRandom(SimulationOptions.SubSeed(seed, 5)));
@@ -88,6 +97,9 @@ public sealed class SimWorld
     public SimNetwork Network { get; }
     public Workload Workload { get; }
     public Nemesis Nemesis { get; }
+
+    /// <summary>The admin workload and its reference model (null when the run has none).</summary>
+    public Reach.AdminWorkload? Admin { get; }
 
     /// <summary>What the group checks remember (null without a group workload).</summary>
     public Invariants.GroupObserver? Groups { get; }
@@ -297,6 +309,7 @@ public sealed class SimWorld
                 Count("disk.enospc-writes");
                 return DiskStatus.NoSpace;
             }
+            if (op == SimDiskOperation.SyncCompletion) return FsyncFault(node);
             return DiskStatus.Ok;
         };
         node.Disk.WriteRedirect = (path, position, length) =>
@@ -453,6 +466,11 @@ public sealed class SimWorld
     internal void ClientInput(ClientHost host, Action<KafkaClient> input)
     {
         if (host.Client is not { } client) return;
+        if (host.Paused)
+        {
+            host.Defer(() => ClientInput(host, input));
+            return;
+        }
         input(client);
         if (host.Client != client) return;
         client.Poll();
@@ -473,6 +491,13 @@ public sealed class SimWorld
         Schedule(at, host.Name, "client-poll", () =>
         {
             if (host.Incarnation != incarnation || host.ScheduledPollUs != at || host.Client is not { } c) return null;
+            if (host.Paused)
+            {
+                // The poll runs on resume; until then no other poll is scheduled for this host.
+                host.ScheduledPollUs = long.MaxValue;
+                host.Defer(() => ClientInput(host, _ => { }));
+                return "deferred (paused)";
+            }
             host.ScheduledPollUs = long.MaxValue;
             c.Poll();
             Workload.AfterClientInput(host);
@@ -492,6 +517,8 @@ public sealed class SimWorld
         host.Consumer = null;
         host.Incarnation++;
         host.ScheduledPollUs = long.MaxValue;
+        host.Paused = false;
+        host.TakeBacklog();
         Network.ProcessDied(host);
         Count("client.crashes");
         if (downtimeMs is { } down)
@@ -548,6 +575,7 @@ public sealed class SimWorld
         HealedAtUs = NowUs;
         Network.HealAllLinks();
         int restarted = 0;
+        restarted += RestartNodesAfterFsyncErrors();
         foreach (var node in _nodes)
         {
             node.HealDiskFaults();
@@ -560,6 +588,7 @@ public sealed class SimWorld
         }
         foreach (var host in _clients)
         {
+            if (host.Paused) ResumeClient(host);
             if (host.IsUp) continue;
             Workload.StartProcess(host);
             restarted++;

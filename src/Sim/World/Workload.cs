@@ -94,6 +94,7 @@ public sealed class Workload
     internal string StartProcess(ClientHost host)
     {
         Check.That(!host.IsUp, "one process per host");
+        if (host.IsAdmin) return _world.Admin!.StartProcess(host);
         var spec = (ProducerSpec: host.ProducerSpec, ConsumerSpec: host.ConsumerSpec);
         int requestTimeout = spec.ProducerSpec?.RequestTimeoutMs ?? spec.ConsumerSpec!.RequestTimeoutMs;
         var clientOptions = new KafkaClientOptions
@@ -402,6 +403,11 @@ public sealed class Workload
     /// <summary>The host's process dies: what it had pending completes as Info (it may or may not have happened).</summary>
     internal void OnCrash(ClientHost host)
     {
+        if (host.IsAdmin)
+        {
+            _world.Admin!.OnCrash(host);
+            return;
+        }
         var state = StateOf(host);
         foreach (var worker in state.Workers)
         {
@@ -438,6 +444,7 @@ public sealed class Workload
         foreach (var host in _world.Clients)
         {
             if (!host.IsUp) return false;
+            if (host.IsAdmin) continue;
             var state = StateOf(host);
             if (host.Producer is not null)
             {
@@ -499,6 +506,7 @@ public sealed class Workload
                 gaps.Add(host.Name + " is down");
                 continue;
             }
+            if (host.IsAdmin) continue;
             var state = StateOf(host);
             if (host.Producer is not null)
             {

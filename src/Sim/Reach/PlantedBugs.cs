@@ -1,0 +1,59 @@
+namespace DetKafka.Sim.Reach;
+
+/// <summary>
+/// Broker bugs planted on purpose (test-only, never drawn, never set by the swarm): each one is a mistake the
+/// reference model or a new fault must catch, and tests/properties shows the sweep going red with it on within a
+/// bounded number of seeds (SIMULATION.md, "Planted bugs"). Each maps to a BrokerConfig.TestOnly... switch or a
+/// per-thread storage switch, so the broker code itself is not edited to plant them.
+/// </summary>
+[Flags]
+public enum PlantedBugs
+{
+    None = 0,
+
+    /// <summary>ListOffsets by timestamp answers the offset after the right one (BrokerConfig.TestOnlyListOffsetsOffByOne).</summary>
+    ListOffsetsOffByOne = 1,
+
+    /// <summary>DeleteRecords moves the log start offset in memory without writing its checkpoint, so a crash brings
+    /// deleted records back (UnifiedLog.SkipLogStartCheckpointForTests).</summary>
+    LostDeleteRecordsCheckpoint = 2,
+
+    /// <summary>A sync that fails with EIO is treated as a success, so records are acknowledged that the disk never
+    /// kept (BrokerConfig.TestOnlyIgnoreSyncErrors).</summary>
+    IgnoredFsyncError = 4,
+
+    /// <summary>IncrementalAlterConfigs answers success for a DELETE without removing the override
+    /// (BrokerConfig.TestOnlyIgnoreConfigDeletes).</summary>
+    IgnoredConfigDelete = 8,
+}
+
+public static class PlantedBugNames
+{
+    public static bool TryParse(string name, out PlantedBugs bug)
+    {
+        foreach (var b in Enum.GetValues<PlantedBugs>())
+        {
+            if (b != PlantedBugs.None && Kebab(b) == name)
+            {
+                bug = b;
+                return true;
+            }
+        }
+        bug = PlantedBugs.None;
+        return false;
+    }
+
+    public static string Kebab(PlantedBugs bug)
+    {
+        var s = bug.ToString();
+        var b = new System.Text.StringBuilder();
+        for (int i = 0; i < s.Length; i++)
+        {
+            if (char.IsUpper(s[i]) && i > 0) b.Append('-');
+            b.Append(char.ToLowerInvariant(s[i]));
+        }
+        return b.ToString();
+    }
+
+    public static IEnumerable<string> All => Enum.GetValues<PlantedBugs>().Where(b => b != PlantedBugs.None).Select(Kebab);
+}
