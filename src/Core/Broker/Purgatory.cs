@@ -1,3 +1,4 @@
+using DetKafka.Core.Partitions;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Protocol.Messages;
 using DetKafka.Core.Storage;
@@ -39,8 +40,8 @@ internal sealed class Purgatory(BrokerNode broker)
         operation.Release();
     }
 
-    /// <summary>A log's high watermark moved, or it failed: retry what waits on it.</summary>
-    public void OnLogAdvanced(UnifiedLog log) => Retry(log.TopicPartition.Topic);
+    /// <summary>A partition's high watermark moved, or its log failed: retry what waits on it.</summary>
+    public void OnPartitionAdvanced(Partition partition) => Retry(partition.TopicPartition.Topic);
 
     public void OnTopicDeleted(string topic) => Retry(topic);
 
@@ -129,9 +130,9 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
 
     internal sealed class Wait
     {
-        public UnifiedLog Log = null!;
+        public Partition Partition = null!;
         public long RequiredOffset;
-        public ProduceResponse.PartitionProduceResponse Partition = null!;
+        public ProduceResponse.PartitionProduceResponse Response = null!;
         public bool Done;
     }
 
@@ -172,12 +173,12 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
 
     public void EndTopics(int count) => Reuse.Truncate(Response.Responses, count);
 
-    public void AddWait(UnifiedLog log, long requiredOffset, ProduceResponse.PartitionProduceResponse partition)
+    public void AddWait(Partition partition, long requiredOffset, ProduceResponse.PartitionProduceResponse response)
     {
         var w = Reuse.Slot(_waits, _waitCount++);
-        w.Log = log;
-        w.RequiredOffset = requiredOffset;
         w.Partition = partition;
+        w.RequiredOffset = requiredOffset;
+        w.Response = response;
         w.Done = false;
     }
 
@@ -196,7 +197,7 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
         for (int i = 0; i < _waitCount; i++)
         {
             var w = _waits[i];
-            if (!w.Done && w.Log.TopicPartition.Topic == topic) return true;
+            if (!w.Done && w.Partition.TopicPartition.Topic == topic) return true;
         }
         return false;
     }
@@ -208,11 +209,11 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
         {
             var w = _waits[i];
             if (w.Done) continue;
-            if (!ReferenceEquals(broker.Logs.GetLog(w.Log.TopicPartition), w.Log))
+            if (!ReferenceEquals(broker.Replicas.GetPartition(w.Partition.TopicPartition), w.Partition))
                 Fail(w, ErrorCode.UnknownTopicOrPartition, "the topic was deleted");
-            else if (w.Log.Failure != ErrorCode.None)
+            else if (w.Partition.Failure != ErrorCode.None)
                 Fail(w, ErrorCode.KafkaStorageError, "the log failed to sync");
-            else if (w.Log.HighWatermark >= w.RequiredOffset)
+            else if (w.Partition.HighWatermark >= w.RequiredOffset)
                 w.Done = true;
             else
                 pending = true;
@@ -227,7 +228,7 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
         for (int i = 0; i < _waitCount; i++)
         {
             var w = _waits[i];
-            if (!w.Done && w.Log.HighWatermark < w.RequiredOffset) Fail(w, ErrorCode.RequestTimedOut, "not synced within timeout_ms");
+            if (!w.Done && w.Partition.HighWatermark < w.RequiredOffset) Fail(w, ErrorCode.RequestTimedOut, "not synced within timeout_ms");
         }
         Answer();
     }
@@ -235,10 +236,10 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
     private static void Fail(Wait w, ErrorCode error, string message)
     {
         w.Done = true;
-        w.Partition.ErrorCode = error;
-        w.Partition.ErrorMessage = message;
-        w.Partition.BaseOffset = -1;
-        w.Partition.LogAppendTimeMs = -1;
+        w.Response.ErrorCode = error;
+        w.Response.ErrorMessage = message;
+        w.Response.BaseOffset = -1;
+        w.Response.LogAppendTimeMs = -1;
     }
 
     private void Answer()
@@ -256,8 +257,8 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
         foreach (var t in Response.Responses) entries += t.PartitionResponses.Count;
         for (int i = 0; i < _waitCount; i++)
         {
-            _waits[i].Log = null!;
             _waits[i].Partition = null!;
+            _waits[i].Response = null!;
         }
         _waitCount = 0;
         if (entries <= PooledEntriesMax && _waits.Count <= PooledEntriesMax) pool.Return(this);

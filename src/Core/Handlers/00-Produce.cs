@@ -94,8 +94,8 @@ public sealed class ProduceHandler : ApiHandler
                     p.ErrorMessage = "Cannot append to internal topic " + topic.Name;
                     continue;
                 }
-                var log = Broker.FindLog(topic.Name, partition.Index);
-                if (log is null)
+                var replica = Broker.Replicas.GetPartition(topic.Name, partition.Index);
+                if (replica is null)
                 {
                     p.ErrorCode = ErrorCode.UnknownTopicOrPartition;
                     continue;
@@ -104,10 +104,10 @@ public sealed class ProduceHandler : ApiHandler
                 {
                     p.ErrorCode = ErrorCode.CorruptMessage;
                     p.ErrorMessage = "no records";
-                    p.LogStartOffset = log.LogStartOffset;
+                    p.LogStartOffset = replica.LogStartOffset;
                     continue;
                 }
-                var result = log.Append(records, wallNow);
+                var result = replica.AppendRecordsToLeader(records, wallNow);
                 p.LogStartOffset = result.LogStartOffset;
                 if (result.Error != ErrorCode.None)
                 {
@@ -123,14 +123,14 @@ public sealed class ProduceHandler : ApiHandler
                 Broker.Observer.RecordsAppended(topic.Name, partition.Index, records.Length, result.RecordCount);
                 p.BaseOffset = result.BaseOffset;
                 p.LogAppendTimeMs = result.LogAppendTimeMs;
-                if (produce.Acks != 0) delayed.AddWait(log, result.LastOffset + 1, p);
+                if (produce.Acks != 0) delayed.AddWait(replica, result.LastOffset + 1, p);
             }
             DelayedProduce.EndPartitions(topicResponse, topic.PartitionData.Count);
         }
         delayed.EndTopics(topics.Count);
 
         // Group commit: one sync per log covers every append made so far, this request's included.
-        Broker.Logs.MaybeStartSyncs(Broker.Clock.MonotonicMs);
+        Broker.Replicas.StartSyncs(Broker.Clock.MonotonicMs);
 
         if (produce.Acks == 0)
         {

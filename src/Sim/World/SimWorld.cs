@@ -17,7 +17,7 @@ namespace DetKafka.Sim.World;
 /// <see cref="Nemesis"/> calls them on a schedule during the safety phase and tests call them directly.
 /// Deterministic: no wall clock, no unseeded random, no hash-ordered iteration reaches the trace.
 /// </summary>
-public sealed class SimWorld
+public sealed partial class SimWorld
 {
     public const int BrokerPort = 9092;
     public const string DataDirectory = "data";
