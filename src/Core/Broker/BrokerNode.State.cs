@@ -135,6 +135,7 @@ public sealed partial class BrokerNode
     {
         if (!_started) return;
         Replicas.OnSyncCompleted(token, status, Clock.MonotonicMs);
+        EndStep();
     }
 
     /// <summary>Sync everything and stop: the host calls this on SIGTERM after draining in-flight writes.</summary>
@@ -143,6 +144,9 @@ public sealed partial class BrokerNode
         if (!_started) return;
         Replicas.FlushAll();
         Purgatory.OnShutdown();
+        // Answers above may have freed connections with requests buffered: a stopping node does not run them.
+        foreach (var connection in _resume) connection.ResumeScheduled = false;
+        _resume.Clear();
         _logs.Dispose();
         _started = false;
         Log.Info("Node {NodeId} shut down cleanly", Config.NodeId);
@@ -216,7 +220,7 @@ public sealed partial class BrokerNode
             return Protocol.ErrorCode.KafkaStorageError;
         }
         for (int p = 0; p < topic.PartitionCount; p++) Replicas.DeletePartition(new TopicPartition(name, p));
-        Purgatory.OnTopicDeleted(name);
+        Purgatory.OnTopicDeleted(name, topic.PartitionCount);
         Log.Info("Deleted topic {Topic}", name);
         return Protocol.ErrorCode.None;
     }

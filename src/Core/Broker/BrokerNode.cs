@@ -71,6 +71,7 @@ public sealed partial class BrokerNode
     {
         if (!_connections.TryGetValue(id, out var connection)) return; // closed by us; late bytes are dropped
         connection.Receive(data);
+        EndStep();
     }
 
     public void OnConnectionClosed(ConnectionId id)
@@ -83,6 +84,7 @@ public sealed partial class BrokerNode
         long now = Clock.MonotonicMs;
         Timers.RunDue(now);
         PollState(now);
+        EndStep();
     }
 
     // ---- request dispatch ----------------------------------------------------------------------------

@@ -316,7 +316,9 @@ internal sealed class DelayedGroupWrite(BrokerNode broker, Partitions.Partition 
 
     public void RunTimer() => broker.Purgatory.OnDeadline(this);
 
-    public bool Involves(string topic) => partition.TopicPartition.Topic == topic;
+    public long PurgatoryStamp { get; set; }
+
+    public void AddWatchKeys(List<WatchKey> keys) => keys.Add(WatchKey.For(partition.TopicPartition));
 
     public bool TryComplete()
     {

@@ -40,10 +40,10 @@ public sealed class ProduceHandler : ApiHandler
 
     public override void Handle(RequestContext request, ref KafkaReader body)
     {
-        // Handling never nests today (an answer resumes only other connections, outside any handler); if it
-        // ever does, the inner request decodes into its own instance.
-        var produce = _handling ? new ProduceRequest() : _decoded;
-        bool reused = !_handling;
+        // Handling never nests: an answer does not run other requests (the node resumes connections at the end
+        // of the input step), so the one decoded instance serves every request.
+        Check.That(!_handling, "a produce is handled to the end before the next");
+        var produce = _decoded;
         _handling = true;
         try
         {
@@ -52,14 +52,11 @@ public sealed class ProduceHandler : ApiHandler
         }
         finally
         {
-            if (reused)
-            {
-                produce.ReleaseRecords();
-                int entries = produce.TopicData.Count;
-                foreach (var t in produce.TopicData) entries += t.PartitionData.Count;
-                if (entries > ReusedEntriesMax) _decoded = new ProduceRequest();
-                _handling = false;
-            }
+            produce.ReleaseRecords();
+            int entries = produce.TopicData.Count;
+            foreach (var t in produce.TopicData) entries += t.PartitionData.Count;
+            if (entries > ReusedEntriesMax) _decoded = new ProduceRequest();
+            _handling = false;
         }
     }
 

@@ -142,7 +142,14 @@ internal sealed class DelayedFetch(BrokerNode broker, ObjectPool<DelayedFetch> p
         return false;
     }
 
-    bool IDelayedOperation.Involves(string topic) => Involves(topic);
+    public long PurgatoryStamp { get; set; }
+
+    /// <summary>Every requested partition: more data there (or its deletion) may complete the fetch.</summary>
+    public void AddWatchKeys(List<WatchKey> keys)
+    {
+        foreach (var t in Request.Topics)
+            foreach (var p in t.Partitions) keys.Add(WatchKey.ForPartition(t.Topic, p.Partition));
+    }
 
     public bool TryComplete()
     {
