@@ -88,7 +88,7 @@ public sealed partial class BrokerNode
             bool busy = _cleaner.Step(_logs, Clock.WallClockMs);
             _nextCleanerStepMs = nowMs + Math.Max(1, busy ? Config.LogCleaner.StepIntervalMs : Config.LogCleaner.BackoffMs);
         }
-        Replicas.StartSyncs(nowMs);
+        Replicas.StartDueSyncs(nowMs);
     }
 
     /// <summary>Kafka's periodic log maintenance (<see cref="Partitions.ReplicaManager.RunRetention"/>).</summary>
@@ -262,7 +262,8 @@ public sealed partial class BrokerNode
             Replace(topic.ConfigOverrides, previous);
             return (Protocol.ErrorCode.KafkaStorageError, "The topics file could not be written.");
         }
-        for (int p = 0; p < topic.PartitionCount; p++) Replicas.GetPartition(name, p)?.UpdateConfig(config);
+        for (int p = 0; p < topic.PartitionCount; p++)
+            if (Replicas.GetPartition(name, p) is { } partition) Replicas.UpdateConfig(partition, config);
         return (Protocol.ErrorCode.None, null);
     }
 

@@ -206,7 +206,7 @@ public sealed partial class GroupCoordinator
         var simple = new List<SimpleRecord>(records.Count);
         foreach (var (k, v) in records) simple.Add(new SimpleRecord(k, v, wall));
         var batch = RecordBatchBuilder.Build(simple);
-        var result = partition.AppendRecordsToLeader(batch, wall);
+        var result = _broker.Replicas.AppendRecordsToLeader(partition, batch, wall);
         if (result.Error != ErrorCode.None)
         {
             done(result.Error);

@@ -104,7 +104,7 @@ public sealed class ProduceHandler : ApiHandler
                     p.LogStartOffset = replica.LogStartOffset;
                     continue;
                 }
-                var result = replica.AppendRecordsToLeader(records, wallNow);
+                var result = Broker.Replicas.AppendRecordsToLeader(replica, records, wallNow);
                 p.LogStartOffset = result.LogStartOffset;
                 if (result.Error != ErrorCode.None)
                 {

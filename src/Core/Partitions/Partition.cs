@@ -46,6 +46,9 @@ public sealed class Partition
 
     public bool IsLeader => LeaderId == LocalNodeId;
 
+    /// <summary>On the replica manager's list of partitions to start a sync on.</summary>
+    internal bool SyncDue { get; set; }
+
     /// <summary>What consumers may read and what acks=all waits for. Never goes backwards.</summary>
     public long HighWatermark => _highWatermark;
 
@@ -68,7 +71,7 @@ public sealed class Partition
 
     /// <summary>A produce (or a coordinator's write) as leader: the log validates, assigns offsets and writes
     /// into the cache; a relaxed-durability log's high watermark moves at once.</summary>
-    public AppendResult AppendRecordsToLeader(ReadOnlyMemory<byte> records, long wallNowMs)
+    internal AppendResult AppendRecordsToLeader(ReadOnlyMemory<byte> records, long wallNowMs)
     {
         Check.That(IsLeader, "only the leader appends");
         var result = Log.Append(records, wallNowMs, LeaderEpoch);

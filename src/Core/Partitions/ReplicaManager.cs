@@ -18,6 +18,9 @@ public sealed class ReplicaManager
     private readonly BrokerNode _broker;
     private readonly List<Partition> _partitions = new();
 
+    /// <summary>Partitions appended to since syncs were last started, in append order, each once.</summary>
+    private readonly List<Partition> _syncDue = new();
+
     internal ReplicaManager(BrokerNode broker) => _broker = broker;
 
     /// <summary>Every hosted partition, sorted by topic then partition.</summary>
@@ -75,8 +78,50 @@ public sealed class ReplicaManager
         Logs.DeleteLog(tp);
     }
 
-    /// <summary>Group commit: starts a sync on every log due one (after appends).</summary>
-    public void StartSyncs(long nowMs) => Logs.MaybeStartSyncs(nowMs);
+    /// <summary>A produce (or a coordinator's write) as leader, through <see cref="Partition.AppendRecordsToLeader"/>;
+    /// the partition's sync starts at the next <see cref="StartSyncs"/>.</summary>
+    public AppendResult AppendRecordsToLeader(Partition partition, ReadOnlyMemory<byte> records, long wallNowMs)
+    {
+        var result = partition.AppendRecordsToLeader(records, wallNowMs);
+        if (result.Error == ErrorCode.None) MarkSyncDue(partition);
+        return result;
+    }
+
+    private void MarkSyncDue(Partition partition)
+    {
+        if (partition.SyncDue) return;
+        partition.SyncDue = true;
+        _syncDue.Add(partition);
+    }
+
+    /// <summary>Group commit: starts a sync on every partition appended to since the last call (one sync covers
+    /// every append made so far). Only those: a produce no longer walks every log of the node.</summary>
+    public void StartSyncs(long nowMs)
+    {
+        for (int i = 0; i < _syncDue.Count; i++)
+        {
+            var partition = _syncDue[i];
+            partition.SyncDue = false;
+            // A deleted partition's log is closed: nothing to sync.
+            if (ReferenceEquals(GetPartition(partition.TopicPartition), partition)) partition.Log.MaybeStartSync(nowMs);
+        }
+        _syncDue.Clear();
+    }
+
+    /// <summary>The maintenance pass: every log whose flush.ms came due (relaxed durability) starts its sync.</summary>
+    internal void StartDueSyncs(long nowMs)
+    {
+        StartSyncs(nowMs);
+        Logs.MaybeStartSyncs(nowMs);
+    }
+
+    /// <summary>AlterConfigs: a log turned relaxed may let the high watermark jump to its end; one turned strict
+    /// syncs what it holds unflushed at the next <see cref="StartSyncs"/>.</summary>
+    internal void UpdateConfig(Partition partition, LogConfig config)
+    {
+        partition.UpdateConfig(config);
+        MarkSyncDue(partition);
+    }
 
     /// <summary>A sync a log requested finished: the high watermark may move, and what waits on it with it.</summary>
     internal void OnSyncCompleted(long token, DiskStatus status, long nowMs)
