@@ -55,7 +55,7 @@ internal sealed class BrokerConnection
         }
         if (needed > _buffer.Length)
         {
-            var next = ArrayPool<byte>.Shared.Rent((int)Math.Min(cap, Math.Max(needed, (long)_buffer.Length * 2)));
+            var next = Owner.Buffers.Rent((int)Math.Min(cap, Math.Max(needed, (long)_buffer.Length * 2)));
             Buffer.BlockCopy(_buffer, 0, next, 0, _buffered);
             ReturnPooledBuffer();
             _buffer = next;
@@ -160,7 +160,7 @@ internal sealed class BrokerConnection
     private void ReturnPooledBuffer()
     {
         if (ReferenceEquals(_buffer, _ownBuffer)) return;
-        ArrayPool<byte>.Shared.Return(_buffer);
+        Owner.Buffers.Return(_buffer);
         _buffer = _ownBuffer;
     }
 

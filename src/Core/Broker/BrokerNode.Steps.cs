@@ -41,3 +41,16 @@ public sealed partial class BrokerNode
         }
     }
 }
+
+public sealed partial class BrokerNode
+{
+    /// <summary>This node's pool for the buffers that outlive one call (a large request being gathered, a response
+    /// held behind an unanswered one). Per node, not the runtime's shared pool, so nodes in one process (the
+    /// simulator, tests) never hand each other an array: a use after return stays within the node that made it.
+    /// Buffers rented and returned within one call (codecs, the response writer, segment reads) still use the
+    /// shared pool.</summary>
+    internal System.Buffers.ArrayPool<byte> Buffers { get; } = System.Buffers.ArrayPool<byte>.Create(BufferPoolArrayMax, 16);
+
+    /// <summary>Largest array the node's pool keeps (larger requests are allocated and left to the GC).</summary>
+    private const int BufferPoolArrayMax = 128 * 1024 * 1024;
+}
