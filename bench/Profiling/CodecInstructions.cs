@@ -1,3 +1,4 @@
+using DetKafka.Bench.Infrastructure;
 using DetKafka.Bench.Micro;
 
 namespace DetKafka.Bench.Profiling;
@@ -15,6 +16,11 @@ public static class CodecInstructions
     {
         string method = args.Length > 1 ? args[1] : "decode-reused";
         int n = args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 1000;
+        if (method is "produce" or "fetch")
+        {
+            Console.WriteLine($"{method} x{n}: {RunBroker(method, n)}");
+            return;
+        }
         var b = new ProtocolBenchmarks();
         b.Setup();
         Func<int> op = method switch
@@ -22,11 +28,39 @@ public static class CodecInstructions
             "decode" => b.DecodeProduceRequest,
             "decode-reused" => b.DecodeProduceRequest_Reused,
             "encode-fetch" => b.EncodeFetchResponse,
-            _ => throw new ArgumentException($"unknown method {method}: decode, decode-reused or encode-fetch"),
+            _ => throw new ArgumentException($"unknown method {method}: decode, decode-reused, encode-fetch, produce or fetch"),
         };
         long sum = 0;
         for (int i = 0; i < n; i++) sum += op();
         b.Cleanup();
         Console.WriteLine($"{method} x{n}: {sum}");
+    }
+
+    /// <summary>`produce` / `fetch`: the broker benchmarks' steps on the memory disk (a whole BrokerNode input:
+    /// frame, handler, log, purgatory, response). Produce starts a fresh node every
+    /// <see cref="BrokerProduceBenchmarks.ProducesPerIteration"/> produces, as the benchmark does, to bound memory.</summary>
+    private static long RunBroker(string method, int n)
+    {
+        long sum = 0;
+        if (method == "produce")
+        {
+            var p = new BrokerProduceBenchmarks { Disk = DiskKind.Memory };
+            p.Setup();
+            for (int i = 0; i < n; i++)
+            {
+                if (i % BrokerProduceBenchmarks.ProducesPerIteration == 0)
+                {
+                    if (i > 0) p.CheckAnswered();
+                    p.FreshNode();
+                }
+                sum += p.ProduceStep() & 1;
+            }
+            p.CheckAnswered();
+            return sum;
+        }
+        var f = new BrokerFetchBenchmarks { Disk = DiskKind.Memory };
+        f.Setup();
+        for (int i = 0; i < n; i++) sum += f.FetchStep() & 1;
+        return sum;
     }
 }

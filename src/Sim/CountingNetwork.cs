@@ -22,5 +22,5 @@ public sealed class CountingNetwork : INetwork
         if (!enabled) throw new InvalidOperationException($"the broker paused {connection}");
     }
 
-    public ConnectionId Connect(int nodeId) => throw new NotSupportedException("single node");
+    public ConnectionId Connect(string host, int port) => throw new NotSupportedException("single node");
 }

@@ -27,7 +27,7 @@ public sealed class RecordingNetwork : INetwork
 
     public void SetReceiveEnabled(ConnectionId connection, bool enabled) => ReceiveEnabled[connection] = enabled;
 
-    public ConnectionId Connect(int nodeId) => throw new NotSupportedException("single node");
+    public ConnectionId Connect(string host, int port) => throw new NotSupportedException("single node");
 
     /// <summary>Removes and returns complete response payloads sent on a connection so far.</summary>
     public List<byte[]> TakeFrames(ConnectionId connection)

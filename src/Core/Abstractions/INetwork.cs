@@ -9,8 +9,10 @@ public readonly record struct ConnectionId(long Value)
 /// <summary>
 /// Core's door to the network. It promises neither timing nor delivery: the host maps it to sockets, the
 /// simulator to links that delay, drop, duplicate and reorder. Inbound bytes come back to Core as
-/// <c>BrokerNode.OnReceive</c> inputs. Node-to-node traffic (replication, a later issue) uses the same
-/// connections and the same Kafka wire encoding: <see cref="Connect"/> opens an outbound one.
+/// <c>BrokerNode.OnReceive</c> inputs. Both directions share it: <see cref="Connect"/> opens an outbound
+/// connection to a peer, which the driver reports with <c>BrokerNode.OnConnected</c> or
+/// <c>BrokerNode.OnConnectFailed</c>; its bytes and its close then arrive as for any connection. The node
+/// speaks to peers through the client's own framer and codec (<c>BrokerNode.PeerClient</c>).
 /// </summary>
 public interface INetwork
 {
@@ -24,6 +26,8 @@ public interface INetwork
     /// when it holds too many in-flight requests or buffered bytes for it.</summary>
     void SetReceiveEnabled(ConnectionId connection, bool enabled);
 
-    /// <summary>Open an outbound connection to another node (cluster issues). Single-node hosts may throw.</summary>
-    ConnectionId Connect(int nodeId);
+    /// <summary>Starts opening an outbound connection to a peer's advertised address. The id is the driver's,
+    /// unique among all connections; exactly one of <c>OnConnected</c> or <c>OnConnectFailed</c> follows,
+    /// never from inside this call.</summary>
+    ConnectionId Connect(string host, int port);
 }

@@ -24,6 +24,9 @@ internal sealed class BrokerConnection
     private bool _processing;
     private bool _receiveEnabled = true;
 
+    /// <summary>On the node's resume list: its next requests run at the end of the input step.</summary>
+    internal bool ResumeScheduled { get; set; }
+
     public BrokerConnection(BrokerNode owner, ConnectionId id)
     {
         Owner = owner;
@@ -52,7 +55,7 @@ internal sealed class BrokerConnection
         }
         if (needed > _buffer.Length)
         {
-            var next = ArrayPool<byte>.Shared.Rent((int)Math.Min(cap, Math.Max(needed, (long)_buffer.Length * 2)));
+            var next = Owner.Buffers.Rent((int)Math.Min(cap, Math.Max(needed, (long)_buffer.Length * 2)));
             Buffer.BlockCopy(_buffer, 0, next, 0, _buffered);
             ReturnPooledBuffer();
             _buffer = next;
@@ -62,10 +65,13 @@ internal sealed class BrokerConnection
         ProcessFrames();
     }
 
-    /// <summary>Cut complete frames off the buffer and dispatch them while the in-flight bound allows.</summary>
-    private void ProcessFrames()
+    /// <summary>Cut complete frames off the buffer and dispatch them while the in-flight bound allows. Never
+    /// nested: an answer does not run the connection's next requests, the node resumes them at the end of the
+    /// input step (<see cref="OnRequestCompleted"/>).</summary>
+    internal void ProcessFrames()
     {
-        if (_processing) return; // a response completed inside a handler; the outer loop continues
+        if (IsClosed) return;
+        Check.That(!_processing, "frames are cut by one loop at a time");
         _processing = true;
         try
         {
@@ -135,7 +141,10 @@ internal sealed class BrokerConnection
             done.ReleaseHeldResponse();
             Owner.ReturnRequestContext(done);
         }
-        if (!_processing && _buffered > 0) ProcessFrames();
+        // Requests already buffered run at the end of the input step, never inside this answer (which may come
+        // from a handler, a retry of the purgatory or a timer). The loop cutting this connection's frames, if it
+        // is the caller, goes on by itself.
+        if (_buffered > 0 && !_processing) Owner.ScheduleResume(this);
         else UpdateBackpressure();
     }
 
@@ -151,7 +160,7 @@ internal sealed class BrokerConnection
     private void ReturnPooledBuffer()
     {
         if (ReferenceEquals(_buffer, _ownBuffer)) return;
-        ArrayPool<byte>.Shared.Return(_buffer);
+        Owner.Buffers.Return(_buffer);
         _buffer = _ownBuffer;
     }
 

@@ -48,6 +48,9 @@ public sealed partial class BrokerNode
     public IReadOnlyCollection<TopicInfo> Topics => _topics.Values;
     internal Purgatory Purgatory { get; private set; } = null!;
 
+    /// <summary>The partitions this node hosts: what handlers, the coordinator and the purgatory go through.</summary>
+    public Partitions.ReplicaManager Replicas { get; private set; } = null!;
+
     /// <summary>The group coordinator (consumer groups and committed offsets, in __consumer_offsets).</summary>
     public Groups.GroupCoordinator Groups { get; private set; } = null!;
 
@@ -64,6 +67,7 @@ public sealed partial class BrokerNode
         };
         _metadata = new MetadataStore(Disk, Config.DataDirectory, Log);
         Purgatory = new Purgatory(this);
+        Replicas = new Partitions.ReplicaManager(this);
         Groups = new Groups.GroupCoordinator(this);
         _cleaner = new LogCleaner(Config.LogCleaner, Log);
     }
@@ -85,20 +89,11 @@ public sealed partial class BrokerNode
             bool busy = _cleaner.Step(_logs, Clock.WallClockMs);
             _nextCleanerStepMs = nowMs + Math.Max(1, busy ? Config.LogCleaner.StepIntervalMs : Config.LogCleaner.BackoffMs);
         }
-        _logs.MaybeStartSyncs(nowMs);
+        Replicas.StartDueSyncs(nowMs);
     }
 
-    /// <summary>Kafka's periodic log maintenance: segment.ms rolls of idle active segments, then retention.
-    /// A roll moves the flushed offset, so waiting produces may complete.</summary>
-    private void RunRetention()
-    {
-        long wallMs = Clock.WallClockMs;
-        foreach (var log in _logs.Logs)
-        {
-            if (log.MaybeRollByTime(wallMs)) Purgatory.OnLogAdvanced(log);
-            log.ApplyRetention(wallMs);
-        }
-    }
+    /// <summary>Kafka's periodic log maintenance (<see cref="Partitions.ReplicaManager.RunRetention"/>).</summary>
+    private void RunRetention() => Replicas.RunRetention(Clock.WallClockMs);
 
     /// <summary>Recover the data directory: metadata, then every partition log (validating and truncating a
     /// torn tail). Call once before any other input.</summary>
@@ -120,6 +115,7 @@ public sealed partial class BrokerNode
                 _logs.DeleteLog(tp);
             }
         }
+        Replicas.LoadAll();
         foreach (var t in _topics.Values) EnsureLogs(t);
         // Ids of a block handed out before a crash are never reused: the next block starts past it, and past every id
         // a partition has seen (the only record left when the block file was damaged).
@@ -140,18 +136,19 @@ public sealed partial class BrokerNode
     {
         if (!_started) return;
         if (Config.TestOnlyIgnoreSyncErrors) status = DiskStatus.Ok;
-        var completion = _logs.OnSyncCompleted(token, status, Clock.MonotonicMs);
-        if (completion is not { } c) return;
-        if (c.Error != Protocol.ErrorCode.None) Log.Error("Log {TopicPartition} failed a sync ({Status}); it is offline", c.TopicPartition, status);
-        Purgatory.OnLogAdvanced(c.Log);
+        Replicas.OnSyncCompleted(token, status, Clock.MonotonicMs);
+        EndStep();
     }
 
     /// <summary>Sync everything and stop: the host calls this on SIGTERM after draining in-flight writes.</summary>
     public void Shutdown()
     {
         if (!_started) return;
-        _logs.FlushAll();
+        Replicas.FlushAll();
         Purgatory.OnShutdown();
+        // Answers above may have freed connections with requests buffered: a stopping node does not run them.
+        foreach (var connection in _resume) connection.ResumeScheduled = false;
+        _resume.Clear();
         _logs.Dispose();
         _started = false;
         Log.Info("Node {NodeId} shut down cleanly", Config.NodeId);
@@ -224,8 +221,8 @@ public sealed partial class BrokerNode
             _topics.Add(name, topic);
             return Protocol.ErrorCode.KafkaStorageError;
         }
-        for (int p = 0; p < topic.PartitionCount; p++) _logs.DeleteLog(new TopicPartition(name, p));
-        Purgatory.OnTopicDeleted(name);
+        for (int p = 0; p < topic.PartitionCount; p++) Replicas.DeletePartition(new TopicPartition(name, p));
+        Purgatory.OnTopicDeleted(name, topic.PartitionCount);
         Log.Info("Deleted topic {Topic}", name);
         return Protocol.ErrorCode.None;
     }
@@ -267,7 +264,8 @@ public sealed partial class BrokerNode
             Replace(topic.ConfigOverrides, previous);
             return (Protocol.ErrorCode.KafkaStorageError, "The topics file could not be written.");
         }
-        for (int p = 0; p < topic.PartitionCount; p++) _logs.GetLog(new TopicPartition(name, p))?.UpdateConfig(config);
+        for (int p = 0; p < topic.PartitionCount; p++)
+            if (Replicas.GetPartition(name, p) is { } partition) Replicas.UpdateConfig(partition, config);
         return (Protocol.ErrorCode.None, null);
     }
 
@@ -297,6 +295,6 @@ public sealed partial class BrokerNode
     {
         var config = EffectiveConfig(topic);
         for (int p = 0; p < topic.PartitionCount; p++)
-            _logs.GetOrCreateLog(new TopicPartition(topic.Name, p), config, Clock.WallClockMs);
+            Replicas.GetOrCreatePartition(new TopicPartition(topic.Name, p), config, Clock.WallClockMs);
     }
 }

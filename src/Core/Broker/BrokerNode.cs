@@ -51,7 +51,7 @@ public sealed partial class BrokerNode
     public int ConnectionCount => _connections.Count;
 
     /// <summary>The earliest monotonic time at which <see cref="Poll"/> has work, or long.MaxValue.</summary>
-    public long NextDeadlineMs => Math.Min(Timers.NextDeadlineMs, StateNextDeadlineMs());
+    public long NextDeadlineMs => Math.Min(Math.Min(Timers.NextDeadlineMs, StateNextDeadlineMs()), PeersNextDeadlineMs);
 
     // ---- inputs --------------------------------------------------------------------------------------
 
@@ -69,13 +69,19 @@ public sealed partial class BrokerNode
 
     public void OnReceive(ConnectionId id, ReadOnlySpan<byte> data)
     {
-        if (!_connections.TryGetValue(id, out var connection)) return; // closed by us; late bytes are dropped
+        if (!_connections.TryGetValue(id, out var connection))
+        {
+            TryPeerReceive(id, data); // an outbound connection's; or closed by us, and late bytes are dropped
+            return;
+        }
         connection.Receive(data);
+        EndStep();
     }
 
     public void OnConnectionClosed(ConnectionId id)
     {
         if (_connections.Remove(id, out var connection)) connection.MarkClosed();
+        else TryPeerClosed(id);
     }
 
     public void Poll()
@@ -83,6 +89,8 @@ public sealed partial class BrokerNode
         long now = Clock.MonotonicMs;
         Timers.RunDue(now);
         PollState(now);
+        PollPeers();
+        EndStep();
     }
 
     // ---- request dispatch ----------------------------------------------------------------------------

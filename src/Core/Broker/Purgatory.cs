@@ -1,3 +1,4 @@
+using DetKafka.Core.Partitions;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Protocol.Messages;
 using DetKafka.Core.Storage;
@@ -6,99 +7,199 @@ using DetKafka.Core.Util;
 namespace DetKafka.Core.Broker;
 
 /// <summary>
-/// Requests waiting for the log to move, as Kafka's DelayedOperationPurgatory: a produce with acks waits for
-/// its offsets to be synced (the high watermark to pass them); a fetch waits for min_bytes or max_wait_ms.
-/// Each is retried when a log advances and expires on a timer. Insertion order keeps completion
+/// Requests waiting for something to move, as Kafka's DelayedOperationPurgatory: a produce with acks waits for
+/// its offsets to be committed (the partition's high watermark to pass them); a fetch waits for min_bytes or
+/// max_wait_ms; a coordinator's write for its records to be committed. Each operation watches the keys it waits
+/// on (<see cref="WatchKey"/>: a partition now, a group or transactional id later) and is retried only when one
+/// of them advances, and expires on a timer. Watchers of a key are kept in insertion order, so completion is
 /// deterministic. Bounded: every waiting request holds an in-flight slot of its connection.
-/// <para>An answer can resume a paused connection, whose next requests then run inside the retry that
-/// answered: they may add operations (appended, so the pass is undisturbed) and ask for retries, which wait
-/// until the running one finishes. An operation leaves the list and its timer before it is
+/// <para>Advances are queued (<see cref="OnPartitionAdvanced"/>, <see cref="OnTopicDeleted"/>) and retried at the
+/// end of the node's input step (<see cref="RetryAdvanced"/>). An answer never runs another request: the
+/// connection resumes its next requests after the retries, also at the end of the step. So a retry never nests
+/// and the only change to a watcher list during its walk is an append (a coordinator's answer may start another
+/// write on the same partition). An operation leaves every list and its timer before it is
 /// <see cref="IDelayedOperation.Release">released</see> for reuse.</para>
 /// </summary>
 internal sealed class Purgatory(BrokerNode broker)
 {
-    private readonly List<IDelayedOperation> _waiting = new();
-    private readonly List<string?> _deferredRetries = new();
-    private bool _retrying;
+    private readonly Dictionary<WatchKey, List<IDelayedOperation>> _watchers = new(WatchKeyComparer.Instance);
+    private readonly Stack<List<IDelayedOperation>> _spareLists = new();
+    private readonly List<WatchKey> _keys = new();
+    private readonly List<WatchKey> _advanced = new();
+    private readonly HashSet<WatchKey> _advancedSet = new(WatchKeyComparer.Instance);
+    private long _nextStamp = 1;
+    private int _count;
+    private bool _walking;
 
-    public int Count => _waiting.Count;
+    public int Count => _count;
+
+    /// <summary>Keys with watchers (tests and metrics).</summary>
+    public int WatchedKeys => _watchers.Count;
+
+    private int Bound => broker.Config.MaxConnections * broker.Config.MaxInFlightRequestsPerConnection;
 
     public void Add(IDelayedOperation operation, long deadlineMs)
     {
-        Check.That(_waiting.Count < broker.Config.MaxConnections * broker.Config.MaxInFlightRequestsPerConnection,
-            "purgatory bounded by connections x in-flight requests");
-        _waiting.Add(operation);
+        Check.That(_count < Bound, "purgatory bounded by connections x in-flight requests");
+        Check.That(operation.PurgatoryStamp == 0, "an operation waits once at a time");
+        operation.PurgatoryStamp = _nextStamp++;
+        _count++;
+        CollectKeys(operation);
+        Check.That(_keys.Count > 0, "a waiting operation watches at least one key");
+        foreach (var key in _keys)
+        {
+            if (!_watchers.TryGetValue(key, out var list))
+            {
+                list = _spareLists.TryPop(out var spare) ? spare : new List<IDelayedOperation>();
+                _watchers.Add(key, list);
+            }
+            list.Add(operation);
+        }
         broker.Timers.Schedule(deadlineMs, operation);
     }
 
     /// <summary>An operation's deadline passed (its <see cref="ITimerTask.RunTimer"/>).</summary>
     public void OnDeadline(IDelayedOperation operation)
     {
-        if (!_waiting.Remove(operation)) return;
+        if (operation.PurgatoryStamp == 0) return;
+        Check.That(!_walking, "timers do not run inside a retry");
+        Leave(operation, skip: null);
         operation.Expire();
         operation.Release();
     }
 
-    /// <summary>A log's high watermark moved, or it failed: retry what waits on it.</summary>
-    public void OnLogAdvanced(UnifiedLog log) => Retry(log.TopicPartition.Topic);
+    /// <summary>A partition's high watermark moved, or its log failed: its watchers are retried at the end of the step.</summary>
+    public void OnPartitionAdvanced(Partition partition) => MarkAdvanced(WatchKey.For(partition.TopicPartition));
 
-    public void OnTopicDeleted(string topic) => Retry(topic);
+    /// <summary>Its partitions are gone: their watchers are retried (and answer UNKNOWN_TOPIC_OR_PARTITION).</summary>
+    public void OnTopicDeleted(string topic, int partitionCount)
+    {
+        for (int p = 0; p < partitionCount; p++) MarkAdvanced(WatchKey.ForPartition(topic, p));
+    }
+
+    /// <summary>Something a key's watchers wait on changed (group and transaction coordinators call this too).</summary>
+    public void MarkAdvanced(WatchKey key)
+    {
+        if (_watchers.ContainsKey(key) && _advancedSet.Add(key)) _advanced.Add(key);
+    }
+
+    /// <summary>The end of an input step: retries the watchers of every key that advanced during it, in the order
+    /// the keys advanced. Returns whether any key was retried.</summary>
+    public bool RetryAdvanced()
+    {
+        if (_advanced.Count == 0) return false;
+        // A retry may advance more keys (a coordinator's answer); they are appended and retried in this loop.
+        for (int i = 0; i < _advanced.Count; i++)
+        {
+            Check.That(i <= Bound + _watchers.Count, "advanced keys bounded");
+            RetryKey(_advanced[i]);
+        }
+        _advanced.Clear();
+        _advancedSet.Clear();
+        return true;
+    }
 
     public void OnShutdown()
     {
-        Retry(topic: null);
-        var rest = _waiting.ToArray();
-        _waiting.Clear();
-        foreach (var op in rest)
+        // An answer may start another wait (a coordinator's write): rounds until nothing waits.
+        for (int round = 0; _count > 0; round++)
         {
-            broker.Timers.Cancel(op);
-            op.Expire();
-            op.Release();
-        }
-    }
-
-    /// <summary>Tries every operation involving <paramref name="topic"/> (every one when null).</summary>
-    private void Retry(string? topic)
-    {
-        if (_retrying)
-        {
-            _deferredRetries.Add(topic);
-            return;
-        }
-        _retrying = true;
-        try
-        {
-            RetryPass(topic);
-            // Each deferred retry comes from a request answered above; requests are bounded per connection.
-            for (int i = 0; i < _deferredRetries.Count; i++)
+            Check.That(round < 64, "shutdown answers every waiting request");
+            var all = new List<IDelayedOperation>(_count);
+            foreach (var list in _watchers.Values)
+                foreach (var op in list)
+                    if (!all.Contains(op)) all.Add(op);
+            all.Sort((a, b) => a.PurgatoryStamp.CompareTo(b.PurgatoryStamp));
+            // What can complete does (in the order it started waiting); the rest expire.
+            foreach (var op in all)
             {
-                Check.That(i < broker.Config.MaxConnections * broker.Config.MaxInFlightRequestsPerConnection,
-                    "deferred retries bounded");
-                RetryPass(_deferredRetries[i]);
-            }
-        }
-        finally
-        {
-            _deferredRetries.Clear();
-            _retrying = false;
-        }
-    }
-
-    private void RetryPass(string? topic)
-    {
-        // Completing one may add others (a resumed connection's requests), appended behind the cursor.
-        for (int i = 0; i < _waiting.Count;)
-        {
-            var op = _waiting[i];
-            if ((topic is null || op.Involves(topic)) && op.TryComplete())
-            {
-                Check.That(ReferenceEquals(_waiting[i], op), "only appends while an operation answers");
-                _waiting.RemoveAt(i);
+                if (op.PurgatoryStamp == 0 || !op.TryComplete()) continue;
                 broker.Timers.Cancel(op);
+                Leave(op, skip: null);
                 op.Release();
             }
-            else i++;
+            foreach (var op in all)
+            {
+                if (op.PurgatoryStamp == 0) continue;
+                broker.Timers.Cancel(op);
+                Leave(op, skip: null);
+                op.Expire();
+                op.Release();
+            }
         }
+        _advanced.Clear();
+        _advancedSet.Clear();
+        Check.That(_count == 0 && _watchers.Count == 0, "nothing waits after shutdown");
+    }
+
+    /// <summary>Tries every watcher of <paramref name="key"/> once, in the order they started waiting; the
+    /// completed ones leave every list.</summary>
+    private void RetryKey(WatchKey key)
+    {
+        if (!_watchers.TryGetValue(key, out var list)) return;
+        Check.That(!_walking, "retries never nest: an answer does not run other requests");
+        _walking = true;
+        int kept = 0;
+        // Completing one may append another watcher of this key (a coordinator's next write): it is tried too.
+        for (int i = 0; i < list.Count; i++)
+        {
+            var op = list[i];
+            if (op.TryComplete())
+            {
+                broker.Timers.Cancel(op);
+                Leave(op, skip: key);
+                op.Release();
+            }
+            else list[kept++] = op;
+        }
+        list.RemoveRange(kept, list.Count - kept);
+        _walking = false;
+        if (list.Count == 0) DropKey(key, list);
+    }
+
+    /// <summary>Takes <paramref name="operation"/> out of the count and out of the watcher list of each of its keys
+    /// but <paramref name="skip"/> (the list being walked, which drops it itself).</summary>
+    private void Leave(IDelayedOperation operation, WatchKey? skip)
+    {
+        Check.That(operation.PurgatoryStamp != 0);
+        operation.PurgatoryStamp = 0;
+        _count--;
+        CollectKeys(operation);
+        foreach (var key in _keys)
+        {
+            if (skip is { } walking && WatchKeyComparer.Instance.Equals(walking, key)) continue;
+            var list = _watchers[key];
+            int at = IndexOf(list, operation);
+            Check.That(at >= 0, "an operation is on the list of each of its keys");
+            list.RemoveAt(at);
+            if (list.Count == 0) DropKey(key, list);
+        }
+    }
+
+    private static int IndexOf(List<IDelayedOperation> list, IDelayedOperation operation)
+    {
+        for (int i = 0; i < list.Count; i++)
+            if (ReferenceEquals(list[i], operation)) return i;
+        return -1;
+    }
+
+    private void DropKey(WatchKey key, List<IDelayedOperation> list)
+    {
+        _watchers.Remove(key);
+        if (_spareLists.Count < 1024) _spareLists.Push(list);
+    }
+
+    /// <summary>The operation's keys into <see cref="_keys"/>, each once.</summary>
+    private void CollectKeys(IDelayedOperation operation)
+    {
+        _keys.Clear();
+        operation.AddWatchKeys(_keys);
+        if (_keys.Count < 2) return;
+        _keys.Sort(WatchKeyComparer.Instance);
+        int kept = 1;
+        for (int i = 1; i < _keys.Count; i++)
+            if (!WatchKeyComparer.Instance.Equals(_keys[i], _keys[kept - 1])) _keys[kept++] = _keys[i];
+        _keys.RemoveRange(kept, _keys.Count - kept);
     }
 }
 
@@ -106,7 +207,12 @@ internal sealed class Purgatory(BrokerNode broker)
 /// implementations route to <see cref="Purgatory.OnDeadline"/>.</summary>
 internal interface IDelayedOperation : ITimerTask
 {
-    bool Involves(string topic);
+    /// <summary>Owned by the <see cref="Purgatory"/>: nonzero while the operation waits.</summary>
+    long PurgatoryStamp { get; set; }
+
+    /// <summary>Adds the keys whose advance may let it complete (duplicates are dropped). The same keys for as
+    /// long as it waits.</summary>
+    void AddWatchKeys(List<WatchKey> keys);
 
     /// <summary>Answer if the condition holds now; true when answered.</summary>
     bool TryComplete();
@@ -129,9 +235,9 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
 
     internal sealed class Wait
     {
-        public UnifiedLog Log = null!;
+        public Partition Partition = null!;
         public long RequiredOffset;
-        public ProduceResponse.PartitionProduceResponse Partition = null!;
+        public ProduceResponse.PartitionProduceResponse Response = null!;
         public bool Done;
     }
 
@@ -172,12 +278,12 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
 
     public void EndTopics(int count) => Reuse.Truncate(Response.Responses, count);
 
-    public void AddWait(UnifiedLog log, long requiredOffset, ProduceResponse.PartitionProduceResponse partition)
+    public void AddWait(Partition partition, long requiredOffset, ProduceResponse.PartitionProduceResponse response)
     {
         var w = Reuse.Slot(_waits, _waitCount++);
-        w.Log = log;
-        w.RequiredOffset = requiredOffset;
         w.Partition = partition;
+        w.RequiredOffset = requiredOffset;
+        w.Response = response;
         w.Done = false;
     }
 
@@ -191,14 +297,12 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
 
     public void RunTimer() => broker.Purgatory.OnDeadline(this);
 
-    public bool Involves(string topic)
+    public long PurgatoryStamp { get; set; }
+
+    /// <summary>Every partition it waits on (done or not: the keys must not change while it waits).</summary>
+    public void AddWatchKeys(List<WatchKey> keys)
     {
-        for (int i = 0; i < _waitCount; i++)
-        {
-            var w = _waits[i];
-            if (!w.Done && w.Log.TopicPartition.Topic == topic) return true;
-        }
-        return false;
+        for (int i = 0; i < _waitCount; i++) keys.Add(WatchKey.For(_waits[i].Partition.TopicPartition));
     }
 
     public bool TryComplete()
@@ -208,11 +312,11 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
         {
             var w = _waits[i];
             if (w.Done) continue;
-            if (!ReferenceEquals(broker.Logs.GetLog(w.Log.TopicPartition), w.Log))
+            if (!ReferenceEquals(broker.Replicas.GetPartition(w.Partition.TopicPartition), w.Partition))
                 Fail(w, ErrorCode.UnknownTopicOrPartition, "the topic was deleted");
-            else if (w.Log.Failure != ErrorCode.None)
+            else if (w.Partition.Failure != ErrorCode.None)
                 Fail(w, ErrorCode.KafkaStorageError, "the log failed to sync");
-            else if (w.Log.HighWatermark >= w.RequiredOffset)
+            else if (w.Partition.HighWatermark >= w.RequiredOffset)
                 w.Done = true;
             else
                 pending = true;
@@ -227,7 +331,7 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
         for (int i = 0; i < _waitCount; i++)
         {
             var w = _waits[i];
-            if (!w.Done && w.Log.HighWatermark < w.RequiredOffset) Fail(w, ErrorCode.RequestTimedOut, "not synced within timeout_ms");
+            if (!w.Done && w.Partition.HighWatermark < w.RequiredOffset) Fail(w, ErrorCode.RequestTimedOut, "not synced within timeout_ms");
         }
         Answer();
     }
@@ -235,10 +339,10 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
     private static void Fail(Wait w, ErrorCode error, string message)
     {
         w.Done = true;
-        w.Partition.ErrorCode = error;
-        w.Partition.ErrorMessage = message;
-        w.Partition.BaseOffset = -1;
-        w.Partition.LogAppendTimeMs = -1;
+        w.Response.ErrorCode = error;
+        w.Response.ErrorMessage = message;
+        w.Response.BaseOffset = -1;
+        w.Response.LogAppendTimeMs = -1;
     }
 
     private void Answer()
@@ -256,8 +360,8 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
         foreach (var t in Response.Responses) entries += t.PartitionResponses.Count;
         for (int i = 0; i < _waitCount; i++)
         {
-            _waits[i].Log = null!;
             _waits[i].Partition = null!;
+            _waits[i].Response = null!;
         }
         _waitCount = 0;
         if (entries <= PooledEntriesMax && _waits.Count <= PooledEntriesMax) pool.Return(this);

@@ -69,7 +69,7 @@ public sealed class RequestContext
     internal void HoldResponse(ReadOnlySpan<byte> response)
     {
         Check.That(HeldResponse is null);
-        var copy = ArrayPool<byte>.Shared.Rent(Math.Max(1, response.Length));
+        var copy = _connection.Owner.Buffers.Rent(Math.Max(1, response.Length));
         response.CopyTo(copy);
         HeldResponse = copy;
         HeldResponseLength = response.Length;
@@ -87,7 +87,7 @@ public sealed class RequestContext
 
     internal void ReleaseHeldResponse()
     {
-        if (HeldResponse is { } held) ArrayPool<byte>.Shared.Return(held);
+        if (HeldResponse is { } held) _connection.Owner.Buffers.Return(held);
         HeldResponse = null;
         HeldResponseLength = 0;
     }

@@ -67,9 +67,9 @@ public sealed partial class GroupCoordinator
         if (string.IsNullOrEmpty(groupId)) return ErrorCode.InvalidGroupId;
         if (create && EnsureOffsetsTopic() != ErrorCode.None) return ErrorCode.CoordinatorNotAvailable;
         if (_broker.FindTopic(GroupRecords.OffsetsTopic) is null) return ErrorCode.CoordinatorNotAvailable;
-        var log = _broker.FindLog(GroupRecords.OffsetsTopic, PartitionFor(groupId));
-        if (log is null) return ErrorCode.NotCoordinator;
-        if (log.Failure != ErrorCode.None) return ErrorCode.CoordinatorNotAvailable;
+        var partition = _broker.Replicas.GetPartition(GroupRecords.OffsetsTopic, PartitionFor(groupId));
+        if (partition is not { IsLeader: true }) return ErrorCode.NotCoordinator;
+        if (partition.Failure != ErrorCode.None) return ErrorCode.CoordinatorNotAvailable;
         return ErrorCode.None;
     }
 
@@ -202,8 +202,8 @@ public sealed partial class GroupCoordinator
     private void Write(Group group, List<(byte[] Key, byte[]? Value)> records, Action<ErrorCode> done)
     {
         Check.That(records.Count > 0);
-        var log = _broker.FindLog(GroupRecords.OffsetsTopic, PartitionFor(group.Id));
-        if (log is null)
+        var partition = _broker.Replicas.GetPartition(GroupRecords.OffsetsTopic, PartitionFor(group.Id));
+        if (partition is null)
         {
             done(ErrorCode.NotLeaderOrFollower);
             return;
@@ -212,19 +212,19 @@ public sealed partial class GroupCoordinator
         var simple = new List<SimpleRecord>(records.Count);
         foreach (var (k, v) in records) simple.Add(new SimpleRecord(k, v, wall));
         var batch = RecordBatchBuilder.Build(simple);
-        var result = log.Append(batch, wall);
+        var result = _broker.Replicas.AppendRecordsToLeader(partition, batch, wall);
         if (result.Error != ErrorCode.None)
         {
             done(result.Error);
             return;
         }
         group.WritesInFlight++;
-        var op = new DelayedGroupWrite(_broker, log, result.LastOffset + 1, error =>
+        var op = new DelayedGroupWrite(_broker, partition, result.LastOffset + 1, error =>
         {
             group.WritesInFlight--;
             done(error);
         });
-        _broker.Logs.MaybeStartSyncs(Now);
+        _broker.Replicas.StartSyncs(Now);
         if (!op.TryComplete()) _broker.Purgatory.Add(op, Now + Config.OffsetCommitTimeoutMs);
     }
 
@@ -316,20 +316,22 @@ public enum GroupFaults
 }
 
 /// <summary>A group write waiting in the purgatory for its records to be synced (the high watermark to pass them).</summary>
-internal sealed class DelayedGroupWrite(BrokerNode broker, UnifiedLog log, long requiredOffset, Action<ErrorCode> done) : IDelayedOperation
+internal sealed class DelayedGroupWrite(BrokerNode broker, Partitions.Partition partition, long requiredOffset, Action<ErrorCode> done) : IDelayedOperation
 {
     private bool _answered;
     public long TimerStamp { get; set; }
 
     public void RunTimer() => broker.Purgatory.OnDeadline(this);
 
-    public bool Involves(string topic) => log.TopicPartition.Topic == topic;
+    public long PurgatoryStamp { get; set; }
+
+    public void AddWatchKeys(List<WatchKey> keys) => keys.Add(WatchKey.For(partition.TopicPartition));
 
     public bool TryComplete()
     {
-        if (!ReferenceEquals(broker.Logs.GetLog(log.TopicPartition), log)) return Answer(ErrorCode.NotLeaderOrFollower);
-        if (log.Failure != ErrorCode.None) return Answer(ErrorCode.KafkaStorageError);
-        if (log.HighWatermark >= requiredOffset) return Answer(ErrorCode.None);
+        if (!ReferenceEquals(broker.Replicas.GetPartition(partition.TopicPartition), partition)) return Answer(ErrorCode.NotLeaderOrFollower);
+        if (partition.Failure != ErrorCode.None) return Answer(ErrorCode.KafkaStorageError);
+        if (partition.HighWatermark >= requiredOffset) return Answer(ErrorCode.None);
         return false;
     }
 

@@ -40,10 +40,10 @@ public sealed class ProduceHandler : ApiHandler
 
     public override void Handle(RequestContext request, ref KafkaReader body)
     {
-        // Handling never nests today (an answer resumes only other connections, outside any handler); if it
-        // ever does, the inner request decodes into its own instance.
-        var produce = _handling ? new ProduceRequest() : _decoded;
-        bool reused = !_handling;
+        // Handling never nests: an answer does not run other requests (the node resumes connections at the end
+        // of the input step), so the one decoded instance serves every request.
+        Check.That(!_handling, "a produce is handled to the end before the next");
+        var produce = _decoded;
         _handling = true;
         try
         {
@@ -52,14 +52,11 @@ public sealed class ProduceHandler : ApiHandler
         }
         finally
         {
-            if (reused)
-            {
-                produce.ReleaseRecords();
-                int entries = produce.TopicData.Count;
-                foreach (var t in produce.TopicData) entries += t.PartitionData.Count;
-                if (entries > ReusedEntriesMax) _decoded = new ProduceRequest();
-                _handling = false;
-            }
+            produce.ReleaseRecords();
+            int entries = produce.TopicData.Count;
+            foreach (var t in produce.TopicData) entries += t.PartitionData.Count;
+            if (entries > ReusedEntriesMax) _decoded = new ProduceRequest();
+            _handling = false;
         }
     }
 
@@ -94,8 +91,8 @@ public sealed class ProduceHandler : ApiHandler
                     p.ErrorMessage = "Cannot append to internal topic " + topic.Name;
                     continue;
                 }
-                var log = Broker.FindLog(topic.Name, partition.Index);
-                if (log is null)
+                var replica = Broker.Replicas.GetPartition(topic.Name, partition.Index);
+                if (replica is null)
                 {
                     p.ErrorCode = ErrorCode.UnknownTopicOrPartition;
                     continue;
@@ -104,10 +101,10 @@ public sealed class ProduceHandler : ApiHandler
                 {
                     p.ErrorCode = ErrorCode.CorruptMessage;
                     p.ErrorMessage = "no records";
-                    p.LogStartOffset = log.LogStartOffset;
+                    p.LogStartOffset = replica.LogStartOffset;
                     continue;
                 }
-                var result = log.Append(records, wallNow);
+                var result = Broker.Replicas.AppendRecordsToLeader(replica, records, wallNow);
                 p.LogStartOffset = result.LogStartOffset;
                 if (result.Error != ErrorCode.None)
                 {
@@ -123,14 +120,14 @@ public sealed class ProduceHandler : ApiHandler
                 Broker.Observer.RecordsAppended(topic.Name, partition.Index, records.Length, result.RecordCount);
                 p.BaseOffset = result.BaseOffset;
                 p.LogAppendTimeMs = result.LogAppendTimeMs;
-                if (produce.Acks != 0) delayed.AddWait(log, result.LastOffset + 1, p);
+                if (produce.Acks != 0) delayed.AddWait(replica, result.LastOffset + 1, p);
             }
             DelayedProduce.EndPartitions(topicResponse, topic.PartitionData.Count);
         }
         delayed.EndTopics(topics.Count);
 
         // Group commit: one sync per log covers every append made so far, this request's included.
-        Broker.Logs.MaybeStartSyncs(Broker.Clock.MonotonicMs);
+        Broker.Replicas.StartSyncs(Broker.Clock.MonotonicMs);
 
         if (produce.Acks == 0)
         {

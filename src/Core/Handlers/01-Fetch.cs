@@ -79,8 +79,8 @@ public sealed class FetchHandler : ApiHandler
                     p.AbortedTransactions = aborted;
                 }
                 p.Records = ReadOnlyMemory<byte>.Empty;
-                var log = broker.FindLog(topic.Topic, partition.Partition);
-                if (log is null)
+                var replica = broker.Replicas.GetPartition(topic.Topic, partition.Partition);
+                if (replica is null)
                 {
                     p.ErrorCode = ErrorCode.UnknownTopicOrPartition;
                     hasError = true;
@@ -88,7 +88,7 @@ public sealed class FetchHandler : ApiHandler
                 }
                 int limit = Math.Min(Math.Max(0, partition.PartitionMaxBytes), budget);
                 // KIP-74: the first partition that has data returns at least one whole batch.
-                var read = log.ReadSlice(partition.FetchOffset, limit, log.HighWatermark, minOneBatch: bytes == 0);
+                var read = replica.Read(partition.FetchOffset, limit, minOneBatch: bytes == 0);
                 p.ErrorCode = read.Error;
                 p.HighWatermark = read.HighWatermark;
                 p.LastStableOffset = read.HighWatermark;
@@ -142,7 +142,14 @@ internal sealed class DelayedFetch(BrokerNode broker, ObjectPool<DelayedFetch> p
         return false;
     }
 
-    bool IDelayedOperation.Involves(string topic) => Involves(topic);
+    public long PurgatoryStamp { get; set; }
+
+    /// <summary>Every requested partition: more data there (or its deletion) may complete the fetch.</summary>
+    public void AddWatchKeys(List<WatchKey> keys)
+    {
+        foreach (var t in Request.Topics)
+            foreach (var p in t.Partitions) keys.Add(WatchKey.ForPartition(t.Topic, p.Partition));
+    }
 
     public bool TryComplete()
     {

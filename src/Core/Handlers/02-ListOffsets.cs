@@ -28,23 +28,23 @@ public sealed class ListOffsetsHandler(BrokerNode broker) : ApiHandler(broker)
             {
                 var p = new ListOffsetsResponse.ListOffsetsPartitionResponse { PartitionIndex = partition.PartitionIndex };
                 topicResponse.Partitions.Add(p);
-                var log = Broker.FindLog(topic.Name, partition.PartitionIndex);
-                if (log is null)
+                var replica = Broker.Replicas.GetPartition(topic.Name, partition.PartitionIndex);
+                if (replica is null)
                 {
                     p.ErrorCode = ErrorCode.UnknownTopicOrPartition;
                     continue;
                 }
-                long hw = log.HighWatermark;
+                long hw = replica.HighWatermark;
                 (long Timestamp, long Offset)? found = partition.Timestamp switch
                 {
-                    ListOffsetsRequest.EarliestTimestamp => (-1, log.LogStartOffset),
+                    ListOffsetsRequest.EarliestTimestamp => (-1, replica.LogStartOffset),
                     ListOffsetsRequest.LatestTimestamp => (-1, hw),
-                    ListOffsetsRequest.MaxTimestamp => log.MaxTimestampOffset(hw) is { } m ? (m.Timestamp, m.Offset) : null,
-                    _ => log.OffsetForTimestamp(partition.Timestamp, hw) is { } t
+                    ListOffsetsRequest.MaxTimestamp => replica.MaxTimestampOffset() is { } m ? (m.Timestamp, m.Offset) : null,
+                    _ => replica.OffsetForTimestamp(partition.Timestamp) is { } t
                         ? (t.Timestamp, t.Offset + (Broker.Config.TestOnlyListOffsetsOffByOne ? 1 : 0)) : null,
                 };
                 p.ErrorCode = ErrorCode.None;
-                p.LeaderEpoch = 0;
+                p.LeaderEpoch = replica.LeaderEpoch;
                 if (request.Version == 0)
                 {
                     // v0 asks for up to max_num_offsets offsets before a time; the latest/earliest one is what

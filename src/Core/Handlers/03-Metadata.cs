@@ -5,8 +5,9 @@ using DetKafka.Core.Protocol.Messages;
 namespace DetKafka.Core.Handlers;
 
 /// <summary>
-/// Metadata (key 3), versions 0-12. One broker, which is the controller and leads every partition (leader
-/// epoch 0, replicas and ISR = this node). A null topic list (empty in v0) means all topics. An unknown
+/// Metadata (key 3), versions 0-12. One broker, which is the controller; each partition's leader, leader epoch,
+/// replicas and ISR come from the partition layer (<see cref="Partitions.ReplicaManager"/>: this node, epoch 0).
+/// A null topic list (empty in v0) means all topics. An unknown
 /// topic is created when auto.create.topics.enable is on and the request allows it (always before v4),
 /// with num.partitions partitions; the response describes it at once, so clients need not retry. From v10
 /// topics carry their ids; from v12 a topic may be asked for by id alone (UNKNOWN_TOPIC_ID when no topic has
@@ -70,19 +71,27 @@ public sealed class MetadataHandler(BrokerNode broker) : ApiHandler(broker)
 
     private MetadataResponse.MetadataResponseTopic Describe(TopicInfo topic)
     {
-        int node = Broker.Config.NodeId;
         var t = new MetadataResponse.MetadataResponseTopic { Name = topic.Name, TopicId = topic.TopicId, ErrorCode = ErrorCode.None, IsInternal = Groups.GroupRecords.IsInternalTopic(topic.Name) };
         for (int p = 0; p < topic.PartitionCount; p++)
         {
-            t.Partitions.Add(new MetadataResponse.MetadataResponsePartition
+            var entry = new MetadataResponse.MetadataResponsePartition { ErrorCode = ErrorCode.None, PartitionIndex = p };
+            // Leader, epoch and replicas as the partition layer knows them; a partition without a replica here
+            // (a log that could not be opened) is described as the metadata has it: led by this node, epoch 0.
+            if (Broker.Replicas.GetPartition(topic.Name, p) is { } replica)
             {
-                ErrorCode = ErrorCode.None,
-                PartitionIndex = p,
-                LeaderId = node,
-                LeaderEpoch = 0,
-                ReplicaNodes = { node },
-                IsrNodes = { node },
-            });
+                entry.LeaderId = replica.LeaderId;
+                entry.LeaderEpoch = replica.LeaderEpoch;
+                entry.ReplicaNodes.AddRange(replica.Replicas);
+                entry.IsrNodes.AddRange(replica.InSyncReplicas);
+            }
+            else
+            {
+                entry.LeaderId = Broker.Config.NodeId;
+                entry.LeaderEpoch = 0;
+                entry.ReplicaNodes.Add(Broker.Config.NodeId);
+                entry.IsrNodes.Add(Broker.Config.NodeId);
+            }
+            t.Partitions.Add(entry);
         }
         return t;
     }

@@ -27,13 +27,13 @@ public sealed class DeleteRecordsHandler(BrokerNode broker) : ApiHandler(broker)
             {
                 var p = new DeleteRecordsResponse.DeleteRecordsPartitionResult { PartitionIndex = partition.PartitionIndex, LowWatermark = -1 };
                 t.Partitions.Add(p);
-                var log = Broker.FindLog(topic.Name, partition.PartitionIndex);
-                if (log is null)
+                var replica = Broker.Replicas.GetPartition(topic.Name, partition.PartitionIndex);
+                if (replica is null)
                 {
                     p.ErrorCode = ErrorCode.UnknownTopicOrPartition;
                     continue;
                 }
-                (p.ErrorCode, p.LowWatermark) = log.DeleteRecordsBefore(partition.Offset);
+                (p.ErrorCode, p.LowWatermark) = replica.DeleteRecordsBefore(partition.Offset);
             }
         }
         request.Respond(response);

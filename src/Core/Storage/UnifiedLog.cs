@@ -61,6 +61,7 @@ public sealed class UnifiedLog : IDisposable
     private long _syncCoversOffset;
     private long? _lastSyncStartMs;
     private long _highWatermark;
+    private long _localCommittable;
 
     private UnifiedLog(IDisk disk, string directory, TopicPartition topicPartition, LogConfig config,
         Func<long> nextSyncToken, IBrokerLog log)
@@ -91,8 +92,27 @@ public sealed class UnifiedLog : IDisposable
     public long FlushedOffset { get; private set; }
 
     /// <summary>What consumers may read: the flushed offset (strict durability) or the log end offset (relaxed).
-    /// Never goes backwards.</summary>
+    /// Never goes backwards. Under the partition layer (<see cref="HighWatermarkFromPartition"/>) the partition
+    /// decides it from its replica set and sets it here (Kafka's <c>updateHighWatermark</c>), where retention,
+    /// DeleteRecords and the cleaner read it.</summary>
     public long HighWatermark => _highWatermark;
+
+    /// <summary>How far this replica lets acknowledgements go: the flushed offset (strict durability) or the log
+    /// end offset (relaxed). Never goes backwards. A partition's high watermark is at most this on every replica
+    /// that counts.</summary>
+    public long LocalCommittableOffset => _localCommittable;
+
+    /// <summary>Set by <see cref="Partitions.Partition"/>: the high watermark then moves only through
+    /// <see cref="AdvanceHighWatermark"/>. A log on its own (tools, tests) moves it to
+    /// <see cref="LocalCommittableOffset"/> itself.</summary>
+    internal bool HighWatermarkFromPartition { get; set; }
+
+    /// <summary>The partition's high watermark moved (never backwards, never past the log end).</summary>
+    internal void AdvanceHighWatermark(long offset)
+    {
+        Check.That(offset <= LogEndOffset, "the high watermark stays within the log");
+        _highWatermark = Math.Max(_highWatermark, offset);
+    }
 
     /// <summary><see cref="ErrorCode.KafkaStorageError"/> once a sync or write failed for good; the log then
     /// refuses appends (after a failed fsync the page cache can no longer be trusted to reach the disk).</summary>
@@ -205,7 +225,7 @@ public sealed class UnifiedLog : IDisposable
         var dirStatus = _disk.SyncDirectory(Directory);
         if (dirStatus != DiskStatus.Ok) Fail(dirStatus, "syncing the log directory");
         FlushedOffset = LogEndOffset;
-        _highWatermark = LogEndOffset;
+        _highWatermark = _localCommittable = LogEndOffset;
         CheckInvariants();
         _log.Info("Log {Log} opened: {Segments} segments, offsets [{Start}, {End})",
             TopicPartition, _segments.Count, LogStartOffset, LogEndOffset);
@@ -749,7 +769,8 @@ public sealed class UnifiedLog : IDisposable
     private void UpdateHighWatermark()
     {
         long candidate = Config.IsRelaxedDurability ? LogEndOffset : FlushedOffset;
-        _highWatermark = Math.Max(_highWatermark, candidate);
+        _localCommittable = Math.Max(_localCommittable, candidate);
+        if (!HighWatermarkFromPartition) _highWatermark = _localCommittable;
     }
 
     private void Fail(DiskStatus status, string what)

@@ -197,14 +197,51 @@ public sealed class SocketNetwork : INetwork
         if (_connections.TryGetValue(connection.Value, out var c)) c.SetReceiveEnabled(enabled);
     }
 
-    public ConnectionId Connect(int nodeId)
-        => throw new NotSupportedException("a single-node host opens no connections to other nodes");
+    /// <summary>An outbound connection to a peer: its id comes from the same sequence as accepted ones (unique), the
+    /// connect runs off the driver thread, and its outcome comes back as the node's OnConnected or OnConnectFailed
+    /// input, queued before any of its bytes. Then it is a connection like any other.</summary>
+    public ConnectionId Connect(string host, int port)
+    {
+        _driver.AssertDriverThread();
+        var id = new ConnectionId(Interlocked.Increment(ref _lastConnectionId));
+        _ = ConnectAsync(id, host, port);
+        return id;
+    }
+
+    private async Task ConnectAsync(ConnectionId id, string host, int port)
+    {
+        Socket? socket = null;
+        try
+        {
+            using var timeout = new CancellationTokenSource(Limits.ConnectTimeoutMs);
+            socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+            await socket.ConnectAsync(host, port, timeout.Token).ConfigureAwait(false);
+            socket.NoDelay = true;
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException or ArgumentException)
+        {
+            socket?.Dispose();
+            _log.Debug("Connect {Connection} to {Host}:{Port} failed: {Error}", id, host, port, e.Message);
+            _driver.Post(new DriverInput(InputKind.Invoke, Action: node => node.OnConnectFailed(id)));
+            return;
+        }
+        var connection = new SocketConnection(id, socket, this);
+        _connections[id.Value] = connection;
+        _log.Debug("Connected {Connection} to {Host}:{Port}", id, host, port);
+        // Connected is queued before the read loop can queue any bytes of this connection.
+        _driver.Post(new DriverInput(InputKind.Invoke, Action: node => node.OnConnected(id)));
+        if (_readsStopped) connection.StopReading();
+        connection.Start();
+    }
 }
 
 /// <summary>Bounds of the socket layer.</summary>
 internal sealed record SocketNetworkLimits
 {
     public int ReadBufferBytes { get; init; } = 64 * 1024;
+
+    /// <summary>How long an outbound connect may take before the node is told it failed.</summary>
+    public int ConnectTimeoutMs { get; init; } = 10_000;
 
     /// <summary>Bytes read but not yet delivered to Core, per connection, before reading pauses: bounds the
     /// driver queue without Core's help.</summary>

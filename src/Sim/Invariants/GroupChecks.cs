@@ -65,13 +65,12 @@ public sealed class GroupObserver(GroupWorkload spec)
     public string? FinalCheck(SimWorld world)
     {
         if (!Spec.CommitAfterProcess) return null;
-        var broker = world.Nodes[0].Broker;
-        if (broker is null) return null;
         var topic = world.Options.Workload.Topic;
         var records = new List<DecodedRecord>();
         for (int p = 0; p < world.Options.Workload.Partitions; p++)
         {
-            var log = broker.FindLog(topic, p);
+            // The leader's replica: its high watermark is what was committed.
+            var log = world.LeaderPartition(new TopicPartition(topic, p))?.Log;
             if (log is null) continue;
             long offset = log.LogStartOffset;
             for (int round = 0; offset < log.HighWatermark && round < 1_000_000; round++)

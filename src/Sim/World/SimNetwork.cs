@@ -154,11 +154,23 @@ public sealed class SimNetwork
         return id;
     }
 
-    /// <summary>A broker opens a connection to a peer broker (replication, later issues).</summary>
-    internal ConnectionId ConnectFromNode(SimNode node, int peerNodeId)
+    /// <summary>A broker opens a connection to a peer broker's advertised address: the same links, faults and
+    /// trace as a client's connection.</summary>
+    internal ConnectionId ConnectFromNode(SimNode node, BrokerAddress address)
     {
-        var peer = _world.NodeById(peerNodeId) ?? throw new InvalidOperationException($"no node {peerNodeId}");
         var id = new ConnectionId(++_nextConnectionId);
+        var peer = _world.ResolveNode(address);
+        if (peer is null)
+        {
+            int incarnation = node.Incarnation;
+            _world.Schedule(_world.NowUs + 1000, node.Name, "connect-failed", () =>
+            {
+                if (node.Incarnation != incarnation || !node.IsUp) return null;
+                _world.NodeInput(node, b => b.OnConnectFailed(id));
+                return id + " unknown host " + address;
+            });
+            return id;
+        }
         var c = new SimConnection(id.Value, node, peer, node.Incarnation);
         Register(c);
         OpenTo(c, node, peer);
@@ -231,6 +243,11 @@ public sealed class SimNetwork
         if (c.BrokenAtUs <= _world.NowUs || !c.InitiatorOpen || c.Initiator.Incarnation != c.InitiatorIncarnation) return null;
         c.Established = true;
         if (c.Initiator is ClientHost host) _world.ClientInput(host, client => client.OnConnected(new ConnectionId(c.Id)));
+        else if (c.Initiator is SimNode node)
+        {
+            if (node.Paused) node.Defer(() => { _world.NodeInput(node, b => b.OnConnected(new ConnectionId(c.Id))); return "connected (deferred)"; });
+            else _world.NodeInput(node, b => b.OnConnected(new ConnectionId(c.Id)));
+        }
         return $"conn-{c.Id} established";
     }
 

@@ -98,7 +98,7 @@ public sealed class SimNode : Endpoint
         public void Send(ConnectionId connection, ReadOnlySpan<byte> bytes) => node._world.Network.Send(node, connection, bytes);
         public void Close(ConnectionId connection) => node._world.Network.Close(node, connection);
         public void SetReceiveEnabled(ConnectionId connection, bool enabled) => node._world.Network.SetReceiveEnabled(node, connection, enabled);
-        public ConnectionId Connect(int nodeId) => node._world.Network.ConnectFromNode(node, nodeId);
+        public ConnectionId Connect(string host, int port) => node._world.Network.ConnectFromNode(node, new BrokerAddress(host, port));
     }
 }
 

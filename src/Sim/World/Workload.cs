@@ -440,7 +440,6 @@ public sealed class Workload
     /// <summary>True when <see cref="LivenessGaps"/> would be empty; cheap enough to ask after every event.</summary>
     public bool LivenessGoalMet()
     {
-        var leader = _world.Nodes[0];
         foreach (var host in _world.Clients)
         {
             if (!host.IsUp) return false;
@@ -452,13 +451,17 @@ public sealed class Workload
                     if (w.Pending || w.LivenessCompleted < Options.LivenessSendsPerWorker) return false;
                 continue;
             }
-            if (leader.Broker is not { } broker) return false;
-            if (state.Group is not null) continue; // checked as a whole below
+            if (state.Group is not null)
+            {
+                if (_world.CoordinatorOf(GroupWorkload.GroupId) is null) return false;
+                continue; // checked as a whole below
+            }
             var process = state.Consumer!;
             for (int p = 0; p < Options.Partitions; p++)
             {
-                var log = broker.FindLog(Options.Topic, p);
-                if (log is null || process.Taken.GetValueOrDefault(new TopicPartition(Options.Topic, p)) < log.HighWatermark) return false;
+                var tp = new TopicPartition(Options.Topic, p);
+                var partition = _world.LeaderPartition(tp);
+                if (partition is null || process.Taken.GetValueOrDefault(tp) < partition.HighWatermark) return false;
             }
         }
         return Options.Group is null || GroupGaps(stopAtFirst: true).Count == 0;
@@ -469,7 +472,7 @@ public sealed class Workload
     private List<string> GroupGaps(bool stopAtFirst)
     {
         var gaps = new List<string>();
-        var broker = _world.Nodes[0].Broker;
+        var broker = _world.CoordinatorOf(GroupWorkload.GroupId);
         var group = broker?.Groups.FindGroup(GroupWorkload.GroupId);
         int running = _world.Clients.Count(h => h.IsUp && h.ConsumerSpec?.GroupMember >= 0);
         if (broker is null || group is null || group.State != Core.Groups.GroupState.Stable || group.Members.Count != running)
@@ -479,7 +482,7 @@ public sealed class Workload
         }
         foreach (var tp in AllPartitions)
         {
-            long hw = broker!.FindLog(tp.Topic, tp.Partition)?.HighWatermark ?? 0;
+            long hw = _world.LeaderPartition(tp)?.HighWatermark ?? 0;
             long committed = group?.Offsets.GetValueOrDefault(tp)?.Offset ?? 0;
             if (committed < hw)
             {
@@ -498,7 +501,6 @@ public sealed class Workload
     public IReadOnlyList<string> LivenessGaps()
     {
         var gaps = new List<string>();
-        var leader = _world.Nodes[0];
         foreach (var host in _world.Clients)
         {
             if (!host.IsUp)
@@ -519,14 +521,14 @@ public sealed class Workload
             var process = state.Consumer!;
             foreach (var tp in AllPartitions)
             {
-                var log = leader.Broker?.FindLog(tp.Topic, tp.Partition);
-                if (log is null)
+                var partition = _world.LeaderPartition(tp);
+                if (partition is null)
                 {
-                    gaps.Add($"{tp}: no log on {leader.Name}");
+                    gaps.Add($"{tp}: no node leads it");
                     continue;
                 }
                 long taken = process.Taken.GetValueOrDefault(tp);
-                if (taken < log.HighWatermark) gaps.Add($"{host.Name} p{process.Process}: {tp} read to {taken}, high watermark {log.HighWatermark}");
+                if (taken < partition.HighWatermark) gaps.Add($"{host.Name} p{process.Process}: {tp} read to {taken}, high watermark {partition.HighWatermark}");
             }
         }
         if (Options.Group is not null) gaps.AddRange(GroupGaps(stopAtFirst: false));

@@ -68,7 +68,7 @@ internal sealed class Loopback : IClientNetwork, INetwork
 
     void INetwork.Close(ConnectionId connection) => _pending.Enqueue(() => Client!.OnClosed(connection));
     void INetwork.SetReceiveEnabled(ConnectionId connection, bool enabled) { }
-    ConnectionId INetwork.Connect(int nodeId) => throw new NotSupportedException();
+    ConnectionId INetwork.Connect(string host, int port) => throw new NotSupportedException();
 
     /// <summary>Delivers everything queued, completes syncs, polls; advances the clock a millisecond per round.</summary>
     public void Run(int rounds = 200)

@@ -1,0 +1,105 @@
+using DetKafka.Core.Protocol;
+using DetKafka.Core.Storage;
+using DetKafka.Core.Util;
+
+namespace DetKafka.Core.Partitions;
+
+/// <summary>
+/// One partition as the broker serves it (Kafka's <c>Partition</c>): the leader, leader epoch and replica set,
+/// the high watermark, and the local replica's <see cref="UnifiedLog"/>. The log stores; the partition decides
+/// what is committed. Today every partition has one replica, this node, which leads it in epoch 0, so the high
+/// watermark is the local log's <see cref="UnifiedLog.LocalCommittableOffset"/>. Replication (REPLICATION.md)
+/// replaces <see cref="MaybeIncrementHighWatermark"/>'s rule with "the largest offset a majority of the voters
+/// has synced, from the leader's epoch" and adds a follower role; handlers and the purgatory do not change.
+/// </summary>
+public sealed class Partition
+{
+    private readonly int[] _replicas;
+    private long _highWatermark;
+
+    internal Partition(UnifiedLog log, int localNodeId)
+    {
+        Log = log;
+        LocalNodeId = localNodeId;
+        LeaderId = localNodeId;
+        LeaderEpoch = 0;
+        _replicas = [localNodeId];
+        log.HighWatermarkFromPartition = true;
+        // What recovery found durable: the log starts with its high watermark at its (synced) end.
+        _highWatermark = log.HighWatermark;
+    }
+
+    public TopicPartition TopicPartition => Log.TopicPartition;
+
+    /// <summary>The local replica's log.</summary>
+    public UnifiedLog Log { get; }
+
+    public int LocalNodeId { get; }
+    public int LeaderId { get; }
+
+    /// <summary>Kafka's leader epoch (Raft's term under REPLICATION.md); stamped into every batch the leader appends.</summary>
+    public int LeaderEpoch { get; }
+
+    /// <summary>The replica set (node ids), and the in-sync ones; one local replica today.</summary>
+    public IReadOnlyList<int> Replicas => _replicas;
+    public IReadOnlyList<int> InSyncReplicas => _replicas;
+
+    public bool IsLeader => LeaderId == LocalNodeId;
+
+    /// <summary>On the replica manager's list of partitions to start a sync on.</summary>
+    internal bool SyncDue { get; set; }
+
+    /// <summary>What consumers may read and what acks=all waits for. Never goes backwards.</summary>
+    public long HighWatermark => _highWatermark;
+
+    public long LogStartOffset => Log.LogStartOffset;
+    public long LogEndOffset => Log.LogEndOffset;
+
+    /// <summary><see cref="ErrorCode.KafkaStorageError"/> once the local log failed for good.</summary>
+    public ErrorCode Failure => Log.Failure;
+
+    /// <summary>Moves the high watermark to what every replica that counts has (one local replica: what the local
+    /// log lets acknowledgements reach) and tells the log. True when it moved.</summary>
+    internal bool MaybeIncrementHighWatermark()
+    {
+        long candidate = Log.LocalCommittableOffset;
+        if (candidate <= _highWatermark) return false;
+        _highWatermark = candidate;
+        Log.AdvanceHighWatermark(candidate);
+        return true;
+    }
+
+    /// <summary>A produce (or a coordinator's write) as leader: the log validates, assigns offsets and writes
+    /// into the cache; a relaxed-durability log's high watermark moves at once.</summary>
+    internal AppendResult AppendRecordsToLeader(ReadOnlyMemory<byte> records, long wallNowMs)
+    {
+        Check.That(IsLeader, "only the leader appends");
+        var result = Log.Append(records, wallNowMs, LeaderEpoch);
+        MaybeIncrementHighWatermark();
+        return result;
+    }
+
+    /// <summary>Whole batches from <paramref name="fetchOffset"/> below the high watermark (a consumer's fetch).</summary>
+    public LogReadSlice Read(long fetchOffset, int maxBytes, bool minOneBatch)
+    {
+        var slice = Log.ReadSlice(fetchOffset, maxBytes, _highWatermark, minOneBatch);
+        Check.That(slice.HighWatermark == _highWatermark, "the log holds the partition's high watermark");
+        return slice;
+    }
+
+    public TimestampOffset? OffsetForTimestamp(long timestamp) => Log.OffsetForTimestamp(timestamp, _highWatermark);
+
+    public TimestampOffset? MaxTimestampOffset() => Log.MaxTimestampOffset(_highWatermark);
+
+    /// <summary>DeleteRecords: the log start moves up to <paramref name="offset"/> (-1: the high watermark), durably.</summary>
+    public (ErrorCode Error, long LowWatermark) DeleteRecordsBefore(long offset) => Log.DeleteRecordsBefore(offset);
+
+    /// <summary>AlterConfigs: a log turned relaxed may let the high watermark jump to its end.</summary>
+    internal bool UpdateConfig(LogConfig config)
+    {
+        Log.UpdateConfig(config);
+        return MaybeIncrementHighWatermark();
+    }
+
+    public override string ToString() => $"Partition({TopicPartition}, leader {LeaderId} epoch {LeaderEpoch}, hw {HighWatermark})";
+}
