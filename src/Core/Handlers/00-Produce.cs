@@ -107,6 +107,15 @@ public sealed class ProduceHandler : ApiHandler
                     p.LogStartOffset = log.LogStartOffset;
                     continue;
                 }
+                // Transactions: a transactional batch must belong to the producer's ongoing transaction, which
+                // must include this partition (TRANSACTIONS.md, the KIP-890 check these clients allow).
+                var txnError = Broker.Transactions.CheckProduce(records.Span, topic.Name, partition.Index);
+                if (txnError != ErrorCode.None)
+                {
+                    p.ErrorCode = txnError;
+                    p.LogStartOffset = log.LogStartOffset;
+                    continue;
+                }
                 var result = log.Append(records, wallNow);
                 p.LogStartOffset = result.LogStartOffset;
                 if (result.Error != ErrorCode.None)

@@ -36,9 +36,14 @@ public sealed class MetadataHandler(BrokerNode broker) : ApiHandler(broker)
             foreach (var requested in metadata.Topics)
             {
                 var topic = Broker.FindTopic(requested.Name);
-                if (topic is null && autoCreate && Groups.GroupRecords.IsInternalTopic(requested.Name))
+                if (topic is null && autoCreate && requested.Name == Groups.GroupRecords.OffsetsTopic)
                 {
                     Broker.Groups.EnsureOffsetsTopic();
+                    topic = Broker.FindTopic(requested.Name);
+                }
+                else if (topic is null && autoCreate && requested.Name == Transactions.TransactionRecords.StateTopic)
+                {
+                    Broker.Transactions.EnsureStateTopic();
                     topic = Broker.FindTopic(requested.Name);
                 }
                 else if (topic is null && autoCreate)

@@ -24,6 +24,11 @@ internal static class BrokerHandlers
         new DeleteTopicsHandler(broker),
         new DeleteRecordsHandler(broker),
         new InitProducerIdHandler(broker),
+        new AddPartitionsToTxnHandler(broker),
+        new AddOffsetsToTxnHandler(broker),
+        new EndTxnHandler(broker),
+        new WriteTxnMarkersHandler(broker),
+        new TxnOffsetCommitHandler(broker),
         new DescribeConfigsHandler(broker),
         new AlterConfigsHandler(broker),
         new CreatePartitionsHandler(broker),
@@ -31,5 +36,7 @@ internal static class BrokerHandlers
         new IncrementalAlterConfigsHandler(broker),
         new OffsetDeleteHandler(broker),
         new DescribeClusterHandler(broker),
+        new DescribeTransactionsHandler(broker),
+        new ListTransactionsHandler(broker),
     ];
 }

@@ -47,4 +47,6 @@ public enum ApiKey : short
     OffsetDelete = 47,
     DescribeCluster = 60,
     DescribeProducers = 61,
+    DescribeTransactions = 65,
+    ListTransactions = 66,
 }

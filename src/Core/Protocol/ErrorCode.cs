@@ -87,4 +87,5 @@ public enum ErrorCode : short
     ResourceNotFound = 91,
     DuplicateResource = 92,
     UnknownTopicId = 100,
+    TransactionalIdNotFound = 105,
 }
