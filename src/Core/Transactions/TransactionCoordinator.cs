@@ -185,7 +185,7 @@ public sealed partial class TransactionCoordinator
         if (_broker.Disk.FileExists(path))
         {
             using var file = _broker.Disk.Open(path, create: false);
-            if (file.Length is >= 4 and <= 64)
+            if (file.Length is >= 1 and <= 64)
             {
                 var bytes = new byte[file.Length];
                 if (file.Read(0, bytes) == bytes.Length &&
