@@ -25,9 +25,31 @@ public sealed partial class TransactionCoordinator
         return ErrorCode.None;
     }
 
+    /// <summary>How long (in 10 ms steps) a request waits for the id's previous transaction to finish its markers
+    /// before it is answered CONCURRENT_TRANSACTIONS. Kafka answers at once and clients retry, but kafkajs does
+    /// not retry AddOffsetsToTxn, and here markers wait for an fsync, so the window is wider than Kafka's.</summary>
+    private const int BusyRetriesMax = 500;
+
+    private static bool IsBusy(TransactionMetadata txn)
+        => txn.PendingWrite || txn.State is TxnState.PrepareCommit or TxnState.PrepareAbort or TxnState.PrepareEpochFence;
+
+    /// <summary>Re-runs <paramref name="retry"/> in 10 ms when the id is busy with its previous transaction and the
+    /// request may wait; false when it should be answered now.</summary>
+    private bool Defer(TransactionMetadata? txn, RequestContext request, int attempt, Action<int> retry)
+    {
+        if (txn is null || !IsBusy(txn) || attempt >= BusyRetriesMax) return false;
+        int generation = request.Generation;
+        _broker.Timers.Schedule(Now + 10, () =>
+        {
+            // A closed connection's request is never answered: nobody waits for it.
+            if (request.IsConnectionOpen && request.Generation == generation) retry(attempt + 1);
+        });
+        return true;
+    }
+
     // ---- InitProducerId -------------------------------------------------------------------------------------------
 
-    public void InitProducerId(RequestContext request, InitProducerIdRequest init)
+    public void InitProducerId(RequestContext request, InitProducerIdRequest init, int attempt = 0)
     {
         var reply = new PendingReply(request);
         var response = new InitProducerIdResponse();
@@ -78,7 +100,8 @@ public sealed partial class TransactionCoordinator
             });
             return;
         }
-        if (txn.PendingWrite || txn.State is TxnState.PrepareCommit or TxnState.PrepareAbort or TxnState.PrepareEpochFence)
+        if (Defer(txn, request, attempt, a => InitProducerId(request, init, a))) return;
+        if (IsBusy(txn))
         {
             Answer(ErrorCode.ConcurrentTransactions);
             return;
@@ -97,9 +120,10 @@ public sealed partial class TransactionCoordinator
         }
         if (txn.State == TxnState.Ongoing)
         {
-            // A new instance of the producer: fence the old one and abort what it left open; the caller retries.
+            // A new instance of the producer: fence the old one and abort what it left open, then carry on as a
+            // retry would (Kafka answers CONCURRENT_TRANSACTIONS and lets the client retry).
             FenceAndAbort(txn, _ => { });
-            Answer(ErrorCode.ConcurrentTransactions);
+            if (!Defer(txn, request, attempt, a => InitProducerId(request, init, a))) Answer(ErrorCode.ConcurrentTransactions);
             return;
         }
         long newPid = txn.ProducerId;
@@ -137,7 +161,7 @@ public sealed partial class TransactionCoordinator
 
     // ---- AddPartitionsToTxn / AddOffsetsToTxn ----------------------------------------------------------------------
 
-    public void AddPartitions(RequestContext request, AddPartitionsToTxnRequest add)
+    public void AddPartitions(RequestContext request, AddPartitionsToTxnRequest add, int attempt = 0)
     {
         var reply = new PendingReply(request);
         var response = new AddPartitionsToTxnResponse();
@@ -160,6 +184,8 @@ public sealed partial class TransactionCoordinator
         }
         var error = CheckCoordinator(add.TransactionalId);
         var txn = error == ErrorCode.None ? _txns.GetValueOrDefault(add.TransactionalId) : null;
+        if (txn is not null && txn.ProducerId == add.ProducerId && txn.ProducerEpoch == add.ProducerEpoch &&
+            Defer(txn, request, attempt, a => AddPartitions(request, add, a))) return;
         if (error == ErrorCode.None) error = CheckProducer(txn, add.ProducerId, add.ProducerEpoch, request.Version >= 2);
         if (error != ErrorCode.None)
         {
@@ -186,7 +212,7 @@ public sealed partial class TransactionCoordinator
         AddToTransaction(txn!, answers.Select(a => a.Tp).ToList(), AnswerAll);
     }
 
-    public void AddOffsets(RequestContext request, AddOffsetsToTxnRequest add)
+    public void AddOffsets(RequestContext request, AddOffsetsToTxnRequest add, int attempt = 0)
     {
         var reply = new PendingReply(request);
         var response = new AddOffsetsToTxnResponse();
@@ -197,6 +223,8 @@ public sealed partial class TransactionCoordinator
         }
         var error = CheckCoordinator(add.TransactionalId);
         var txn = error == ErrorCode.None ? _txns.GetValueOrDefault(add.TransactionalId) : null;
+        if (txn is not null && txn.ProducerId == add.ProducerId && txn.ProducerEpoch == add.ProducerEpoch &&
+            Defer(txn, request, attempt, a => AddOffsets(request, add, a))) return;
         if (error == ErrorCode.None) error = CheckProducer(txn, add.ProducerId, add.ProducerEpoch, request.Version >= 2);
         if (error == ErrorCode.None && string.IsNullOrEmpty(add.GroupId)) error = ErrorCode.InvalidGroupId;
         if (error == ErrorCode.None && _broker.Groups.EnsureOffsetsTopic() != ErrorCode.None) error = ErrorCode.CoordinatorNotAvailable;
