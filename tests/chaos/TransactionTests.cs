@@ -91,8 +91,11 @@ public sealed class TransactionTests(ITestOutputHelper output) : IDisposable
             while (processed < 40 && DateTime.UtcNow < deadline)
             {
                 var batch = new List<ConsumeResult<Null, string>>();
-                for (var r = consumer.Consume(TimeSpan.FromSeconds(1)); r is not null && batch.Count < 10; r = consumer.Consume(TimeSpan.FromMilliseconds(100)))
+                for (var r = consumer.Consume(TimeSpan.FromSeconds(1)); r is not null; r = consumer.Consume(TimeSpan.FromMilliseconds(100)))
+                {
                     if (!r.IsPartitionEOF) batch.Add(r);
+                    if (batch.Count == 10) break;
+                }
                 if (batch.Count == 0) continue;
                 producer.BeginTransaction();
                 foreach (var r in batch)
