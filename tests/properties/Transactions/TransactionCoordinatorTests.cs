@@ -15,7 +15,7 @@ public sealed class TransactionCoordinatorTests
 {
     private const string Topic = "t";
 
-    private static BrokerHarness Broker()
+    internal static BrokerHarness Broker()
     {
         var h = new BrokerHarness(new BrokerConfig
         {
@@ -30,7 +30,7 @@ public sealed class TransactionCoordinatorTests
         return h;
     }
 
-    private static InitProducerIdResponse Init(BrokerHarness h, ConnectionId c, string id, short version = 4, long pid = -1, short epoch = -1, int timeoutMs = 60_000)
+    internal static InitProducerIdResponse Init(BrokerHarness h, ConnectionId c, string id, short version = 4, long pid = -1, short epoch = -1, int timeoutMs = 60_000)
         => h.Call<InitProducerIdResponse>(c, ApiKey.InitProducerId, version, new InitProducerIdRequest
         {
             TransactionalId = id, TransactionTimeoutMs = timeoutMs, ProducerId = pid, ProducerEpoch = epoch,
@@ -49,14 +49,14 @@ public sealed class TransactionCoordinatorTests
         throw new InvalidOperationException("InitProducerId kept answering CONCURRENT_TRANSACTIONS");
     }
 
-    private static AddPartitionsToTxnResponse Add(BrokerHarness h, ConnectionId c, string id, InitProducerIdResponse p, params int[] partitions)
+    internal static AddPartitionsToTxnResponse Add(BrokerHarness h, ConnectionId c, string id, InitProducerIdResponse p, params int[] partitions)
         => h.Call<AddPartitionsToTxnResponse>(c, ApiKey.AddPartitionsToTxn, 3, new AddPartitionsToTxnRequest
         {
             TransactionalId = id, ProducerId = p.ProducerId, ProducerEpoch = p.ProducerEpoch,
             Topics = [new() { Name = Topic, Partitions = partitions.ToList() }],
         });
 
-    private static ProduceResponse.PartitionProduceResponse Produce(BrokerHarness h, ConnectionId c, int partition, long pid, short epoch, int sequence, bool transactional, params string[] values)
+    internal static ProduceResponse.PartitionProduceResponse Produce(BrokerHarness h, ConnectionId c, int partition, long pid, short epoch, int sequence, bool transactional, params string[] values)
     {
         var records = values.Select(v => new SimpleRecord(null, System.Text.Encoding.UTF8.GetBytes(v), h.Clock.WallClockMs)).ToList();
         var batch = RecordBatchBuilder.Build(records, producerId: pid, producerEpoch: epoch, baseSequence: sequence, isTransactional: transactional);
@@ -68,11 +68,11 @@ public sealed class TransactionCoordinatorTests
         return r.Responses[0].PartitionResponses[0];
     }
 
-    private static EndTxnResponse End(BrokerHarness h, ConnectionId c, string id, long pid, short epoch, bool commit, short version = 3)
+    internal static EndTxnResponse End(BrokerHarness h, ConnectionId c, string id, long pid, short epoch, bool commit, short version = 3)
         => h.Call<EndTxnResponse>(c, ApiKey.EndTxn, version, new EndTxnRequest { TransactionalId = id, ProducerId = pid, ProducerEpoch = epoch, Committed = commit });
 
     /// <summary>Lets the markers and completion records become durable.</summary>
-    private static void Settle(BrokerHarness h)
+    internal static void Settle(BrokerHarness h)
     {
         for (int i = 0; i < 20; i++)
         {
@@ -81,7 +81,7 @@ public sealed class TransactionCoordinatorTests
         }
     }
 
-    private static FetchResponse.PartitionData Fetch(BrokerHarness h, ConnectionId c, int partition, long offset, bool readCommitted)
+    internal static FetchResponse.PartitionData Fetch(BrokerHarness h, ConnectionId c, int partition, long offset, bool readCommitted)
     {
         var r = h.Call<FetchResponse>(c, ApiKey.Fetch, 11, new FetchRequest
         {
@@ -92,7 +92,7 @@ public sealed class TransactionCoordinatorTests
     }
 
     /// <summary>What a read_committed consumer makes of a fetch: data records not in an aborted transaction.</summary>
-    private static List<string> Visible(FetchResponse.PartitionData p)
+    internal static List<string> Visible(FetchResponse.PartitionData p)
     {
         var result = new List<string>();
         var aborted = (p.AbortedTransactions ?? []).ToList();
