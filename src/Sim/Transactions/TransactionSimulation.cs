@@ -20,6 +20,11 @@ public sealed record TransactionSimOptions
     public double CrashMidTransactionProbability { get; init; } = 0.08;
     /// <summary>A zombie's late produce of a transaction that already ended, at the same epoch.</summary>
     public double LateProduceProbability { get; init; } = 0.2;
+    /// <summary>A produce is sent twice (a retry whose first answer was lost): idempotence must answer the second
+    /// with the first's offsets.</summary>
+    public double RetryProduceProbability { get; init; } = 0.15;
+    /// <summary>Planted bug (test-only): partitions ignore producer sequences, so retries are written twice.</summary>
+    public bool IgnoreProducerSequences { get; init; }
     /// <summary>Planted bugs (test-only).</summary>
     public TransactionFaults Faults { get; init; } = TransactionFaults.None;
 }
@@ -75,11 +80,7 @@ public sealed class TransactionSimulation
     private readonly SimDisk _disk = new();
     private readonly ManualClock _clock = new();
     private readonly RecordingNetwork _network = new();
-    private readonly BrokerConfig _config = new()
-    {
-        NodeId = 1, DataDirectory = "data", OffsetsTopicNumPartitions = 2, TransactionStateLogNumPartitions = 2,
-        TransactionAbortTimedOutTransactionCleanupIntervalMs = 1000,
-    };
+    private readonly BrokerConfig _config;
     private readonly TransactionSimResult _result = new();
     private BrokerNode _node = null!;
     private ConnectionId _connection;
@@ -113,6 +114,12 @@ public sealed class TransactionSimulation
     {
         _options = options ?? new TransactionSimOptions();
         _random = new SeededRandom(seed);
+        _config = new BrokerConfig
+        {
+            NodeId = 1, DataDirectory = "data", OffsetsTopicNumPartitions = 2, TransactionStateLogNumPartitions = 2,
+            TransactionAbortTimedOutTransactionCleanupIntervalMs = 1000,
+            TestOnlyIgnoreProducerSequences = _options.IgnoreProducerSequences,
+        };
     }
 
     public static TransactionSimResult Run(ulong seed, TransactionSimOptions? options = null) => new TransactionSimulation(seed, options).Run();
@@ -300,12 +307,20 @@ public sealed class TransactionSimulation
         int sequence = p.Sequences.GetValueOrDefault(partition);
         var records = values.Select(v => new SimpleRecord(null, System.Text.Encoding.UTF8.GetBytes(v), _clock.WallClockMs)).ToList();
         var batch = RecordBatchBuilder.Build(records, producerId: p.ProducerId, producerEpoch: p.Epoch, baseSequence: sequence, isTransactional: true);
-        var r = Call<ProduceResponse>(ApiKey.Produce, 8, new ProduceRequest
+        var request = new ProduceRequest
         {
             TransactionalId = p.TransactionalId, Acks = -1, TimeoutMs = 5000,
             TopicData = [new() { Name = Topic, PartitionData = [new() { Index = partition, Records = batch }] }],
-        });
+        };
+        var r = Call<ProduceResponse>(ApiKey.Produce, 8, request);
         var error = r.Responses[0].PartitionResponses[0].ErrorCode;
+        if (error == ErrorCode.None && !late && _random.NextBool(_options.RetryProduceProbability))
+        {
+            // The same batch again, as a client whose answer was lost retries it: a duplicate, answered as the first.
+            var again = Call<ProduceResponse>(ApiKey.Produce, 8, request).Responses[0].PartitionResponses[0];
+            if (again.ErrorCode == ErrorCode.None && again.BaseOffset != r.Responses[0].PartitionResponses[0].BaseOffset && !_options.IgnoreProducerSequences)
+                _result.Fail("duplicate", $"a retried batch of {p.TransactionalId} got offset {again.BaseOffset}, the original {r.Responses[0].PartitionResponses[0].BaseOffset}");
+        }
         if (error == ErrorCode.None && !late) p.Sequences[partition] = sequence + values.Count;
         return error;
     }

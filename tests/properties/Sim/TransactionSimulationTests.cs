@@ -51,6 +51,21 @@ public sealed class TransactionSimulationTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Retries_written_twice_are_caught_as_duplicates()
+    {
+        for (ulong seed = 1; seed <= SeedsToCatch; seed++)
+        {
+            var r = TransactionSimulation.Run(seed, new TransactionSimOptions { IgnoreProducerSequences = true });
+            if (r.Violations.ContainsKey("duplicate"))
+            {
+                output.WriteLine($"IgnoreProducerSequences: seed {seed}: {r.Summary()}");
+                return;
+            }
+        }
+        Assert.Fail($"duplicates were not caught in {SeedsToCatch} seeds");
+    }
+
+    [Fact]
     public void The_same_seed_gives_the_same_run()
     {
         var a = TransactionSimulation.Run(7);
