@@ -91,4 +91,18 @@ public sealed class BrokerConfig
 
     /// <summary>group.consumer.*: KIP-848 consumer groups.</summary>
     public Groups.ConsumerGroupConfig ConsumerGroup { get; init; } = new();
+
+    // ---- transactions (docs/design/TRANSACTIONS.md) ----
+
+    /// <summary>transaction.state.log.num.partitions: partitions of __transaction_state when it is created.</summary>
+    public int TransactionStateLogNumPartitions { get; init; } = 50;
+
+    /// <summary>transaction.state.log.segment.bytes.</summary>
+    public int TransactionStateLogSegmentBytes { get; init; } = 104_857_600;
+
+    /// <summary>transaction.max.timeout.ms: the largest transaction.timeout.ms a producer may ask for.</summary>
+    public int TransactionMaxTimeoutMs { get; init; } = 900_000;
+
+    /// <summary>transaction.abort.timed.out.transaction.cleanup.interval.ms: how often timed-out transactions are aborted.</summary>
+    public int TransactionAbortTimedOutTransactionCleanupIntervalMs { get; init; } = 10_000;
 }

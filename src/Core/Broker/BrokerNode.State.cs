@@ -54,6 +54,9 @@ public sealed partial class BrokerNode
     /// <summary>The group coordinator (consumer groups and committed offsets, in __consumer_offsets).</summary>
     public Groups.GroupCoordinator Groups { get; private set; } = null!;
 
+    /// <summary>The transaction coordinator (transactional ids' state, in __transaction_state).</summary>
+    public Transactions.TransactionCoordinator Transactions { get; private set; } = null!;
+
     private void InitializeState()
     {
         var defaults = Config.TopicConfigDefaults.Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value));
@@ -69,6 +72,7 @@ public sealed partial class BrokerNode
         Purgatory = new Purgatory(this);
         Replicas = new Partitions.ReplicaManager(this);
         Groups = new Groups.GroupCoordinator(this);
+        Transactions = new Transactions.TransactionCoordinator(this);
         _cleaner = new LogCleaner(Config.LogCleaner, Log);
     }
 
@@ -124,6 +128,7 @@ public sealed partial class BrokerNode
         _nextProducerId = _producerIdBlockEnd = Math.Max(producerIdBlock ?? 0, largestSeen + 1);
         _started = true;
         Groups.Load();
+        Transactions.Load();
         long now = Clock.MonotonicMs;
         _nextRetentionMs = now + Math.Max(1, Config.LogRetentionCheckIntervalMs);
         if (Config.LogCleaner.Enable) _nextCleanerStepMs = now + Math.Max(1, Config.LogCleaner.BackoffMs);

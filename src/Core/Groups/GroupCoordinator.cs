@@ -74,11 +74,10 @@ public sealed partial class GroupCoordinator
     }
 
     /// <summary>FindCoordinator for one key: (error, node). Groups are coordinated by the leader of their
-    /// partition (this node); transactions do not exist yet.</summary>
+    /// partition (this node); transactional ids by the transaction coordinator.</summary>
     public (ErrorCode Error, string? Message) FindCoordinator(sbyte keyType, string key)
     {
-        if (keyType == FindCoordinatorRequest.KeyTypeTransaction)
-            return (ErrorCode.CoordinatorNotAvailable, "transactions are not supported yet");
+        if (keyType == FindCoordinatorRequest.KeyTypeTransaction) return _broker.Transactions.FindCoordinator(key);
         if (keyType != FindCoordinatorRequest.KeyTypeGroup) return (ErrorCode.InvalidRequest, $"unknown key type {keyType}");
         if (string.IsNullOrEmpty(key)) return (ErrorCode.InvalidRequest, "empty group id");
         var error = CheckCoordinator(key);
@@ -107,20 +106,14 @@ public sealed partial class GroupCoordinator
             {
                 Check.That(round <= end - log.LogStartOffset, "loading makes progress");
                 var read = log.Read(offset, 1 << 20, end);
-                decoded.Clear();
-                if (read.Error != ErrorCode.None || read.Records.Length == 0 ||
-                    RecordBatchDecoder.Decode(read.Records.Span, decoded) != ErrorCode.None || decoded.Count == 0)
+                // Batch by batch: transactional offsets wait for their marker (GroupCoordinator.Transactions.cs).
+                long next = read.Error == ErrorCode.None ? LoadBatches(p, read.Records.Span, offset, decoded, r => Replay(r, loaded), ref records) : -1;
+                if (next <= offset)
                 {
                     _broker.Log.Warn("Stopped loading {Topic}-{Partition} at offset {Offset}: unreadable", GroupRecords.OffsetsTopic, p, offset);
                     break;
                 }
-                foreach (var r in decoded)
-                {
-                    if (r.Offset < offset) continue;
-                    Replay(r, loaded);
-                    records++;
-                }
-                offset = decoded[^1].Offset + 1;
+                offset = next;
             }
         }
         foreach (var (id, (meta, _)) in loaded)
@@ -199,7 +192,7 @@ public sealed partial class GroupCoordinator
     /// <summary>Appends records to the group's partition and calls <paramref name="done"/> once they are durable
     /// (the high watermark passed them), or with the error that stopped them. Goes through the log's append and
     /// sync path and the purgatory, exactly as a Produce with acks=all.</summary>
-    private void Write(Group group, List<(byte[] Key, byte[]? Value)> records, Action<ErrorCode> done)
+    private void Write(Group group, List<(byte[] Key, byte[]? Value)> records, Action<ErrorCode> done, long producerId = -1, short producerEpoch = -1)
     {
         Check.That(records.Count > 0);
         var partition = _broker.Replicas.GetPartition(GroupRecords.OffsetsTopic, PartitionFor(group.Id));
@@ -211,8 +204,11 @@ public sealed partial class GroupCoordinator
         long wall = WallNow;
         var simple = new List<SimpleRecord>(records.Count);
         foreach (var (k, v) in records) simple.Add(new SimpleRecord(k, v, wall));
-        var batch = RecordBatchBuilder.Build(simple);
-        var result = _broker.Replicas.AppendRecordsToLeader(partition, batch, wall);
+        // A transactional offset commit is written as the producer's transactional batch (TxnOffsetCommit).
+        var batch = producerId >= 0
+            ? RecordBatchBuilder.Build(simple, producerId: producerId, producerEpoch: producerEpoch, isTransactional: true)
+            : RecordBatchBuilder.Build(simple);
+        var result = _broker.Replicas.AppendRecordsToLeader(partition, batch, wall, fromCoordinator: producerId >= 0);
         if (result.Error != ErrorCode.None)
         {
             done(result.Error);

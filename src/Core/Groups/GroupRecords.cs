@@ -18,7 +18,7 @@ public static class GroupRecords
     public const short OffsetValueVersion = 3;
     public const short GroupValueVersion = 3;
 
-    public static bool IsInternalTopic(string topic) => topic == OffsetsTopic;
+    public static bool IsInternalTopic(string topic) => topic == OffsetsTopic || topic == Transactions.TransactionRecords.StateTopic;
 
     /// <summary>Java's String.hashCode over UTF-16 code units (s[0]*31^(n-1) + ... + s[n-1], int overflow):
     /// Kafka places a group with it, so the same group id lands on the same partition as in Kafka.</summary>

@@ -104,6 +104,15 @@ public sealed class ProduceHandler : ApiHandler
                     p.LogStartOffset = replica.LogStartOffset;
                     continue;
                 }
+                // Transactions: a transactional batch must belong to the producer's ongoing transaction, which
+                // must include this partition (TRANSACTIONS.md, the KIP-890 check these clients allow).
+                var txnError = Broker.Transactions.CheckProduce(records.Span, topic.Name, partition.Index);
+                if (txnError != ErrorCode.None)
+                {
+                    p.ErrorCode = txnError;
+                    p.LogStartOffset = replica.LogStartOffset;
+                    continue;
+                }
                 var result = Broker.Replicas.AppendRecordsToLeader(replica, records, wallNow);
                 p.LogStartOffset = result.LogStartOffset;
                 if (result.Error != ErrorCode.None)

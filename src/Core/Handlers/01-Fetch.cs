@@ -9,8 +9,8 @@ namespace DetKafka.Core.Handlers;
 /// Fetch (key 1), versions 4-12, sessionless (session id 0: all three reference clients fetch without
 /// KIP-227 sessions). Reads whole batches below the high watermark (= what is synced). When fewer than
 /// min_bytes are available the request waits in the purgatory until a log advances or max_wait_ms passes.
-/// No transactions exist yet, so the last stable offset is the high watermark and the aborted-transaction
-/// list is empty (read_committed consumers, the librdkafka and kafkajs default, need both).
+/// read_committed (isolation level 1, the librdkafka and kafkajs default) reads only below the last stable
+/// offset and gets the aborted transactions overlapping what it reads (TRANSACTIONS.md).
 /// max_bytes is soft for the first partition with data, as KIP-74 requires.
 /// The hot path allocates nothing in steady state: each request decodes into a pooled
 /// <see cref="DelayedFetch"/>, which also owns the response, and the records go from the log straight into
@@ -88,10 +88,13 @@ public sealed class FetchHandler : ApiHandler
                 }
                 int limit = Math.Min(Math.Max(0, partition.PartitionMaxBytes), budget);
                 // KIP-74: the first partition that has data returns at least one whole batch.
-                var read = replica.Read(partition.FetchOffset, limit, minOneBatch: bytes == 0);
+                // read_committed reads only below the last stable offset, and is told which transactions there aborted.
+                long lso = broker.Transactions.LastStableOffset(replica.Log);
+                var read = replica.Read(partition.FetchOffset, limit, minOneBatch: bytes == 0, upTo: fetch.IsolationLevel == 1 ? lso : null);
                 p.ErrorCode = read.Error;
                 p.HighWatermark = read.HighWatermark;
-                p.LastStableOffset = read.HighWatermark;
+                p.LastStableOffset = lso;
+                if (fetch.IsolationLevel == 1 && read.Error == ErrorCode.None && read.Length > 0) AddAborted(replica.Log, partition.FetchOffset, lso, p.AbortedTransactions!);
                 p.LogStartOffset = read.LogStartOffset;
                 if (read.Error != ErrorCode.None)
                 {
@@ -105,6 +108,23 @@ public sealed class FetchHandler : ApiHandler
             Reuse.Truncate(topicResponse.Partitions, topic.Partitions.Count);
         }
         Reuse.Truncate(response.Responses, fetch.Topics.Count);
+    }
+
+    /// <summary>The aborted transactions overlapping [from, upTo) (Kafka bounds them by the fetched range; the LSO
+    /// bounds it from above), in marker order, into the reused list.</summary>
+    private static void AddAborted(Storage.UnifiedLog log, long from, long upTo, List<FetchResponse.AbortedTransaction> into)
+    {
+        var txns = log.Transactions;
+        var aborted = txns.Aborted;
+        int n = 0;
+        for (int i = txns.FirstAbortedEndingAtOrAfter(from); i < aborted.Count; i++)
+        {
+            if (aborted[i].FirstOffset >= upTo) continue;
+            var a = Reuse.Slot(into, n++);
+            a.ProducerId = aborted[i].ProducerId;
+            a.FirstOffset = aborted[i].FirstOffset;
+        }
+        Reuse.Truncate(into, n);
     }
 }
 

@@ -6,7 +6,7 @@ namespace DetKafka.Core.Handlers;
 
 /// <summary>
 /// ListOffsets (key 2), versions 0-7. Timestamp -2 is the log start offset, -1 the latest (the high
-/// watermark: with no transactions it is also the last stable offset), -3 (v7) the record with the largest
+/// watermark, or under read_committed the last stable offset), -3 (v7) the record with the largest
 /// timestamp; any other timestamp finds the first offset whose record timestamp is at or after it, through
 /// the time index. v0 answers in its old layout (a list of offsets).
 /// </summary>
@@ -34,7 +34,8 @@ public sealed class ListOffsetsHandler(BrokerNode broker) : ApiHandler(broker)
                     p.ErrorCode = ErrorCode.UnknownTopicOrPartition;
                     continue;
                 }
-                long hw = replica.HighWatermark;
+                // read_committed (v2+) sees up to the last stable offset: "latest" is the LSO.
+                long hw = request.Version >= 2 && list.IsolationLevel == 1 ? Broker.Transactions.LastStableOffset(replica.Log) : replica.HighWatermark;
                 (long Timestamp, long Offset)? found = partition.Timestamp switch
                 {
                     ListOffsetsRequest.EarliestTimestamp => (-1, replica.LogStartOffset),

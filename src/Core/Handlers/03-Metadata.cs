@@ -47,9 +47,14 @@ public sealed class MetadataHandler(BrokerNode broker) : ApiHandler(broker)
                     continue;
                 }
                 var topic = Broker.FindTopic(requested.Name);
-                if (topic is null && autoCreate && Groups.GroupRecords.IsInternalTopic(requested.Name))
+                if (topic is null && autoCreate && requested.Name == Groups.GroupRecords.OffsetsTopic)
                 {
                     Broker.Groups.EnsureOffsetsTopic();
+                    topic = Broker.FindTopic(requested.Name);
+                }
+                else if (topic is null && autoCreate && requested.Name == Transactions.TransactionRecords.StateTopic)
+                {
+                    Broker.Transactions.EnsureStateTopic();
                     topic = Broker.FindTopic(requested.Name);
                 }
                 else if (topic is null && autoCreate)

@@ -38,6 +38,9 @@ public sealed class OffsetFetchHandler(BrokerNode broker) : ApiHandler(broker)
                             CommittedOffset = o?.Offset ?? -1,
                             CommittedLeaderEpoch = o?.LeaderEpoch ?? -1,
                             Metadata = o?.Metadata ?? "",
+                            // KIP-447: require_stable waits out transactional offsets not yet decided.
+                            ErrorCode = fetch.RequireStable && Broker.Groups.HasPendingTransactionalOffset(g.GroupId, new(name, p))
+                                ? ErrorCode.UnstableOffsetCommit : ErrorCode.None,
                         });
                     group.Topics.Add(topic);
                 }
@@ -64,7 +67,9 @@ public sealed class OffsetFetchHandler(BrokerNode broker) : ApiHandler(broker)
                     CommittedOffset = o?.Offset ?? -1,
                     CommittedLeaderEpoch = o?.LeaderEpoch ?? -1,
                     Metadata = o?.Metadata ?? "",
-                    ErrorCode = request.Version < 2 ? err : ErrorCode.None,
+                    ErrorCode = request.Version < 2 ? err
+                        : request.Version >= 7 && fetch.RequireStable && Broker.Groups.HasPendingTransactionalOffset(fetch.GroupId, new(name, p))
+                            ? ErrorCode.UnstableOffsetCommit : ErrorCode.None,
                 });
             response.Topics.Add(topic);
         }

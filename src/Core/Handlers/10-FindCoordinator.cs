@@ -6,7 +6,7 @@ namespace DetKafka.Core.Handlers;
 
 /// <summary>FindCoordinator (key 10), versions 0-4 (librdkafka uses groups only when the range includes 0).
 /// A group's coordinator is the leader of its __consumer_offsets partition: this node, which creates the topic
-/// on the first lookup as Kafka does. Transactional ids get COORDINATOR_NOT_AVAILABLE until transactions exist.</summary>
+/// on the first lookup as Kafka does. A transactional id (key type 1) is coordinated by the leader of its __transaction_state partition.</summary>
 public sealed class FindCoordinatorHandler(BrokerNode broker) : ApiHandler(broker)
 {
     public override ApiKey Key => ApiKey.FindCoordinator;

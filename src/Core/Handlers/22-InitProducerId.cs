@@ -8,9 +8,8 @@ namespace DetKafka.Core.Handlers;
 /// <summary>
 /// InitProducerId (key 22), versions 0-4. An idempotent producer (no transactional id) gets a fresh producer id at
 /// epoch 0, unique across the cluster's life (<see cref="BrokerNode.AllocateProducerId"/>); Kafka does the same
-/// for idempotent producers, even when a v3+ request names its current id. A transactional id needs the
-/// transaction coordinator, which does not exist yet: COORDINATOR_NOT_AVAILABLE (clients find no coordinator
-/// first anyway). A full disk or an I/O error while taking a new id block: KAFKA_STORAGE_ERROR, and the broker
+/// for idempotent producers, even when a v3+ request names its current id. A transactional id goes to the
+/// transaction coordinator (epoch bump, fencing, TRANSACTIONS.md). A full disk or an I/O error while taking a new id block: KAFKA_STORAGE_ERROR, and the broker
 /// keeps serving.
 /// </summary>
 public sealed class InitProducerIdHandler(BrokerNode broker) : ApiHandler(broker)
@@ -22,12 +21,12 @@ public sealed class InitProducerIdHandler(BrokerNode broker) : ApiHandler(broker
     public override void Handle(RequestContext request, ref KafkaReader body)
     {
         var init = InitProducerIdRequest.Read(ref body, request.Version);
-        var response = new InitProducerIdResponse();
         if (init.TransactionalId is not null)
         {
-            response.ErrorCode = ErrorCode.CoordinatorNotAvailable;
+            Broker.Transactions.InitProducerId(request, init);
+            return;
         }
-        else
+        var response = new InitProducerIdResponse();
         {
             try
             {

@@ -71,18 +71,20 @@ public sealed class Partition
 
     /// <summary>A produce (or a coordinator's write) as leader: the log validates, assigns offsets and writes
     /// into the cache; a relaxed-durability log's high watermark moves at once.</summary>
-    internal AppendResult AppendRecordsToLeader(ReadOnlyMemory<byte> records, long wallNowMs)
+    internal AppendResult AppendRecordsToLeader(ReadOnlyMemory<byte> records, long wallNowMs, bool fromCoordinator = false)
     {
         Check.That(IsLeader, "only the leader appends");
-        var result = Log.Append(records, wallNowMs, LeaderEpoch);
+        var result = Log.Append(records, wallNowMs, LeaderEpoch, fromCoordinator);
         MaybeIncrementHighWatermark();
         return result;
     }
 
-    /// <summary>Whole batches from <paramref name="fetchOffset"/> below the high watermark (a consumer's fetch).</summary>
-    public LogReadSlice Read(long fetchOffset, int maxBytes, bool minOneBatch)
+    /// <summary>Whole batches from <paramref name="fetchOffset"/> below the high watermark (a consumer's fetch), or
+    /// below <paramref name="upTo"/> when that is lower (read_committed passes the last stable offset).</summary>
+    public LogReadSlice Read(long fetchOffset, int maxBytes, bool minOneBatch, long? upTo = null)
     {
-        var slice = Log.ReadSlice(fetchOffset, maxBytes, _highWatermark, minOneBatch);
+        Check.That(upTo is not { } u || u <= _highWatermark, "a read bound never passes the high watermark");
+        var slice = Log.ReadSlice(fetchOffset, maxBytes, upTo ?? _highWatermark, minOneBatch);
         Check.That(slice.HighWatermark == _highWatermark, "the log holds the partition's high watermark");
         return slice;
     }

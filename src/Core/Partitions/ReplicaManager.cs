@@ -80,9 +80,9 @@ public sealed class ReplicaManager
 
     /// <summary>A produce (or a coordinator's write) as leader, through <see cref="Partition.AppendRecordsToLeader"/>;
     /// the partition's sync starts at the next <see cref="StartSyncs"/>.</summary>
-    public AppendResult AppendRecordsToLeader(Partition partition, ReadOnlyMemory<byte> records, long wallNowMs)
+    public AppendResult AppendRecordsToLeader(Partition partition, ReadOnlyMemory<byte> records, long wallNowMs, bool fromCoordinator = false)
     {
-        var result = partition.AppendRecordsToLeader(records, wallNowMs);
+        var result = partition.AppendRecordsToLeader(records, wallNowMs, fromCoordinator);
         if (result.Error == ErrorCode.None) MarkSyncDue(partition);
         return result;
     }

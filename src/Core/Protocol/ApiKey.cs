@@ -47,6 +47,8 @@ public enum ApiKey : short
     OffsetDelete = 47,
     DescribeCluster = 60,
     DescribeProducers = 61,
+    DescribeTransactions = 65,
+    ListTransactions = 66,
     ConsumerGroupHeartbeat = 68,
     ConsumerGroupDescribe = 69,
 }

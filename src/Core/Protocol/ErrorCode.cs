@@ -87,6 +87,7 @@ public enum ErrorCode : short
     ResourceNotFound = 91,
     DuplicateResource = 92,
     UnknownTopicId = 100,
+    TransactionalIdNotFound = 105,
     FencedMemberEpoch = 110,
     UnreleasedInstanceId = 111,
     UnsupportedAssignor = 112,

@@ -332,7 +332,7 @@ public sealed class LogCleaner
                 FinishMap(job, header.BaseOffset);
                 return;
             }
-            if (!header.IsControl && CleanerCodec.CanRewrite(header.Codec))
+            if (!header.IsControl && !header.IsTransactional && CleanerCodec.CanRewrite(header.Codec))
             {
                 int size = (int)header.TotalSize;
                 if (_readBuffer.Length < size) _readBuffer = new byte[Math.Max(size, 2 * _readBuffer.Length)];
@@ -452,7 +452,7 @@ public sealed class LogCleaner
     /// rebuilt batch holding the survivors.</summary>
     private byte[]? Filter(Job job, byte[] batch, in RecordBatchHeader header, long nowMs, List<RawRecord> records)
     {
-        if (header.IsControl || !CleanerCodec.CanRewrite(header.Codec)) return batch;
+        if (header.IsControl || header.IsTransactional || !CleanerCodec.CanRewrite(header.Codec)) return batch;
         // An idempotent producer's newest batch stays whole, as Kafka's cleaner keeps it: producer state rebuilt
         // from the log (a restart without a usable snapshot) must still know the producer's last sequence.
         if (header.ProducerId >= 0 && job.Log.Producers.IsLastBatch(header.ProducerId, header.LastOffset)) return batch;

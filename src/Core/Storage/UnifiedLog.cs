@@ -78,6 +78,13 @@ public sealed class UnifiedLog : IDisposable
     /// <summary>The partition's idempotent-producer state (tests and tools read it).</summary>
     public ProducerStateManager Producers => _producers;
 
+    /// <summary>Open and aborted transactions (read_committed's last stable offset and aborted list).</summary>
+    public PartitionTransactions Transactions { get; } = new();
+
+    /// <summary>The last stable offset: the high watermark, or the first offset of a transaction not yet decided
+    /// durably when that is lower (TRANSACTIONS.md).</summary>
+    public long LastStableOffset => Transactions.LastStableOffset(HighWatermark);
+
     public TopicPartition TopicPartition { get; }
     public string Directory { get; }
     internal IDisk Disk => _disk;
@@ -248,7 +255,7 @@ public sealed class UnifiedLog : IDisposable
     /// topic's timestamp type, and writes them to the active segment (rolling first when due). Nothing is
     /// durable yet: a strict log acknowledges once <see cref="FlushedOffset"/> passes <c>LastOffset</c>.
     /// </summary>
-    public AppendResult Append(ReadOnlyMemory<byte> records, long nowMs, int leaderEpoch = 0)
+    public AppendResult Append(ReadOnlyMemory<byte> records, long nowMs, int leaderEpoch = 0, bool fromCoordinator = false)
     {
         if (Failure != ErrorCode.None) return AppendResult.Failed(Failure, "log is offline after a storage failure", LogStartOffset);
         if (records.Length > Config.SegmentBytes)
@@ -261,7 +268,7 @@ public sealed class UnifiedLog : IDisposable
         try
         {
             var validation = LogValidator.ValidateAndAssignOffsets(records.Span, _appendBuffer,
-                RecordValidationOptions.ForProduce(Config.MaxMessageBytes) with { RequireKeys = Config.Compacts }, Config.TargetCodec, LogEndOffset, leaderEpoch,
+                RecordValidationOptions.ForProduce(Config.MaxMessageBytes) with { RequireKeys = Config.Compacts, AllowControlBatches = fromCoordinator }, Config.TargetCodec, LogEndOffset, leaderEpoch,
                 Config.MessageTimestampType, nowMs, _layout);
             if (!validation.IsValid)
                 return AppendResult.Failed(validation.Error, validation.Message, LogStartOffset);
@@ -275,7 +282,24 @@ public sealed class UnifiedLog : IDisposable
             long producerId = -1;
             short producerEpoch = -1;
             ProducerBatch idempotent = default;
-            if (RecordBatchHeader.TryRead(prepared[_layout[0].Position..], out var first) && first.ProducerId >= 0 && !first.IsControl)
+            bool hasHeader = RecordBatchHeader.TryRead(prepared[_layout[0].Position..], out var first);
+            // Transactions: a marker (only the coordinator writes them) from a stale coordinator is refused; a
+            // transactional batch opens the producer's transaction here (TRANSACTIONS.md).
+            bool marker = false, markerCommits = false;
+            int markerEpoch = -1;
+            if (hasHeader && first.IsControl)
+            {
+                if (_layout.Count != 1 || !ControlRecord.TryReadMarker(prepared[_layout[0].Position..], out markerCommits, out markerEpoch))
+                    return AppendResult.Failed(ErrorCode.InvalidRecord, "a marker is one control batch holding a commit or abort record", LogStartOffset);
+                var fenced = Transactions.CheckMarker(first.ProducerId, markerEpoch);
+                if (fenced != ErrorCode.None)
+                    return AppendResult.Failed(fenced, $"marker from coordinator epoch {markerEpoch} is stale", LogStartOffset);
+                marker = true;
+            }
+            bool transactional = hasHeader && first.IsTransactional && !first.IsControl && first.ProducerId >= 0;
+            if (transactional && !Transactions.CanOpen(first.ProducerId))
+                return AppendResult.Failed(ErrorCode.InvalidTxnState, "too many open transactions in this partition", LogStartOffset);
+            if (hasHeader && first.ProducerId >= 0 && !first.IsControl && !fromCoordinator)
             {
                 if (_layout.Count != 1)
                     return AppendResult.Failed(ErrorCode.InvalidRecord,
@@ -313,6 +337,8 @@ public sealed class UnifiedLog : IDisposable
             }
             Check.That(LogEndOffset == lastOffset + 1);
             if (producerId >= 0) _producers.Update(producerId, producerEpoch, idempotent);
+            if (transactional) Transactions.OnTransactionalData(first.ProducerId, baseOffset);
+            if (marker) Transactions.OnMarker(first.ProducerId, markerCommits, markerEpoch, lastOffset);
             UpdateHighWatermark();
             CheckInvariants();
             long appendTime = Config.MessageTimestampType == TimestampType.LogAppendTime ? nowMs : -1;
@@ -408,9 +434,40 @@ public sealed class UnifiedLog : IDisposable
             }
         }
         _producers.RemoveBelow(LogStartOffset);
+        RecoverTransactions();
         if (_producers.ProducerCount > 0)
             _log.Info("Log {Log}: producer state of {Producers} producers rebuilt ({Batches} batches replayed from offset {From})",
                 TopicPartition, _producers.ProducerCount, replayed, from);
+    }
+
+    /// <summary>
+    /// Rebuilds the open transactions and the aborted-transaction list from every batch header of the log (and
+    /// each marker's record). Kafka keeps a .txnindex file per segment and snapshots open transactions; here the
+    /// whole log's headers are walked once at start-up (headers only: a marker batch is read whole, ~80 bytes).
+    /// </summary>
+    private void RecoverTransactions()
+    {
+        Transactions.Clear();
+        var markerBytes = new byte[256];
+        foreach (var segment in _segments)
+        {
+            int position = 0;
+            while (segment.TryReadHeader(position, out var header))
+            {
+                if (header.ProducerId >= 0 && header.IsControl && header.TotalSize <= markerBytes.Length)
+                {
+                    segment.CopyTo(position, markerBytes.AsSpan(0, (int)header.TotalSize));
+                    if (ControlRecord.TryReadMarker(markerBytes.AsSpan(0, (int)header.TotalSize), out bool commit, out int epoch))
+                        Transactions.OnMarker(header.ProducerId, commit, epoch, header.BaseOffset);
+                }
+                else if (header.ProducerId >= 0 && header.IsTransactional && !header.IsControl)
+                    Transactions.OnTransactionalData(header.ProducerId, header.BaseOffset);
+                position += (int)header.TotalSize;
+            }
+        }
+        Transactions.RemoveBelow(LogStartOffset);
+        if (Transactions.OpenCount > 0 || Transactions.Aborted.Count > 0)
+            _log.Info("Log {Log}: {Open} open and {Aborted} aborted transactions recovered", TopicPartition, Transactions.OpenCount, Transactions.Aborted.Count);
     }
 
     /// <summary>segment.ms by the clock (Kafka rolls only on the next append; the maintenance pass also rolls an
@@ -547,6 +604,7 @@ public sealed class UnifiedLog : IDisposable
         LogStartOffset = offset;
         DeleteSegmentsBelowLogStart();
         _producers.RemoveBelow(LogStartOffset);
+        Transactions.RemoveBelow(LogStartOffset);
         CheckInvariants();
         return (ErrorCode.None, LogStartOffset);
     }
@@ -618,6 +676,7 @@ public sealed class UnifiedLog : IDisposable
         LogStartOffset = newStart;
         DeleteSegmentsBelowLogStart();
         _producers.RemoveBelow(LogStartOffset);
+        Transactions.RemoveBelow(LogStartOffset);
         CheckInvariants();
         return count;
     }

@@ -125,12 +125,13 @@ public sealed class GroupCoordinatorTests
     }
 
     [Fact]
-    public void Transaction_coordinator_lookup_is_not_available_yet_and_an_empty_group_id_is_invalid()
+    public void Transaction_coordinator_lookup_creates_the_state_topic_and_an_empty_group_id_is_invalid()
     {
         var h = WithTopic();
         var c = h.Connect();
-        Assert.Equal(ErrorCode.CoordinatorNotAvailable, h.Call<FindCoordinatorResponse>(c, ApiKey.FindCoordinator, 1,
+        Assert.Equal(ErrorCode.None, h.Call<FindCoordinatorResponse>(c, ApiKey.FindCoordinator, 1,
             new FindCoordinatorRequest { Key = "tx", KeyType = 1 }).ErrorCode);
+        Assert.NotNull(h.Node.FindTopic(DetKafka.Core.Transactions.TransactionRecords.StateTopic));
         var v4 = h.Call<FindCoordinatorResponse>(c, ApiKey.FindCoordinator, 4, new FindCoordinatorRequest { CoordinatorKeys = ["g1", ""] });
         Assert.Equal([ErrorCode.None, ErrorCode.InvalidRequest], v4.Coordinators.Select(x => x.ErrorCode));
     }

@@ -1,0 +1,17 @@
+using DetKafka.Core.Broker;
+using DetKafka.Core.Protocol;
+using DetKafka.Core.Protocol.Messages;
+
+namespace DetKafka.Core.Handlers;
+
+/// <summary>EndTxn (key 26), versions 0-3: commits or aborts the producer's transaction. Answered once the
+/// PrepareCommit/PrepareAbort record is durable; the markers follow (TRANSACTIONS.md).</summary>
+public sealed class EndTxnHandler(BrokerNode broker) : ApiHandler(broker)
+{
+    public override ApiKey Key => ApiKey.EndTxn;
+    public override short MinVersion => 0;
+    public override short MaxVersion => 3;
+
+    public override void Handle(RequestContext request, ref KafkaReader body)
+        => Broker.Transactions.EndTransaction(request, EndTxnRequest.Read(ref body, request.Version));
+}

@@ -1,0 +1,471 @@
+using DetKafka.Core.Abstractions;
+using DetKafka.Core.Broker;
+using DetKafka.Core.Groups;
+using DetKafka.Core.Protocol;
+using DetKafka.Core.Records;
+using DetKafka.Core.Storage;
+using DetKafka.Core.Util;
+
+namespace DetKafka.Core.Transactions;
+
+/// <summary>
+/// The transaction coordinator (Kafka's TransactionCoordinator + TransactionStateManager + marker channel) as
+/// part of the node's state machine. A transactional id lives in partition
+/// <see cref="TransactionRecords.PartitionFor"/> of <c>__transaction_state</c>; its coordinator is that
+/// partition's leader (this node). Every state change is written there and applied once durable; start-up
+/// replays the topic (<see cref="Load"/>) and finishes transactions found prepared (a crash between the prepare
+/// record and the markers). Markers go to the partitions through the local log path (one node), with this
+/// coordinator's epoch; WriteTxnMarkers serves the same path to other coordinators. docs/design/TRANSACTIONS.md.
+/// </summary>
+public sealed partial class TransactionCoordinator
+{
+    /// <summary>Transactional ids at most; a new one past it gets COORDINATOR_NOT_AVAILABLE.</summary>
+    public const int TransactionalIdsMax = 100_000;
+
+    /// <summary>The largest epoch handed out; past it the id gets a new producer id (Kafka: Short.MaxValue - 1).</summary>
+    private const short EpochMax = short.MaxValue - 1;
+
+    /// <summary>The file holding the coordinator epoch, bumped at every start (a stale coordinator's markers lose).</summary>
+    public const string EpochFile = "transaction-coordinator.epoch";
+
+    private readonly BrokerNode _broker;
+    private readonly SortedDictionary<string, TransactionMetadata> _txns = new(StringComparer.Ordinal);
+    private readonly Dictionary<long, string> _byProducerId = new();
+    private bool _loaded;
+    private TimerHandle? _timeoutTimer;
+
+    /// <summary>Test-only switches that plant one bug each (TRANSACTIONS.md); never set outside tests.</summary>
+    public TransactionFaults Faults { get; set; } = TransactionFaults.None;
+
+    internal TransactionCoordinator(BrokerNode broker) => _broker = broker;
+
+    /// <summary>This coordinator's epoch, carried by its markers (Kafka: the state partition's leader epoch).</summary>
+    public int CoordinatorEpoch { get; private set; }
+
+    private BrokerConfig Config => _broker.Config;
+    private long Now => _broker.Clock.MonotonicMs;
+    private long WallNow => _broker.Clock.WallClockMs;
+
+    public IReadOnlyCollection<TransactionMetadata> Transactions => _txns.Values;
+    public TransactionMetadata? Find(string transactionalId) => _txns.GetValueOrDefault(transactionalId);
+
+    public int StatePartitionCount => _broker.FindTopic(TransactionRecords.StateTopic)?.PartitionCount ?? Config.TransactionStateLogNumPartitions;
+    public int PartitionFor(string transactionalId) => TransactionRecords.PartitionFor(transactionalId, StatePartitionCount);
+
+    // ---- the internal topic and who coordinates -------------------------------------------------------------
+
+    /// <summary>Creates <c>__transaction_state</c> when missing (Kafka creates it on the first FindCoordinator
+    /// for a transactional id): transaction.state.log.num.partitions partitions, compacted.</summary>
+    public ErrorCode EnsureStateTopic()
+    {
+        if (_broker.FindTopic(TransactionRecords.StateTopic) is not null) return ErrorCode.None;
+        var (error, message) = _broker.CreateTopic(TransactionRecords.StateTopic, Config.TransactionStateLogNumPartitions,
+            [new(LogConfig.CleanupPolicyName, "compact"), new(LogConfig.SegmentBytesName, Config.TransactionStateLogSegmentBytes.ToString(System.Globalization.CultureInfo.InvariantCulture))],
+            validateOnly: false, out _);
+        if (error != ErrorCode.None && error != ErrorCode.TopicAlreadyExists)
+        {
+            _broker.Log.Error("Could not create {Topic}: {Error} {Message}", TransactionRecords.StateTopic, error, message);
+            return ErrorCode.CoordinatorNotAvailable;
+        }
+        return ErrorCode.None;
+    }
+
+    private ErrorCode CheckCoordinator(string transactionalId, bool create = true)
+    {
+        if (string.IsNullOrEmpty(transactionalId)) return ErrorCode.InvalidRequest;
+        if (create && EnsureStateTopic() != ErrorCode.None) return ErrorCode.CoordinatorNotAvailable;
+        if (_broker.FindTopic(TransactionRecords.StateTopic) is null) return ErrorCode.CoordinatorNotAvailable;
+        var log = _broker.FindLog(TransactionRecords.StateTopic, PartitionFor(transactionalId));
+        if (log is null) return ErrorCode.NotCoordinator;
+        if (log.Failure != ErrorCode.None) return ErrorCode.CoordinatorNotAvailable;
+        if (!_loaded) return ErrorCode.CoordinatorLoadInProgress;
+        return ErrorCode.None;
+    }
+
+    /// <summary>FindCoordinator for a transactional id (key type 1).</summary>
+    public (ErrorCode Error, string? Message) FindCoordinator(string key)
+    {
+        if (string.IsNullOrEmpty(key)) return (ErrorCode.InvalidRequest, "empty transactional id");
+        var error = CheckCoordinator(key);
+        return (error, error == ErrorCode.None ? null : error.ToString());
+    }
+
+    // ---- loading ----------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Bumps the coordinator epoch (durably, before anything is served), replays every partition of
+    /// <c>__transaction_state</c> (last record per id wins), and resumes the markers of transactions found in
+    /// PrepareCommit or PrepareAbort. Synchronous, inside <see cref="BrokerNode.Start"/>; requests arriving before
+    /// it finished would get COORDINATOR_LOAD_IN_PROGRESS (none can on one node).
+    /// </summary>
+    internal void Load()
+    {
+        CoordinatorEpoch = BumpEpoch();
+        var topic = _broker.FindTopic(TransactionRecords.StateTopic);
+        long records = 0;
+        if (topic is not null)
+        {
+            var decoded = new List<DecodedRecord>();
+            for (int p = 0; p < topic.PartitionCount; p++)
+            {
+                var log = _broker.FindLog(TransactionRecords.StateTopic, p);
+                if (log is null) continue;
+                long offset = log.LogStartOffset;
+                long end = log.LogEndOffset;
+                for (int round = 0; offset < end; round++)
+                {
+                    Check.That(round <= end - log.LogStartOffset, "loading makes progress");
+                    var read = log.Read(offset, 1 << 20, end);
+                    decoded.Clear();
+                    if (read.Error != ErrorCode.None || read.Records.Length == 0 ||
+                        RecordBatchDecoder.Decode(read.Records.Span, decoded) != ErrorCode.None || decoded.Count == 0)
+                    {
+                        _broker.Log.Warn("Stopped loading {Topic}-{Partition} at offset {Offset}: unreadable", TransactionRecords.StateTopic, p, offset);
+                        break;
+                    }
+                    foreach (var r in decoded)
+                    {
+                        if (r.Offset < offset) continue;
+                        Replay(r);
+                        records++;
+                    }
+                    offset = decoded[^1].Offset + 1;
+                }
+            }
+        }
+        _loaded = true;
+        foreach (var txn in _txns.Values)
+            if (txn.State is TxnState.PrepareCommit or TxnState.PrepareAbort)
+            {
+                _broker.Log.Info("Transaction {Id}: found {State} at start-up; writing its markers", txn.TransactionalId, txn.State);
+                WriteMarkersAndComplete(txn);
+            }
+        ScheduleTimeouts();
+        _broker.Log.Info("Transaction coordinator epoch {Epoch}: loaded {Count} transactional ids from {Records} records of {Topic}",
+            CoordinatorEpoch, _txns.Count, records, TransactionRecords.StateTopic);
+    }
+
+    private void Replay(DecodedRecord r)
+    {
+        if (r.Key is null) return;
+        try
+        {
+            string id = TransactionRecords.ReadKey(r.Key);
+            if (r.Value is null)
+            {
+                if (_txns.Remove(id, out var gone)) _byProducerId.Remove(gone.ProducerId);
+                return;
+            }
+            var value = TransactionRecords.ReadValue(r.Value);
+            var txn = GetOrCreate(id);
+            if (txn.ProducerId != value.ProducerId) _byProducerId.Remove(txn.ProducerId);
+            txn.Apply(value);
+            _byProducerId[value.ProducerId] = id;
+        }
+        catch (ProtocolException e)
+        {
+            _broker.Log.Warn("Skipped an unreadable {Topic} record at offset {Offset}: {Reason}", TransactionRecords.StateTopic, r.Offset, e.Message);
+        }
+    }
+
+    private TransactionMetadata GetOrCreate(string id)
+    {
+        if (_txns.TryGetValue(id, out var t)) return t;
+        t = new TransactionMetadata(id);
+        _txns.Add(id, t);
+        return t;
+    }
+
+    /// <summary>Reads, increments and syncs the coordinator epoch file. A missing or damaged file starts at the
+    /// largest coordinator epoch any marker in the logs carries, so the new epoch is never below one in use.</summary>
+    private int BumpEpoch()
+    {
+        string path = string.IsNullOrEmpty(Config.DataDirectory) ? EpochFile : Config.DataDirectory + "/" + EpochFile;
+        int previous = 0;
+        if (_broker.Disk.FileExists(path))
+        {
+            using var file = _broker.Disk.Open(path, create: false);
+            if (file.Length is >= 1 and <= 64)
+            {
+                var bytes = new byte[file.Length];
+                if (file.Read(0, bytes) == bytes.Length &&
+                    int.TryParse(System.Text.Encoding.ASCII.GetString(bytes).Trim(), System.Globalization.NumberStyles.None,
+                        System.Globalization.CultureInfo.InvariantCulture, out int parsed))
+                    previous = parsed;
+            }
+        }
+        foreach (var log in _broker.Logs.Logs) previous = Math.Max(previous, log.Transactions.LargestCoordinatorEpoch);
+        int epoch = previous + 1;
+        string tmp = path + ".tmp";
+        if (_broker.Disk.FileExists(tmp)) _broker.Disk.DeleteFile(tmp);
+        using (var file = _broker.Disk.Open(tmp, create: true))
+        {
+            var status = file.Write(0, System.Text.Encoding.ASCII.GetBytes(epoch.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n"));
+            if (status == DiskStatus.Ok) status = file.SyncNow();
+            if (status != DiskStatus.Ok)
+            {
+                _broker.Log.Warn("Could not write {File} ({Status}); epoch {Epoch} is not durable", EpochFile, status, epoch);
+                return epoch;
+            }
+        }
+        _broker.Disk.Rename(tmp, path);
+        _broker.Disk.SyncDirectory(Config.DataDirectory);
+        return epoch;
+    }
+
+    // ---- writes -------------------------------------------------------------------------------------------------
+
+    /// <summary>Writes <paramref name="target"/> as the id's record and, once durable, applies it and calls
+    /// <paramref name="done"/> with None; on failure the state stays as it was and done gets Kafka's mapping.</summary>
+    private void WriteState(TransactionMetadata txn, TxnRecord target, Action<ErrorCode> done)
+    {
+        Check.That(!txn.PendingWrite, "one state write per transactional id at a time");
+        var log = _broker.Replicas.GetPartition(TransactionRecords.StateTopic, PartitionFor(txn.TransactionalId));
+        if (log is null)
+        {
+            done(ErrorCode.NotCoordinator);
+            return;
+        }
+        long wall = WallNow;
+        var batch = RecordBatchBuilder.Build([new SimpleRecord(TransactionRecords.Key(txn.TransactionalId), TransactionRecords.Value(target), wall)]);
+        var result = _broker.Replicas.AppendRecordsToLeader(log, batch, wall);
+        if (result.Error != ErrorCode.None)
+        {
+            done(MapWriteError(result.Error));
+            return;
+        }
+        txn.PendingWrite = true;
+        var op = new DelayedGroupWrite(_broker, log, result.LastOffset + 1, error =>
+        {
+            txn.PendingWrite = false;
+            if (error == ErrorCode.None)
+            {
+                if (txn.ProducerId != target.ProducerId && txn.ProducerId >= 0) _byProducerId.Remove(txn.ProducerId);
+                txn.Apply(target);
+                _byProducerId[target.ProducerId] = txn.TransactionalId;
+            }
+            done(MapWriteError(error));
+        });
+        _broker.Replicas.StartSyncs(Now);
+        if (!op.TryComplete()) _broker.Purgatory.Add(op, Now + Config.OffsetCommitTimeoutMs);
+    }
+
+    private static ErrorCode MapWriteError(ErrorCode e) => e switch
+    {
+        ErrorCode.None => ErrorCode.None,
+        ErrorCode.NotLeaderOrFollower or ErrorCode.KafkaStorageError => ErrorCode.NotCoordinator,
+        _ => ErrorCode.CoordinatorNotAvailable,
+    };
+
+    // ---- markers --------------------------------------------------------------------------------------------------
+
+    /// <summary>Writes the markers of a prepared transaction to each of its partitions, waits until they are
+    /// durable, then writes CompleteCommit/CompleteAbort. A partition whose marker fails (a storage error, a
+    /// full disk) is retried after a pause; one whose topic is gone is skipped (nothing can read it).</summary>
+    private void WriteMarkersAndComplete(TransactionMetadata txn)
+    {
+        if (txn.WritingMarkers) return;
+        Check.That(txn.State is TxnState.PrepareCommit or TxnState.PrepareAbort);
+        txn.WritingMarkers = true;
+        bool commit = txn.State == TxnState.PrepareCommit;
+        long pid = txn.ProducerId;
+        short epoch = txn.ProducerEpoch;
+        var partitions = txn.Partitions.ToList();
+        if (!commit && (Faults & TransactionFaults.SkipAbortMarkers) != 0) partitions.Clear();
+        WriteMarkers(pid, epoch, commit, CoordinatorEpoch, partitions, errors =>
+        {
+            txn.WritingMarkers = false;
+            if (txn.ProducerId != pid || txn.ProducerEpoch != epoch || txn.State is not (TxnState.PrepareCommit or TxnState.PrepareAbort)) return;
+            bool retry = false;
+            foreach (var (tp, e) in errors)
+                if (e != ErrorCode.None && e != ErrorCode.UnknownTopicOrPartition)
+                {
+                    _broker.Log.Warn("Transaction {Id}: marker for {Partition} failed ({Error}); retrying", txn.TransactionalId, tp, e);
+                    retry = true;
+                }
+            if (retry)
+            {
+                _broker.Timers.Schedule(Now + 100, () =>
+                {
+                    if (txn.State is TxnState.PrepareCommit or TxnState.PrepareAbort && !txn.PendingWrite) WriteMarkersAndComplete(txn);
+                });
+                return;
+            }
+            CompleteAfterMarkers(txn, commit);
+        });
+    }
+
+    private void CompleteAfterMarkers(TransactionMetadata txn, bool commit)
+    {
+        if (txn.PendingWrite)
+        {
+            _broker.Timers.Schedule(Now + 10, () => CompleteAfterMarkers(txn, commit));
+            return;
+        }
+        var target = txn.ToRecord() with
+        {
+            State = commit ? TxnState.CompleteCommit : TxnState.CompleteAbort,
+            Partitions = [],
+            LastUpdateTimestampMs = WallNow,
+        };
+        WriteState(txn, target, error =>
+        {
+            if (error == ErrorCode.None) return;
+            // The markers are written; only the completion record failed. Try again (the state stays prepared,
+            // so a restart would rewrite the markers, which is harmless: a second marker ends nothing).
+            _broker.Log.Warn("Transaction {Id}: completion record failed ({Error}); retrying", txn.TransactionalId, error);
+            _broker.Timers.Schedule(Now + 100, () =>
+            {
+                if (txn.State is TxnState.PrepareCommit or TxnState.PrepareAbort) CompleteAfterMarkers(txn, commit);
+            });
+        });
+    }
+
+    /// <summary>
+    /// Appends a marker for producer <paramref name="producerId"/> to each partition through the local log path,
+    /// and calls <paramref name="done"/> once every one is durable or failed, with each partition's error. A marker
+    /// in a <c>__consumer_offsets</c> partition makes the group coordinator apply or drop the producer's pending
+    /// transactional offsets once it is durable. Shared by the coordinator and the WriteTxnMarkers API.
+    /// </summary>
+    public void WriteMarkers(long producerId, short producerEpoch, bool commit, int coordinatorEpoch,
+        IReadOnlyList<TopicPartition> partitions, Action<List<(TopicPartition, ErrorCode)>> done)
+    {
+        var results = new List<(TopicPartition, ErrorCode)>(partitions.Count);
+        int waiting = 1;
+        void Finish()
+        {
+            if (--waiting == 0) done(results);
+        }
+        long wall = WallNow;
+        foreach (var tp in partitions)
+        {
+            var log = _broker.Replicas.GetPartition(tp.Topic, tp.Partition);
+            if (log is null)
+            {
+                results.Add((tp, ErrorCode.UnknownTopicOrPartition));
+                continue;
+            }
+            var marker = ControlRecord.BuildMarker(producerId, producerEpoch, coordinatorEpoch, commit, wall);
+            var appended = _broker.Replicas.AppendRecordsToLeader(log, marker, wall, fromCoordinator: true);
+            if (appended.Error != ErrorCode.None)
+            {
+                results.Add((tp, appended.Error));
+                continue;
+            }
+            waiting++;
+            var partition = tp;
+            var op = new DelayedGroupWrite(_broker, log, appended.LastOffset + 1, error =>
+            {
+                results.Add((partition, error));
+                if (error == ErrorCode.None && partition.Topic == GroupRecords.OffsetsTopic)
+                    _broker.Groups.OnTransactionMarker(partition.Partition, producerId, commit);
+                Finish();
+            });
+            if (!op.TryComplete()) _broker.Purgatory.Add(op, Now + Config.OffsetCommitTimeoutMs);
+        }
+        _broker.Replicas.StartSyncs(Now);
+        // Markers change the last stable offset: fetches waiting on these partitions may now have data.
+        foreach (var tp in partitions)
+            if (_broker.Replicas.GetPartition(tp.Topic, tp.Partition) is { } l) _broker.Purgatory.OnPartitionAdvanced(l);
+        Finish();
+    }
+
+    // ---- produce verification (the part of KIP-890 these clients allow) ------------------------------------------
+
+    /// <summary>
+    /// Whether producer <paramref name="producerId"/> at <paramref name="epoch"/> may write transactional data to
+    /// <paramref name="tp"/> now: its transaction is Ongoing at that epoch and includes the partition (added by a
+    /// durable AddPartitionsToTxn). A late produce from a finished transaction, one to a partition never added, or
+    /// one from a fenced epoch is refused, so it cannot join a later transaction.
+    /// </summary>
+    public ErrorCode VerifyTransactionalProduce(long producerId, short epoch, TopicPartition tp)
+    {
+        if ((Faults & TransactionFaults.SkipProduceVerification) != 0) return ErrorCode.None;
+        if (!_byProducerId.TryGetValue(producerId, out var id) || !_txns.TryGetValue(id, out var txn) || txn.ProducerId != producerId)
+            return ErrorCode.InvalidTxnState;
+        if (epoch < txn.ProducerEpoch) return ErrorCode.InvalidProducerEpoch;
+        if (epoch > txn.ProducerEpoch) return ErrorCode.InvalidProducerEpoch;
+        if (txn.State != TxnState.Ongoing || !txn.Partitions.Contains(tp)) return ErrorCode.InvalidTxnState;
+        return ErrorCode.None;
+    }
+
+    /// <summary>The produce path's check of one partition's records: a transactional batch (not a marker) is
+    /// verified against its producer's transaction; everything else passes.</summary>
+    public ErrorCode CheckProduce(ReadOnlySpan<byte> records, string topic, int partition)
+    {
+        if (!RecordBatchHeader.TryRead(records, out var header) || !header.IsTransactional || header.IsControl) return ErrorCode.None;
+        if (header.ProducerId < 0) return ErrorCode.InvalidRecord;
+        return VerifyTransactionalProduce(header.ProducerId, header.ProducerEpoch, new TopicPartition(topic, partition));
+    }
+
+    /// <summary>The last stable offset a fetch or ListOffsets reports for <paramref name="log"/>.</summary>
+    public long LastStableOffset(UnifiedLog log)
+        => (Faults & TransactionFaults.LsoIgnoresOpenTransactions) != 0 ? log.HighWatermark : log.LastStableOffset;
+
+    // ---- transaction.timeout.ms ---------------------------------------------------------------------------------
+
+    private void ScheduleTimeouts()
+    {
+        if (_timeoutTimer is { IsCancelled: false } t && t.DeadlineMs > Now) return;
+        _timeoutTimer = _broker.Timers.Schedule(Now + Math.Max(1, Config.TransactionAbortTimedOutTransactionCleanupIntervalMs), AbortTimedOut);
+    }
+
+    /// <summary>Aborts every Ongoing transaction older than its timeout by the node's wall clock, bumping the
+    /// epoch first (Kafka's PrepareEpochFence): the stuck producer is fenced and its late writes are refused.</summary>
+    private void AbortTimedOut()
+    {
+        _timeoutTimer = null;
+        long wall = WallNow;
+        foreach (var txn in _txns.Values.ToList())
+        {
+            if (txn.State != TxnState.Ongoing || txn.PendingWrite) continue;
+            if (txn.StartTimestampMs < 0 || txn.StartTimestampMs + txn.TimeoutMs > wall) continue;
+            _broker.Log.Info("Transaction {Id} (producer {ProducerId} epoch {Epoch}) timed out after {Timeout} ms; aborting",
+                txn.TransactionalId, txn.ProducerId, txn.ProducerEpoch, txn.TimeoutMs);
+            FenceAndAbort(txn, _ => { });
+        }
+        ScheduleTimeouts();
+    }
+
+    /// <summary>Bumps the epoch of an Ongoing transaction and aborts it under the new epoch.</summary>
+    private void FenceAndAbort(TransactionMetadata txn, Action<ErrorCode> done)
+    {
+        Check.That(txn.State == TxnState.Ongoing && !txn.PendingWrite);
+        short old = txn.ProducerEpoch;
+        if (old >= EpochMax)
+        {
+            // No epoch left to fence with: abort under the current one (Kafka does the same).
+            WriteState(txn, txn.ToRecord() with { State = TxnState.PrepareAbort, LastUpdateTimestampMs = WallNow }, e =>
+            {
+                if (e == ErrorCode.None) WriteMarkersAndComplete(txn);
+                done(e);
+            });
+            return;
+        }
+        var target = txn.ToRecord() with { ProducerEpoch = (short)(old + 1), State = TxnState.PrepareAbort, LastUpdateTimestampMs = WallNow };
+        WriteState(txn, target, e =>
+        {
+            if (e == ErrorCode.None)
+            {
+                txn.LastProducerEpoch = old;
+                WriteMarkersAndComplete(txn);
+            }
+            done(e);
+        });
+    }
+}
+
+/// <summary>Test-only switches that break one transactional behaviour each (TRANSACTIONS.md).</summary>
+[Flags]
+public enum TransactionFaults
+{
+    None = 0,
+    /// <summary>Fetch and ListOffsets report the high watermark as the last stable offset (open data leaks).</summary>
+    LsoIgnoresOpenTransactions = 1,
+    /// <summary>An abort writes no markers: its data is never marked aborted.</summary>
+    SkipAbortMarkers = 2,
+    /// <summary>Transactional produces are not checked against the producer's ongoing transaction.</summary>
+    SkipProduceVerification = 4,
+    /// <summary>Pending transactional offsets are applied on an abort marker too.</summary>
+    ApplyPendingOffsetsOnAbort = 8,
+}
