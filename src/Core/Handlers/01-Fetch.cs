@@ -90,7 +90,8 @@ public sealed class FetchHandler : ApiHandler
                 // KIP-74: the first partition that has data returns at least one whole batch.
                 // read_committed reads only below the last stable offset, and is told which transactions there aborted.
                 long lso = broker.Transactions.LastStableOffset(replica.Log);
-                var read = replica.Read(partition.FetchOffset, limit, minOneBatch: bytes == 0, upTo: fetch.IsolationLevel == 1 ? lso : null);
+                bool bounded = fetch.IsolationLevel == 1 && (broker.Transactions.Faults & Transactions.TransactionFaults.ReadCommittedIgnoresLso) == 0;
+                var read = replica.Read(partition.FetchOffset, limit, minOneBatch: bytes == 0, upTo: bounded ? lso : null);
                 p.ErrorCode = read.Error;
                 p.HighWatermark = read.HighWatermark;
                 p.LastStableOffset = lso;

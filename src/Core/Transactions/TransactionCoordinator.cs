@@ -468,4 +468,6 @@ public enum TransactionFaults
     SkipProduceVerification = 4,
     /// <summary>Pending transactional offsets are applied on an abort marker too.</summary>
     ApplyPendingOffsetsOnAbort = 8,
+    /// <summary>A read_committed fetch reads up to the high watermark while it reports the true last stable offset.</summary>
+    ReadCommittedIgnoresLso = 16,
 }

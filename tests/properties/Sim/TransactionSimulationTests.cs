@@ -36,6 +36,7 @@ public sealed class TransactionSimulationTests(ITestOutputHelper output)
     [InlineData(TransactionFaults.SkipAbortMarkers, "aborted-read")]
     [InlineData(TransactionFaults.SkipProduceVerification, "late-write-visible")]
     [InlineData(TransactionFaults.ApplyPendingOffsetsOnAbort, "offset-not-exactly-once")]
+    [InlineData(TransactionFaults.ReadCommittedIgnoresLso, "read-above-lso")]
     public void A_planted_bug_is_caught_within_a_bounded_number_of_seeds(TransactionFaults fault, string check)
     {
         for (ulong seed = 1; seed <= SeedsToCatch; seed++)
