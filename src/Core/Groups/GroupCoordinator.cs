@@ -48,29 +48,14 @@ public sealed partial class GroupCoordinator
     /// <summary>Creates <c>__consumer_offsets</c> when it does not exist yet (Kafka creates it on the first
     /// FindCoordinator): offsets.topic.num.partitions partitions, compacted, 100 MiB segments.</summary>
     public ErrorCode EnsureOffsetsTopic()
-    {
-        if (_broker.FindTopic(GroupRecords.OffsetsTopic) is not null) return ErrorCode.None;
-        var (error, message) = _broker.CreateTopic(GroupRecords.OffsetsTopic, Config.OffsetsTopicNumPartitions,
-            [new(LogConfig.CleanupPolicyName, "compact"), new(LogConfig.SegmentBytesName, Config.OffsetsTopicSegmentBytes.ToString(System.Globalization.CultureInfo.InvariantCulture))],
-            validateOnly: false, out _);
-        if (error != ErrorCode.None && error != ErrorCode.TopicAlreadyExists)
-        {
-            _broker.Log.Error("Could not create {Topic}: {Error} {Message}", GroupRecords.OffsetsTopic, error, message);
-            return ErrorCode.CoordinatorNotAvailable;
-        }
-        return ErrorCode.None;
-    }
+        => _broker.EnsureInternalTopic(GroupRecords.OffsetsTopic, Config.OffsetsTopicNumPartitions, Config.OffsetsTopicSegmentBytes);
 
     /// <summary>Whether this node coordinates the group now: its partition's log is here (the leader).</summary>
     private ErrorCode CheckCoordinator(string groupId, bool create = true)
     {
         if (string.IsNullOrEmpty(groupId)) return ErrorCode.InvalidGroupId;
         if (create && EnsureOffsetsTopic() != ErrorCode.None) return ErrorCode.CoordinatorNotAvailable;
-        if (_broker.FindTopic(GroupRecords.OffsetsTopic) is null) return ErrorCode.CoordinatorNotAvailable;
-        var partition = _broker.Replicas.GetPartition(GroupRecords.OffsetsTopic, PartitionFor(groupId));
-        if (partition is not { IsLeader: true }) return ErrorCode.NotCoordinator;
-        if (partition.Failure != ErrorCode.None) return ErrorCode.CoordinatorNotAvailable;
-        return ErrorCode.None;
+        return _broker.CoordinatorError(GroupRecords.OffsetsTopic, PartitionFor(groupId));
     }
 
     /// <summary>FindCoordinator for one key: (error, node). Groups are coordinated by the leader of their

@@ -57,29 +57,15 @@ public sealed partial class TransactionCoordinator
     /// <summary>Creates <c>__transaction_state</c> when missing (Kafka creates it on the first FindCoordinator
     /// for a transactional id): transaction.state.log.num.partitions partitions, compacted.</summary>
     public ErrorCode EnsureStateTopic()
-    {
-        if (_broker.FindTopic(TransactionRecords.StateTopic) is not null) return ErrorCode.None;
-        var (error, message) = _broker.CreateTopic(TransactionRecords.StateTopic, Config.TransactionStateLogNumPartitions,
-            [new(LogConfig.CleanupPolicyName, "compact"), new(LogConfig.SegmentBytesName, Config.TransactionStateLogSegmentBytes.ToString(System.Globalization.CultureInfo.InvariantCulture))],
-            validateOnly: false, out _);
-        if (error != ErrorCode.None && error != ErrorCode.TopicAlreadyExists)
-        {
-            _broker.Log.Error("Could not create {Topic}: {Error} {Message}", TransactionRecords.StateTopic, error, message);
-            return ErrorCode.CoordinatorNotAvailable;
-        }
-        return ErrorCode.None;
-    }
+        => _broker.EnsureInternalTopic(TransactionRecords.StateTopic, Config.TransactionStateLogNumPartitions, Config.TransactionStateLogSegmentBytes);
 
     private ErrorCode CheckCoordinator(string transactionalId, bool create = true)
     {
         if (string.IsNullOrEmpty(transactionalId)) return ErrorCode.InvalidRequest;
         if (create && EnsureStateTopic() != ErrorCode.None) return ErrorCode.CoordinatorNotAvailable;
-        if (_broker.FindTopic(TransactionRecords.StateTopic) is null) return ErrorCode.CoordinatorNotAvailable;
-        var log = _broker.FindLog(TransactionRecords.StateTopic, PartitionFor(transactionalId));
-        if (log is null) return ErrorCode.NotCoordinator;
-        if (log.Failure != ErrorCode.None) return ErrorCode.CoordinatorNotAvailable;
-        if (!_loaded) return ErrorCode.CoordinatorLoadInProgress;
-        return ErrorCode.None;
+        var error = _broker.CoordinatorError(TransactionRecords.StateTopic, PartitionFor(transactionalId));
+        if (error != ErrorCode.None) return error;
+        return _loaded ? ErrorCode.None : ErrorCode.CoordinatorLoadInProgress;
     }
 
     /// <summary>FindCoordinator for a transactional id (key type 1).</summary>
