@@ -26,11 +26,8 @@ public sealed partial class GroupCoordinator
                 var answer = new OffsetCommitResponse.OffsetCommitResponsePartition { PartitionIndex = p.PartitionIndex };
                 topic.Partitions.Add(answer);
                 parts.Add(answer);
-                if (_broker.FindLog(t.Name, p.PartitionIndex) is null)
-                    answer.ErrorCode = ErrorCode.UnknownTopicOrPartition;
-                else if (p.CommittedMetadata is { } md && md.Length > Config.OffsetMetadataMaxBytes)
-                    answer.ErrorCode = ErrorCode.OffsetMetadataTooLarge;
-                else
+                answer.ErrorCode = CommitEntryError(t.Name, p.PartitionIndex, p.CommittedMetadata);
+                if (answer.ErrorCode == ErrorCode.None)
                     entries.Add((new TopicPartition(t.Name, p.PartitionIndex),
                         new OffsetAndMetadata(p.CommittedOffset, p.CommittedLeaderEpoch, p.CommittedMetadata, WallNow), answer));
             }
@@ -299,5 +296,12 @@ public sealed partial class GroupCoordinator
             });
         }
         Done();
+    }
+
+    /// <summary>Why one partition of an OffsetCommit or TxnOffsetCommit cannot be committed (None when it can).</summary>
+    private ErrorCode CommitEntryError(string topic, int partition, string? metadata)
+    {
+        if (_broker.FindLog(topic, partition) is null) return ErrorCode.UnknownTopicOrPartition;
+        return metadata is { } md && md.Length > Config.OffsetMetadataMaxBytes ? ErrorCode.OffsetMetadataTooLarge : ErrorCode.None;
     }
 }

@@ -47,9 +47,8 @@ public sealed partial class GroupCoordinator
                 var answer = new TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition { PartitionIndex = p.PartitionIndex };
                 topic.Partitions.Add(answer);
                 parts.Add(answer);
-                if (_broker.FindLog(t.Name, p.PartitionIndex) is null) answer.ErrorCode = ErrorCode.UnknownTopicOrPartition;
-                else if (p.CommittedMetadata is { } md && md.Length > Config.OffsetMetadataMaxBytes) answer.ErrorCode = ErrorCode.OffsetMetadataTooLarge;
-                else entries.Add((new TopicPartition(t.Name, p.PartitionIndex), new OffsetAndMetadata(p.CommittedOffset, p.CommittedLeaderEpoch, p.CommittedMetadata, WallNow)));
+                answer.ErrorCode = CommitEntryError(t.Name, p.PartitionIndex, p.CommittedMetadata);
+                if (answer.ErrorCode == ErrorCode.None) entries.Add((new TopicPartition(t.Name, p.PartitionIndex), new OffsetAndMetadata(p.CommittedOffset, p.CommittedLeaderEpoch, p.CommittedMetadata, WallNow)));
             }
         }
         var error = CheckCoordinator(commit.GroupId);
