@@ -203,4 +203,8 @@ public sealed class Group(string id)
     public ConsumerGroup? Consumer { get; set; }
 
     public string StateName => Consumer is { } c ? c.State.ToString() : State.ToString();
+
+    /// <summary>The group's type as ListGroups v5 and DescribeGroups name it (Kafka's GroupType): "consumer" for
+    /// a KIP-848 group, "classic" otherwise (a group created by JoinGroup, or holding only committed offsets).</summary>
+    public string TypeName => Consumer is null ? "classic" : "consumer";
 }

@@ -191,15 +191,16 @@ public sealed partial class GroupCoordinator
 
     // ---- ListGroups, DescribeGroups, DeleteGroups ---------------------------------------------------------------
 
-    /// <summary>Groups this node coordinates, in id order, optionally only those in the given states
-    /// (matched case-insensitively, as Kafka does).</summary>
-    public List<Group> ListGroups(IReadOnlyCollection<string>? states)
+    /// <summary>Groups this node coordinates, in id order, optionally only those in the given states and of the
+    /// given types (<see cref="Group.TypeName"/>), both matched case-insensitively, as Kafka does.</summary>
+    public List<Group> ListGroups(IReadOnlyCollection<string>? states, IReadOnlyCollection<string>? types = null)
     {
         var list = new List<Group>();
         foreach (var g in _groups.Values)
         {
             if (g.State == GroupState.Dead) continue;
             if (states is { Count: > 0 } && !states.Any(s => string.Equals(s, g.StateName, StringComparison.OrdinalIgnoreCase))) continue;
+            if (types is { Count: > 0 } && !types.Any(t => string.Equals(t, g.TypeName, StringComparison.OrdinalIgnoreCase))) continue;
             list.Add(g);
         }
         return list;

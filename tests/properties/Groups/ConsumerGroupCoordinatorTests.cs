@@ -217,6 +217,9 @@ public sealed class ConsumerGroupCoordinatorTests
         var entry = Assert.Single(listed.Groups, x => x.GroupId == "g");
         Assert.Equal("consumer", entry.ProtocolType);
         Assert.Equal("Empty", entry.GroupState);
+        var consumers = h.Call<ListGroupsResponse>(c, ApiKey.ListGroups, 5, new ListGroupsRequest { TypesFilter = ["CONSUMER"] });
+        Assert.Equal("consumer", Assert.Single(consumers.Groups, x => x.GroupId == "g").GroupType);
+        Assert.DoesNotContain(h.Call<ListGroupsResponse>(c, ApiKey.ListGroups, 5, new ListGroupsRequest { TypesFilter = ["classic"] }).Groups, x => x.GroupId == "g");
         var described = h.Call<ConsumerGroupDescribeResponse>(c, ApiKey.ConsumerGroupDescribe, 0, new ConsumerGroupDescribeRequest { GroupIds = ["g", "nope"] });
         Assert.Equal("Empty", described.Groups[0].GroupState);
         Assert.Equal(ErrorCode.GroupIdNotFound, described.Groups[1].ErrorCode);

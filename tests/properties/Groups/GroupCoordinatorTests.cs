@@ -361,6 +361,10 @@ public sealed class GroupCoordinatorTests
         Assert.Equal(["Empty", "Stable"], list.Groups.Select(g => g.GroupState));
         var stable = h.Call<ListGroupsResponse>(c, ApiKey.ListGroups, 4, new ListGroupsRequest { StatesFilter = ["stable"] });
         Assert.Equal(["g2"], stable.Groups.Select(g => g.GroupId));
+        var v5 = h.Call<ListGroupsResponse>(c, ApiKey.ListGroups, 5, new ListGroupsRequest { TypesFilter = ["Classic"] });
+        Assert.Equal(["g1", "g2"], v5.Groups.Select(g => g.GroupId));
+        Assert.Equal(["classic", "classic"], v5.Groups.Select(g => g.GroupType));
+        Assert.Empty(h.Call<ListGroupsResponse>(c, ApiKey.ListGroups, 5, new ListGroupsRequest { TypesFilter = ["consumer"] }).Groups);
         var d = h.Call<DescribeGroupsResponse>(c, ApiKey.DescribeGroups, 5, new DescribeGroupsRequest { Groups = ["g2", "nope"] });
         Assert.Equal("Stable", d.Groups[0].GroupState);
         Assert.Equal("range", d.Groups[0].ProtocolData);
