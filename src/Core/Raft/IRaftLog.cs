@@ -11,6 +11,9 @@ namespace DetKafka.Core.Raft;
 public interface IRaftLog<TRecords>
 {
     long LogStartOffset { get; }
+    /// <summary>The log start offset and the epoch of the entry just below it (-1 when unknown): what a follower's
+    /// fetch at the log start is checked against, and the metadata log's snapshot id.</summary>
+    OffsetAndEpoch LogStartOffsetAndEpoch { get; }
     long LogEndOffset { get; }
     /// <summary>Everything below this is on disk (the flushed offset).</summary>
     long SyncedEndOffset { get; }

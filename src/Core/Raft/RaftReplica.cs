@@ -294,7 +294,11 @@ public sealed class RaftReplica<TRecords> where TRecords : class
         bool granted = decision == VoteDecision.Granted;
         if (granted && !m.PreVote)
         {
-            Check.That(_state.Epoch == m.ReplicaEpoch && Role == RaftRole.Unattached);
+            // Granting is only possible with no leader in this epoch: Unattached, or Prospective (which gives up its
+            // own pre-vote for the candidate it voted for).
+            Check.That(_state.Epoch == m.ReplicaEpoch && Role is RaftRole.Unattached or RaftRole.Prospective);
+            Role = RaftRole.Unattached;
+            _voteResendAt = Never;
             SetState(_state with { VotedId = m.Candidate.Id, VotedDirectoryId = m.Candidate.DirectoryId });
             ResetElectionTimer(_config.ElectionTimeoutMs);
         }
@@ -409,7 +413,7 @@ public sealed class RaftReplica<TRecords> where TRecords : class
                 // Two leaders in one epoch would break Raft; the sim's one-leader-per-epoch check names it first.
                 if (m.LeaderEpoch == _state.Epoch && _state.LeaderId >= 0 && _state.LeaderId != m.LeaderId)
                     error = ErrorCode.InconsistentVoterSet;
-                else BecomeFollower(m.LeaderEpoch, m.LeaderId, persist: true);
+                else BecomeFollower(m.LeaderEpoch, m.LeaderId, persist: true, heardFromLeader: m.Source == m.LeaderId);
             }
         }
         Send(new BeginQuorumEpochResponseMessage(error, _state.LeaderId, _state.Epoch) { Destination = m.Source, CorrelationId = m.CorrelationId });
@@ -449,9 +453,10 @@ public sealed class RaftReplica<TRecords> where TRecords : class
         ResetElectionTimer(_config.ElectionTimeoutMs);
     }
 
-    private void BecomeFollower(int epoch, int leaderId, bool persist)
+    private void BecomeFollower(int epoch, int leaderId, bool persist, bool heardFromLeader = false)
     {
         Check.That(epoch >= _state.Epoch && leaderId != Self.Id);
+        bool sameLeader = epoch == _state.Epoch && leaderId == _state.LeaderId && Role == RaftRole.Follower;
         LeaveLeadership();
         Role = RaftRole.Follower;
         _electionDeadline = Never;
@@ -463,7 +468,10 @@ public sealed class RaftReplica<TRecords> where TRecords : class
                 : _state with { LeaderId = leaderId };
             if (next != _state) SetState(next);
         }
-        _lastLeaderContactMs = _now;
+        // Stickiness counts only what came from the leader itself, never a rumour of it (a vote response, a
+        // restart): otherwise voters that all follow a dead leader would refuse each other's pre-votes forever.
+        if (heardFromLeader) _lastLeaderContactMs = _now;
+        else if (!sameLeader) _lastLeaderContactMs = long.MinValue / 2;
         _fetchDeadline = _now + _config.FetchTimeoutMs;
         _fetchCorrelation = 0;
         _fetchResendAt = Never;
@@ -535,24 +543,15 @@ public sealed class RaftReplica<TRecords> where TRecords : class
             return;
         }
         if (m.CurrentLeaderEpoch < _state.Epoch) { RespondFetch(m, ErrorCode.FencedLeaderEpoch); return; }
-        if (m.FetchOffset < _log.LogStartOffset || m.FetchOffset > _log.LogEndOffset && m.LastFetchedEpoch == _state.Epoch)
+        var verdict = RaftRules.ValidateFetch(m.FetchOffset, m.LastFetchedEpoch, _log.LogStartOffsetAndEpoch, _log.EndOffsetForEpoch(m.LastFetchedEpoch));
+        if (verdict.Kind == FetchValidation.Outcome.OutOfRange) { RespondOutOfRange(m); return; }
+        if (verdict.Kind == FetchValidation.Outcome.Diverging)
         {
-            RespondOutOfRange(m);
-            return;
-        }
-        var end = _log.EndOffsetForEpoch(m.LastFetchedEpoch);
-        if (end.Epoch < 0 && m.FetchOffset > _log.LogStartOffset)
-        {
-            RespondOutOfRange(m); // the leader no longer has the follower's epoch: start over at the log start
-            return;
-        }
-        var diverging = RaftRules.Divergence(m.FetchOffset, m.LastFetchedEpoch, _log.LogStartOffset, end);
-        if (diverging is { } d)
-        {
-            Send(new FetchResponseMessage<TRecords>(ErrorCode.None, Self.Id, _state.Epoch, _highWatermark, _log.LogStartOffset, d, null, null)
+            Send(new FetchResponseMessage<TRecords>(ErrorCode.None, Self.Id, _state.Epoch, _highWatermark, _log.LogStartOffset, verdict.DivergingEpoch, null, null)
             { Destination = m.Source, CorrelationId = m.CorrelationId });
             return;
         }
+        Check.That(m.FetchOffset <= _log.LogEndOffset);
         if (!_progress.TryGetValue(m.Replica.Id, out var p) || p.Key != m.Replica)
         {
             // An observer, or a new incarnation of a voter id (another directory id): it fetches, it never counts.
@@ -594,7 +593,7 @@ public sealed class RaftReplica<TRecords> where TRecords : class
 
     private void RespondOutOfRange(FetchRequestMessage m)
     {
-        var start = new OffsetAndEpoch(_log.LogStartOffset, _log.EndOffsetForEpoch(int.MaxValue).Epoch);
+        var start = _log.LogStartOffsetAndEpoch;
         if (_config.DataLog)
             Send(new FetchResponseMessage<TRecords>(ErrorCode.OffsetOutOfRange, Self.Id, _state.Epoch, _highWatermark, _log.LogStartOffset, null, null, null)
             { Destination = m.Source, CorrelationId = m.CorrelationId });
@@ -651,7 +650,7 @@ public sealed class RaftReplica<TRecords> where TRecords : class
         if (MaybeLearnEpoch(m.LeaderEpoch, m.LeaderId)) return;
         if (Role == RaftRole.Unattached && !IsVoter && m.LeaderEpoch == _state.Epoch && m.LeaderId >= 0 && m.LeaderId != Self.Id)
         {
-            BecomeFollower(_state.Epoch, m.LeaderId, persist: true); // discovery answered
+            BecomeFollower(_state.Epoch, m.LeaderId, persist: true, heardFromLeader: m.Source == m.LeaderId); // discovery answered
             return;
         }
         if (Role != RaftRole.Follower || m.Source != _state.LeaderId || m.LeaderEpoch != _state.Epoch) return;
@@ -669,14 +668,20 @@ public sealed class RaftReplica<TRecords> where TRecords : class
         {
             _log.TruncateFullyAndStartAt(snapshot.Offset, snapshot.Epoch);
             _snapshotHook?.LoadSnapshot(snapshot);
+            MaybeSendFetch();
+            return;
         }
-        else if (m.DivergingEpoch is { } d)
+        if (m.DivergingEpoch is { } d)
         {
+            // Nothing here says our log matches the leader's yet: truncate, fetch again, and only a valid answer
+            // may move our high watermark (the simulator found one that did, seed 1415: committed-entry-changed).
             long to = RaftRules.TruncationOffset(d, _log.EndOffsetForEpoch(d.Epoch), _log.LogStartOffset);
             Check.That(to >= _highWatermark || _highWatermark > _log.LogEndOffset);
             if (to < _log.LogEndOffset) _log.TruncateTo(to);
+            MaybeSendFetch();
+            return;
         }
-        else if (m.Records is { } records)
+        if (m.Records is { } records)
         {
             long before = _log.LogEndOffset;
             _log.AppendAsFollower(records);

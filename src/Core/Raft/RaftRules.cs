@@ -22,6 +22,16 @@ public enum VoteDecision
     LogBehind,
 }
 
+/// <summary>The leader's verdict on a fetch position: valid, out of range (start over at the log start), or diverging
+/// at <see cref="DivergingEpoch"/>.</summary>
+public readonly record struct FetchValidation(FetchValidation.Outcome Kind, OffsetAndEpoch DivergingEpoch)
+{
+    public enum Outcome { Valid, OutOfRange, Diverging }
+    public static readonly FetchValidation Valid = new(Outcome.Valid, default);
+    public static readonly FetchValidation OutOfRange = new(Outcome.OutOfRange, default);
+    public static FetchValidation Diverge(OffsetAndEpoch at) => new(Outcome.Diverging, at);
+}
+
 /// <summary>What a voter knows when a vote request arrives.</summary>
 public readonly record struct VoterView(int Epoch, RaftRole Role, ReplicaKey Self, bool SelfIsVoter, int VotedId,
     Guid VotedDirectoryId, int LeaderId, bool HeardFromLeaderRecently, OffsetAndEpoch LogEnd);
@@ -65,15 +75,29 @@ public static class RaftRules
         => new OffsetAndEpoch(request.LastOffset, request.LastOffsetEpoch).CompareTo(mine) >= 0;
 
     /// <summary>
-    /// The leader's check of a follower's fetch position (Kafka's validateOffsetAndEpoch): valid when the follower's
-    /// last fetched epoch ends, in the leader's log, at or after the fetch offset. Otherwise the diverging epoch and
-    /// end offset the follower must truncate to. At the log start there is nothing to compare.
+    /// The leader's check of a follower's fetch position (Kafka's validateOffsetAndEpoch). <paramref name="logStart"/> is
+    /// the leader's log start and the epoch of the entry just below it (the snapshot id's epoch).
+    /// <list type="bullet">
+    /// <item>Below the log start, or at it with another epoch below it than the leader's: out of range (the follower
+    /// starts over at the log start: nothing in its log can be matched any more).</item>
+    /// <item>An empty follower log (offset 0, or no last epoch at the log start): valid.</item>
+    /// <item>The leader no longer has the follower's last epoch (retention took it): diverging at the log start.</item>
+    /// <item>Otherwise valid when the follower's last fetched epoch ends, in the leader's log, at or after the fetch
+    /// offset; else diverging at that epoch's end.</item>
+    /// </list>
+    /// The simulator found the case at the log start (seed 4743, committed-entry-changed): skipping the comparison
+    /// there let a follower keep a divergent prefix below the leader's log start.
     /// </summary>
-    public static OffsetAndEpoch? Divergence(long fetchOffset, int lastFetchedEpoch, long logStartOffset, OffsetAndEpoch leaderEndForEpoch)
+    public static FetchValidation ValidateFetch(long fetchOffset, int lastFetchedEpoch, OffsetAndEpoch logStart, OffsetAndEpoch leaderEndForEpoch)
     {
-        if (fetchOffset == logStartOffset) return null;
-        if (leaderEndForEpoch.Epoch == lastFetchedEpoch && fetchOffset <= leaderEndForEpoch.Offset) return null;
-        return leaderEndForEpoch;
+        if (fetchOffset < logStart.Offset) return FetchValidation.OutOfRange;
+        if (fetchOffset == 0 || lastFetchedEpoch < 0 && fetchOffset == logStart.Offset) return FetchValidation.Valid;
+        if (lastFetchedEpoch < 0) return FetchValidation.OutOfRange;
+        if (fetchOffset == logStart.Offset)
+            return lastFetchedEpoch == logStart.Epoch ? FetchValidation.Valid : FetchValidation.OutOfRange;
+        if (leaderEndForEpoch.Epoch < 0) return FetchValidation.Diverge(logStart);
+        if (leaderEndForEpoch.Epoch == lastFetchedEpoch && fetchOffset <= leaderEndForEpoch.Offset) return FetchValidation.Valid;
+        return FetchValidation.Diverge(leaderEndForEpoch);
     }
 
     /// <summary>
