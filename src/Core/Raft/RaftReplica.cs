@@ -543,7 +543,8 @@ public sealed class RaftReplica<TRecords> where TRecords : class
             return;
         }
         if (m.CurrentLeaderEpoch < _state.Epoch) { RespondFetch(m, ErrorCode.FencedLeaderEpoch); return; }
-        var verdict = RaftRules.ValidateFetch(m.FetchOffset, m.LastFetchedEpoch, _log.LogStartOffsetAndEpoch, _log.EndOffsetForEpoch(m.LastFetchedEpoch));
+        var verdict = RaftRules.ValidateFetch(m.FetchOffset, m.LastFetchedEpoch, _log.LogStartOffsetAndEpoch, _log.LogEndOffset,
+            _log.EndOffsetForEpoch(m.LastFetchedEpoch));
         if (verdict.Kind == FetchValidation.Outcome.OutOfRange) { RespondOutOfRange(m); return; }
         if (verdict.Kind == FetchValidation.Outcome.Diverging)
         {

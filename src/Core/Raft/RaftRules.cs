@@ -80,7 +80,9 @@ public static class RaftRules
     /// <list type="bullet">
     /// <item>Below the log start, or at it with another epoch below it than the leader's: out of range (the follower
     /// starts over at the log start: nothing in its log can be matched any more).</item>
-    /// <item>An empty follower log (offset 0, or no last epoch at the log start): valid.</item>
+    /// <item>An empty follower log (offset 0, or no last epoch: it started over at some leader's log start, which
+    /// only ever moves below a commit index, so everything below it is committed and in this leader's log): valid
+    /// from anywhere in the leader's log.</item>
     /// <item>The leader no longer has the follower's last epoch (retention took it): diverging at the log start.</item>
     /// <item>Otherwise valid when the follower's last fetched epoch ends, in the leader's log, at or after the fetch
     /// offset; else diverging at that epoch's end.</item>
@@ -88,11 +90,11 @@ public static class RaftRules
     /// The simulator found the case at the log start (seed 4743, committed-entry-changed): skipping the comparison
     /// there let a follower keep a divergent prefix below the leader's log start.
     /// </summary>
-    public static FetchValidation ValidateFetch(long fetchOffset, int lastFetchedEpoch, OffsetAndEpoch logStart, OffsetAndEpoch leaderEndForEpoch)
+    public static FetchValidation ValidateFetch(long fetchOffset, int lastFetchedEpoch, OffsetAndEpoch logStart, long logEndOffset,
+        OffsetAndEpoch leaderEndForEpoch)
     {
         if (fetchOffset < logStart.Offset) return FetchValidation.OutOfRange;
-        if (fetchOffset == 0 || lastFetchedEpoch < 0 && fetchOffset == logStart.Offset) return FetchValidation.Valid;
-        if (lastFetchedEpoch < 0) return FetchValidation.OutOfRange;
+        if (fetchOffset == 0 || lastFetchedEpoch < 0) return fetchOffset <= logEndOffset ? FetchValidation.Valid : FetchValidation.OutOfRange;
         if (fetchOffset == logStart.Offset)
             return lastFetchedEpoch == logStart.Epoch ? FetchValidation.Valid : FetchValidation.OutOfRange;
         if (leaderEndForEpoch.Epoch < 0) return FetchValidation.Diverge(logStart);
