@@ -299,7 +299,8 @@ public sealed class RaftReplica<TRecords> where TRecords : class
             Check.That(_state.Epoch == m.ReplicaEpoch && Role is RaftRole.Unattached or RaftRole.Prospective);
             Role = RaftRole.Unattached;
             _voteResendAt = Never;
-            SetState(_state with { VotedId = m.Candidate.Id, VotedDirectoryId = m.Candidate.DirectoryId });
+            if ((_bugs & RaftPlantedBugs.VoteNotPersisted) != 0) _state = _state with { VotedId = m.Candidate.Id, VotedDirectoryId = m.Candidate.DirectoryId };
+            else SetState(_state with { VotedId = m.Candidate.Id, VotedDirectoryId = m.Candidate.DirectoryId });
             ResetElectionTimer(_config.ElectionTimeoutMs);
         }
         var error = decision switch

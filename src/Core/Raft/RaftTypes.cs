@@ -94,7 +94,8 @@ public sealed record RaftConfig
 public enum RaftPlantedBugs
 {
     None = 0,
-    /// <summary>Messages leave before the quorum state they depend on is synced (a vote can be forgotten in a crash).</summary>
+    /// <summary>A granted vote is never written to the quorum state, and messages leave before the state they depend on
+    /// is synced: a voter that restarts forgets whom it voted for.</summary>
     VoteNotPersisted = 1,
     /// <summary>A follower fetches again right after appending, before its sync: the leader counts unsynced offsets.</summary>
     CommitUnsyncedOffsets = 2,

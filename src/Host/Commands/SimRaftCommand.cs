@@ -28,6 +28,10 @@ public static class SimRaftCommand
                 .Select(b => RaftSimOptions.Kebab(b.ToString()))),
             HelpName = "name",
         };
+        var noDurable = new Option<bool>("--no-durable-state-checks")
+        {
+            Description = "Turn off quorum-state-durable and the restart epoch check (to see what a planted bug does to the rest)",
+        };
         var command = new Command("raft",
             "Simulate the Raft core alone: 3 or 5 replicas of one log under message loss, duplicates, delays, partitions (both "
             + "ways, one way, flapping), pauses, clock drift and jumps, crashes, empty disks and fsync errors, with every "
@@ -38,6 +42,7 @@ public static class SimRaftCommand
         command.Options.Add(trace);
         command.Options.Add(jobs);
         command.Options.Add(plant);
+        command.Options.Add(noDurable);
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -51,7 +56,7 @@ public static class SimRaftCommand
                 }
                 int? n = parse.GetValue(nodes);
                 if (n is not (null or 3 or 5)) throw new ArgumentException("--nodes must be 3 or 5");
-                RaftSimOptions OptionsFor(ulong s) => RaftSimOptions.Draw(s, n) with { PlantedBugs = bugs };
+                RaftSimOptions OptionsFor(ulong s) => RaftSimOptions.Draw(s, n) with { PlantedBugs = bugs, DurableStateChecks = !parse.GetValue(noDurable) };
                 if (parse.GetValue(seed) is { } one)
                 {
                     string? tracePath = parse.GetValue(trace);

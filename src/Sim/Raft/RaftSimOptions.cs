@@ -41,6 +41,9 @@ public sealed record RaftSimOptions
     /// <summary>How far a node's epoch may run ahead of the highest epoch that had a leader (epoch-inflation).</summary>
     public int EpochInflationBound { get; init; } = 10;
     public RaftPlantedBugs PlantedBugs { get; init; } = RaftPlantedBugs.None;
+    /// <summary>The checks that look at a replica's durable state directly (quorum-state-durable, and epoch-monotonic
+    /// across a restart). Tests turn them off to show that a planted bug also breaks what clients see.</summary>
+    public bool DurableStateChecks { get; init; } = true;
     public RaftConfig Config { get; init; } = new()
     {
         ElectionTimeoutMs = 300, FetchTimeoutMs = 600, ElectionBackoffMaxMs = 300, RequestTimeoutMs = 150, FetchMaxWaitMs = 100,

@@ -37,6 +37,7 @@ public sealed class RaftSimulation
         public long LastHighWatermark;
         public int LastEpoch;
         public double FsyncErrorProbability;
+        public bool CrashAfterVote;      // armed by the crash fault: crash right after the next granted vote leaves
         public bool Down => Replica is null;
     }
 
@@ -114,6 +115,9 @@ public sealed class RaftSimulation
         _duplicate = Has(RaftFault.Duplicate) ? 0.01 + setup.NextDouble() * 0.09 : 0;
         _delayTail = Has(RaftFault.Delay) ? 0.01 + setup.NextDouble() * 0.1 : 0;
     }
+
+    /// <summary>Sees every message a replica sends (tests: what the core sends must survive the wire codecs).</summary>
+    public Action<RaftMessage>? OnSend { get; set; }
 
     private ulong Sub(ulong stream) => DetKafka.Sim.SimulationOptions.SubSeed(_seed, 7000 + stream);
     private bool Has(RaftFault f) => (_o.Faults & f) != 0;
@@ -198,7 +202,7 @@ public sealed class RaftSimulation
         n.Replica = new RaftReplica<SimBatch>(n.Id, _voters, n.Log, n.Store, random, _o.Config, LocalMs(n), _o.PlantedBugs);
         n.CheckedUpTo = n.Log.LogStartOffset;
         n.LastHighWatermark = n.Replica.HighWatermark;
-        if (n.Replica.Self.DirectoryId == n.ActedDirectory && n.Replica.Epoch < n.ActedEpoch)
+        if (_o.DurableStateChecks && n.Replica.Self.DirectoryId == n.ActedDirectory && n.Replica.Epoch < n.ActedEpoch)
             Violate("epoch-monotonic", $"n{n.Id} restarted at epoch {n.Replica.Epoch} after acting in epoch {n.ActedEpoch}");
         if (n.Replica.Self.DirectoryId != n.ActedDirectory) { n.ActedDirectory = n.Replica.Self.DirectoryId; n.ActedEpoch = 0; }
         n.LastEpoch = n.Replica.Epoch; // an epoch bump that never became durable was never acted on: it may be lost
@@ -229,6 +233,7 @@ public sealed class RaftSimulation
         }
         n.Log.FailSync = null;
         n.FsyncErrorProbability = 0;
+        n.CrashAfterVote = false;
         Drop(n);
         Trace(wipe ? "wipe" : "crash", n.Id, n.Incarnation);
         int inc = n.Incarnation;
@@ -307,9 +312,16 @@ public sealed class RaftSimulation
     private void Send(Node from, RaftMessage m)
     {
         _result.MessagesSent++;
+        OnSend?.Invoke(m);
         CheckDurableBeforeSend(from, m);
         int to = m.Destination;
         Trace("send", from.Id, to, m.Epoch, _trace is null ? null : Describe(m));
+        if (from.CrashAfterVote && m is VoteResponseMessage { VoteGranted: true })
+        {
+            from.CrashAfterVote = false;
+            int inc = from.Incarnation;
+            At(_nowUs, () => { if (from.Incarnation == inc) Crash(from, wipe: false, restartAfterUs: Between(1_000, 50_000)); });
+        }
         if (to < 1 || to > _o.Nodes) return;
         int copies = _duplicate > 0 && _net.NextBool(_duplicate) ? 2 : 1;
         for (int c = 0; c < copies; c++)
@@ -357,6 +369,7 @@ public sealed class RaftSimulation
     private void CheckDurableBeforeSend(Node n, RaftMessage m)
     {
         var durable = n.Store.Durable;
+        if (!_o.DurableStateChecks) return;
         int acted = m is VoteRequestMessage { PreVote: true } ? m.Epoch - 1 : m.Epoch;
         if (durable is null || durable.Value.Epoch < acted)
         {
@@ -570,8 +583,14 @@ public sealed class RaftSimulation
                 break;
             }
             case RaftFault.Crash:
-                Crash(RandomNode(), wipe: false, restartAfterUs: Between(10_000, 3_000_000));
+            {
+                var n = RandomNode();
+                // Half the crashes are aimed: at the moment a node has just granted a vote (the window in which an
+                // unsynced vote would be forgotten), with a quick restart so it can vote again in the same epoch.
+                if (_nemesis.NextBool(0.5)) { n.CrashAfterVote = true; break; }
+                Crash(n, wipe: false, restartAfterUs: Between(10_000, 3_000_000));
                 break;
+            }
             case RaftFault.EmptyDisk:
             {
                 var n = RandomNode();
