@@ -77,6 +77,9 @@ public sealed class RaftReplica<TRecords> where TRecords : class
         _bugs = plantedBugs;
         _snapshotHook = snapshotHook;
         _now = nowMs;
+        // Correlation ids start at a random point so a restarted replica never takes an answer to its previous
+        // incarnation's request for one to its own (the simulator found the simulator's own bookkeeping confused by it).
+        _nextCorrelation = 1 + (int)random.NextBelow(1 << 30);
         var stored = store.Read();
         if (stored is { } s)
         {
