@@ -108,7 +108,7 @@ public static class SimRaftCommand
         long events = results.Sum(r => r.Events);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"raft sweep: seeds {range.First}..{range.Last} ({count} seeds) on {jobs} jobs in {sw.Elapsed.TotalSeconds:F1} s ({count / sw.Elapsed.TotalSeconds:F1} seeds/s, {events} events, {events / sw.Elapsed.TotalSeconds:F0} events/s)"));
-        output.WriteLine($"  3 nodes: {results.Count(r => r.Options.Nodes == 3)}, 5 nodes: {results.Count(r => r.Options.Nodes == 5)}; leaders elected {results.Sum(r => r.Elections)}, crashes {results.Sum(r => r.Crashes)}, empty disks {results.Sum(r => r.EmptyDisks)}, proposals acknowledged {results.Sum(r => r.Acknowledged)}");
+        output.WriteLine($"  3 nodes: {results.Count(r => r.Options.Nodes == 3)}, 5 nodes: {results.Count(r => r.Options.Nodes == 5)}; leaders elected {results.Sum(r => r.Elections)}, crashes {results.Sum(r => r.Crashes)}, empty disks {results.Sum(r => r.EmptyDisks)}, snapshots loaded {results.Sum(r => r.SnapshotsLoaded)} (metadata-log seeds {results.Count(r => !r.Options.Config.DataLog)}), proposals acknowledged {results.Sum(r => r.Acknowledged)}");
         output.WriteLine($"{count - (ulong)failed.Count} passed, {failed.Count} failed");
         foreach (var r in failed.Take(50))
             output.WriteLine($"  seed {r.Seed} ({r.Options.Nodes} nodes, {RaftSimOptions.Names(r.Options.Faults)}): {r.Summary()}\n    replay: detkafka sim raft --seed {r.Seed} --nodes {r.Options.Nodes} --trace seed-{r.Seed}.jsonl");

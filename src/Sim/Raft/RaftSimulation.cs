@@ -90,6 +90,7 @@ public sealed class RaftSimulation
         _o = options;
         _trace = trace;
         _result = new RaftSimResult { Seed = seed, Options = options };
+        _snapshots = new SnapshotCounter(_result);
         _net = new SeededRandom(Sub(1));
         _nemesis = new SeededRandom(Sub(2));
         _clients = new SeededRandom(Sub(3));
@@ -115,6 +116,15 @@ public sealed class RaftSimulation
         _duplicate = Has(RaftFault.Duplicate) ? 0.01 + setup.NextDouble() * 0.09 : 0;
         _delayTail = Has(RaftFault.Delay) ? 0.01 + setup.NextDouble() * 0.1 : 0;
     }
+
+    private sealed class SnapshotCounter(RaftSimResult result) : IRaftSnapshotHook
+    {
+        // The simulated state machine is the log itself: loading the snapshot is starting the log there, which the
+        // core did; count it so the tests can see the path is taken.
+        public void LoadSnapshot(OffsetAndEpoch snapshotId) => result.SnapshotsLoaded++;
+    }
+
+    private readonly SnapshotCounter _snapshots;
 
     /// <summary>Sees every message a replica sends (tests: what the core sends must survive the wire codecs).</summary>
     public Action<RaftMessage>? OnSend { get; set; }
@@ -199,7 +209,7 @@ public sealed class RaftSimulation
     {
         if (!n.Down) return;
         var random = new SeededRandom(Sub(100 + (ulong)(n.Id * 1000 + n.Incarnation)));
-        n.Replica = new RaftReplica<SimBatch>(n.Id, _voters, n.Log, n.Store, random, _o.Config, LocalMs(n), _o.PlantedBugs);
+        n.Replica = new RaftReplica<SimBatch>(n.Id, _voters, n.Log, n.Store, random, _o.Config, LocalMs(n), _o.PlantedBugs, _snapshots);
         n.CheckedUpTo = n.Log.LogStartOffset;
         n.LastHighWatermark = n.Replica.HighWatermark;
         if (_o.DurableStateChecks && n.Replica.Self.DirectoryId == n.ActedDirectory && n.Replica.Epoch < n.ActedEpoch)

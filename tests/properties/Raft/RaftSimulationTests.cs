@@ -22,7 +22,7 @@ public sealed class RaftSimulationTests(ITestOutputHelper output)
         watch.Stop();
         var failed = results.Where(r => !r.Passed).Select(r => $"seed {r.Seed} ({r.Options.Nodes} nodes, {RaftSimOptions.Names(r.Options.Faults)}): {r.Summary()}").ToList();
         output.WriteLine($"1000 seeds in {watch.Elapsed.TotalSeconds:F1} s; {results.Sum(r => r.Events)} events; {results.Sum(r => r.Elections)} leaders, "
-            + $"{results.Sum(r => r.Crashes)} crashes, {results.Sum(r => r.EmptyDisks)} empty disks, {results.Sum(r => r.Acknowledged)} proposals acknowledged");
+            + $"{results.Sum(r => r.Crashes)} crashes, {results.Sum(r => r.EmptyDisks)} empty disks, {results.Sum(r => r.SnapshotsLoaded)} snapshots, {results.Sum(r => r.Acknowledged)} proposals acknowledged");
         Assert.True(failed.Count == 0, string.Join("\n", failed.Take(20)));
         // The sweep exercised what it claims to: both sizes, every fault, elections, empty disks, commits.
         Assert.Contains(results, r => r.Options.Nodes == 3);
@@ -30,6 +30,7 @@ public sealed class RaftSimulationTests(ITestOutputHelper output)
         foreach (var f in Enum.GetValues<RaftFault>().Where(f => f is not (RaftFault.None or RaftFault.All)))
             Assert.True(results.Count(r => r.Options.Faults.HasFlag(f)) > 300, $"{f} drawn too rarely");
         Assert.True(results.Sum(r => r.EmptyDisks) > 100 && results.Sum(r => r.Crashes) > 1000);
+        Assert.True(results.Sum(r => r.SnapshotsLoaded) > 20, "metadata-log seeds loaded snapshots");
         Assert.True(results.All(r => r.Acknowledged >= r.Options.LivenessProposals));
         Assert.True(results.Count(r => r.Elections >= 2) > 500, "leaders changed in most seeds");
     }
