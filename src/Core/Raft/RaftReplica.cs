@@ -216,6 +216,25 @@ public sealed class RaftReplica<TRecords> where TRecords : class
         }
     }
 
+    /// <summary>What DescribeQuorum answers (only the leader knows the replicas' progress; elsewhere the caller answers
+    /// NOT_LEADER_OR_FOLLOWER). Log end offsets are the synced ends the replicas fetched with (-1 unknown); fetch times
+    /// are this replica's monotonic clock in ms (-1 unknown): a handler converts them to wall-clock time.</summary>
+    public RaftQuorumDescription? Describe()
+    {
+        if (Role != RaftRole.Leader) return null;
+        var voters = new List<RaftReplicaState>();
+        var observers = new List<RaftReplicaState>();
+        foreach (var v in _voters.Voters)
+        {
+            if (v.Id == Self.Id) voters.Add(new RaftReplicaState(v, _log.LogEndOffset, _now));
+            else if (_progress.TryGetValue(v.Id, out var p) && p.Key == v) voters.Add(new RaftReplicaState(v, p.SyncedEnd, p.SyncedEnd < 0 ? -1 : p.LastFetchMs));
+            else voters.Add(new RaftReplicaState(v, -1, -1));
+        }
+        foreach (var p in _progress.Values)
+            if (!_voters.IsVoter(p.Key)) observers.Add(new RaftReplicaState(p.Key, p.SyncedEnd, p.LastFetchMs));
+        return new RaftQuorumDescription(Self.Id, _state.Epoch, _highWatermark, voters, observers);
+    }
+
     // ---- elections ---------------------------------------------------------------------------------------------
 
     private bool PreVoteEnabled => (_bugs & RaftPlantedBugs.NoPreVote) == 0;

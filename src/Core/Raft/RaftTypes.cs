@@ -104,3 +104,10 @@ public enum RaftPlantedBugs
     /// <summary>A replica restarted with an empty disk keeps its old directory id and votes as its old self.</summary>
     EmptyDiskVotesAsOldSelf = 8,
 }
+
+/// <summary>One replica's progress as the leader sees it (DescribeQuorum's ReplicaState).</summary>
+public readonly record struct RaftReplicaState(ReplicaKey Key, long LogEndOffset, long LastFetchMs);
+
+/// <summary>DescribeQuorum's answer for one log, from its leader.</summary>
+public sealed record RaftQuorumDescription(int LeaderId, int LeaderEpoch, long HighWatermark,
+    IReadOnlyList<RaftReplicaState> Voters, IReadOnlyList<RaftReplicaState> Observers);

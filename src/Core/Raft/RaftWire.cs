@@ -173,6 +173,25 @@ public static class RaftWire
         { Source = source, Destination = destination, CorrelationId = correlationId };
     }
 
+    /// <summary>DescribeQuorum's answer from the leader's description; <paramref name="wallClockMs"/> turns the leader's
+    /// monotonic fetch times into the wall-clock timestamps the API reports.</summary>
+    public static DescribeQuorumResponse ToWire(RaftQuorumDescription d, string topic, int partition, Func<long, long> wallClockMs)
+    {
+        DescribeQuorumResponse.ReplicaState State(RaftReplicaState r) => new()
+        {
+            ReplicaId = r.Key.Id, ReplicaDirectoryId = r.Key.DirectoryId, LogEndOffset = r.LogEndOffset,
+            LastFetchTimestamp = r.LastFetchMs < 0 ? -1 : wallClockMs(r.LastFetchMs), LastCaughtUpTimestamp = -1,
+        };
+        return new DescribeQuorumResponse
+        {
+            Topics = [new DescribeQuorumResponse.DescribeQuorumTopicResponse { TopicName = topic, Partitions = [new DescribeQuorumResponse.DescribeQuorumPartitionResponse
+            {
+                PartitionIndex = partition, LeaderId = d.LeaderId, LeaderEpoch = d.LeaderEpoch, HighWatermark = d.HighWatermark,
+                CurrentVoters = d.Voters.Select(State).ToList(), Observers = d.Observers.Select(State).ToList(),
+            }] }],
+        };
+    }
+
     /// <summary>Exactly one partition in exactly one topic: the core serves one log per message; anything else is bad input.</summary>
     private static TPartition Single<TTopic, TPartition>(List<TTopic> topics, Func<TTopic, List<TPartition>> partitions)
     {

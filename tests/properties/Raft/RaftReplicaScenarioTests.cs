@@ -146,6 +146,33 @@ public sealed class RaftReplicaScenarioTests
     }
 
     [Fact]
+    public void The_leader_describes_its_quorum_and_the_answer_round_trips()
+    {
+        var h = new Harness(RaftPlantedBugs.None);
+        h.Now = 10_000;
+        h.CandidateThroughPreVoteOf3(1);
+        Assert.Null(h.R[1].Describe()); // only a leader describes the quorum
+        h.Deliver(1, 3, m => m is VoteRequestMessage { PreVote: false });
+        h.SyncState(3);
+        h.Deliver(3, 1, m => m is VoteResponseMessage { VoteGranted: true });
+        h.SyncState(1);
+        var d = h.R[1].Describe()!;
+        Assert.Equal((1, 1, 3), (d.LeaderId, d.LeaderEpoch, d.Voters.Count));
+        Assert.Equal(1, d.Voters.Single(v => v.Key.Id == 1).LogEndOffset); // the leader-change entry
+        Assert.All(d.Voters.Where(v => v.Key.Id != 1), v => Assert.Equal(-1, v.LogEndOffset)); // nobody fetched yet
+        foreach (short version in DetKafka.Properties.Protocol.RoundTrip.Versions(DetKafka.Core.Protocol.ApiKey.DescribeQuorum))
+        {
+            var wire = RaftWire.ToWire(d, RaftWire.MetadataTopic, 0, ms => 1_700_000_000_000 + ms);
+            var back = (DetKafka.Core.Protocol.Messages.DescribeQuorumResponse)DetKafka.Properties.Protocol.RoundTrip.Decode(
+                DetKafka.Core.Protocol.ApiKey.DescribeQuorum, version, DetKafka.Properties.Protocol.RoundTrip.Encode(wire, version), isRequest: false);
+            var p = back.Topics.Single().Partitions.Single();
+            Assert.Equal((1, 1), (p.LeaderId, p.LeaderEpoch));
+            Assert.Equal(d.Voters.Select(v => (v.Key.Id, v.LogEndOffset)), p.CurrentVoters.Select(v => (v.ReplicaId, v.LogEndOffset)));
+            if (version >= 2) Assert.Equal(d.Voters.Select(v => v.Key.DirectoryId), p.CurrentVoters.Select(v => v.ReplicaDirectoryId));
+        }
+    }
+
+    [Fact]
     public void A_single_voter_elects_itself_and_commits_what_it_synced()
     {
         var log = new MemoryRaftLog();
