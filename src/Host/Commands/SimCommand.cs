@@ -32,6 +32,7 @@ public static class SimCommand
         sim.Subcommands.Add(HashCommand());
         sim.Subcommands.Add(CompactionCommand());
         sim.Subcommands.Add(ShrinkCommand());
+        sim.Subcommands.Add(SimRaftCommand.Create());
         return sim;
     }
 
