@@ -13,7 +13,7 @@ namespace DetKafka.Core.Partitions;
 /// finished sync to its partition, moves high watermarks and wakes what waits on them. Partitions sit in a list
 /// sorted by (topic, partition), as the logs do: lookups are a binary search and allocate nothing.
 /// </summary>
-public sealed class ReplicaManager
+public sealed partial class ReplicaManager
 {
     private readonly BrokerNode _broker;
     private readonly List<Partition> _partitions = new();
