@@ -23,7 +23,10 @@ public sealed partial class Partition
         Log = log;
         LocalNodeId = localNodeId;
         LeaderId = localNodeId;
-        LeaderEpoch = 0;
+        // A new partition starts in epoch 0. A recovered one was offline and is led again, in a new epoch (as
+        // Kafka's controller elects it again after a restart): above every epoch its log holds, so clients holding
+        // the old epoch revalidate their positions (OffsetForLeaderEpoch) and batches written now are told apart.
+        LeaderEpoch = log.LatestEpoch + 1;
         _replicas = [localNodeId];
         _isr = _replicas;
         log.HighWatermarkFromPartition = true;

@@ -177,6 +177,7 @@ public class PartitionRoleTests
         h.Send(c, ApiKey.Produce, 9, Produce("t", 0, Batch(200, "a")));
         h.CompleteSyncs();
         h.CrashAndRestart();
+        Assert.Equal(6, h.Node.Replicas.GetPartition(Tp)!.LeaderEpoch); // led again, in an epoch above the log's newest
         var log = h.Node.Replicas.GetPartition(Tp)!.Log;
         Assert.Equal([new EpochEntry(0, 0), new EpochEntry(5, 2)], log.LeaderEpochCache.Entries);
         Assert.Equal((0, 2L), log.EndOffsetForEpoch(4));
