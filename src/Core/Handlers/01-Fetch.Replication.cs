@@ -39,8 +39,8 @@ internal static class FetchCheck
             p.LogStartOffset = replica.LogStartOffset;
             p.DivergingEpoch.Epoch = diverging.Epoch;
             p.DivergingEpoch.EndOffset = diverging.EndOffset;
-            // Not an error: the fetch may still wait for other partitions' data; the divergence answers anyway
-            // because a fetch with it reads nothing until the fetcher truncates.
+            // Not an error code, but the fetch answers at once (the caller counts it as decided): the fetcher reads
+            // nothing here until it has truncated, so waiting for data would only delay that.
             return true;
         }
         return false;

@@ -88,7 +88,7 @@ public sealed partial class Partition
     internal AppendResult AppendRecordsToFollower(ReadOnlyMemory<byte> records, long nowMs)
     {
         Check.That(!IsLeader, "only a follower appends the leader's batches");
-        return Log.AppendAsFollower(records, nowMs);
+        return Log.AppendAsFollower(records, nowMs, maxEpoch: LeaderEpoch);
     }
 
     /// <summary>A follower cuts its log where it diverges from the leader's. Never below the high watermark:

@@ -7,10 +7,11 @@ namespace DetKafka.Core.Partitions;
 /// <summary>
 /// One partition as the broker serves it (Kafka's <c>Partition</c>): the leader, leader epoch and replica set,
 /// the high watermark, and the local replica's <see cref="UnifiedLog"/>. The log stores; the partition decides
-/// what is committed. Today every partition has one replica, this node, which leads it in epoch 0, so the high
-/// watermark is the local log's <see cref="UnifiedLog.LocalCommittableOffset"/>. Replication (REPLICATION.md)
-/// replaces <see cref="MaybeIncrementHighWatermark"/>'s rule with "the largest offset a majority of the voters
-/// has synced, from the leader's epoch" and adds a follower role; handlers and the purgatory do not change.
+/// what is committed. Unless told otherwise every partition has one replica, this node, which leads it (epoch 0
+/// when new, a new epoch after each restart), so the high watermark is the local log's
+/// <see cref="UnifiedLog.LocalCommittableOffset"/>. Roles (leader, follower) and the hooks replication drives are in
+/// Partition.Roles.cs; replication (REPLICATION.md) supplies "the largest offset a majority of the voters has
+/// synced, from the leader's epoch" through <see cref="AdvanceHighWatermarkAsLeader"/>.
 /// </summary>
 public sealed partial class Partition
 {

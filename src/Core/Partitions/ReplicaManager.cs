@@ -82,6 +82,9 @@ public sealed partial class ReplicaManager
     /// the partition's sync starts at the next <see cref="StartSyncs"/>.</summary>
     public AppendResult AppendRecordsToLeader(Partition partition, ReadOnlyMemory<byte> records, long wallNowMs, bool fromCoordinator = false)
     {
+        // Every writer (produce, coordinators, markers) gets the error rather than the partition's assertion.
+        if (!partition.IsLeader)
+            return AppendResult.Failed(ErrorCode.NotLeaderOrFollower, "this node does not lead the partition", partition.LogStartOffset);
         var result = partition.AppendRecordsToLeader(records, wallNowMs, fromCoordinator);
         if (result.Error == ErrorCode.None) MarkSyncDue(partition);
         return result;

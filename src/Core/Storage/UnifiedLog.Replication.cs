@@ -129,10 +129,11 @@ public sealed partial class UnifiedLog
     /// A follower's append (Kafka's <c>appendAsFollower</c>): batches fetched from the leader, stored with the
     /// leader's offsets, timestamps and epochs. Every batch is validated (CRC, structure, like recovery), the first
     /// must start at <see cref="LogEndOffset"/> and each next one right after the previous (no gaps), and epochs
-    /// never go below the cache's latest. Indexes, producer state, transactions and the epoch cache follow. Nothing is
-    /// durable until a sync, as for the leader.
+    /// never go below the cache's latest nor above <paramref name="maxEpoch"/> (the epoch the follower knows its leader
+    /// in: a leader never sends batches of a later epoch). Indexes, producer state, transactions and the epoch cache
+    /// follow. Nothing is durable until a sync, as for the leader.
     /// </summary>
-    public AppendResult AppendAsFollower(ReadOnlyMemory<byte> records, long nowMs)
+    public AppendResult AppendAsFollower(ReadOnlyMemory<byte> records, long nowMs, int maxEpoch = int.MaxValue)
     {
         if (Failure != ErrorCode.None) return AppendResult.Failed(Failure, "log is offline after a storage failure", LogStartOffset);
         if (records.Length == 0) return AppendResult.Failed(ErrorCode.None, null, LogStartOffset);
@@ -157,6 +158,9 @@ public sealed partial class UnifiedLog
             if (header.PartitionLeaderEpoch < latestEpoch)
                 return AppendResult.Failed(ErrorCode.CorruptMessage,
                     $"batch at offset {header.BaseOffset} has leader epoch {header.PartitionLeaderEpoch}, below the log's {latestEpoch}", LogStartOffset);
+            if (header.PartitionLeaderEpoch > maxEpoch)
+                return AppendResult.Failed(ErrorCode.CorruptMessage,
+                    $"batch at offset {header.BaseOffset} has leader epoch {header.PartitionLeaderEpoch}, above the leader's {maxEpoch}", LogStartOffset);
             latestEpoch = header.PartitionLeaderEpoch;
             _followerLayout.Add(new AppendedBatch(position, (int)header.TotalSize, header.BaseOffset, header.LastOffset, header.MaxTimestamp));
             maxTimestamp = Math.Max(maxTimestamp, header.MaxTimestamp);

@@ -201,6 +201,39 @@ public class FollowerLogTests
     }
 
     [Fact]
+    public void A_follower_append_refuses_gaps_old_or_future_epochs_and_damage_and_changes_nothing()
+    {
+        var leaderDisk = new SimDisk();
+        long token = 0;
+        var leader = UnifiedLog.Open(leaderDisk, LeaderDir, StorageKit.Tp, StorageKit.Tiny(5000), () => ++token, NullBrokerLog.Instance, 0);
+        Assert.Equal(ErrorCode.None, leader.Append(StorageKit.Batch(1, "a", "b"), 1, leaderEpoch: 2).Error);   // 0-1, epoch 2
+        Assert.Equal(ErrorCode.None, leader.Append(StorageKit.Batch(2, "c"), 2, leaderEpoch: 3).Error);        // 2, epoch 3
+        var all = leader.Read(0, 1 << 20, leader.LogEndOffset).Records.ToArray();
+        Assert.True(RecordBatchHeader.TryRead(all, out var first));
+        var second = all.AsMemory((int)first.TotalSize);
+
+        var kit = new StorageKit();
+        var follower = kit.Open(StorageKit.Tiny(5000));
+        Assert.Equal(ErrorCode.CorruptMessage, follower.AppendAsFollower(second, 0).Error);                 // starts past the end
+        Assert.Equal(ErrorCode.CorruptMessage, follower.AppendAsFollower(all, 0, maxEpoch: 2).Error);       // epoch 3 from a leader of 2
+        var damaged = (byte[])all.Clone();
+        damaged[^1] ^= 1;
+        Assert.NotEqual(ErrorCode.None, follower.AppendAsFollower(damaged, 0).Error);                       // CRC
+        Assert.Equal(0, follower.LogEndOffset);
+        Assert.True(follower.LeaderEpochCache.IsEmpty);
+
+        var ok = follower.AppendAsFollower(all, 0);
+        Assert.Equal((ErrorCode.None, 0L, 2L), (ok.Error, ok.BaseOffset, ok.LastOffset));
+        Assert.Equal([new EpochEntry(2, 0), new EpochEntry(3, 2)], follower.LeaderEpochCache.Entries);
+        // A batch of an epoch older than the log's latest cannot follow.
+        Assert.Equal(ErrorCode.None, leader.Append(StorageKit.Batch(3, "d"), 3, leaderEpoch: 2).Error);        // 3, epoch 2
+        var older = leader.Read(3, 1 << 20, leader.LogEndOffset).Records;
+        Assert.Equal(ErrorCode.CorruptMessage, follower.AppendAsFollower(older, 0).Error);
+        Assert.Equal(3, follower.LogEndOffset);
+        kit.AssertConsistent(follower);
+    }
+
+    [Fact]
     public void Append_truncate_crash_sequences_keep_the_follower_equal_to_the_model()
     {
         var gen = from seed in Gen.Choose(0, int.MaxValue)
