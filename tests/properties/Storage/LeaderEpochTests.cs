@@ -201,6 +201,28 @@ public class FollowerLogTests
     }
 
     [Fact]
+    public void Recovery_replaces_a_checkpoint_that_parses_but_disagrees_with_the_batches()
+    {
+        var kit = new StorageKit();
+        var log = kit.Open(StorageKit.Tiny(400));
+        for (int i = 0; i < 6; i++)
+            Assert.Equal(ErrorCode.None, log.Append(StorageKit.Batch(i, "x" + i, "y" + i), i, leaderEpoch: i < 3 ? 1 : 4).Error);
+        log.Flush();
+        Assert.Equal([new EpochEntry(1, 0), new EpochEntry(4, 6)], log.LeaderEpochCache.Entries);
+        log.Dispose();
+        // A well-formed file that says something else (a write the disk lost, a file from another log).
+        var wrong = new LeaderEpochFileCache();
+        wrong.Assign(1, 0);
+        wrong.Assign(2, 4);
+        string path = StorageKit.Dir + "/" + UnifiedLog.LeaderEpochCheckpointFile;
+        kit.Disk.Replace(path, wrong.Serialize());
+        var reopened = kit.Open(StorageKit.Tiny(400));
+        Assert.Equal([new EpochEntry(1, 0), new EpochEntry(4, 6)], reopened.LeaderEpochCache.Entries);
+        Assert.Equal(reopened.LeaderEpochCache.Entries, LeaderEpochFileCache.TryParse(kit.Disk.ReadDurable(path)));
+        Assert.Equal((1, 6L), reopened.EndOffsetForEpoch(3));
+    }
+
+    [Fact]
     public void A_follower_append_refuses_gaps_old_or_future_epochs_and_damage_and_changes_nothing()
     {
         var leaderDisk = new SimDisk();
