@@ -237,6 +237,9 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
     {
         public Partition Partition = null!;
         public long RequiredOffset;
+        /// <summary>The leader epoch the records were appended in: a leadership lost (or lost and regained) in
+        /// the meantime may have truncated them, so the wait answers NOT_LEADER_OR_FOLLOWER.</summary>
+        public int LeaderEpoch;
         public ProduceResponse.PartitionProduceResponse Response = null!;
         public bool Done;
     }
@@ -283,6 +286,7 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
         var w = Reuse.Slot(_waits, _waitCount++);
         w.Partition = partition;
         w.RequiredOffset = requiredOffset;
+        w.LeaderEpoch = partition.LeaderEpoch;
         w.Response = response;
         w.Done = false;
     }
@@ -316,6 +320,8 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
                 Fail(w, ErrorCode.UnknownTopicOrPartition, "the topic was deleted");
             else if (w.Partition.Failure != ErrorCode.None)
                 Fail(w, ErrorCode.KafkaStorageError, "the log failed to sync");
+            else if (!w.Partition.IsLeader || w.Partition.LeaderEpoch != w.LeaderEpoch)
+                Fail(w, ErrorCode.NotLeaderOrFollower, "leadership moved before the records were committed");
             else if (w.Partition.HighWatermark >= w.RequiredOffset)
                 w.Done = true;
             else

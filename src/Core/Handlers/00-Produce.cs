@@ -97,6 +97,12 @@ public sealed class ProduceHandler : ApiHandler
                     p.ErrorCode = ErrorCode.UnknownTopicOrPartition;
                     continue;
                 }
+                if (!replica.IsLeader)
+                {
+                    // Produce v10's CurrentLeader field is past the served range: the client refreshes its metadata.
+                    p.ErrorCode = ErrorCode.NotLeaderOrFollower;
+                    continue;
+                }
                 if (partition.Records is not { Length: > 0 } records)
                 {
                     p.ErrorCode = ErrorCode.CorruptMessage;

@@ -86,6 +86,11 @@ public sealed class FetchHandler : ApiHandler
                     hasError = true;
                     continue;
                 }
+                if (FetchCheck.Rejects(replica, partition, p))
+                {
+                    hasError = true;
+                    continue;
+                }
                 int limit = Math.Min(Math.Max(0, partition.PartitionMaxBytes), budget);
                 // KIP-74: the first partition that has data returns at least one whole batch.
                 // read_committed reads only below the last stable offset, and is told which transactions there aborted.

@@ -34,6 +34,16 @@ public sealed class ListOffsetsHandler(BrokerNode broker) : ApiHandler(broker)
                     p.ErrorCode = ErrorCode.UnknownTopicOrPartition;
                     continue;
                 }
+                // v4+ carries the client's leader epoch (-1 before); offsets come from the leader only.
+                var epochError = replica.CheckLeaderEpoch(partition.CurrentLeaderEpoch, requireLeader: true);
+                if (epochError != ErrorCode.None)
+                {
+                    p.ErrorCode = epochError;
+                    if (request.Version == 0) continue;
+                    p.Timestamp = -1;
+                    p.Offset = -1;
+                    continue;
+                }
                 // read_committed (v2+) sees up to the last stable offset: "latest" is the LSO.
                 long hw = request.Version >= 2 && list.IsolationLevel == 1 ? Broker.Transactions.LastStableOffset(replica.Log) : replica.HighWatermark;
                 (long Timestamp, long Offset)? found = partition.Timestamp switch

@@ -6,7 +6,8 @@ namespace DetKafka.Core.Handlers;
 
 /// <summary>
 /// Metadata (key 3), versions 0-12. One broker, which is the controller; each partition's leader, leader epoch,
-/// replicas and ISR come from the partition layer (<see cref="Partitions.ReplicaManager"/>: this node, epoch 0).
+/// replicas and ISR come from the partition layer (<see cref="Partitions.ReplicaManager"/>: this node, in epoch 0 for a
+/// new partition and a new epoch after each restart, unless MakeLeader/MakeFollower said otherwise).
 /// A null topic list (empty in v0) means all topics. An unknown
 /// topic is created when auto.create.topics.enable is on and the request allows it (always before v4),
 /// with num.partitions partitions; the response describes it at once, so clients need not retry. From v10

@@ -33,6 +33,12 @@ public sealed class DeleteRecordsHandler(BrokerNode broker) : ApiHandler(broker)
                     p.ErrorCode = ErrorCode.UnknownTopicOrPartition;
                     continue;
                 }
+                if (!replica.IsLeader)
+                {
+                    // Kafka: only the leader moves the log start; followers follow it.
+                    p.ErrorCode = ErrorCode.NotLeaderOrFollower;
+                    continue;
+                }
                 (p.ErrorCode, p.LowWatermark) = replica.DeleteRecordsBefore(partition.Offset);
             }
         }

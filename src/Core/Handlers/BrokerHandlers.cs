@@ -24,6 +24,7 @@ internal static class BrokerHandlers
         new DeleteTopicsHandler(broker),
         new DeleteRecordsHandler(broker),
         new InitProducerIdHandler(broker),
+        new OffsetForLeaderEpochHandler(broker),
         new AddPartitionsToTxnHandler(broker),
         new AddOffsetsToTxnHandler(broker),
         new EndTxnHandler(broker),

@@ -7,14 +7,16 @@ namespace DetKafka.Core.Partitions;
 /// <summary>
 /// One partition as the broker serves it (Kafka's <c>Partition</c>): the leader, leader epoch and replica set,
 /// the high watermark, and the local replica's <see cref="UnifiedLog"/>. The log stores; the partition decides
-/// what is committed. Today every partition has one replica, this node, which leads it in epoch 0, so the high
-/// watermark is the local log's <see cref="UnifiedLog.LocalCommittableOffset"/>. Replication (REPLICATION.md)
-/// replaces <see cref="MaybeIncrementHighWatermark"/>'s rule with "the largest offset a majority of the voters
-/// has synced, from the leader's epoch" and adds a follower role; handlers and the purgatory do not change.
+/// what is committed. Unless told otherwise every partition has one replica, this node, which leads it (epoch 0
+/// when new, a new epoch after each restart), so the high watermark is the local log's
+/// <see cref="UnifiedLog.LocalCommittableOffset"/>. Roles (leader, follower) and the hooks replication drives are in
+/// Partition.Roles.cs; replication (REPLICATION.md) supplies "the largest offset a majority of the voters has
+/// synced, from the leader's epoch" through <see cref="AdvanceHighWatermarkAsLeader"/>.
 /// </summary>
-public sealed class Partition
+public sealed partial class Partition
 {
-    private readonly int[] _replicas;
+    private int[] _replicas;
+    private int[] _isr;
     private long _highWatermark;
 
     internal Partition(UnifiedLog log, int localNodeId)
@@ -22,8 +24,12 @@ public sealed class Partition
         Log = log;
         LocalNodeId = localNodeId;
         LeaderId = localNodeId;
-        LeaderEpoch = 0;
+        // A new partition starts in epoch 0. A recovered one was offline and is led again, in a new epoch (as
+        // Kafka's controller elects it again after a restart): above every epoch its log holds, so clients holding
+        // the old epoch revalidate their positions (OffsetForLeaderEpoch) and batches written now are told apart.
+        LeaderEpoch = log.LatestEpoch + 1;
         _replicas = [localNodeId];
+        _isr = _replicas;
         log.HighWatermarkFromPartition = true;
         // What recovery found durable: the log starts with its high watermark at its (synced) end.
         _highWatermark = log.HighWatermark;
@@ -35,14 +41,14 @@ public sealed class Partition
     public UnifiedLog Log { get; }
 
     public int LocalNodeId { get; }
-    public int LeaderId { get; }
+    public int LeaderId { get; private set; }
 
     /// <summary>Kafka's leader epoch (Raft's term under REPLICATION.md); stamped into every batch the leader appends.</summary>
-    public int LeaderEpoch { get; }
+    public int LeaderEpoch { get; private set; }
 
     /// <summary>The replica set (node ids), and the in-sync ones; one local replica today.</summary>
     public IReadOnlyList<int> Replicas => _replicas;
-    public IReadOnlyList<int> InSyncReplicas => _replicas;
+    public IReadOnlyList<int> InSyncReplicas => _isr;
 
     public bool IsLeader => LeaderId == LocalNodeId;
 
@@ -62,6 +68,9 @@ public sealed class Partition
     /// log lets acknowledgements reach) and tells the log. True when it moved.</summary>
     internal bool MaybeIncrementHighWatermark()
     {
+        // A follower learns its high watermark from the leader; a leader with other replicas waits for them
+        // (Partition.Roles.cs): only a sole replica may count its own log.
+        if (!IsLeader || _replicas.Length != 1) return false;
         long candidate = Log.LocalCommittableOffset;
         if (candidate <= _highWatermark) return false;
         _highWatermark = candidate;
@@ -74,6 +83,8 @@ public sealed class Partition
     internal AppendResult AppendRecordsToLeader(ReadOnlyMemory<byte> records, long wallNowMs, bool fromCoordinator = false)
     {
         Check.That(IsLeader, "only the leader appends");
+        // The epoch stamped into the batches is the partition's, which never goes below what the log holds.
+        Check.That(LeaderEpoch >= Log.LatestEpoch, "a leader appends in an epoch at least the log's latest");
         var result = Log.Append(records, wallNowMs, LeaderEpoch, fromCoordinator);
         MaybeIncrementHighWatermark();
         return result;

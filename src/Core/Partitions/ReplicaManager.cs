@@ -13,7 +13,7 @@ namespace DetKafka.Core.Partitions;
 /// finished sync to its partition, moves high watermarks and wakes what waits on them. Partitions sit in a list
 /// sorted by (topic, partition), as the logs do: lookups are a binary search and allocate nothing.
 /// </summary>
-public sealed class ReplicaManager
+public sealed partial class ReplicaManager
 {
     private readonly BrokerNode _broker;
     private readonly List<Partition> _partitions = new();
@@ -82,6 +82,9 @@ public sealed class ReplicaManager
     /// the partition's sync starts at the next <see cref="StartSyncs"/>.</summary>
     public AppendResult AppendRecordsToLeader(Partition partition, ReadOnlyMemory<byte> records, long wallNowMs, bool fromCoordinator = false)
     {
+        // Every writer (produce, coordinators, markers) gets the error rather than the partition's assertion.
+        if (!partition.IsLeader)
+            return AppendResult.Failed(ErrorCode.NotLeaderOrFollower, "this node does not lead the partition", partition.LogStartOffset);
         var result = partition.AppendRecordsToLeader(records, wallNowMs, fromCoordinator);
         if (result.Error == ErrorCode.None) MarkSyncDue(partition);
         return result;

@@ -36,7 +36,7 @@ public readonly record struct LogReadSlice(
 /// Invariants: LogStartOffset &lt;= HighWatermark &lt;= LogEndOffset, FlushedOffset &lt;= LogEndOffset, segments
 /// are in offset order without overlap (contiguous, except for gaps the cleaner left in compacted segments).
 /// </summary>
-public sealed class UnifiedLog : IDisposable
+public sealed partial class UnifiedLog : IDisposable
 {
     public const string LogStartOffsetCheckpointFile = "log-start-offset.checkpoint";
     private const string TmpSuffix = ".tmp";
@@ -228,6 +228,7 @@ public sealed class UnifiedLog : IDisposable
             if (status != DiskStatus.Ok) Fail(status, "syncing the recovered log");
         }
         RecoverProducerState();
+        RecoverLeaderEpochCache();
         // Deletes recovery made (temporary files, orphans, dropped segments) become durable too.
         var dirStatus = _disk.SyncDirectory(Directory);
         if (dirStatus != DiskStatus.Ok) Fail(dirStatus, "syncing the log directory");
@@ -329,6 +330,7 @@ public sealed class UnifiedLog : IDisposable
                 var rollError = Roll(nowMs);
                 if (rollError != ErrorCode.None) return AppendResult.Failed(rollError, "roll failed", LogStartOffset);
             }
+            AssignLeaderEpoch(leaderEpoch, baseOffset);
             var status = ActiveSegment.Append(prepared, _layout);
             if (status != DiskStatus.Ok)
             {
@@ -611,6 +613,8 @@ public sealed class UnifiedLog : IDisposable
 
     private void DeleteSegmentsBelowLogStart()
     {
+        // In memory only: recovery cuts the checkpoint's entries below the log start the same way.
+        _epochs.TruncateFromStart(LogStartOffset);
         bool deleted = false;
         // A segment ends at the next one's base (a compacted one may hold less): that decides if it is below.
         while (_segments.Count > 1 && _segments[1].BaseOffset <= LogStartOffset)

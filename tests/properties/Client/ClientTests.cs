@@ -32,6 +32,9 @@ internal sealed class Loopback : IClientNetwork, INetwork
     public KafkaClient? Client { get; private set; }
     public bool SyncsEnabled { get; set; } = true;
 
+    /// <summary>The api key of every request the client sent, in order.</summary>
+    public List<ApiKey> RequestsSent { get; } = new();
+
     public KafkaClient NewClient(KafkaClientOptions? options = null)
     {
         Client = new KafkaClient(options ?? new KafkaClientOptions { BootstrapServers = [new BrokerAddress("broker", 9092)], RequestTimeoutMs = 5_000 },
@@ -54,6 +57,8 @@ internal sealed class Loopback : IClientNetwork, INetwork
     void IClientNetwork.Send(ConnectionId connection, ReadOnlySpan<byte> bytes)
     {
         var copy = bytes.ToArray();
+        // Frames are size-prefixed: the api key follows the 4-byte size.
+        if (copy.Length >= 6) RequestsSent.Add((ApiKey)BinaryPrimitives.ReadInt16BigEndian(copy.AsSpan(4)));
         _pending.Enqueue(() => Broker.OnReceive(connection, copy));
     }
 
