@@ -50,7 +50,7 @@ public sealed partial class BrokerNode
                 var records = new TopicImage(legacy).ToRecords(Config.NodeId);
                 if (records.Count > 0)
                 {
-                    var status = _metadataLog.Append(records, out _);
+                    var status = _metadataLog.Append(records, out _, requestSync: false);
                     if (status == DiskStatus.Ok) status = _metadataLog.CommitNow();
                     if (status != DiskStatus.Ok) throw new StorageException($"migrating the topics file into the metadata log: {status}", status);
                 }
@@ -64,6 +64,12 @@ public sealed partial class BrokerNode
     private void OnMetadataSyncCompleted(long token, DiskStatus status)
     {
         _metadataLog.OnSyncCompleted(token, status);
+        MaybeSnapshotMetadata();
+    }
+
+    /// <summary>Compacts the metadata log into a snapshot of the published image when enough was appended.</summary>
+    private void MaybeSnapshotMetadata()
+    {
         if (_metadataLog.SnapshotDue) _metadataLog.WriteSnapshot(_published.ToRecords(Config.NodeId));
     }
 
@@ -71,7 +77,8 @@ public sealed partial class BrokerNode
     /// written (nothing changed then).</summary>
     private (ErrorCode Error, string? Message) Propose(List<MetadataRecord> records, string what, out long offset)
     {
-        var status = _metadataLog.Append(records, out offset);
+        // The synchronous API (CommitMetadataNow next) syncs at once instead of requesting a sync.
+        var status = _metadataLog.Append(records, out offset, requestSync: !_proposingSynchronously);
         if (status != DiskStatus.Ok)
         {
             Log.Error("Could not {What}: the metadata log write failed ({Status})", what, status);
@@ -86,7 +93,18 @@ public sealed partial class BrokerNode
     private bool CommitMetadataNow(long offset)
     {
         _metadataLog.CommitNow();
+        MaybeSnapshotMetadata();
         return offset <= _metadataLog.CommittedOffset;
+    }
+
+    /// <summary>Set while a synchronous topic change (CreateTopic, DeleteTopic, ... called directly) proposes.</summary>
+    private bool _proposingSynchronously;
+
+    private T Synchronously<T>(Func<T> propose)
+    {
+        _proposingSynchronously = true;
+        try { return propose(); }
+        finally { _proposingSynchronously = false; }
     }
 
     /// <summary>

@@ -186,7 +186,10 @@ public sealed partial class BrokerNode
     public (Protocol.ErrorCode Error, string? Message) CreateTopic(string name, int partitions,
         IReadOnlyList<KeyValuePair<string, string?>> configs, bool validateOnly, out TopicInfo? created)
     {
-        var result = ProposeCreateTopic(name, partitions, configs, validateOnly, out created, out long offset);
+        long offset = -1;
+        TopicInfo? proposed = null;
+        var result = Synchronously(() => ProposeCreateTopic(name, partitions, configs, validateOnly, out proposed, out offset));
+        created = proposed;
         if (result.Error != Protocol.ErrorCode.None || validateOnly) return result;
         created = null;
         if (!CommitMetadataNow(offset)) return (Protocol.ErrorCode.KafkaStorageError, "The metadata log could not be written.");
@@ -231,7 +234,8 @@ public sealed partial class BrokerNode
     /// <summary>Deletes a topic and waits until the change is durable (synchronous form of <see cref="ProposeDeleteTopic"/>).</summary>
     public Protocol.ErrorCode DeleteTopic(string name)
     {
-        var error = ProposeDeleteTopic(name, out long offset);
+        long offset = -1;
+        var error = Synchronously(() => ProposeDeleteTopic(name, out offset));
         if (error != Protocol.ErrorCode.None) return error;
         return CommitMetadataNow(offset) ? Protocol.ErrorCode.None : Protocol.ErrorCode.KafkaStorageError;
     }
@@ -250,7 +254,8 @@ public sealed partial class BrokerNode
     /// <summary>Grows a topic and waits until the change is durable (synchronous form of <see cref="ProposeCreatePartitions"/>).</summary>
     public (Protocol.ErrorCode Error, string? Message) CreatePartitions(string name, int count, bool validateOnly)
     {
-        var result = ProposeCreatePartitions(name, count, validateOnly, out long offset);
+        long offset = -1;
+        var result = Synchronously(() => ProposeCreatePartitions(name, count, validateOnly, out offset));
         if (result.Error != Protocol.ErrorCode.None || validateOnly) return result;
         return CommitMetadataNow(offset) ? result : (Protocol.ErrorCode.KafkaStorageError, "The metadata log could not be written.");
     }
@@ -273,7 +278,8 @@ public sealed partial class BrokerNode
     public (Protocol.ErrorCode Error, string? Message) AlterTopicConfig(string name,
         Func<SortedDictionary<string, string>, (Protocol.ErrorCode, string?)> edit, bool validateOnly)
     {
-        var result = ProposeAlterTopicConfig(name, edit, validateOnly, out long offset);
+        long offset = -1;
+        var result = Synchronously(() => ProposeAlterTopicConfig(name, edit, validateOnly, out offset));
         if (result.Error != Protocol.ErrorCode.None || validateOnly || offset < 0) return result;
         return CommitMetadataNow(offset) ? result : (Protocol.ErrorCode.KafkaStorageError, "The metadata log could not be written.");
     }

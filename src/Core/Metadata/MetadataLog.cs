@@ -38,8 +38,8 @@ public sealed class MetadataLog
     public const int PendingBatchesMax = 4096;
 
     /// <summary>Snapshot once this many batches or bytes were appended since the last one, so replay stays bounded.</summary>
-    public int SnapshotEveryBatches { get; init; } = 1000;
-    public long SnapshotEveryBytes { get; init; } = 8L * 1024 * 1024;
+    public int SnapshotEveryBatches { get; set; } = 1000;
+    public long SnapshotEveryBytes { get; set; } = 8L * 1024 * 1024;
 
     /// <summary>Largest log file recovery reads whole (snapshots keep it far below).</summary>
     private const long LogBytesMax = 512L * 1024 * 1024;
@@ -158,9 +158,10 @@ public sealed class MetadataLog
     /// <summary>
     /// Proposes a batch: writes it after the last one and requests a sync. Returns Ok and the batch's last offset, or a
     /// failure status (nothing was appended). The batch is committed when <see cref="IMetadataCommitListener.OnCommitted"/>
-    /// sees it.
+    /// sees it. <paramref name="requestSync"/> false leaves the sync to a <see cref="CommitNow"/> the caller makes
+    /// next (the synchronous path, which must not leave a second sync of the same bytes in flight).
     /// </summary>
-    public DiskStatus Append(IReadOnlyList<MetadataRecord> records, out long lastOffset)
+    public DiskStatus Append(IReadOnlyList<MetadataRecord> records, out long lastOffset, bool requestSync = true)
     {
         Check.That(_file is not null, "the metadata log is recovered before anything is appended");
         Check.That(records.Count > 0, "a proposal has records");
@@ -178,6 +179,7 @@ public sealed class MetadataLog
         lastOffset = NextOffset + records.Count - 1;
         _pending.Add(new PendingBatch(NextOffset, lastOffset, _writePosition, records));
         NextOffset = lastOffset + 1;
+        if (!requestSync) return DiskStatus.Ok;
         long token = _nextToken--;
         _syncs.Add(token, (lastOffset, _writePosition));
         _file.RequestSync(token);
