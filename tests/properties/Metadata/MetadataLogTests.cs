@@ -74,6 +74,24 @@ public class MetadataLogTests
     }
 
     [Fact]
+    public void Metadata_auto_creation_answers_once_the_topic_is_durable_and_describes_it()
+    {
+        var h = new BrokerHarness();
+        var c = h.Connect();
+        h.Send(c, ApiKey.Metadata, 9, BrokerTests.Metadata("auto", "bad name!"));
+        Assert.Empty(h.Network.TakeFrames(c));
+        Assert.Null(h.Node.FindTopic("auto"));
+        Assert.Equal(1, h.CompleteSyncs());
+        var m = Assert.Single(h.Responses<MetadataResponse>(c, ApiKey.Metadata, 9)).Body;
+        Assert.Equal(ErrorCode.None, m.Topics[0].ErrorCode);
+        Assert.Equal(h.Node.FindTopic("auto")!.TopicId, m.Topics[0].TopicId);
+        Assert.Equal(ErrorCode.InvalidTopicException, m.Topics[1].ErrorCode);
+        // A topic that exists is described at once.
+        h.Send(c, ApiKey.Metadata, 9, BrokerTests.Metadata("auto"));
+        Assert.Single(h.Responses<MetadataResponse>(c, ApiKey.Metadata, 9));
+    }
+
+    [Fact]
     public void A_second_create_of_a_name_in_flight_is_refused_by_the_controller_view()
     {
         var h = new BrokerHarness();
