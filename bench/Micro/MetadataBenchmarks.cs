@@ -74,6 +74,6 @@ public class MetadataChangeBenchmarks : BrokerBenchmarkBase
     [IterationCleanup]
     public void IterationCleanup()
     {
-        if (Network.Sends < ChangesPerIteration) throw new InvalidOperationException($"only {Network.Sends} of {ChangesPerIteration} changes were answered");
+        if (Network.Sends < _next) throw new InvalidOperationException($"only {Network.Sends} of {_next} changes were answered");
     }
 }
