@@ -69,6 +69,7 @@ public sealed partial class BrokerNode
             ProducerIdExpirationMs = Config.ProducerIdExpirationMs,
         };
         _metadata = new MetadataStore(Disk, Config.DataDirectory, Log);
+        InitializeMetadata();
         Purgatory = new Purgatory(this);
         Replicas = new Partitions.ReplicaManager(this);
         Groups = new Groups.GroupCoordinator(this);
@@ -106,7 +107,7 @@ public sealed partial class BrokerNode
         Check.That(!_started, "Start is called once");
         _metadata.EnsureDataDirectory();
         ClusterId = _metadata.LoadOrCreateClusterId(Config.NodeId, Random);
-        foreach (var topic in _metadata.LoadTopics()) _topics.Add(topic.Name, topic);
+        RecoverMetadata();
         long? producerIdBlock = _metadata.LoadNextProducerIdBlock();
         _logs = new LogManager(Disk, Config.DataDirectory, Log);
         var found = _logs.LoadAll(name => _topics.TryGetValue(name, out var t) ? EffectiveConfig(t) : _brokerDefaults, Clock.WallClockMs);
@@ -141,7 +142,8 @@ public sealed partial class BrokerNode
     {
         if (!_started) return;
         if (Config.TestOnlyIgnoreSyncErrors) status = DiskStatus.Ok;
-        Replicas.OnSyncCompleted(token, status, Clock.MonotonicMs);
+        if (Metadata.MetadataLog.IsMetadataToken(token)) OnMetadataSyncCompleted(token, status);
+        else Replicas.OnSyncCompleted(token, status, Clock.MonotonicMs);
         EndStep();
     }
 
@@ -150,11 +152,13 @@ public sealed partial class BrokerNode
     {
         if (!_started) return;
         Replicas.FlushAll();
+        _metadataLog.CommitNow();
         Purgatory.OnShutdown();
         // Answers above may have freed connections with requests buffered: a stopping node does not run them.
         foreach (var connection in _resume) connection.ResumeScheduled = false;
         _resume.Clear();
         _logs.Dispose();
+        _metadataLog.Dispose();
         _started = false;
         Log.Info("Node {NodeId} shut down cleanly", Config.NodeId);
     }
@@ -177,13 +181,32 @@ public sealed partial class BrokerNode
     private static IEnumerable<KeyValuePair<string, string?>> Overrides(IEnumerable<KeyValuePair<string, string>> values)
         => values.Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value));
 
-    /// <summary>Creates a topic (or only validates it). Returns an error code and message.</summary>
+    /// <summary>Creates a topic (or only validates it) and waits until the change is durable: the synchronous form
+    /// of <see cref="ProposeCreateTopic"/> (start-up, tools, tests, internal topics). Returns an error code and message.</summary>
     public (Protocol.ErrorCode Error, string? Message) CreateTopic(string name, int partitions,
         IReadOnlyList<KeyValuePair<string, string?>> configs, bool validateOnly, out TopicInfo? created)
     {
+        long offset = -1;
+        TopicInfo? proposed = null;
+        var result = Synchronously(() => ProposeCreateTopic(name, partitions, configs, validateOnly, out proposed, out offset));
+        created = proposed;
+        if (result.Error != Protocol.ErrorCode.None || validateOnly) return result;
         created = null;
+        if (!CommitMetadataNow(offset)) return (Protocol.ErrorCode.KafkaStorageError, "The metadata log could not be written.");
+        created = FindTopic(name);
+        return result;
+    }
+
+    /// <summary>Validates a topic creation against the controller's view and proposes it (TopicRecord, a
+    /// PartitionRecord per partition, a ConfigRecord per override). <paramref name="created"/> describes the topic
+    /// as it will be; it exists for everyone else once <paramref name="offset"/> commits.</summary>
+    internal (Protocol.ErrorCode Error, string? Message) ProposeCreateTopic(string name, int partitions,
+        IReadOnlyList<KeyValuePair<string, string?>> configs, bool validateOnly, out TopicInfo? created, out long offset)
+    {
+        created = null;
+        offset = -1;
         if (TopicInfo.ValidateName(name) is { } invalid) return (Protocol.ErrorCode.InvalidTopicException, invalid);
-        if (_topics.ContainsKey(name)) return (Protocol.ErrorCode.TopicAlreadyExists, $"Topic '{name}' already exists.");
+        if (_controller.ByName.ContainsKey(name)) return (Protocol.ErrorCode.TopicAlreadyExists, $"Topic '{name}' already exists.");
         if (partitions <= 0 || partitions > PartitionsPerTopicMax)
             return (Protocol.ErrorCode.InvalidPartitions, $"Number of partitions must be in [1, {PartitionsPerTopicMax}].");
         var overrides = new SortedDictionary<string, string>(StringComparer.Ordinal);
@@ -195,105 +218,93 @@ public sealed partial class BrokerNode
         if (!_brokerDefaults.TryWith(Overrides(overrides), out _, out var configError))
             return (Protocol.ErrorCode.InvalidConfig, configError);
         var topic = new TopicInfo(name, Random.NextUuid(), partitions, overrides);
-        if (validateOnly)
-        {
-            created = topic;
-            return (Protocol.ErrorCode.None, null);
-        }
-        _topics.Add(name, topic);
-        // The topics file first: a crash after it recreates missing logs at start-up.
-        if (!TrySaveTopics("create topic " + name))
-        {
-            _topics.Remove(name);
-            return (Protocol.ErrorCode.KafkaStorageError, "The topics file could not be written.");
-        }
-        EnsureLogs(topic);
         created = topic;
-        Log.Info("Created topic {Topic} with {Partitions} partitions", name, partitions);
-        return (Protocol.ErrorCode.None, null);
+        if (validateOnly) return (Protocol.ErrorCode.None, null);
+        var records = new List<Metadata.MetadataRecord>(partitions + overrides.Count + 1) { new Metadata.TopicRecord(name, topic.TopicId) };
+        for (int p = 0; p < partitions; p++) records.Add(new Metadata.PartitionRecord(topic.TopicId, p, Config.NodeId, 0, [Config.NodeId]));
+        foreach (var (k, v) in overrides) records.Add(new Metadata.ConfigRecord(Metadata.ConfigRecord.TopicResource, name, k, v));
+        var result = Propose(records, "create topic " + name, out offset);
+        if (result.Error != Protocol.ErrorCode.None) created = null;
+        else Log.Info("Created topic {Topic} with {Partitions} partitions", name, partitions);
+        return result;
     }
 
     public const int PartitionsPerTopicMax = 10_000;
 
+    /// <summary>Deletes a topic and waits until the change is durable (synchronous form of <see cref="ProposeDeleteTopic"/>).</summary>
     public Protocol.ErrorCode DeleteTopic(string name)
     {
-        // The coordinator's state lives there: deleting it would drop every group's offsets under them.
-        if (DetKafka.Core.Groups.GroupRecords.IsInternalTopic(name)) return Protocol.ErrorCode.InvalidRequest;
-        if (!_topics.Remove(name, out var topic)) return Protocol.ErrorCode.UnknownTopicOrPartition;
-        // The topics file first: a crash after it leaves orphan logs that start-up deletes.
-        if (!TrySaveTopics("delete topic " + name))
-        {
-            _topics.Add(name, topic);
-            return Protocol.ErrorCode.KafkaStorageError;
-        }
-        for (int p = 0; p < topic.PartitionCount; p++) Replicas.DeletePartition(new TopicPartition(name, p));
-        Purgatory.OnTopicDeleted(name, topic.PartitionCount);
-        Log.Info("Deleted topic {Topic}", name);
-        return Protocol.ErrorCode.None;
+        long offset = -1;
+        var error = Synchronously(() => ProposeDeleteTopic(name, out offset));
+        if (error != Protocol.ErrorCode.None) return error;
+        return CommitMetadataNow(offset) ? Protocol.ErrorCode.None : Protocol.ErrorCode.KafkaStorageError;
     }
 
+    /// <summary>Proposes a RemoveTopicRecord; the logs are deleted when it commits (a crash after the commit and
+    /// before the delete leaves orphan logs that start-up deletes).</summary>
+    internal Protocol.ErrorCode ProposeDeleteTopic(string name, out long offset)
+    {
+        offset = -1;
+        // The coordinator's state lives there: deleting it would drop every group's offsets under them.
+        if (DetKafka.Core.Groups.GroupRecords.IsInternalTopic(name)) return Protocol.ErrorCode.InvalidRequest;
+        if (!_controller.ByName.TryGetValue(name, out var topic)) return Protocol.ErrorCode.UnknownTopicOrPartition;
+        return Propose([new Metadata.RemoveTopicRecord(topic.TopicId)], "delete topic " + name, out offset).Error;
+    }
+
+    /// <summary>Grows a topic and waits until the change is durable (synchronous form of <see cref="ProposeCreatePartitions"/>).</summary>
     public (Protocol.ErrorCode Error, string? Message) CreatePartitions(string name, int count, bool validateOnly)
     {
-        if (!_topics.TryGetValue(name, out var topic)) return (Protocol.ErrorCode.UnknownTopicOrPartition, $"Topic '{name}' does not exist.");
+        long offset = -1;
+        var result = Synchronously(() => ProposeCreatePartitions(name, count, validateOnly, out offset));
+        if (result.Error != Protocol.ErrorCode.None || validateOnly) return result;
+        return CommitMetadataNow(offset) ? result : (Protocol.ErrorCode.KafkaStorageError, "The metadata log could not be written.");
+    }
+
+    internal (Protocol.ErrorCode Error, string? Message) ProposeCreatePartitions(string name, int count, bool validateOnly, out long offset)
+    {
+        offset = -1;
+        if (!_controller.ByName.TryGetValue(name, out var topic)) return (Protocol.ErrorCode.UnknownTopicOrPartition, $"Topic '{name}' does not exist.");
         if (count <= topic.PartitionCount)
             return (Protocol.ErrorCode.InvalidPartitions, $"Topic currently has {topic.PartitionCount} partitions, which is higher than or equal to the requested {count}.");
         if (count > PartitionsPerTopicMax) return (Protocol.ErrorCode.InvalidPartitions, $"At most {PartitionsPerTopicMax} partitions.");
         if (validateOnly) return (Protocol.ErrorCode.None, null);
-        int before = topic.PartitionCount;
-        topic.PartitionCount = count;
-        if (!TrySaveTopics("add partitions to " + name))
-        {
-            topic.PartitionCount = before;
-            return (Protocol.ErrorCode.KafkaStorageError, "The topics file could not be written.");
-        }
-        EnsureLogs(topic);
-        return (Protocol.ErrorCode.None, null);
+        var records = new List<Metadata.MetadataRecord>(count - topic.PartitionCount);
+        for (int p = topic.PartitionCount; p < count; p++) records.Add(new Metadata.PartitionRecord(topic.TopicId, p, Config.NodeId, 0, [Config.NodeId]));
+        return Propose(records, "add partitions to " + name, out offset);
     }
 
-    /// <summary>Replaces (AlterConfigs) or edits (IncrementalAlterConfigs) a topic's overrides. A null value
-    /// deletes the override. Validated whole before anything changes.</summary>
+    /// <summary>Replaces (AlterConfigs) or edits (IncrementalAlterConfigs) a topic's overrides and waits until the
+    /// change is durable (synchronous form of <see cref="ProposeAlterTopicConfig"/>).</summary>
     public (Protocol.ErrorCode Error, string? Message) AlterTopicConfig(string name,
         Func<SortedDictionary<string, string>, (Protocol.ErrorCode, string?)> edit, bool validateOnly)
     {
-        if (!_topics.TryGetValue(name, out var topic)) return (Protocol.ErrorCode.UnknownTopicOrPartition, $"Topic '{name}' does not exist.");
+        long offset = -1;
+        var result = Synchronously(() => ProposeAlterTopicConfig(name, edit, validateOnly, out offset));
+        if (result.Error != Protocol.ErrorCode.None || validateOnly || offset < 0) return result;
+        return CommitMetadataNow(offset) ? result : (Protocol.ErrorCode.KafkaStorageError, "The metadata log could not be written.");
+    }
+
+    /// <summary>A null value deletes the override. Validated whole before anything is proposed; proposes one
+    /// ConfigRecord per key that changes (none when nothing does: offset stays -1).</summary>
+    internal (Protocol.ErrorCode Error, string? Message) ProposeAlterTopicConfig(string name,
+        Func<SortedDictionary<string, string>, (Protocol.ErrorCode, string?)> edit, bool validateOnly, out long offset)
+    {
+        offset = -1;
+        if (!_controller.ByName.TryGetValue(name, out var topic)) return (Protocol.ErrorCode.UnknownTopicOrPartition, $"Topic '{name}' does not exist.");
         var next = new SortedDictionary<string, string>(topic.ConfigOverrides, StringComparer.Ordinal);
         var (error, message) = edit(next);
         if (error != Protocol.ErrorCode.None) return (error, message);
-        if (!_brokerDefaults.TryWith(Overrides(next), out var config, out var configError))
+        if (!_brokerDefaults.TryWith(Overrides(next), out _, out var configError))
             return (Protocol.ErrorCode.InvalidConfig, configError);
         if (validateOnly) return (Protocol.ErrorCode.None, null);
-        var previous = new SortedDictionary<string, string>(topic.ConfigOverrides, StringComparer.Ordinal);
-        Replace(topic.ConfigOverrides, next);
-        if (!TrySaveTopics("alter configs of " + name))
-        {
-            Replace(topic.ConfigOverrides, previous);
-            return (Protocol.ErrorCode.KafkaStorageError, "The topics file could not be written.");
-        }
-        for (int p = 0; p < topic.PartitionCount; p++)
-            if (Replicas.GetPartition(name, p) is { } partition) Replicas.UpdateConfig(partition, config);
-        return (Protocol.ErrorCode.None, null);
-    }
-
-    private static void Replace(SortedDictionary<string, string> target, SortedDictionary<string, string> source)
-    {
-        target.Clear();
-        foreach (var (k, v) in source) target[k] = v;
-    }
-
-    /// <summary>Writes the topics file; a full or failing disk makes the change fail with an error code
-    /// (the caller undoes it in memory), never the node.</summary>
-    private bool TrySaveTopics(string what)
-    {
-        try
-        {
-            _metadata.SaveTopics(_topics.Values);
-            return true;
-        }
-        catch (StorageException e)
-        {
-            Log.Error("Could not {What}: {Reason}", what, e.Message);
-            return false;
-        }
+        var records = new List<Metadata.MetadataRecord>();
+        foreach (var key in topic.ConfigOverrides.Keys)
+            if (!next.ContainsKey(key)) records.Add(new Metadata.ConfigRecord(Metadata.ConfigRecord.TopicResource, name, key, null));
+        foreach (var (k, v) in next)
+            if (!topic.ConfigOverrides.TryGetValue(k, out var old) || old != v)
+                records.Add(new Metadata.ConfigRecord(Metadata.ConfigRecord.TopicResource, name, k, v));
+        if (records.Count == 0) return (Protocol.ErrorCode.None, null);
+        return Propose(records, "alter configs of " + name, out offset);
     }
 
     private void EnsureLogs(TopicInfo topic)

@@ -7,11 +7,12 @@ using DetKafka.Core.Util;
 namespace DetKafka.Core.Broker;
 
 /// <summary>
-/// The node's own durable metadata: <c>meta.properties</c> (cluster id and node id, the same text format
-/// as Kafka's) and <c>__detkafka_topics</c> (topics, ids, partition counts and config overrides). Each
-/// file is replaced atomically: write a temporary file, sync it, rename over the old one. The topics file
-/// is binary in our own layout: magic "DKT1", int32 count, per topic (string name, uuid id, int32
-/// partitions, int32 config count, string key/value pairs), then the CRC-32C of everything before it.
+/// The node's own small durable files: <c>meta.properties</c> (cluster id and node id, the same text format
+/// as Kafka's) and <c>__detkafka_producer_ids</c>, each replaced atomically: write a temporary file, sync it,
+/// rename over the old one. Topics live in the metadata log (<see cref="Metadata.MetadataLog"/>); this class
+/// still reads the old topics file, <c>__detkafka_topics</c>, once, to migrate a data directory written before
+/// the log existed: magic "DKT1", int32 count, per topic (string name, uuid id, int32 partitions, int32 config
+/// count, string key/value pairs), then the CRC-32C of everything before it.
 /// </summary>
 internal sealed class MetadataStore(IDisk disk, string dataDirectory, IBrokerLog log)
 {
@@ -51,7 +52,18 @@ internal sealed class MetadataStore(IDisk disk, string dataDirectory, IBrokerLog
         return clusterId;
     }
 
-    public List<TopicInfo> LoadTopics()
+    public bool LegacyTopicsFileExists => disk.FileExists(PathOf(TopicsFile));
+
+    /// <summary>Removes the old topics file once its content is durable in the metadata log.</summary>
+    public void DeleteLegacyTopicsFile()
+    {
+        disk.DeleteFile(PathOf(TopicsFile));
+        var synced = disk.SyncDirectory(dataDirectory);
+        if (synced != DiskStatus.Ok) throw new StorageException($"syncing the directory after removing {TopicsFile}: {synced}", synced);
+    }
+
+    /// <summary>The topics of the old topics file (migration only).</summary>
+    public List<TopicInfo> LoadLegacyTopics()
     {
         var topics = new List<TopicInfo>();
         string path = PathOf(TopicsFile);
@@ -76,30 +88,6 @@ internal sealed class MetadataStore(IDisk disk, string dataDirectory, IBrokerLog
             topics.Add(new TopicInfo(name, id, partitions, configs));
         }
         return topics;
-    }
-
-    public void SaveTopics(IEnumerable<TopicInfo> topics)
-    {
-        using var w = new KafkaWriter(4096);
-        w.WriteRaw(TopicsMagic);
-        int countAt = w.ReserveInt32();
-        int count = 0;
-        foreach (var t in topics)
-        {
-            w.WriteString(t.Name, compact: false);
-            w.WriteUuid(t.TopicId);
-            w.WriteInt32(t.PartitionCount);
-            w.WriteInt32(t.ConfigOverrides.Count);
-            foreach (var (k, v) in t.ConfigOverrides)
-            {
-                w.WriteString(k, false);
-                w.WriteString(v, false);
-            }
-            count++;
-        }
-        w.PatchInt32(countAt, count);
-        w.WriteUInt32(Crc32C.Compute(w.WrittenSpan));
-        ReplaceAtomically(PathOf(TopicsFile), w.WrittenSpan);
     }
 
     /// <summary>

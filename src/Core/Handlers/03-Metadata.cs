@@ -10,7 +10,8 @@ namespace DetKafka.Core.Handlers;
 /// new partition and a new epoch after each restart, unless MakeLeader/MakeFollower said otherwise).
 /// A null topic list (empty in v0) means all topics. An unknown
 /// topic is created when auto.create.topics.enable is on and the request allows it (always before v4),
-/// with num.partitions partitions; the response describes it at once, so clients need not retry. From v10
+/// with num.partitions partitions; the response waits until the creation is durable in the metadata log and then
+/// describes the topic, so clients need not retry. From v10
 /// topics carry their ids; from v12 a topic may be asked for by id alone (UNKNOWN_TOPIC_ID when no topic has
 /// it; never auto-created).
 /// </summary>
@@ -37,7 +38,42 @@ public sealed class MetadataHandler(BrokerNode broker) : ApiHandler(broker)
         else
         {
             bool autoCreate = config.AutoCreateTopicsEnable && (request.Version < 4 || metadata.AllowAutoTopicCreation);
-            foreach (var requested in metadata.Topics)
+            // Auto-creations are proposed first, all of them, and the topics described once they are durable (one
+            // sync covers them all): a client is never shown a topic a crash could take back.
+            Dictionary<string, ErrorCode>? refused = null;
+            long wait = -1;
+            if (autoCreate)
+            {
+                foreach (var requested in metadata.Topics)
+                {
+                    if (requested.Name is not { } name || Broker.FindTopic(name) is not null
+                        || name == Groups.GroupRecords.OffsetsTopic || name == Transactions.TransactionRecords.StateTopic) continue;
+                    if (Broker.FindControllerTopic(name) is not null)
+                    {
+                        // Someone else's creation is in flight: wait for everything proposed so far.
+                        wait = Math.Max(wait, Broker.MetadataLog.NextOffset - 1);
+                        continue;
+                    }
+                    var (error, _) = Broker.ProposeCreateTopic(name, config.NumPartitions, [], validateOnly: false, out _, out long offset);
+                    if (error == ErrorCode.None) wait = Math.Max(wait, offset);
+                    else (refused ??= new Dictionary<string, ErrorCode>(StringComparer.Ordinal))[name] = error;
+                }
+            }
+            Broker.WhenMetadataResolved(wait, _ =>
+            {
+                DescribeRequested(response, metadata.Topics, autoCreate, refused);
+                request.Respond(response);
+            });
+            return;
+        }
+        request.Respond(response);
+    }
+
+    private void DescribeRequested(MetadataResponse response, List<MetadataRequest.MetadataRequestTopic> topics, bool autoCreate,
+        Dictionary<string, ErrorCode>? refused)
+    {
+        {
+            foreach (var requested in topics)
             {
                 if (requested.Name is null)
                 {
@@ -60,19 +96,16 @@ public sealed class MetadataHandler(BrokerNode broker) : ApiHandler(broker)
                 }
                 else if (topic is null && autoCreate)
                 {
-                    var (error, _) = Broker.CreateTopic(requested.Name, config.NumPartitions, [], validateOnly: false, out topic);
-                    if (error != ErrorCode.None && error != ErrorCode.TopicAlreadyExists)
-                    {
-                        response.Topics.Add(new MetadataResponse.MetadataResponseTopic { Name = requested.Name, ErrorCode = error });
-                        continue;
-                    }
+                    // Refused when proposed (an invalid name), or proposed and abandoned (a failed sync).
+                    var error = refused is not null && refused.TryGetValue(requested.Name, out var e) ? e : ErrorCode.KafkaStorageError;
+                    response.Topics.Add(new MetadataResponse.MetadataResponseTopic { Name = requested.Name, ErrorCode = error });
+                    continue;
                 }
                 response.Topics.Add(topic is null
                     ? new MetadataResponse.MetadataResponseTopic { Name = requested.Name, ErrorCode = ErrorCode.UnknownTopicOrPartition }
                     : Describe(topic));
             }
         }
-        request.Respond(response);
     }
 
     private MetadataResponse.MetadataResponseTopic Describe(TopicInfo topic)

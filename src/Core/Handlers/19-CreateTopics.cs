@@ -21,6 +21,7 @@ public sealed class CreateTopicsHandler(BrokerNode broker) : ApiHandler(broker)
         var create = CreateTopicsRequest.Read(ref body, request.Version);
         var response = new CreateTopicsResponse();
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        var proposed = new List<(CreateTopicsResponse.CreatableTopicResult Result, long Offset)>();
         foreach (var t in create.Topics)
         {
             var result = new CreateTopicsResponse.CreatableTopicResult { Name = t.Name, Configs = null };
@@ -54,10 +55,11 @@ public sealed class CreateTopicsHandler(BrokerNode broker) : ApiHandler(broker)
             }
             if (partitions == -1) partitions = Broker.Config.NumPartitions;
             var configs = t.Configs.Select(c => new KeyValuePair<string, string?>(c.Name, c.Value)).ToList();
-            var (error, message) = Broker.CreateTopic(t.Name, partitions, configs, create.ValidateOnly, out var topic);
+            var (error, message) = Broker.ProposeCreateTopic(t.Name, partitions, configs, create.ValidateOnly, out var topic, out long offset);
             result.ErrorCode = error;
             result.ErrorMessage = message;
             if (error != ErrorCode.None || topic is null) continue;
+            if (offset >= 0) proposed.Add((result, offset));
             result.TopicId = topic.TopicId;
             result.NumPartitions = topic.PartitionCount;
             result.ReplicationFactor = 1;
@@ -65,6 +67,16 @@ public sealed class CreateTopicsHandler(BrokerNode broker) : ApiHandler(broker)
                 .Select(e => new CreateTopicsResponse.CreatableTopicConfigs { Name = e.Name, Value = e.Value, ReadOnly = e.ReadOnly, ConfigSource = e.Source })
                 .ToList();
         }
-        request.Respond(response);
+        // Answered once every creation is durable (or failed to become so).
+        Broker.WhenMetadataResolved(proposed.Count == 0 ? -1 : proposed[^1].Offset, committed =>
+        {
+            foreach (var (result, offset) in proposed)
+            {
+                if (offset <= committed) continue;
+                (result.ErrorCode, result.ErrorMessage) = (ErrorCode.KafkaStorageError, "The metadata log could not be written.");
+                (result.TopicId, result.NumPartitions, result.ReplicationFactor, result.Configs) = (Guid.Empty, -1, -1, null);
+            }
+            request.Respond(response);
+        });
     }
 }

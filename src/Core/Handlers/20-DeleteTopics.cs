@@ -5,8 +5,9 @@ using DetKafka.Core.Protocol.Messages;
 namespace DetKafka.Core.Handlers;
 
 /// <summary>
-/// DeleteTopics (key 20), versions 0-6: by name, and from v6 by name or topic id. The topic leaves the
-/// topics file first, then its logs are deleted; a crash in between is finished at start-up.
+/// DeleteTopics (key 20), versions 0-6: by name, and from v6 by name or topic id. Proposes a RemoveTopicRecord per
+/// topic and answers once they are durable; the logs are deleted when the record commits, and a crash in between
+/// is finished at start-up.
 /// </summary>
 public sealed class DeleteTopicsHandler(BrokerNode broker) : ApiHandler(broker)
 {
@@ -21,11 +22,12 @@ public sealed class DeleteTopicsHandler(BrokerNode broker) : ApiHandler(broker)
         var targets = request.Version >= 6
             ? delete.Topics.Select(t => (t.Name, t.TopicId)).ToList()
             : delete.TopicNames.Select(n => ((string?)n, Guid.Empty)).ToList();
+        var proposed = new List<(DeleteTopicsResponse.DeletableTopicResult Result, long Offset)>();
         foreach (var (name, id) in targets)
         {
             var result = new DeleteTopicsResponse.DeletableTopicResult { Name = name, TopicId = id };
             response.Responses.Add(result);
-            var topic = name is not null ? Broker.FindTopic(name) : Broker.Topics.FirstOrDefault(t => t.TopicId == id);
+            var topic = name is not null ? Broker.FindControllerTopic(name) : Broker.FindControllerTopic(id);
             if (topic is null || (name is not null && id != Guid.Empty && topic.TopicId != id))
             {
                 result.ErrorCode = name is null ? ErrorCode.UnknownTopicId : ErrorCode.UnknownTopicOrPartition;
@@ -35,8 +37,14 @@ public sealed class DeleteTopicsHandler(BrokerNode broker) : ApiHandler(broker)
             }
             result.Name = topic.Name;
             result.TopicId = topic.TopicId;
-            result.ErrorCode = Broker.DeleteTopic(topic.Name);
+            result.ErrorCode = Broker.ProposeDeleteTopic(topic.Name, out long offset);
+            if (offset >= 0) proposed.Add((result, offset));
         }
-        request.Respond(response);
+        Broker.WhenMetadataResolved(proposed.Count == 0 ? -1 : proposed[^1].Offset, committed =>
+        {
+            foreach (var (result, offset) in proposed)
+                if (offset > committed) result.ErrorCode = ErrorCode.KafkaStorageError;
+            request.Respond(response);
+        });
     }
 }

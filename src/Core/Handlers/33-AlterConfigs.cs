@@ -19,6 +19,7 @@ public sealed class AlterConfigsHandler(BrokerNode broker) : ApiHandler(broker)
     {
         var alter = AlterConfigsRequest.Read(ref body, request.Version);
         var response = new AlterConfigsResponse();
+        var proposed = new List<(AlterConfigsResponse.AlterConfigsResourceResponse Result, long Offset)>();
         foreach (var resource in alter.Resources)
         {
             var r = new AlterConfigsResponse.AlterConfigsResourceResponse { ResourceType = resource.ResourceType, ResourceName = resource.ResourceName };
@@ -28,7 +29,7 @@ public sealed class AlterConfigsHandler(BrokerNode broker) : ApiHandler(broker)
                 (r.ErrorCode, r.ErrorMessage) = (ErrorCode.InvalidRequest, $"Altering {resource.ResourceType} configs is not supported.");
                 continue;
             }
-            (r.ErrorCode, r.ErrorMessage) = Broker.AlterTopicConfig(resource.ResourceName, overrides =>
+            (r.ErrorCode, r.ErrorMessage) = Broker.ProposeAlterTopicConfig(resource.ResourceName, overrides =>
             {
                 overrides.Clear();
                 foreach (var c in resource.Configs)
@@ -37,8 +38,14 @@ public sealed class AlterConfigsHandler(BrokerNode broker) : ApiHandler(broker)
                     overrides[c.Name] = c.Value;
                 }
                 return (ErrorCode.None, null);
-            }, alter.ValidateOnly);
+            }, alter.ValidateOnly, out long offset);
+            if (offset >= 0) proposed.Add((r, offset));
         }
-        request.Respond(response);
+        Broker.WhenMetadataResolved(proposed.Count == 0 ? -1 : proposed[^1].Offset, committed =>
+        {
+            foreach (var (r, offset) in proposed)
+                if (offset > committed) (r.ErrorCode, r.ErrorMessage) = (ErrorCode.KafkaStorageError, "The metadata log could not be written.");
+            request.Respond(response);
+        });
     }
 }

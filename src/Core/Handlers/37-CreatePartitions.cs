@@ -18,6 +18,7 @@ public sealed class CreatePartitionsHandler(BrokerNode broker) : ApiHandler(brok
     {
         var create = CreatePartitionsRequest.Read(ref body, request.Version);
         var response = new CreatePartitionsResponse();
+        var proposed = new List<(CreatePartitionsResponse.CreatePartitionsTopicResult Result, long Offset)>();
         foreach (var t in create.Topics)
         {
             var r = new CreatePartitionsResponse.CreatePartitionsTopicResult { Name = t.Name };
@@ -28,8 +29,14 @@ public sealed class CreatePartitionsHandler(BrokerNode broker) : ApiHandler(brok
                 (r.ErrorCode, r.ErrorMessage) = (ErrorCode.InvalidReplicaAssignment, $"Assignments may name only broker {Broker.Config.NodeId}.");
                 continue;
             }
-            (r.ErrorCode, r.ErrorMessage) = Broker.CreatePartitions(t.Name, t.Count, create.ValidateOnly);
+            (r.ErrorCode, r.ErrorMessage) = Broker.ProposeCreatePartitions(t.Name, t.Count, create.ValidateOnly, out long offset);
+            if (offset >= 0) proposed.Add((r, offset));
         }
-        request.Respond(response);
+        Broker.WhenMetadataResolved(proposed.Count == 0 ? -1 : proposed[^1].Offset, committed =>
+        {
+            foreach (var (r, offset) in proposed)
+                if (offset > committed) (r.ErrorCode, r.ErrorMessage) = (ErrorCode.KafkaStorageError, "The metadata log could not be written.");
+            request.Respond(response);
+        });
     }
 }

@@ -20,6 +20,7 @@ public sealed class IncrementalAlterConfigsHandler(BrokerNode broker) : ApiHandl
     {
         var alter = IncrementalAlterConfigsRequest.Read(ref body, request.Version);
         var response = new IncrementalAlterConfigsResponse();
+        var proposed = new List<(AlterConfigsResponse.AlterConfigsResourceResponse Result, long Offset)>();
         foreach (var resource in alter.Resources)
         {
             var r = new AlterConfigsResponse.AlterConfigsResourceResponse { ResourceType = resource.ResourceType, ResourceName = resource.ResourceName };
@@ -29,8 +30,8 @@ public sealed class IncrementalAlterConfigsHandler(BrokerNode broker) : ApiHandl
                 (r.ErrorCode, r.ErrorMessage) = (ErrorCode.InvalidRequest, $"Altering {resource.ResourceType} configs is not supported.");
                 continue;
             }
-            var topic = Broker.FindTopic(resource.ResourceName);
-            (r.ErrorCode, r.ErrorMessage) = Broker.AlterTopicConfig(resource.ResourceName, overrides =>
+            var topic = Broker.FindControllerTopic(resource.ResourceName);
+            (r.ErrorCode, r.ErrorMessage) = Broker.ProposeAlterTopicConfig(resource.ResourceName, overrides =>
             {
                 foreach (var c in resource.Configs)
                 {
@@ -61,8 +62,14 @@ public sealed class IncrementalAlterConfigsHandler(BrokerNode broker) : ApiHandl
                     }
                 }
                 return (ErrorCode.None, null);
-            }, alter.ValidateOnly);
+            }, alter.ValidateOnly, out long offset);
+            if (offset >= 0) proposed.Add((r, offset));
         }
-        request.Respond(response);
+        Broker.WhenMetadataResolved(proposed.Count == 0 ? -1 : proposed[^1].Offset, committed =>
+        {
+            foreach (var (r, offset) in proposed)
+                if (offset > committed) (r.ErrorCode, r.ErrorMessage) = (ErrorCode.KafkaStorageError, "The metadata log could not be written.");
+            request.Respond(response);
+        });
     }
 }

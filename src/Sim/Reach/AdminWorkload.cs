@@ -307,7 +307,7 @@ public sealed partial class AdminWorkload
 
     private string? DeleteTopic(KafkaClient client, int node)
     {
-        var t = PickTopic(x => x.Mutable);
+        var t = PickTopic(x => x.Mutable && !x.StrayWritesPossible);
         if (t is null) return null;
         var before = t.State!;
         var after = TopicState.Absent;
@@ -634,6 +634,7 @@ public sealed partial class AdminWorkload
         var finish = DataOp(t);
         bool sent = Send(client, node, ApiKey.Produce, request, response => finish(() =>
         {
+            if (response.Status != ResponseStatus.Ok) t.StrayWritesPossible = true;
             var r = (response.Body as ProduceResponse)?.Responses.FirstOrDefault()?.PartitionResponses.FirstOrDefault();
             if (response.Status != ResponseStatus.Ok || r is null || r.ErrorCode != ErrorCode.None)
             {
@@ -875,6 +876,7 @@ public sealed partial class AdminWorkload
         var finish = DataOp(t);
         bool sent = Send(client, node, ApiKey.DeleteRecords, request, response => finish(() =>
         {
+            if (response.Status != ResponseStatus.Ok) t.StrayWritesPossible = true;
             if (response.Status != ResponseStatus.Ok) return;
             var x = ((DeleteRecordsResponse)response.Body!).Topics.FirstOrDefault()?.Partitions.FirstOrDefault();
             Model.Count("DeleteRecords");

@@ -1,0 +1,160 @@
+using DetKafka.Core.Abstractions;
+using DetKafka.Core.Metadata;
+using DetKafka.Core.Protocol;
+using DetKafka.Core.Storage;
+
+namespace DetKafka.Core.Broker;
+
+// Topic metadata as a log (issue 16 item 6). A topic change is proposed as a batch of metadata records: it is
+// validated against the controller's view (published image + proposals in flight), appended to the metadata log,
+// applied to the controller's view at once, and published (the topic image every handler reads, the partition
+// logs created or deleted, configs pushed to the partitions) only when the log says it is committed. Admin
+// handlers answer from the commit callback (WhenMetadataResolved), never before: a change a client was told about
+// survives a crash. With the Raft metadata quorum, "committed" becomes "committed by the quorum" and this file
+// does not change.
+public sealed partial class BrokerNode
+{
+    private MetadataLog _metadataLog = null!;
+    private TopicImage _published = null!;
+    private TopicImage _controller = null!;
+
+    /// <summary>The node's metadata log (tests and the simulator read its offsets).</summary>
+    public MetadataLog MetadataLog => _metadataLog;
+
+    /// <summary>A topic as the controller sees it (committed or proposed): what admin requests are validated against.</summary>
+    internal TopicInfo? FindControllerTopic(string name) => _controller.ByName.GetValueOrDefault(name);
+
+    internal TopicInfo? FindControllerTopic(Guid id) => id == Guid.Empty ? null : _controller.FindById(id);
+
+    private void InitializeMetadata()
+    {
+        _published = new TopicImage(_topics);
+        _controller = _published.Copy();
+        _metadataLog = new MetadataLog(Disk, Config.DataDirectory, Log, new CommitListener(this));
+    }
+
+    /// <summary>Start-up: replay the snapshot and the log into the published image (no side effects: the partition
+    /// logs are opened after it), migrating a data directory that still has the old topics file.</summary>
+    private void RecoverMetadata()
+    {
+        foreach (var batch in _metadataLog.Recover())
+            foreach (var record in batch) _published.Apply(record);
+        if (_metadata.LegacyTopicsFileExists)
+        {
+            if (!_metadataLog.HasContent)
+            {
+                // The pre-log format: one file with every topic. Its content becomes the log's first batch, made
+                // durable before the old file goes; a crash in between finds both and keeps the log.
+                var legacy = new SortedDictionary<string, TopicInfo>(StringComparer.Ordinal);
+                foreach (var t in _metadata.LoadLegacyTopics()) legacy.Add(t.Name, t);
+                var records = new TopicImage(legacy).ToRecords(Config.NodeId);
+                if (records.Count > 0)
+                {
+                    var status = _metadataLog.Append(records, out _, requestSync: false);
+                    if (status == DiskStatus.Ok) status = _metadataLog.CommitNow();
+                    if (status != DiskStatus.Ok) throw new StorageException($"migrating the topics file into the metadata log: {status}", status);
+                }
+                Log.Info("Migrated {Count} topics from the old topics file into the metadata log", legacy.Count);
+            }
+            _metadata.DeleteLegacyTopicsFile();
+        }
+        _controller = _published.Copy();
+    }
+
+    private void OnMetadataSyncCompleted(long token, DiskStatus status)
+    {
+        _metadataLog.OnSyncCompleted(token, status);
+        MaybeSnapshotMetadata();
+    }
+
+    /// <summary>Compacts the metadata log into a snapshot of the published image when enough was appended.</summary>
+    private void MaybeSnapshotMetadata()
+    {
+        if (_metadataLog.SnapshotDue) _metadataLog.WriteSnapshot(_published.ToRecords(Config.NodeId));
+    }
+
+    /// <summary>Appends a proposal and applies it to the controller's view. KafkaStorageError when it cannot be
+    /// written (nothing changed then).</summary>
+    private (ErrorCode Error, string? Message) Propose(List<MetadataRecord> records, string what, out long offset)
+    {
+        // The synchronous API (CommitMetadataNow next) syncs at once instead of requesting a sync.
+        var status = _metadataLog.Append(records, out offset, requestSync: !_proposingSynchronously);
+        if (status != DiskStatus.Ok)
+        {
+            Log.Error("Could not {What}: the metadata log write failed ({Status})", what, status);
+            return (ErrorCode.KafkaStorageError, "The metadata log could not be written.");
+        }
+        foreach (var record in records) _controller.Apply(record);
+        return (ErrorCode.None, null);
+    }
+
+    /// <summary>Blocks until <paramref name="offset"/> is durable (the synchronous API: start-up, tools, tests, the
+    /// rare internal callers that cannot wait for an input). True when it was committed.</summary>
+    private bool CommitMetadataNow(long offset)
+    {
+        _metadataLog.CommitNow();
+        MaybeSnapshotMetadata();
+        return offset <= _metadataLog.CommittedOffset;
+    }
+
+    /// <summary>Set while a synchronous topic change (CreateTopic, DeleteTopic, ... called directly) proposes.</summary>
+    private bool _proposingSynchronously;
+
+    private T Synchronously<T>(Func<T> propose)
+    {
+        _proposingSynchronously = true;
+        try { return propose(); }
+        finally { _proposingSynchronously = false; }
+    }
+
+    /// <summary>
+    /// Calls <paramref name="then"/> once every change this request proposed (up to <paramref name="offset"/>; -1 for
+    /// none) is committed or abandoned, with the last committed offset: an offset at or below it was committed.
+    /// </summary>
+    internal void WhenMetadataResolved(long offset, Action<long> then)
+    {
+        if (offset < 0) then(_metadataLog.CommittedOffset);
+        else _metadataLog.WhenResolved(offset, then);
+    }
+
+    /// <summary>A committed batch reaches the published image; once started, the partition layer follows it.</summary>
+    private void PublishCommitted(IReadOnlyList<MetadataRecord> records)
+    {
+        var touched = new List<TopicInfo>();
+        var configChanged = new HashSet<TopicInfo>(ReferenceEqualityComparer.Instance);
+        foreach (var record in records)
+        {
+            var topic = _published.Apply(record);
+            if (topic is null) continue;
+            if (!touched.Contains(topic)) touched.Add(topic);
+            if (record is ConfigRecord) configChanged.Add(topic);
+        }
+        if (!_started) return;
+        foreach (var topic in touched)
+        {
+            bool removed = !_topics.TryGetValue(topic.Name, out var current) || !ReferenceEquals(current, topic);
+            if (removed)
+            {
+                for (int p = 0; p < topic.PartitionCount; p++) Replicas.DeletePartition(new TopicPartition(topic.Name, p));
+                Purgatory.OnTopicDeleted(topic.Name, topic.PartitionCount);
+                Log.Info("Deleted topic {Topic}", topic.Name);
+                continue;
+            }
+            EnsureLogs(topic);
+            if (configChanged.Contains(topic))
+            {
+                var config = EffectiveConfig(topic);
+                for (int p = 0; p < topic.PartitionCount; p++)
+                    if (Replicas.GetPartition(topic.Name, p) is { } partition) Replicas.UpdateConfig(partition, config);
+            }
+        }
+    }
+
+    private sealed class CommitListener(BrokerNode node) : IMetadataCommitListener
+    {
+        public void OnCommitted(long lastOffset, IReadOnlyList<MetadataRecord> records) => node.PublishCommitted(records);
+
+        // Nobody was told the abandoned proposals succeeded: the controller's view goes back to what is committed.
+        public void OnAbandoned() => node._controller.ResetTo(node._published);
+    }
+}
