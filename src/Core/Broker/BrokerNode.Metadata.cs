@@ -15,8 +15,8 @@ namespace DetKafka.Core.Broker;
 public sealed partial class BrokerNode
 {
     private MetadataLog _metadataLog = null!;
-    private TopicImage _published = null!;
-    private TopicImage _controller = null!;
+    private MetadataImage _published = null!;
+    private MetadataImage _controller = null!;
 
     /// <summary>The node's metadata log (tests and the simulator read its offsets).</summary>
     public MetadataLog MetadataLog => _metadataLog;
@@ -28,7 +28,7 @@ public sealed partial class BrokerNode
 
     private void InitializeMetadata()
     {
-        _published = new TopicImage(_topics);
+        _published = new MetadataImage(_topics);
         _controller = _published.Copy();
         _metadataLog = new MetadataLog(Disk, Config.DataDirectory, Log, new CommitListener(this));
     }
@@ -47,18 +47,41 @@ public sealed partial class BrokerNode
                 // durable before the old file goes; a crash in between finds both and keeps the log.
                 var legacy = new SortedDictionary<string, TopicInfo>(StringComparer.Ordinal);
                 foreach (var t in _metadata.LoadLegacyTopics()) legacy.Add(t.Name, t);
-                var records = new TopicImage(legacy).ToRecords(Config.NodeId);
-                if (records.Count > 0)
-                {
-                    var status = _metadataLog.Append(records, out _, requestSync: false);
-                    if (status == DiskStatus.Ok) status = _metadataLog.CommitNow();
-                    if (status != DiskStatus.Ok) throw new StorageException($"migrating the topics file into the metadata log: {status}", status);
-                }
+                var records = new MetadataImage(legacy).ToRecords(Config.NodeId);
+                if (records.Count > 0) CommitMetadataRecordsNow(records, "migrate the topics file into the metadata log");
                 Log.Info("Migrated {Count} topics from the old topics file into the metadata log", legacy.Count);
             }
             _metadata.DeleteLegacyTopicsFile();
         }
+        if (_metadata.LegacyProducerIdsFileExists)
+        {
+            // The pre-log producer-ids file: its block becomes a ProducerIdsRecord, durable before the file goes. A
+            // damaged file (null) adds nothing: start-up continues past the largest producer id the logs hold.
+            long next = _metadata.LoadLegacyNextProducerId() ?? 0;
+            if (next > _published.NextProducerId) CommitMetadataRecordsNow([new ProducerIdsRecord(Config.NodeId, next)], "migrate the producer-ids file");
+            _metadata.DeleteLegacyProducerIdsFile();
+            Log.Info("Migrated the producer id block {Next} from the old producer-ids file into the metadata log", next);
+        }
         _controller = _published.Copy();
+    }
+
+    /// <summary>Appends records and syncs them at once (start-up migrations); throws when they cannot be made durable.</summary>
+    private void CommitMetadataRecordsNow(List<MetadataRecord> records, string what)
+    {
+        var status = _metadataLog.Append(records, out _, requestSync: false);
+        if (status == DiskStatus.Ok) status = _metadataLog.CommitNow();
+        if (status != DiskStatus.Ok) throw new StorageException($"could not {what}: the metadata log write failed ({status})", status);
+    }
+
+    /// <summary>Records that producer ids below <paramref name="next"/> are taken and waits until that is durable
+    /// (Kafka's controller answers AllocateProducerIds once its ProducerIdsRecord commits).</summary>
+    private void CommitProducerIdBlock(long next)
+    {
+        long offset = -1;
+        var (error, _) = Synchronously(() => Propose([new ProducerIdsRecord(Config.NodeId, next)], "take a producer id block", out offset));
+        if (error != ErrorCode.None || !CommitMetadataNow(offset))
+            throw new StorageException("the producer id block could not be committed to the metadata log", DiskStatus.IoError);
+        Log.Info("Producer ids below {Next} are taken (metadata log offset {Offset})", next, offset);
     }
 
     private void OnMetadataSyncCompleted(long token, DiskStatus status)

@@ -18,7 +18,7 @@ public sealed partial class BrokerNode
     private long _nextRetentionMs = long.MaxValue;
     private long _nextCleanerStepMs = long.MaxValue;
 
-    /// <summary>Producer ids are taken from the store in blocks of this many (Kafka: 1000), one sync per block.</summary>
+    /// <summary>Producer ids are taken in blocks of this many (Kafka: 1000), one metadata-log commit per block.</summary>
     private const long ProducerIdBlockSize = 1000;
     private long _nextProducerId;
     private long _producerIdBlockEnd;
@@ -26,17 +26,18 @@ public sealed partial class BrokerNode
     public string ClusterId { get; private set; } = "";
 
     /// <summary>
-    /// A producer id no producer of this cluster had before (InitProducerId). A new block is made durable before
-    /// its first id is handed out, so a crash can skip ids but never repeat one. Throws
-    /// <see cref="StorageException"/> when the block cannot be written.
+    /// A producer id no producer of this cluster had before (InitProducerId). A new block is a ProducerIdsRecord
+    /// committed to the metadata log before its first id is handed out, so a crash can skip ids but never repeat
+    /// one. Throws <see cref="StorageException"/> when the block cannot be committed.
     /// </summary>
     internal long AllocateProducerId()
     {
         Check.That(_started, "producer ids are handed out once the node has started");
         if (_nextProducerId == _producerIdBlockEnd)
         {
-            long end = checked(_producerIdBlockEnd + ProducerIdBlockSize);
-            _metadata.SaveNextProducerIdBlock(end);
+            long end = checked(Math.Max(_producerIdBlockEnd, _controller.NextProducerId) + ProducerIdBlockSize);
+            CommitProducerIdBlock(end);
+            _nextProducerId = Math.Max(_nextProducerId, end - ProducerIdBlockSize);
             _producerIdBlockEnd = end;
         }
         Check.That(_nextProducerId < _producerIdBlockEnd);
@@ -108,7 +109,6 @@ public sealed partial class BrokerNode
         _metadata.EnsureDataDirectory();
         ClusterId = _metadata.LoadOrCreateClusterId(Config.NodeId, Random);
         RecoverMetadata();
-        long? producerIdBlock = _metadata.LoadNextProducerIdBlock();
         _logs = new LogManager(Disk, Config.DataDirectory, Log);
         var found = _logs.LoadAll(name => _topics.TryGetValue(name, out var t) ? EffectiveConfig(t) : _brokerDefaults, Clock.WallClockMs);
         foreach (var tp in found)
@@ -122,11 +122,11 @@ public sealed partial class BrokerNode
         }
         Replicas.LoadAll();
         foreach (var t in _topics.Values) EnsureLogs(t);
-        // Ids of a block handed out before a crash are never reused: the next block starts past it, and past every id
-        // a partition has seen (the only record left when the block file was damaged).
+        // Ids of a block handed out before a crash are never reused: the next block starts past every committed block,
+        // and past every id a partition has seen (the only record left when an old producer-ids file was damaged).
         long largestSeen = -1;
         foreach (var log in _logs.Logs) largestSeen = Math.Max(largestSeen, log.Producers.LargestProducerId);
-        _nextProducerId = _producerIdBlockEnd = Math.Max(producerIdBlock ?? 0, largestSeen + 1);
+        _nextProducerId = _producerIdBlockEnd = Math.Max(_published.NextProducerId, largestSeen + 1);
         _started = true;
         Groups.Load();
         Transactions.Load();
@@ -217,7 +217,11 @@ public sealed partial class BrokerNode
         }
         if (!_brokerDefaults.TryWith(Overrides(overrides), out _, out var configError))
             return (Protocol.ErrorCode.InvalidConfig, configError);
-        var topic = new TopicInfo(name, Random.NextUuid(), partitions, overrides);
+        // Unique among the topics the controller knows: a node restarted with the same random stream (a harness that
+        // restarts with its seed) could draw an id a surviving topic already has, and one id for two topics breaks the image.
+        Guid topicId;
+        do topicId = Random.NextUuid(); while (topicId == Guid.Empty || _controller.FindById(topicId) is not null);
+        var topic = new TopicInfo(name, topicId, partitions, overrides);
         created = topic;
         if (validateOnly) return (Protocol.ErrorCode.None, null);
         var records = new List<Metadata.MetadataRecord>(partitions + overrides.Count + 1) { new Metadata.TopicRecord(name, topic.TopicId) };

@@ -7,12 +7,12 @@ using DetKafka.Core.Util;
 namespace DetKafka.Core.Broker;
 
 /// <summary>
-/// The node's own small durable files: <c>meta.properties</c> (cluster id and node id, the same text format
-/// as Kafka's) and <c>__detkafka_producer_ids</c>, each replaced atomically: write a temporary file, sync it,
-/// rename over the old one. Topics live in the metadata log (<see cref="Metadata.MetadataLog"/>); this class
-/// still reads the old topics file, <c>__detkafka_topics</c>, once, to migrate a data directory written before
-/// the log existed: magic "DKT1", int32 count, per topic (string name, uuid id, int32 partitions, int32 config
-/// count, string key/value pairs), then the CRC-32C of everything before it.
+/// The node's own small durable file, <c>meta.properties</c> (cluster id and node id, the same text format as
+/// Kafka's), replaced atomically: write a temporary file, sync it, rename over the old one. Topics and producer-id
+/// blocks live in the metadata log (<see cref="Metadata.MetadataLog"/>); this class still reads the two side files
+/// that held them before the log existed, once, to migrate a data directory: <c>__detkafka_topics</c> (magic
+/// "DKT1", int32 count, per topic (string name, uuid id, int32 partitions, int32 config count, string key/value
+/// pairs), then the CRC-32C of everything before it) and <c>__detkafka_producer_ids</c> (below).
 /// </summary>
 internal sealed class MetadataStore(IDisk disk, string dataDirectory, IBrokerLog log)
 {
@@ -55,11 +55,18 @@ internal sealed class MetadataStore(IDisk disk, string dataDirectory, IBrokerLog
     public bool LegacyTopicsFileExists => disk.FileExists(PathOf(TopicsFile));
 
     /// <summary>Removes the old topics file once its content is durable in the metadata log.</summary>
-    public void DeleteLegacyTopicsFile()
+    public void DeleteLegacyTopicsFile() => DeleteDurably(TopicsFile);
+
+    public bool LegacyProducerIdsFileExists => disk.FileExists(PathOf(ProducerIdsFile));
+
+    /// <summary>Removes the old producer-ids file once its block is durable in the metadata log.</summary>
+    public void DeleteLegacyProducerIdsFile() => DeleteDurably(ProducerIdsFile);
+
+    private void DeleteDurably(string name)
     {
-        disk.DeleteFile(PathOf(TopicsFile));
+        disk.DeleteFile(PathOf(name));
         var synced = disk.SyncDirectory(dataDirectory);
-        if (synced != DiskStatus.Ok) throw new StorageException($"syncing the directory after removing {TopicsFile}: {synced}", synced);
+        if (synced != DiskStatus.Ok) throw new StorageException($"syncing the directory after removing {name}: {synced}", synced);
     }
 
     /// <summary>The topics of the old topics file (migration only).</summary>
@@ -91,12 +98,11 @@ internal sealed class MetadataStore(IDisk disk, string dataDirectory, IBrokerLog
     }
 
     /// <summary>
-    /// The first producer id not yet handed out in any block: <c>__detkafka_producer_ids</c>, magic "DKP1", int64,
-    /// CRC-32C. The same record Kafka keeps in its metadata log (ProducerIdsRecord); it moves there with the rest
-    /// of this store when the metadata log exists (issue 16). Zero when the file does not exist yet, null when it is
-    /// damaged.
+    /// The old producer-ids file's value (migration only): the first producer id not yet handed out in any block,
+    /// <c>__detkafka_producer_ids</c>, magic "DKP1", int64, CRC-32C. Zero when the file does not exist, null when it
+    /// is damaged.
     /// </summary>
-    public long? LoadNextProducerIdBlock()
+    public long? LoadLegacyNextProducerId()
     {
         string path = PathOf(ProducerIdsFile);
         if (!disk.FileExists(path)) return 0;
@@ -111,16 +117,6 @@ internal sealed class MetadataStore(IDisk disk, string dataDirectory, IBrokerLog
         long next = System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(bytes.AsSpan(4));
         Check.That(next >= 0, "producer ids are not negative");
         return next;
-    }
-
-    /// <summary>Durably records that ids below <paramref name="next"/> are taken (before any of them is handed out).</summary>
-    public void SaveNextProducerIdBlock(long next)
-    {
-        Span<byte> bytes = stackalloc byte[16];
-        ProducerIdsMagic.CopyTo(bytes);
-        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(bytes[4..], next);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bytes[12..], Crc32C.Compute(bytes[..12]));
-        ReplaceAtomically(PathOf(ProducerIdsFile), bytes);
     }
 
     private byte[] ReadAll(string path)

@@ -16,6 +16,7 @@ public enum MetadataRecordType : short
     Partition = 3,
     Config = 4,
     RemoveTopic = 9,
+    ProducerIds = 15,
 }
 
 /// <summary>One metadata record. Immutable: a proposed batch is shared by the log, the controller's view and
@@ -50,6 +51,14 @@ public sealed record ConfigRecord(sbyte ResourceType, string ResourceName, strin
 public sealed record RemoveTopicRecord(Guid TopicId) : MetadataRecord
 {
     public override MetadataRecordType Type => MetadataRecordType.RemoveTopic;
+}
+
+/// <summary>Producer ids below <paramref name="NextProducerId"/> are taken (Kafka's ProducerIdsRecord): a block is
+/// recorded before its first id is handed out, so no two producers of the cluster ever get the same id. Only the
+/// largest value matters; <paramref name="BrokerId"/> names the node that took the block.</summary>
+public sealed record ProducerIdsRecord(int BrokerId, long NextProducerId) : MetadataRecord
+{
+    public override MetadataRecordType Type => MetadataRecordType.ProducerIds;
 }
 
 /// <summary>
@@ -113,6 +122,10 @@ public static class MetadataCodec
                 break;
             case RemoveTopicRecord r:
                 w.WriteUuid(r.TopicId);
+                break;
+            case ProducerIdsRecord p:
+                w.WriteInt32(p.BrokerId);
+                w.WriteInt64(p.NextProducerId);
                 break;
             default:
                 throw new InvariantViolationException("unknown metadata record " + record.GetType().Name);
@@ -183,6 +196,13 @@ public static class MetadataCodec
                 return new ConfigRecord(r.ReadInt8(), r.ReadString(false), r.ReadString(false), r.ReadNullableString(false));
             case MetadataRecordType.RemoveTopic:
                 return new RemoveTopicRecord(r.ReadUuid());
+            case MetadataRecordType.ProducerIds:
+            {
+                int broker = r.ReadInt32();
+                long next = r.ReadInt64();
+                if (next < 0) throw new ProtocolException("negative producer id block");
+                return new ProducerIdsRecord(broker, next);
+            }
             default:
                 throw new ProtocolException($"unknown metadata record type {(short)type}");
         }

@@ -4,17 +4,18 @@ using DetKafka.Core.Util;
 namespace DetKafka.Core.Metadata;
 
 /// <summary>
-/// The topics as applying metadata records in order leaves them (Kafka's MetadataImage, topics part). Two
+/// What applying metadata records in order leaves (Kafka's MetadataImage): the topics, and the producer-id blocks
+/// taken so far (Kafka's ProducerIdsImage: the first id no block holds). Two
 /// instances live on a node: the published image (committed records only: what every handler, the partition
 /// layer and Metadata see) and the controller's view (published plus proposals not yet durable: what the next
 /// proposal is validated against, so two creates of one name cannot both pass). Applying a record that does not
 /// fit the image (a partition of an unknown topic) is a broken log, not bad input: it fails an assertion.
 /// </summary>
-public sealed class TopicImage
+public sealed class MetadataImage
 {
     private readonly Dictionary<Guid, TopicInfo> _byId = new();
 
-    public TopicImage(SortedDictionary<string, TopicInfo> byName)
+    public MetadataImage(SortedDictionary<string, TopicInfo> byName)
     {
         ByName = byName;
         foreach (var t in byName.Values) _byId.Add(t.TopicId, t);
@@ -25,20 +26,24 @@ public sealed class TopicImage
 
     public TopicInfo? FindById(Guid id) => _byId.GetValueOrDefault(id);
 
+    /// <summary>The first producer id no recorded block holds (0 before any block).</summary>
+    public long NextProducerId { get; private set; }
+
     /// <summary>A deep copy (the controller's view starts as a copy of the published image).</summary>
-    public TopicImage Copy()
+    public MetadataImage Copy()
     {
         var copy = new SortedDictionary<string, TopicInfo>(StringComparer.Ordinal);
         foreach (var (name, t) in ByName)
             copy.Add(name, new TopicInfo(t.Name, t.TopicId, t.PartitionCount, new SortedDictionary<string, string>(t.ConfigOverrides, StringComparer.Ordinal)));
-        return new TopicImage(copy);
+        return new MetadataImage(copy) { NextProducerId = NextProducerId };
     }
 
     /// <summary>Replace this image's content with <paramref name="source"/>'s (deep).</summary>
-    public void ResetTo(TopicImage source)
+    public void ResetTo(MetadataImage source)
     {
         ByName.Clear();
         _byId.Clear();
+        NextProducerId = source.NextProducerId;
         foreach (var t in source.Copy().ByName.Values)
         {
             ByName.Add(t.Name, t);
@@ -83,6 +88,11 @@ public sealed class TopicImage
                 ByName.Remove(info!.Name);
                 return info;
             }
+            case ProducerIdsRecord ids:
+                // Blocks only grow: a smaller value (never written) would hand out ids twice.
+                Check.That(ids.NextProducerId >= NextProducerId, "producer id blocks only grow");
+                NextProducerId = ids.NextProducerId;
+                return null;
             default:
                 throw new InvariantViolationException("unknown metadata record " + record.GetType().Name);
         }
@@ -98,6 +108,7 @@ public sealed class TopicImage
             for (int p = 0; p < t.PartitionCount; p++) records.Add(new PartitionRecord(t.TopicId, p, nodeId, 0, [nodeId]));
             foreach (var (k, v) in t.ConfigOverrides) records.Add(new ConfigRecord(ConfigRecord.TopicResource, t.Name, k, v));
         }
+        if (NextProducerId > 0) records.Add(new ProducerIdsRecord(nodeId, NextProducerId));
         return records;
     }
 }
