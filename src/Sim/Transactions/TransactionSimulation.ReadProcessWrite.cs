@@ -104,7 +104,12 @@ public sealed partial class TransactionSimulation
             }
             if (_random.NextBool(_options.ReplaceInstanceProbability)) Replace(_random.NextInt(0, _loops.Length), zombie: _random.NextBool(0.5));
             if (_random.NextBool(_options.CrashMidTransactionProbability / 4)) CrashAll(null);
-            if (_node.Transactions.HeldMarkers.Count > 0 && _random.NextBool(0.3)) _node.Transactions.ReleaseHeldMarkers(_random.NextInt(1, 3));
+            if (_node.Transactions.HeldMarkers.Count > 0 && _random.NextBool(0.3))
+            {
+                int n = Math.Min(_node.Transactions.HeldMarkers.Count, _random.NextInt(1, 3));
+                _result.HeldMarkersReleased += n;
+                _node.Transactions.ReleaseHeldMarkers(n);
+            }
             DeliverStaleMarkers(final: false);
             if (_delayed.Count > 0 && _random.NextBool(0.3)) DeliverDelayed(_delayed[_random.NextInt(0, _delayed.Count)]);
         }
@@ -387,6 +392,8 @@ public sealed partial class TransactionSimulation
         foreach (var t in _node.Transactions.Transactions)
             if (t.State is Core.Transactions.TxnState.PrepareCommit or Core.Transactions.TxnState.PrepareAbort && _stale.Count < 50)
                 _stale.Add(new StaleMarker(t.TransactionalId, t.ProducerId, t.ProducerEpoch, t.State == Core.Transactions.TxnState.PrepareCommit, epoch, t.Partitions.ToList()));
+        if (_node.Transactions.Transactions.Any(t => t.State is Core.Transactions.TxnState.PrepareCommit or Core.Transactions.TxnState.PrepareAbort))
+            _result.CrashesBetweenPrepareAndMarkers++;
         Crash();
         _injectorPid = -1;
         _zombies.Clear();

@@ -52,6 +52,11 @@ public sealed class TransactionSimResult
     public int LateProducesRefused { get; set; }
     /// <summary>Read-process-write: markers from before a crash delivered (and refused) after the restart.</summary>
     public int StaleMarkersDelivered { get; set; }
+    /// <summary>Read-process-write: marker writes held back and applied late while the node stayed up.</summary>
+    public int HeldMarkersReleased { get; set; }
+    /// <summary>Read-process-write: crashes while a transaction was prepared (PrepareCommit/PrepareAbort durable)
+    /// and its markers not all written.</summary>
+    public int CrashesBetweenPrepareAndMarkers { get; set; }
     /// <summary>Read-process-write: input records whose one committed output was counted.</summary>
     public int ExactlyOnceOutputs { get; set; }
     public bool IsValid => Violations.Count == 0;
