@@ -127,6 +127,7 @@ public sealed partial class TransactionCoordinator
                 WriteMarkersAndComplete(txn);
             }
         ScheduleTimeouts();
+        ScheduleExpiration();
         _broker.Log.Info("Transaction coordinator epoch {Epoch}: loaded {Count} transactional ids from {Records} records of {Topic}",
             CoordinatorEpoch, _txns.Count, records, TransactionRecords.StateTopic);
     }
