@@ -365,7 +365,7 @@ public sealed partial class TransactionCoordinator
         }
         if ((Faults & TransactionFaults.AcceptStaleMarkers) != 0)
             coordinatorEpoch = Math.Max(coordinatorEpoch, log.Log.Transactions.LargestCoordinatorEpoch);
-        else if (log.Log.Producers.Describe(producerId) is { } state && producerEpoch < state.Epoch)
+        else if (log.Log.Producers.EpochOf(producerId) is { } current && producerEpoch < current)
         {
             done(ErrorCode.InvalidProducerEpoch);
             return;
