@@ -104,7 +104,8 @@ public sealed record ProducerSpec(
     int RequestTimeoutMs,
     int DeliveryTimeoutMs,
     IReadOnlyDictionary<ApiKey, short> MaxVersions,
-    bool Idempotence = false);
+    bool Idempotence = false,
+    bool Transactional = false);
 
 /// <summary>One consumer client host; it is assigned every partition of the topic.</summary>
 public sealed record ConsumerSpec(
@@ -223,6 +224,10 @@ public sealed record SimulationOptions
     /// <summary>Test-only: broker bugs planted on purpose to show the reference model and the new faults catch
     /// them (src/Sim/Reach/PlantedBugs.cs). Never drawn.</summary>
     public Reach.PlantedBugs PlantedBugs { get; init; }
+
+    /// <summary>Test-only: transaction bugs planted on purpose (Core.Transactions.TransactionFaults;
+    /// TRANSACTIONS.md). Never drawn.</summary>
+    public Core.Transactions.TransactionFaults TransactionFaults { get; init; }
 
     public FaultSpec Fault(FaultKind kind) => _faults[(int)kind];
 

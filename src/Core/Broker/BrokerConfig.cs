@@ -105,4 +105,11 @@ public sealed class BrokerConfig
 
     /// <summary>transaction.abort.timed.out.transaction.cleanup.interval.ms: how often timed-out transactions are aborted.</summary>
     public int TransactionAbortTimedOutTransactionCleanupIntervalMs { get; init; } = 10_000;
+
+    /// <summary>transactional.id.expiration.ms: a transactional id with no transaction in progress and no update for
+    /// this long is forgotten (a tombstone in __transaction_state); its next InitProducerId starts afresh.</summary>
+    public long TransactionalIdExpirationMs { get; init; } = 604_800_000;
+
+    /// <summary>transaction.remove.expired.transaction.cleanup.interval.ms: how often expired ids are looked for.</summary>
+    public int TransactionRemoveExpiredTransactionCleanupIntervalMs { get; init; } = 3_600_000;
 }

@@ -62,6 +62,7 @@ public sealed class Consumer : IClientComponent
     private readonly SortedSet<int> _listing = new();
     private readonly Queue<ConsumedRecord> _buffer = new();
     private readonly List<DecodedRecord> _decoded = new();
+    private long _pendingSkip = -1;
 
     public Consumer(KafkaClient client, ConsumerOptions options)
     {
@@ -315,7 +316,7 @@ public sealed class Consumer : IClientComponent
                 case ErrorCode.None:
                     s.HighWatermark = Math.Max(s.HighWatermark, p.HighWatermark);
                     s.LogStartOffset = p.LogStartOffset;
-                    Deliver(tp, s, p.Records ?? ReadOnlyMemory<byte>.Empty, now);
+                    Deliver(tp, s, p.Records ?? ReadOnlyMemory<byte>.Empty, now, p.AbortedTransactions);
                     break;
                 case ErrorCode.OffsetOutOfRange:
                     PartitionError?.Invoke(tp, p.ErrorCode, $"offset {offset} out of range [{p.LogStartOffset}, {p.HighWatermark}]; resetting");
@@ -338,7 +339,8 @@ public sealed class Consumer : IClientComponent
         if (refresh) _client.RequestMetadataUpdate();
     }
 
-    private void Deliver(TopicPartition tp, PartitionState s, ReadOnlyMemory<byte> records, long now)
+    private void Deliver(TopicPartition tp, PartitionState s, ReadOnlyMemory<byte> records, long now,
+        List<FetchResponse.AbortedTransaction>? aborted = null)
     {
         if (RawBatches is { } raw)
         {
@@ -346,7 +348,9 @@ public sealed class Consumer : IClientComponent
             return;
         }
         _decoded.Clear();
-        var error = RecordBatchDecoder.Decode(records.Span, _decoded, allowPartialTrailingBatch: true);
+        var error = ReadOnlySpanHasTransactions(records.Span)
+            ? DecodeTransactional(records.Span, aborted, s)
+            : RecordBatchDecoder.Decode(records.Span, _decoded, allowPartialTrailingBatch: true);
         long position = s.Position!.Value;
         foreach (var r in _decoded)
         {
@@ -354,6 +358,8 @@ public sealed class Consumer : IClientComponent
             _buffer.Enqueue(new ConsumedRecord(tp, r.Offset, r.Timestamp, r.Key, r.Value, r.Headers));
             position = r.Offset + 1;
         }
+        if (_pendingSkip > position) position = _pendingSkip;
+        _pendingSkip = -1;
         s.Position = position;
         if (error != ErrorCode.None)
         {
@@ -361,6 +367,63 @@ public sealed class Consumer : IClientComponent
             PartitionError?.Invoke(tp, error, $"a fetched batch failed to decode at offset {position}");
             Backoff(s, now, metadata: false);
         }
+    }
+
+    /// <summary>Whether any batch in <paramref name="records"/> is transactional or a control batch (only then
+    /// does delivery walk batch by batch).</summary>
+    private static bool ReadOnlySpanHasTransactions(ReadOnlySpan<byte> records)
+    {
+        int at = 0;
+        while (records.Length - at >= RecordBatch.HeaderSize && RecordBatchHeader.TryRead(records[at..], out var h))
+        {
+            if (h.IsTransactional || h.IsControl) return true;
+            if (h.TotalSize <= 0 || h.TotalSize > records.Length - at) break;
+            at += (int)h.TotalSize;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Kafka's consumer over transactional data: control batches (commit/abort markers) are never records, and at
+    /// read_committed the data of a producer inside an aborted transaction the fetch listed (from its first offset
+    /// to its abort marker) is skipped. The position still moves past skipped batches. A partial trailing batch is
+    /// left for the next fetch.
+    /// </summary>
+    private ErrorCode DecodeTransactional(ReadOnlySpan<byte> records, List<FetchResponse.AbortedTransaction>? abortedList, PartitionState s)
+    {
+        var aborted = Options.IsolationLevel == 1 && abortedList is { Count: > 0 }
+            ? abortedList.OrderBy(a => a.FirstOffset).ToList() : null;
+        var inAborted = new HashSet<long>();
+        int at = 0;
+        long skippedTo = -1;
+        while (records.Length - at >= RecordBatch.HeaderSize && RecordBatchHeader.TryRead(records[at..], out var h))
+        {
+            if (h.TotalSize <= 0 || h.TotalSize > records.Length - at) break; // partial trailing batch
+            var batch = records.Slice(at, (int)h.TotalSize);
+            at += (int)h.TotalSize;
+            while (aborted is { Count: > 0 } && aborted[0].FirstOffset <= h.LastOffset)
+            {
+                inAborted.Add(aborted[0].ProducerId);
+                aborted.RemoveAt(0);
+            }
+            if (h.IsControl)
+            {
+                if (ControlRecord.TryReadMarker(batch, out bool commit, out _) && !commit) inAborted.Remove(h.ProducerId);
+                skippedTo = h.LastOffset + 1;
+                continue;
+            }
+            if (h.IsTransactional && inAborted.Contains(h.ProducerId))
+            {
+                skippedTo = h.LastOffset + 1;
+                continue;
+            }
+            var error = RecordBatchDecoder.Decode(batch, _decoded);
+            if (error != ErrorCode.None) return error;
+        }
+        // Skipped batches at the end still move the position (the delivery loop below only sees records).
+        if (skippedTo > s.Position!.Value && (_decoded.Count == 0 || _decoded[^1].Offset < skippedTo))
+            _pendingSkip = skippedTo;
+        return ErrorCode.None;
     }
 
     /// <summary>Hands whole batches to <paramref name="raw"/> after checking their framing and CRC; a partial trailing

@@ -83,6 +83,11 @@ public sealed class KafkaClient
         ApiKey.DescribeGroups => (0, 5),
         ApiKey.DeleteGroups => (0, 2),
         ApiKey.OffsetDelete => (0, 0),
+        // The transactional producer (TransactionalProducer.cs).
+        ApiKey.AddPartitionsToTxn => (0, 3),
+        ApiKey.AddOffsetsToTxn => (0, 3),
+        ApiKey.EndTxn => (0, 3),
+        ApiKey.TxnOffsetCommit => (0, 3),
         _ => null,
     };
 

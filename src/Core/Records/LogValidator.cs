@@ -52,7 +52,9 @@ public static class LogValidator
                         batches.Count, recordCount, position);
                 var source = records.Slice(position, v.TotalSize);
                 int start = destination.Length;
-                if (targetCodec is { } target && target != v.Header.Codec)
+                // A control batch (a transaction marker) is never recompressed, as in Kafka: readers and the
+                // partition's own marker check read it uncompressed, whatever the topic's compression.type.
+                if (targetCodec is { } target && target != v.Header.Codec && !v.Header.IsControl)
                 {
                     var body = v.Header.Codec == CompressionCodec.None ? source[RecordBatch.RecordsOffset..] : inflated!.WrittenSpan;
                     Recompress(source, body, target, destination);

@@ -97,6 +97,9 @@ public sealed class ProducerStateManager
     public (short Epoch, int LastSequence)? Describe(long producerId)
         => _producers.TryGetValue(producerId, out var e) && e.Count > 0 ? (e.Epoch, e.Last.LastSequence) : null;
 
+    /// <summary>The producer's epoch here (from its batches or markers); null when unknown.</summary>
+    public short? EpochOf(long producerId) => _producers.TryGetValue(producerId, out var e) ? e.Epoch : null;
+
     /// <summary>The sequence number <paramref name="count"/> - 1 records after <paramref name="first"/>, wrapping
     /// from int.MaxValue to 0 as Kafka's sequences do.</summary>
     public static int LastSequenceOf(int first, int count)
@@ -154,10 +157,35 @@ public sealed class ProducerStateManager
         entry.Add(batch);
     }
 
-    /// <summary>Feeds a batch header read from the log (recovery); non-idempotent and control batches add nothing.</summary>
+    /// <summary>
+    /// A transaction marker of <paramref name="producerId"/> at <paramref name="epoch"/> was written (Kafka's
+    /// appendEndTxnMarker): a newer epoch (the coordinator fenced the producer, or KIP-890's bump) becomes the
+    /// producer's epoch here and its sequences start again, so a zombie's batch at the old epoch is refused by the
+    /// partition itself (INVALID_PRODUCER_EPOCH).
+    /// </summary>
+    public void OnMarker(long producerId, short epoch, long offset, long timestamp)
+    {
+        if (producerId < 0 || epoch < 0) return;
+        if (!_producers.TryGetValue(producerId, out var entry))
+        {
+            if (_producers.Count >= ProducersMax) EvictOldest();
+            _producers.Add(producerId, entry = new Entry { Epoch = epoch });
+        }
+        else if (epoch > entry.Epoch) entry.Clear(epoch);
+        entry.LastOffset = Math.Max(entry.LastOffset, offset);
+        entry.LastTimestamp = Math.Max(entry.LastTimestamp, timestamp);
+    }
+
+    /// <summary>Feeds a batch header read from the log (recovery); non-idempotent batches add nothing, a control
+    /// batch (a marker) may move the producer's epoch (<see cref="OnMarker"/>).</summary>
     public void Replay(in RecordBatchHeader header)
     {
-        if (header.ProducerId < 0 || header.IsControl || header.BaseSequence < 0) return;
+        if (header.IsControl)
+        {
+            OnMarker(header.ProducerId, header.ProducerEpoch, header.BaseOffset, header.MaxTimestamp);
+            return;
+        }
+        if (header.ProducerId < 0 || header.BaseSequence < 0) return;
         Update(header.ProducerId, header.ProducerEpoch, new ProducerBatch(header.BaseSequence,
             LastSequenceOf(header.BaseSequence, header.LastOffsetDelta + 1), header.BaseOffset, header.LastOffset, header.MaxTimestamp));
     }

@@ -340,7 +340,11 @@ public sealed partial class UnifiedLog : IDisposable
             Check.That(LogEndOffset == lastOffset + 1);
             if (producerId >= 0) _producers.Update(producerId, producerEpoch, idempotent);
             if (transactional) Transactions.OnTransactionalData(first.ProducerId, baseOffset);
-            if (marker) Transactions.OnMarker(first.ProducerId, markerCommits, markerEpoch, lastOffset);
+            if (marker)
+            {
+                Transactions.OnMarker(first.ProducerId, markerCommits, markerEpoch, lastOffset);
+                _producers.OnMarker(first.ProducerId, first.ProducerEpoch, lastOffset, maxTimestamp);
+            }
             UpdateHighWatermark();
             CheckInvariants();
             long appendTime = Config.MessageTimestampType == TimestampType.LogAppendTime ? nowMs : -1;

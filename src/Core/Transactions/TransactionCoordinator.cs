@@ -127,6 +127,7 @@ public sealed partial class TransactionCoordinator
                 WriteMarkersAndComplete(txn);
             }
         ScheduleTimeouts();
+        ScheduleExpiration();
         _broker.Log.Info("Transaction coordinator epoch {Epoch}: loaded {Count} transactional ids from {Records} records of {Topic}",
             CoordinatorEpoch, _txns.Count, records, TransactionRecords.StateTopic);
     }
@@ -277,8 +278,10 @@ public sealed partial class TransactionCoordinator
                 });
                 return;
             }
-            CompleteAfterMarkers(txn, commit);
+            if ((Faults & TransactionFaults.CompleteBeforeMarkers) == 0) CompleteAfterMarkers(txn, commit);
         });
+        // Planted bug: complete (and free the id for its next transaction) without waiting for the markers.
+        if ((Faults & TransactionFaults.CompleteBeforeMarkers) != 0) CompleteAfterMarkers(txn, commit);
     }
 
     private void CompleteAfterMarkers(TransactionMetadata txn, bool commit)
@@ -312,6 +315,10 @@ public sealed partial class TransactionCoordinator
     /// and calls <paramref name="done"/> once every one is durable or failed, with each partition's error. A marker
     /// in a <c>__consumer_offsets</c> partition makes the group coordinator apply or drop the producer's pending
     /// transactional offsets once it is durable. Shared by the coordinator and the WriteTxnMarkers API.
+    /// A marker is refused when its coordinator epoch is older than the last one written there for the producer
+    /// (TRANSACTION_COORDINATOR_FENCED) or its producer epoch is older than the producer's epoch in that
+    /// partition (INVALID_PRODUCER_EPOCH, Kafka's appendEndTxnMarker check): a marker delayed from before a
+    /// coordinator restart or a fence cannot end a later transaction of the producer.
     /// </summary>
     public void WriteMarkers(long producerId, short producerEpoch, bool commit, int coordinatorEpoch,
         IReadOnlyList<TopicPartition> partitions, Action<List<(TopicPartition, ErrorCode)>> done)
@@ -322,38 +329,90 @@ public sealed partial class TransactionCoordinator
         {
             if (--waiting == 0) done(results);
         }
-        long wall = WallNow;
         foreach (var tp in partitions)
         {
-            var log = _broker.Replicas.GetPartition(tp.Topic, tp.Partition);
-            if (log is null)
-            {
-                results.Add((tp, ErrorCode.UnknownTopicOrPartition));
-                continue;
-            }
-            var marker = ControlRecord.BuildMarker(producerId, producerEpoch, coordinatorEpoch, commit, wall);
-            var appended = _broker.Replicas.AppendRecordsToLeader(log, marker, wall, fromCoordinator: true);
-            if (appended.Error != ErrorCode.None)
-            {
-                results.Add((tp, appended.Error));
-                continue;
-            }
-            waiting++;
             var partition = tp;
-            var op = new DelayedGroupWrite(_broker, log, appended.LastOffset + 1, error =>
+            waiting++;
+            if (HoldMarker?.Invoke(tp) == true)
+            {
+                // Simulation only: this marker write is held back and applied when the simulator releases it.
+                Check.That(_heldMarkers.Count < HeldMarkersMax, "held markers are bounded");
+                _heldMarkers.Add(new HeldMarker(producerId, producerEpoch, commit, coordinatorEpoch, tp, error =>
+                {
+                    results.Add((partition, error));
+                    Finish();
+                }));
+                continue;
+            }
+            AppendMarker(producerId, producerEpoch, commit, coordinatorEpoch, tp, error =>
             {
                 results.Add((partition, error));
-                if (error == ErrorCode.None && partition.Topic == GroupRecords.OffsetsTopic)
-                    _broker.Groups.OnTransactionMarker(partition.Partition, producerId, commit);
                 Finish();
             });
-            if (!op.TryComplete()) _broker.Purgatory.Add(op, Now + Config.OffsetCommitTimeoutMs);
         }
         _broker.Replicas.StartSyncs(Now);
-        // Markers change the last stable offset: fetches waiting on these partitions may now have data.
-        foreach (var tp in partitions)
-            if (_broker.Replicas.GetPartition(tp.Topic, tp.Partition) is { } l) _broker.Purgatory.OnPartitionAdvanced(l);
         Finish();
+    }
+
+    /// <summary>One marker to one partition; <paramref name="done"/> once durable or failed.</summary>
+    private void AppendMarker(long producerId, short producerEpoch, bool commit, int coordinatorEpoch, TopicPartition tp, Action<ErrorCode> done)
+    {
+        var log = _broker.Replicas.GetPartition(tp.Topic, tp.Partition);
+        if (log is null)
+        {
+            done(ErrorCode.UnknownTopicOrPartition);
+            return;
+        }
+        if ((Faults & TransactionFaults.AcceptStaleMarkers) != 0)
+            coordinatorEpoch = Math.Max(coordinatorEpoch, log.Log.Transactions.LargestCoordinatorEpoch);
+        else if (log.Log.Producers.EpochOf(producerId) is { } current && producerEpoch < current)
+        {
+            done(ErrorCode.InvalidProducerEpoch);
+            return;
+        }
+        long wall = WallNow;
+        var marker = ControlRecord.BuildMarker(producerId, producerEpoch, coordinatorEpoch, commit, wall);
+        var appended = _broker.Replicas.AppendRecordsToLeader(log, marker, wall, fromCoordinator: true);
+        if (appended.Error != ErrorCode.None)
+        {
+            done(appended.Error);
+            return;
+        }
+        var op = new DelayedGroupWrite(_broker, log, appended.LastOffset + 1, error =>
+        {
+            if (error == ErrorCode.None && tp.Topic == GroupRecords.OffsetsTopic)
+                _broker.Groups.OnTransactionMarker(tp.Partition, producerId, commit);
+            done(error);
+        });
+        if (!op.TryComplete()) _broker.Purgatory.Add(op, Now + Config.OffsetCommitTimeoutMs);
+        // A marker changes the last stable offset: fetches waiting on this partition may now have data.
+        _broker.Purgatory.OnPartitionAdvanced(log);
+    }
+
+    // ---- held-back markers (simulation only) -----------------------------------------------------------------------
+
+    /// <summary>Held markers at most (the simulator releases them; a bound keeps a runaway hold loud).</summary>
+    public const int HeldMarkersMax = 10_000;
+
+    /// <summary>A marker write the simulator holds back (a delayed marker): applied by <see cref="ReleaseHeldMarkers"/>.</summary>
+    public sealed record HeldMarker(long ProducerId, short ProducerEpoch, bool Commit, int CoordinatorEpoch, TopicPartition Partition, Action<ErrorCode> Done);
+
+    private readonly List<HeldMarker> _heldMarkers = new();
+
+    /// <summary>Simulation only: when set and true for a partition, that marker write is held back until
+    /// <see cref="ReleaseHeldMarkers"/> (a marker delivered late). Never set by the host.</summary>
+    public Func<TopicPartition, bool>? HoldMarker { get; set; }
+
+    public IReadOnlyList<HeldMarker> HeldMarkers => _heldMarkers;
+
+    /// <summary>Applies the held markers (up to <paramref name="max"/>, oldest first), each as it would have been.</summary>
+    public void ReleaseHeldMarkers(int max = int.MaxValue)
+    {
+        int n = Math.Min(max, _heldMarkers.Count);
+        var release = _heldMarkers.GetRange(0, n);
+        _heldMarkers.RemoveRange(0, n);
+        foreach (var h in release) AppendMarker(h.ProducerId, h.ProducerEpoch, h.Commit, h.CoordinatorEpoch, h.Partition, h.Done);
+        _broker.Replicas.StartSyncs(Now);
     }
 
     // ---- produce verification (the part of KIP-890 these clients allow) ------------------------------------------
@@ -456,4 +515,9 @@ public enum TransactionFaults
     ApplyPendingOffsetsOnAbort = 8,
     /// <summary>A read_committed fetch reads up to the high watermark while it reports the true last stable offset.</summary>
     ReadCommittedIgnoresLso = 16,
+    /// <summary>Markers are not checked for a stale coordinator epoch or producer epoch (a delayed marker applies).</summary>
+    AcceptStaleMarkers = 32,
+    /// <summary>The coordinator completes a transaction without waiting for its markers, so the producer's next
+    /// transaction can begin while a marker of this one is still on its way.</summary>
+    CompleteBeforeMarkers = 64,
 }

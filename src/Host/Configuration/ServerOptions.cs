@@ -71,6 +71,12 @@ public sealed record ServerSettings
 
     /// <summary>group.consumer.*: KIP-848 consumer groups (Core.Groups.ConsumerGroupConfig has the meaning).</summary>
     public Core.Groups.ConsumerGroupConfig ConsumerGroup { get; init; } = new();
+    /// <summary>Transaction coordinator settings (Kafka's names; BrokerConfig has their meaning and defaults).</summary>
+    public int TransactionStateLogNumPartitions { get; init; } = 50;
+    public int TransactionMaxTimeoutMs { get; init; } = 900_000;
+    public long TransactionalIdExpirationMs { get; init; } = 604_800_000;
+    public int TransactionAbortTimedOutTransactionCleanupIntervalMs { get; init; } = 10_000;
+    public int TransactionRemoveExpiredTransactionCleanupIntervalMs { get; init; } = 3_600_000;
     /// <summary>log.retention.check.interval.ms, log.cleaner.enable, log.cleaner.backoff.ms.</summary>
     public long LogRetentionCheckIntervalMs { get; init; } = 300_000;
     public bool LogCleanerEnable { get; init; } = true;
@@ -96,6 +102,11 @@ public sealed record ServerSettings
         MaxConnections = MaxConnections,
         OffsetsTopicNumPartitions = OffsetsTopicNumPartitions,
         OffsetsRetentionMinutes = OffsetsRetentionMinutes,
+        TransactionStateLogNumPartitions = TransactionStateLogNumPartitions,
+        TransactionMaxTimeoutMs = TransactionMaxTimeoutMs,
+        TransactionalIdExpirationMs = TransactionalIdExpirationMs,
+        TransactionAbortTimedOutTransactionCleanupIntervalMs = TransactionAbortTimedOutTransactionCleanupIntervalMs,
+        TransactionRemoveExpiredTransactionCleanupIntervalMs = TransactionRemoveExpiredTransactionCleanupIntervalMs,
         OffsetsRetentionCheckIntervalMs = OffsetsRetentionCheckIntervalMs,
         GroupInitialRebalanceDelayMs = GroupInitialRebalanceDelayMs,
         GroupMinSessionTimeoutMs = GroupMinSessionTimeoutMs,
@@ -146,6 +157,8 @@ public static class ServerOptions
         "log.retention.check.interval.ms", "log.cleaner.enable", "log.cleaner.backoff.ms",
         "log.cleaner.min.cleanable.ratio", "log.cleaner.delete.retention.ms", "log.cleaner.min.compaction.lag.ms",
         "log.cleaner.max.compaction.lag.ms",
+        "transaction.state.log.num.partitions", "transaction.max.timeout.ms", "transactional.id.expiration.ms",
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms", "transaction.remove.expired.transaction.cleanup.interval.ms",
     };
 
     /// <summary>Kafka broker configs that mean nothing to a single in-process node (threads, socket buffers,
@@ -295,6 +308,13 @@ public static class ServerOptions
             OffsetsTopicNumPartitions = r.Int("offsets.topic.num.partitions", 1, 10_000) ?? defaults.OffsetsTopicNumPartitions,
             OffsetsRetentionMinutes = r.Long("offsets.retention.minutes", 1, int.MaxValue) ?? defaults.OffsetsRetentionMinutes,
             OffsetsRetentionCheckIntervalMs = r.Long("offsets.retention.check.interval.ms", 1, long.MaxValue) ?? defaults.OffsetsRetentionCheckIntervalMs,
+            TransactionStateLogNumPartitions = r.Int("transaction.state.log.num.partitions", 1, 10_000) ?? defaults.TransactionStateLogNumPartitions,
+            TransactionMaxTimeoutMs = r.Int("transaction.max.timeout.ms", 1, int.MaxValue) ?? defaults.TransactionMaxTimeoutMs,
+            TransactionalIdExpirationMs = r.Long("transactional.id.expiration.ms", 1, long.MaxValue) ?? defaults.TransactionalIdExpirationMs,
+            TransactionAbortTimedOutTransactionCleanupIntervalMs = r.Int("transaction.abort.timed.out.transaction.cleanup.interval.ms", 1, int.MaxValue)
+                ?? defaults.TransactionAbortTimedOutTransactionCleanupIntervalMs,
+            TransactionRemoveExpiredTransactionCleanupIntervalMs = r.Int("transaction.remove.expired.transaction.cleanup.interval.ms", 1, int.MaxValue)
+                ?? defaults.TransactionRemoveExpiredTransactionCleanupIntervalMs,
             GroupInitialRebalanceDelayMs = r.Int("group.initial.rebalance.delay.ms", 0, int.MaxValue) ?? defaults.GroupInitialRebalanceDelayMs,
             GroupMinSessionTimeoutMs = r.Int("group.min.session.timeout.ms", 0, int.MaxValue) ?? defaults.GroupMinSessionTimeoutMs,
             GroupMaxSessionTimeoutMs = r.Int("group.max.session.timeout.ms", 0, int.MaxValue) ?? defaults.GroupMaxSessionTimeoutMs,
@@ -356,6 +376,11 @@ public static class ServerOptions
         Add(Inv(s.OffsetsTopicNumPartitions), "offsets.topic.num.partitions");
         Add(Inv(s.OffsetsRetentionMinutes), "offsets.retention.minutes");
         Add(Inv(s.OffsetsRetentionCheckIntervalMs), "offsets.retention.check.interval.ms");
+        Add(Inv(s.TransactionStateLogNumPartitions), "transaction.state.log.num.partitions");
+        Add(Inv(s.TransactionMaxTimeoutMs), "transaction.max.timeout.ms");
+        Add(Inv(s.TransactionalIdExpirationMs), "transactional.id.expiration.ms");
+        Add(Inv(s.TransactionAbortTimedOutTransactionCleanupIntervalMs), "transaction.abort.timed.out.transaction.cleanup.interval.ms");
+        Add(Inv(s.TransactionRemoveExpiredTransactionCleanupIntervalMs), "transaction.remove.expired.transaction.cleanup.interval.ms");
         Add(Inv(s.GroupInitialRebalanceDelayMs), "group.initial.rebalance.delay.ms");
         Add(Inv(s.GroupMinSessionTimeoutMs), "group.min.session.timeout.ms");
         Add(Inv(s.GroupMaxSessionTimeoutMs), "group.max.session.timeout.ms");

@@ -35,6 +35,12 @@ public static class HistoryVerdict
             Acks = ProducerAcks.All,
             LeaderAckIsDurable = !relaxed,
             Idempotence = options.Workload.Producers.Count > 0 && options.Workload.Producers.All(p => p.Idempotence),
+            // Transactional producers (Workload.Transactions.cs): a Fail transaction is an abort, which consumers at
+            // read_committed must never see.
+            Transactions = options.Workload.Producers.Any(p => p.Transactional),
+            Isolation = options.Workload.Producers.Any(p => p.Transactional) && options.Workload.Consumers.Count > 0
+                        && options.Workload.Consumers.All(c => c.IsolationLevel == 1)
+                ? IsolationLevel.ReadCommitted : IsolationLevel.ReadUncommitted,
             Consumers = ConsumerMode.Assign,
             FinalReadsComplete = true,
         };

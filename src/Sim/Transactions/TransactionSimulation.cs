@@ -23,6 +23,17 @@ public sealed record TransactionSimOptions
     /// <summary>A produce is sent twice (a retry whose first answer was lost): idempotence must answer the second
     /// with the first's offsets.</summary>
     public double RetryProduceProbability { get; init; } = 0.15;
+    /// <summary>Read-process-write: scheduler steps of the loops (each a poll, a write round or a commit).</summary>
+    public int ReadProcessWriteSteps { get; init; } = 300;
+    /// <summary>Read-process-write: the injector's transactions of fresh input at most.</summary>
+    public int Injections { get; init; } = 10;
+    /// <summary>Read-process-write: per step, a loop's instance is replaced by a new one with the same
+    /// transactional.id (half the time the old one carries on as a zombie).</summary>
+    public double ReplaceInstanceProbability { get; init; } = 0.03;
+    /// <summary>Read-process-write: a marker write to a data partition is held back and applied a few steps later.</summary>
+    public double HoldMarkerProbability { get; init; } = 0.15;
+    /// <summary>Read-process-write: a produce is re-sent later (a delayed retry), after the loop moved on.</summary>
+    public double DelayedProduceProbability { get; init; } = 0.1;
     /// <summary>Planted bug (test-only): partitions ignore producer sequences, so retries are written twice.</summary>
     public bool IgnoreProducerSequences { get; init; }
     /// <summary>Planted bugs (test-only).</summary>
@@ -39,6 +50,15 @@ public sealed class TransactionSimResult
     public int Undecided { get; set; }
     public int Crashes { get; set; }
     public int LateProducesRefused { get; set; }
+    /// <summary>Read-process-write: markers from before a crash delivered (and refused) after the restart.</summary>
+    public int StaleMarkersDelivered { get; set; }
+    /// <summary>Read-process-write: marker writes held back and applied late while the node stayed up.</summary>
+    public int HeldMarkersReleased { get; set; }
+    /// <summary>Read-process-write: crashes while a transaction was prepared (PrepareCommit/PrepareAbort durable)
+    /// and its markers not all written.</summary>
+    public int CrashesBetweenPrepareAndMarkers { get; set; }
+    /// <summary>Read-process-write: input records whose one committed output was counted.</summary>
+    public int ExactlyOnceOutputs { get; set; }
     public bool IsValid => Violations.Count == 0;
 
     internal void Fail(string check, string why)
@@ -71,7 +91,7 @@ public sealed class TransactionSimResult
 /// </list>
 /// G0 and G1c need concurrent readers-writers and are checked by the history checker (SIMULATION.md), not here.
 /// </summary>
-public sealed class TransactionSimulation
+public sealed partial class TransactionSimulation
 {
     private const string Topic = "t";
     private const string Group = "g";
@@ -109,6 +129,8 @@ public sealed class TransactionSimulation
     private readonly Dictionary<string, Txn> _writerOf = new(StringComparer.Ordinal);
     private readonly List<Txn> _txns = new();
     private readonly HashSet<string> _late = new(StringComparer.Ordinal);
+    /// <summary>Which marker writes the coordinator holds back (delayed markers); null: none.</summary>
+    private Func<Core.Storage.TopicPartition, bool>? _holdMarker;
 
     public TransactionSimulation(ulong seed, TransactionSimOptions? options = null)
     {
@@ -227,6 +249,7 @@ public sealed class TransactionSimulation
     {
         _node = new BrokerNode(_config, _clock, _disk, _network, new SeededRandom(_random.NextUInt64()), NullBrokerLog.Instance);
         _node.Transactions.Faults = _options.Faults;
+        _node.Transactions.HoldMarker = _holdMarker;
         _node.Start();
         _connection = new ConnectionId(_nextConnection++);
         _node.OnConnectionOpened(_connection);

@@ -341,6 +341,7 @@ public sealed partial class SimWorld
         if (node.IsUp) return;
         var broker = new BrokerNode(node.Config, node.Clock, node.Disk, node.Network, BrokerRandom(node), node.Log);
         broker.Groups.Faults = Options.GroupFaults;
+        broker.Transactions.Faults = Options.TransactionFaults;
         node.Broker = broker;
         Touch(node);
         broker.Start();

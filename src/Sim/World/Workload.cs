@@ -23,7 +23,7 @@ namespace DetKafka.Sim.World;
 /// <para>Values are unique longs, 8 bytes big-endian in the record value; the key names the process ("p7").
 /// An Assign's value is a <see cref="PollOp"/> listing the assigned partitions with no records.</para>
 /// </summary>
-public sealed class Workload
+public sealed partial class Workload
 {
     private readonly SimWorld _world;
     private readonly SortedDictionary<int, HostState> _hosts = new();
@@ -139,7 +139,8 @@ public sealed class Workload
                 state.Workers.Add(worker);
                 ScheduleInvoke(host, worker, _world.NowUs + ThinkUs());
             }
-            what = $"producer processes {string.Join(",", state.Workers.Select(w => w.Process))} (acks={p.Acks})";
+            if (p.Transactional) StartTransactional(host, client, state); // Workload.Transactions.cs
+            what = $"producer processes {string.Join(",", state.Workers.Select(w => w.Process))} (acks={p.Acks}{(p.Transactional ? ", transactional" : "")})";
         }
         else if (spec.ConsumerSpec!.GroupMember >= 0)
         {
@@ -295,6 +296,7 @@ public sealed class Workload
     {
         if (host.Incarnation != incarnation || host.Producer is not { } producer || worker.Pending) return null;
         if (!StateOf(host).Workers.Contains(worker) || !WantsToSend(worker)) return null;
+        if (_transactional.TryGetValue(worker, out var tw)) return InvokeTransaction(host, incarnation, worker, tw);
         long value = ++_nextValue;
         var tp = new TopicPartition(Options.Topic, Random.NextInt(0, Options.Partitions));
         worker.Pending = true;
@@ -388,6 +390,12 @@ public sealed class Workload
             process.Taken[r.Partition] = r.Offset + 1;
             state.Positions[r.Partition] = r.Offset + 1;
         }
+        // With nothing left buffered, a position past the last record taken means the consumer skipped markers or
+        // aborted data (transactions): the application has read up to there.
+        if (consumer.BufferedRecords == 0)
+            foreach (var tp in process.Taken.Keys.ToList().Concat(AllPartitions).Distinct())
+                if (consumer.Position(tp) is { } position && position > process.Taken.GetValueOrDefault(tp))
+                    process.Taken[tp] = state.Positions[tp] = position;
         var poll = new PollOp(byPartition.Select(x => new PolledPartition(x.Tp, x.Records)).ToList());
         HistoryLog.Add(process.Process, OpType.Ok, OpKind.Poll, _world.NowMs, [poll]);
         process.PollPending = false;
@@ -411,6 +419,7 @@ public sealed class Workload
         var state = StateOf(host);
         foreach (var worker in state.Workers)
         {
+            if (OnCrashTransactional(worker)) continue;
             if (!worker.Pending) continue;
             worker.Pending = false;
             HistoryLog.Add(worker.Process, OpType.Info, OpKind.Send, _world.NowMs,
