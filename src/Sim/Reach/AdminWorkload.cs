@@ -99,6 +99,7 @@ public sealed partial class AdminWorkload
         }, host.Clock, host.Network, new SeededRandom(SimulationOptions.SubSeed(SimulationOptions.SubSeed(_world.Seed, 71), (ulong)host.Incarnation)));
         client.ConnectionDropped = (id, reason) => _world.Note(host.Name, "client-drop", id + " " + reason);
         client.RequestMetadataUpdate();
+        host.Raw = new RawConnections(host.Network, _world.AddressOf(_world.Nodes[0]), () => _world.NowMs);
         host.Client = client;
         int incarnation = ++_incarnation;
         ScheduleTick(host, incarnation, _world.NowUs + 1000);
@@ -113,6 +114,8 @@ public sealed partial class AdminWorkload
         var lost = _outstanding.ToList();
         _outstanding.Clear();
         foreach (var complete in lost) complete();
+        host.Raw?.Abandon();
+        host.Raw = null;
     }
 
     private void ScheduleTick(ClientHost host, int incarnation, long atUs)
@@ -202,6 +205,8 @@ public sealed partial class AdminWorkload
 
     private string? NextOperation(KafkaClient client, int node)
     {
+        // A fifth of the operations go over hand-framed connections (AdminRaw.cs, AdminMalformed.cs).
+        if (_random.NextBool(0.2)) return RawOperation(node);
         int roll = _random.NextInt(0, 100);
         return roll switch
         {

@@ -1,0 +1,66 @@
+using DetKafka.Sim;
+using DetKafka.Sim.Reach;
+using Xunit;
+
+namespace DetKafka.Properties.Sim;
+
+/// <summary>
+/// The admin process's hand-framed requests (SIMULATION.md, "Raw requests and malformed input"): the APIs the
+/// simulated KafkaClient does not speak (transactions, KIP-848, LeaveGroup's member life, ApiVersions at every version)
+/// and malformed input are driven and judged; each new check goes red within a bounded number of seeds when its bug is
+/// planted through a test-only switch.
+/// </summary>
+public class ReachRawTests
+{
+    private static SimulationOptions WithAdmin(ulong seed, PlantedBugs bugs = PlantedBugs.None)
+    {
+        var drawn = SimulationOptions.Draw(seed);
+        return drawn with { Admin = drawn.Admin ?? AdminWorkloadOptions.Default, PlantedBugs = bugs };
+    }
+
+    [Fact]
+    public void Raw_requests_reach_the_transaction_group_and_version_apis_and_malformed_input_is_answered_or_closed()
+    {
+        string[] checks =
+        [
+            "ApiVersions", "JoinGroup", "SyncGroup", "Heartbeat", "LeaveGroup", "DescribeGroups", "ConsumerGroupHeartbeat",
+            "ConsumerGroupDescribe", "InitProducerId", "AddPartitionsToTxn", "AddOffsetsToTxn", "TxnOffsetCommit", "EndTxn",
+            "DescribeTransactions", "ListTransactions", "malformed.closed", "malformed.corrupt-batch",
+        ];
+        var seen = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        for (ulong seed = 1; seed <= 10; seed++)
+        {
+            var result = Simulation.Run(seed, WithAdmin(seed));
+            Assert.True(result.Passed, result.Summary());
+            foreach (var (name, count) in result.Counters)
+                if (name.StartsWith("model.checked.", StringComparison.Ordinal))
+                    seen[name["model.checked.".Length..]] = seen.GetValueOrDefault(name["model.checked.".Length..]) + count;
+        }
+        Assert.All(checks, c => Assert.True(seen.GetValueOrDefault(c) > 0, $"no {c} answer was checked: {string.Join(", ", seen)}"));
+    }
+
+    private static SimulationResult FirstRed(PlantedBugs bug, int seedsMax, string[] checkers)
+    {
+        for (ulong seed = 1; seed <= (ulong)seedsMax; seed++)
+        {
+            var result = Simulation.Run(seed, WithAdmin(seed, bug));
+            if (result.Passed) continue;
+            Assert.True(result.FirstViolation is { } v && checkers.Contains(v.Checker), $"{bug}: seed {seed} failed otherwise: {result.Summary()}");
+            return result;
+        }
+        Assert.Fail($"{seedsMax} seeds with {bug} planted all passed: the checks cannot see it");
+        return null!;
+    }
+
+    [Fact]
+    public void A_corrupt_batch_acknowledged_is_caught_by_the_malformed_input_check()
+        => FirstRed(PlantedBugs.SkippedBatchCrc, 20, ["model-malformed-accepted"]);
+
+    [Fact]
+    public void A_leave_that_keeps_the_member_is_caught_when_the_group_is_described()
+        => FirstRed(PlantedBugs.IgnoredLeaveGroup, 20, ["model-leave-group"]);
+
+    [Fact]
+    public void An_abort_that_commits_is_caught_by_describe_transactions()
+        => FirstRed(PlantedBugs.EndTxnCommitsAborts, 20, ["model-describe-transactions"]);
+}
