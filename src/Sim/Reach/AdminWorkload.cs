@@ -120,7 +120,7 @@ public sealed partial class AdminWorkload
 
     private void ScheduleTick(ClientHost host, int incarnation, long atUs)
     {
-        _world.Schedule(atUs, host.Name, "admin-tick", () =>
+        _world.ScheduleClientTimer(host, atUs, "admin-tick", () =>
         {
             if (incarnation != _incarnation || host.Client is null) return null;
             // The admin process works during the safety phase only: the liveness phase judges the queue workload,
@@ -207,6 +207,8 @@ public sealed partial class AdminWorkload
     {
         // A fifth of the operations go over hand-framed connections (AdminRaw.cs, AdminMalformed.cs).
         if (_random.NextBool(0.2)) return RawOperation(node);
+        // And some work on the compacted topic (AdminCompaction.cs).
+        if (_random.NextBool(0.1)) return CompactionOperation(client, node);
         int roll = _random.NextInt(0, 100);
         return roll switch
         {

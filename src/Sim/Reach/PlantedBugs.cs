@@ -35,6 +35,10 @@ public enum PlantedBugs
 
     /// <summary>EndTxn commits a transaction it was asked to abort (BrokerConfig.TestOnlyEndTxnCommitsAborts).</summary>
     EndTxnCommitsAborts = 64,
+
+    /// <summary>The log cleaner drops some keys' latest record (LogCleaner.BreakForTests = DropLatest, a per-thread
+    /// switch set for the run); the compaction checks of the swarm must catch it.</summary>
+    CleanerDropsLatest = 128,
 }
 
 public static class PlantedBugNames

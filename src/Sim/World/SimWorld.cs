@@ -71,6 +71,9 @@ public sealed partial class SimWorld
                 OffsetsTopicNumPartitions = 3,
                 GroupInitialRebalanceDelayMs = w.Group?.InitialRebalanceDelayMs ?? 0,
                 GroupMinSessionTimeoutMs = 1_000,
+                // The cleaner looks for dirty compacted logs often enough to run within a safety phase (the admin
+                // process's compacted topic, __consumer_offsets; src/Sim/Reach/AdminCompaction.cs).
+                LogCleaner = Core.Storage.LogCleanerConfig.Default with { BackoffMs = 500 },
             };
             var node = new SimNode(this, _nodes.Count + 0, nodeId, NewClock(), config);
             InstallDiskFaults(node);

@@ -25,7 +25,8 @@ public class ReachRawTests
         [
             "ApiVersions", "JoinGroup", "SyncGroup", "Heartbeat", "LeaveGroup", "DescribeGroups", "ConsumerGroupHeartbeat",
             "ConsumerGroupDescribe", "InitProducerId", "AddPartitionsToTxn", "AddOffsetsToTxn", "TxnOffsetCommit", "EndTxn",
-            "DescribeTransactions", "ListTransactions", "malformed.closed", "malformed.corrupt-batch",
+            "DescribeTransactions", "ListTransactions", "malformed.closed", "malformed.corrupt-batch", "compaction.produce",
+            "compaction.fetch",
         ];
         var seen = new SortedDictionary<string, long>(StringComparer.Ordinal);
         for (ulong seed = 1; seed <= 10; seed++)
@@ -50,6 +51,23 @@ public class ReachRawTests
         }
         Assert.Fail($"{seedsMax} seeds with {bug} planted all passed: the checks cannot see it");
         return null!;
+    }
+
+    [Fact]
+    public void A_cleaner_that_drops_a_keys_latest_record_is_caught_in_the_swarm()
+        => FirstRed(PlantedBugs.CleanerDropsLatest, 20, ["model-compaction-latest"]);
+
+    [Fact]
+    public void A_paused_clients_think_timers_wait_for_it()
+    {
+        long deferred = 0;
+        for (ulong seed = 1; seed <= 10 && deferred == 0; seed++)
+        {
+            var result = Simulation.Run(seed, SimulationOptions.Draw(seed).Force(FaultKind.ClientPause, seed));
+            Assert.True(result.Passed, result.Summary());
+            deferred += result.Counters.GetValueOrDefault("client.timers-deferred");
+        }
+        Assert.True(deferred > 0, "no workload timer fired into a paused client in 10 seeds");
     }
 
     [Fact]
