@@ -882,7 +882,13 @@ public sealed partial class AdminWorkload
         var finish = DataOp(t);
         bool sent = Send(client, node, ApiKey.DeleteRecords, request, response => finish(() =>
         {
-            if (response.Status != ResponseStatus.Ok) return;
+            // No answer: the request may still be processed, however late (held behind backpressure on a connection
+            // the client gave up on), when the log may have grown past a target that was beyond its end when sent.
+            if (response.Status != ResponseStatus.Ok)
+            {
+                if (beyond) p.LsoHigh = Math.Max(p.LsoHigh, target);
+                return;
+            }
             var x = ((DeleteRecordsResponse)response.Body!).Topics.FirstOrDefault()?.Partitions.FirstOrDefault();
             Model.Count("DeleteRecords");
             string where = $"DeleteRecords v{response.Version} of {t.Name}-{p.Index} before {target}";
