@@ -44,10 +44,11 @@ public sealed partial class AdminWorkload
         if (Raw is not { } raw) return null;
         raw.Expire(RawTimeoutMs);
         double r = _random.NextDouble();
-        if (r < 0.15) return RawApiVersions(raw);
-        if (r < 0.3 && !_classicBusy) return ClassicMember(raw, node);
-        if (r < 0.45 && !_consumerBusy) return ConsumerGroupMember(raw, node);
-        if (r < 0.65 && !_txnBusy) return Transaction(raw, node);
+        if (r < 0.12) return RawApiVersions(raw);
+        if (r < 0.24 && !_classicBusy) return ClassicMember(raw, node);
+        if (r < 0.36 && !_consumerBusy) return ConsumerGroupMember(raw, node);
+        if (r < 0.52 && !_txnBusy) return Transaction(raw, node);
+        if (r < 0.68) return RawVersions(raw, node);
         return Malformed(raw, node);
     }
 
