@@ -422,14 +422,41 @@ public sealed partial class AdminWorkload
             var list = new ListTransactionsRequest { ProducerIdFilters = _random.NextBool(0.5) ? [pid] : [] };
             raw.Request(id, ApiKey.ListTransactions, v, list, o =>
             {
-                raw.Close(id);
                 if (!Step(o, "ListTransactions", v, out var b)) return;
+                Markers(pid);
                 var r = (ListTransactionsResponse)b!;
                 if (IsCoordinatorError(r.ErrorCode) || IsAmbiguousError(r.ErrorCode)) return;
                 var listed = r.TransactionStates.FirstOrDefault(x => x.TransactionalId == txnId);
                 if (r.ErrorCode != ErrorCode.None || listed is null || listed.ProducerId != pid
                     || list.ProducerIdFilters.Count > 0 && r.TransactionStates.Any(x => x.ProducerId != pid))
                     Model.Violation("model-list-transactions", $"ListTransactions v{v} (producer filter [{string.Join(",", list.ProducerIdFilters)}]) answered {r.ErrorCode} and {(listed is null ? "did not list" : "listed")} {txnId} (producer {listed?.ProducerId}, ours {pid})");
+            });
+        }
+        // The coordinator's marker request, re-sent for the ended transaction as a coordinator retrying after a lost
+        // answer would (inter-broker in Kafka; one node writes its markers locally, so only this reaches the handler).
+        // The answer must name our producer and partition; its error is not judged beyond that.
+        void Markers(long pid)
+        {
+            if (DrawVersion(node, ApiKey.WriteTxnMarkers) is not { } v) { raw.Close(id); return; }
+            var markers = new WriteTxnMarkersRequest
+            {
+                Markers =
+                [
+                    new WriteTxnMarkersRequest.WritableTxnMarker
+                    {
+                        ProducerId = pid, ProducerEpoch = 0, TransactionResult = commit, CoordinatorEpoch = 0,
+                        Topics = [new WriteTxnMarkersRequest.WritableTxnMarkerTopic { Name = TxnTopic, PartitionIndexes = [0] }],
+                    },
+                ],
+            };
+            raw.Request(id, ApiKey.WriteTxnMarkers, v, markers, o =>
+            {
+                raw.Close(id);
+                if (!Step(o, "WriteTxnMarkers", v, out var b)) return;
+                var m = ((WriteTxnMarkersResponse)b!).Markers.FirstOrDefault();
+                var e = m?.Topics.FirstOrDefault(x => x.Name == TxnTopic)?.Partitions.FirstOrDefault(x => x.PartitionIndex == 0)?.ErrorCode;
+                if (m is null || m.ProducerId != pid || e is null || e == ErrorCode.UnknownServerError)
+                    Model.Violation("model-write-txn-markers", $"WriteTxnMarkers v{v} for producer {pid} on {TxnTopic}-0 answered producer {m?.ProducerId} error {e?.ToString() ?? "no partition"}");
             });
         }
         return $"raw transaction {txnId} ({(commit ? "commit" : "abort")})";

@@ -26,7 +26,7 @@ public class ReachRawTests
             "ApiVersions", "JoinGroup", "SyncGroup", "Heartbeat", "LeaveGroup", "DescribeGroups", "ConsumerGroupHeartbeat",
             "ConsumerGroupDescribe", "InitProducerId", "AddPartitionsToTxn", "AddOffsetsToTxn", "TxnOffsetCommit", "EndTxn",
             "DescribeTransactions", "ListTransactions", "malformed.closed", "malformed.corrupt-batch", "compaction.produce",
-            "compaction.fetch", "Metadata.v0", "Metadata.v12", "ListOffsets.v0", "OffsetCommit.v9", "OffsetFetch.v9",
+            "compaction.fetch", "Metadata.v0", "Metadata.v12", "ListOffsets.v0", "OffsetCommit.v9", "OffsetFetch.v9", "WriteTxnMarkers",
         ];
         var seen = new SortedDictionary<string, long>(StringComparer.Ordinal);
         for (ulong seed = 1; seed <= 10; seed++)
