@@ -314,7 +314,7 @@ public sealed partial class AdminWorkload
 
     private string? DeleteTopic(KafkaClient client, int node)
     {
-        var t = PickTopic(x => x.Mutable);
+        var t = PickTopic(x => x.Mutable && !x.LateData);
         if (t is null) return null;
         var before = t.State!;
         var after = TopicState.Absent;
@@ -647,6 +647,9 @@ public sealed partial class AdminWorkload
                 if (r is { ErrorCode: not ErrorCode.None } && !IsAmbiguousError(r.ErrorCode))
                     Model.Violation("model-produce", $"Produce v{response.Version} to {t.Name}-{p.Index} answered {r.ErrorCode}");
                 p.OrderUncertain = true;
+                // No answer: the request may still be written, however late, even into a later incarnation of the
+                // topic (seed 10901): the topic is never deleted (nor so re-created) from now on.
+                if (response.Status != ResponseStatus.Ok) t.LateData = true;
                 return;
             }
             Model.Count("Produce");
@@ -887,6 +890,7 @@ public sealed partial class AdminWorkload
             if (response.Status != ResponseStatus.Ok)
             {
                 if (beyond) p.LsoHigh = Math.Max(p.LsoHigh, target);
+                t.LateData = true;
                 return;
             }
             var x = ((DeleteRecordsResponse)response.Body!).Topics.FirstOrDefault()?.Partitions.FirstOrDefault();

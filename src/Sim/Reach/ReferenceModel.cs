@@ -84,6 +84,10 @@ public sealed class TopicModel(string name)
     /// <summary>A change ended ambiguously: the name is retired (never changed again; reads still checked).</summary>
     public bool Tainted { get; set; }
 
+    /// <summary>A Produce or DeleteRecords ended without an answer: it may still be applied, however late, so the topic
+    /// is never deleted (a later incarnation would receive it).</summary>
+    public bool LateData { get; set; }
+
     public int MutationsInFlight { get; set; }
     public int DataOpsInFlight { get; set; }
     public int Incarnation { get; set; }
