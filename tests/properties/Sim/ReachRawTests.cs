@@ -72,7 +72,7 @@ public class ReachRawTests
 
     [Fact]
     public void A_corrupt_batch_acknowledged_is_caught_by_the_malformed_input_check()
-        => FirstRed(PlantedBugs.SkippedBatchCrc, 20, ["model-malformed-accepted"]);
+        => FirstRed(PlantedBugs.SkippedBatchCrc, 20, ["model-malformed-accepted", "model-fetch-high-watermark", "model-fetch-invented"]);
 
     [Fact]
     public void A_leave_that_keeps_the_member_is_caught_when_the_group_is_described()
