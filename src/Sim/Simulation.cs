@@ -75,6 +75,22 @@ public static class Simulation
         HistoryJudge? historyChecker = null, IReadOnlyList<IInvariantChecker>? invariants = null)
     {
         options ??= SimulationOptions.Draw(seed);
+        // The planted cleaner bug is a per-thread storage switch: set for this run only.
+        var cleanerBreak = Core.Storage.LogCleaner.BreakForTests;
+        if (options.PlantedBugs.HasFlag(Reach.PlantedBugs.CleanerDropsLatest)) Core.Storage.LogCleaner.BreakForTests = Core.Storage.CleanerBreak.DropLatest;
+        try
+        {
+            return RunWorld(seed, options, trace, historyChecker, invariants);
+        }
+        finally
+        {
+            Core.Storage.LogCleaner.BreakForTests = cleanerBreak;
+        }
+    }
+
+    private static SimulationResult RunWorld(ulong seed, SimulationOptions options, ITraceSink? trace,
+        HistoryJudge? historyChecker, IReadOnlyList<IInvariantChecker>? invariants)
+    {
         historyChecker ??= HistoryVerdict.Default;
         invariants ??= InvariantCheckers.Default();
         var world = new SimWorld(seed, options, trace);

@@ -59,6 +59,13 @@ public sealed class BrokerConfig
     public bool TestOnlyIgnoreSyncErrors { get; init; }
     public bool TestOnlyIgnoreConfigDeletes { get; init; }
 
+    /// <summary>Test-only planted bugs for the simulator's raw requests (src/Sim/Reach/PlantedBugs.cs): a produced
+    /// batch's CRC is not checked; LeaveGroup answers without removing the member; EndTxn commits what it was asked
+    /// to abort. Never set in production.</summary>
+    public bool TestOnlySkipBatchCrc { get; init; }
+    public bool TestOnlyIgnoreLeaveGroup { get; init; }
+    public bool TestOnlyEndTxnCommitsAborts { get; init; }
+
     // ---- groups (docs/design/GROUPS.md) ----
 
     /// <summary>offsets.topic.num.partitions: partitions of __consumer_offsets when it is created.</summary>

@@ -67,6 +67,7 @@ public sealed partial class BrokerNode
         {
             TestOnlyIgnoreProducerSequences = Config.TestOnlyIgnoreProducerSequences,
             TestOnlySkipLogStartCheckpoint = Config.TestOnlySkipLogStartCheckpoint,
+            TestOnlySkipBatchCrc = Config.TestOnlySkipBatchCrc,
             ProducerIdExpirationMs = Config.ProducerIdExpirationMs,
         };
         _metadata = new MetadataStore(Disk, Config.DataDirectory, Log);

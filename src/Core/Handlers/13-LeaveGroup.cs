@@ -12,5 +12,14 @@ public sealed class LeaveGroupHandler(BrokerNode broker) : ApiHandler(broker)
     public override short MaxVersion => 5;
 
     public override void Handle(RequestContext request, ref KafkaReader body)
-        => request.Respond(Broker.Groups.Leave(request.Version, LeaveGroupRequest.Read(ref body, request.Version)));
+    {
+        var leave = LeaveGroupRequest.Read(ref body, request.Version);
+        // Test-only planted bug: answer every member's leave without removing it (src/Sim/Reach/PlantedBugs.cs).
+        if (Broker.Config.TestOnlyIgnoreLeaveGroup)
+        {
+            request.Respond(new LeaveGroupResponse { Members = leave.Members.Select(m => new LeaveGroupResponse.MemberResponse { MemberId = m.MemberId, GroupInstanceId = m.GroupInstanceId }).ToList() });
+            return;
+        }
+        request.Respond(Broker.Groups.Leave(request.Version, leave));
+    }
 }

@@ -13,5 +13,10 @@ public sealed class EndTxnHandler(BrokerNode broker) : ApiHandler(broker)
     public override short MaxVersion => 3;
 
     public override void Handle(RequestContext request, ref KafkaReader body)
-        => Broker.Transactions.EndTransaction(request, EndTxnRequest.Read(ref body, request.Version));
+    {
+        var end = EndTxnRequest.Read(ref body, request.Version);
+        // Test-only planted bug: an abort is committed (src/Sim/Reach/PlantedBugs.cs).
+        if (Broker.Config.TestOnlyEndTxnCommitsAborts) end.Committed = true;
+        Broker.Transactions.EndTransaction(request, end);
+    }
 }

@@ -45,6 +45,9 @@ public readonly record struct RecordValidationOptions(int MaxBatchBytes, bool Al
     /// <summary>Every record must have a key (a produce to a compacted topic: the cleaner could not keep a keyless
     /// record, so Kafka refuses it with INVALID_RECORD).</summary>
     public bool RequireKeys { get; init; }
+
+    /// <summary>Test-only planted bug (BrokerConfig.TestOnlySkipBatchCrc): the CRC is not checked.</summary>
+    public bool TestOnlySkipCrc { get; init; }
 }
 
 /// <summary>Outcome of validating the batch at the start of a span. <see cref="TotalSize"/> is meaningful only
@@ -123,7 +126,7 @@ public static class RecordBatchValidator
         var batch = data[..(int)total];
         RecordBatchHeader.TryRead(batch, out var header);
         uint crc = Crc32C.Compute(batch[RecordBatch.AttributesOffset..]);
-        if (crc != header.Crc)
+        if (crc != header.Crc && !options.TestOnlySkipCrc)
             return Fail(ErrorCode.CorruptMessage, $"CRC {crc:x8} does not match the stored {header.Crc:x8}");
 
         var codec = header.Codec;

@@ -145,6 +145,9 @@ public sealed record LogConfig
     /// (<see cref="Broker.BrokerConfig.TestOnlySkipLogStartCheckpoint"/>).</summary>
     public bool TestOnlySkipLogStartCheckpoint { get; init; }
 
+    /// <summary>Test-only: a produced batch's CRC is not checked (<see cref="Broker.BrokerConfig.TestOnlySkipBatchCrc"/>).</summary>
+    internal bool TestOnlySkipBatchCrc { get; init; }
+
     /// <summary>producer.id.expiration.ms, a broker setting carried here for the log (<see cref="Broker.BrokerConfig.ProducerIdExpirationMs"/>).</summary>
     internal long ProducerIdExpirationMs { get; init; } = 86_400_000;
 

@@ -269,7 +269,7 @@ public sealed partial class UnifiedLog : IDisposable
         try
         {
             var validation = LogValidator.ValidateAndAssignOffsets(records.Span, _appendBuffer,
-                RecordValidationOptions.ForProduce(Config.MaxMessageBytes) with { RequireKeys = Config.Compacts, AllowControlBatches = fromCoordinator }, Config.TargetCodec, LogEndOffset, leaderEpoch,
+                RecordValidationOptions.ForProduce(Config.MaxMessageBytes) with { RequireKeys = Config.Compacts, AllowControlBatches = fromCoordinator, TestOnlySkipCrc = Config.TestOnlySkipBatchCrc }, Config.TargetCodec, LogEndOffset, leaderEpoch,
                 Config.MessageTimestampType, nowMs, _layout);
             if (!validation.IsValid)
                 return AppendResult.Failed(validation.Error, validation.Message, LogStartOffset);

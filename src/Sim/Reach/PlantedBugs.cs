@@ -25,6 +25,20 @@ public enum PlantedBugs
     /// <summary>IncrementalAlterConfigs answers success for a DELETE without removing the override
     /// (BrokerConfig.TestOnlyIgnoreConfigDeletes).</summary>
     IgnoredConfigDelete = 8,
+
+    /// <summary>A produced batch's CRC is not checked, so a corrupt batch is acknowledged
+    /// (BrokerConfig.TestOnlySkipBatchCrc); the malformed-input check must catch it.</summary>
+    SkippedBatchCrc = 16,
+
+    /// <summary>LeaveGroup answers success without removing the member (BrokerConfig.TestOnlyIgnoreLeaveGroup).</summary>
+    IgnoredLeaveGroup = 32,
+
+    /// <summary>EndTxn commits a transaction it was asked to abort (BrokerConfig.TestOnlyEndTxnCommitsAborts).</summary>
+    EndTxnCommitsAborts = 64,
+
+    /// <summary>The log cleaner drops some keys' latest record (LogCleaner.BreakForTests = DropLatest, a per-thread
+    /// switch set for the run); the compaction checks of the swarm must catch it.</summary>
+    CleanerDropsLatest = 128,
 }
 
 public static class PlantedBugNames

@@ -1,6 +1,7 @@
 using System.Globalization;
 using DetKafka.Core.Abstractions;
 using DetKafka.Sim.Reach;
+using DetKafka.Sim.Trace;
 
 namespace DetKafka.Sim.World;
 
@@ -17,6 +18,24 @@ public sealed partial class SimWorld
         Count("client.pauses");
         Schedule(NowUs + durationMs * 1000, host.Name, "resume", () => host.Incarnation == incarnation ? ResumeClient(host) : null);
         return string.Create(CultureInfo.InvariantCulture, $"{host.Name} paused for {durationMs} ms");
+    }
+
+    /// <summary>A timer of a client process (a worker's think time, a poll, the admin tick): while the process is
+    /// paused it does not fire but waits, in order with the process's other inputs, until it resumes, as a stopped
+    /// process's timers do.</summary>
+    internal void ScheduleClientTimer(ClientHost host, long atUs, string kind, Func<TraceDetails> action)
+    {
+        Schedule(atUs, host.Name, kind, () =>
+        {
+            if (!host.Paused) return action();
+            int incarnation = host.Incarnation;
+            host.Defer(() =>
+            {
+                if (host.Incarnation == incarnation) action();
+            });
+            Count("client.timers-deferred");
+            return "deferred (paused)";
+        });
     }
 
     public string? ResumeClient(ClientHost host)

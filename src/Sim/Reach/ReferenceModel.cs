@@ -84,10 +84,9 @@ public sealed class TopicModel(string name)
     /// <summary>A change ended ambiguously: the name is retired (never changed again; reads still checked).</summary>
     public bool Tainted { get; set; }
 
-    /// <summary>A write (produce, DeleteRecords) ended without an answer: its request may still be on the wire and land
-    /// much later (bytes a crashed client's socket had queued go out once a partition heals). By name, it would land in
-    /// a re-created topic of this name, which the model would not expect: such a topic is never deleted again.</summary>
-    public bool StrayWritesPossible { get; set; }
+    /// <summary>A Produce or DeleteRecords ended without an answer: it may still be applied, however late, so the topic
+    /// is never deleted (a later incarnation would receive it).</summary>
+    public bool LateData { get; set; }
 
     public int MutationsInFlight { get; set; }
     public int DataOpsInFlight { get; set; }

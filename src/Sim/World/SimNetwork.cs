@@ -205,7 +205,7 @@ public sealed class SimNetwork
         _world.Schedule(atUs, host.Name, "connect-failed", () =>
         {
             if (host.Incarnation != incarnation || !host.IsUp) return null;
-            _world.ClientInput(host, c => c.OnClosed(id));
+            _world.ClientInput(host, c => { if (host.Raw?.Owns(id) == true) host.Raw.OnClosed(id); else c.OnClosed(id); });
             return id + " " + reason;
         });
     }
@@ -242,7 +242,7 @@ public sealed class SimNetwork
     {
         if (c.BrokenAtUs <= _world.NowUs || !c.InitiatorOpen || c.Initiator.Incarnation != c.InitiatorIncarnation) return null;
         c.Established = true;
-        if (c.Initiator is ClientHost host) _world.ClientInput(host, client => client.OnConnected(new ConnectionId(c.Id)));
+        if (c.Initiator is ClientHost host) _world.ClientInput(host, client => { var id = new ConnectionId(c.Id); if (host.Raw?.Owns(id) == true) host.Raw.OnConnected(id); else client.OnConnected(id); });
         else if (c.Initiator is SimNode node)
         {
             if (node.Paused) node.Defer(() => { _world.NodeInput(node, b => b.OnConnected(new ConnectionId(c.Id))); return "connected (deferred)"; });
@@ -318,7 +318,8 @@ public sealed class SimNetwork
         }
         else
         {
-            _world.ClientInput((ClientHost)to, client => client.OnReceive(new ConnectionId(c.Id), chunk));
+            var toHost = (ClientHost)to;
+            _world.ClientInput(toHost, client => { var id = new ConnectionId(c.Id); if (toHost.Raw?.Owns(id) == true) toHost.Raw.OnReceive(id, chunk); else client.OnReceive(id, chunk); });
         }
         return _world.Details($"conn-{c.Id} {chunk.Length} bytes");
     }
@@ -473,7 +474,8 @@ public sealed class SimNetwork
         }
         else
         {
-            _world.ClientInput((ClientHost)end, client => client.OnClosed(id));
+            var endHost = (ClientHost)end;
+            _world.ClientInput(endHost, client => { if (endHost.Raw?.Owns(id) == true) endHost.Raw.OnClosed(id); else client.OnClosed(id); });
         }
         return $"{end.Name} sees {reason}";
     }

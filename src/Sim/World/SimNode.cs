@@ -138,6 +138,10 @@ public sealed class ClientHost : Endpoint
     /// <summary>The admin workload's host (src/Sim/Reach), neither producer nor consumer.</summary>
     public bool IsAdmin { get; init; }
 
+    /// <summary>The admin process's hand-framed connections (src/Sim/Reach/RawConnections.cs): their inputs go there
+    /// instead of to the KafkaClient.</summary>
+    internal Reach.RawConnections? Raw { get; set; }
+
     /// <summary>The process is stopped (a GC pause, SIGSTOP): its inputs and timers wait, in order, until it
     /// resumes; its clock runs on, so request timeouts may fire at once on resume.</summary>
     public bool Paused { get; internal set; }

@@ -65,9 +65,15 @@ public sealed partial class SimWorld
                 TestOnlySkipLogStartCheckpoint = options.PlantedBugs.HasFlag(Reach.PlantedBugs.LostDeleteRecordsCheckpoint),
                 TestOnlyIgnoreSyncErrors = options.PlantedBugs.HasFlag(Reach.PlantedBugs.IgnoredFsyncError),
                 TestOnlyIgnoreConfigDeletes = options.PlantedBugs.HasFlag(Reach.PlantedBugs.IgnoredConfigDelete),
+                TestOnlySkipBatchCrc = options.PlantedBugs.HasFlag(Reach.PlantedBugs.SkippedBatchCrc),
+                TestOnlyIgnoreLeaveGroup = options.PlantedBugs.HasFlag(Reach.PlantedBugs.IgnoredLeaveGroup),
+                TestOnlyEndTxnCommitsAborts = options.PlantedBugs.HasFlag(Reach.PlantedBugs.EndTxnCommitsAborts),
                 OffsetsTopicNumPartitions = 3,
                 GroupInitialRebalanceDelayMs = w.Group?.InitialRebalanceDelayMs ?? 0,
                 GroupMinSessionTimeoutMs = 1_000,
+                // The cleaner looks for dirty compacted logs often enough to run within a safety phase (the admin
+                // process's compacted topic, __consumer_offsets; src/Sim/Reach/AdminCompaction.cs).
+                LogCleaner = Core.Storage.LogCleanerConfig.Default with { BackoffMs = 500 },
             };
             var node = new SimNode(this, _nodes.Count + 0, nodeId, NewClock(), config);
             InstallDiskFaults(node);

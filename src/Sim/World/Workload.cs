@@ -216,7 +216,7 @@ public sealed partial class Workload
     private void ScheduleGroupPoll(ClientHost host, GroupProcess process, long atUs)
     {
         int incarnation = host.Incarnation;
-        _world.Schedule(atUs, host.Name, "group-poll", () =>
+        _world.ScheduleClientTimer(host, atUs, "group-poll", () =>
         {
             if (host.Incarnation != incarnation || host.Consumer is not { } consumer) return null;
             var result = GroupPoll(host, process, consumer);
@@ -286,7 +286,7 @@ public sealed partial class Workload
     private void ScheduleInvoke(ClientHost host, Worker worker, long atUs)
     {
         int incarnation = host.Incarnation;
-        _world.Schedule(atUs, host.Name, "send-invoke", () => Invoke(host, incarnation, worker));
+        _world.ScheduleClientTimer(host, atUs, "send-invoke", () => Invoke(host, incarnation, worker));
     }
 
     private bool WantsToSend(Worker worker)
@@ -349,13 +349,13 @@ public sealed partial class Workload
     private void ScheduleConsumerPoll(ClientHost host, ConsumerProcess process, long atUs)
     {
         int incarnation = host.Incarnation;
-        _world.Schedule(atUs, host.Name, "poll-invoke", () =>
+        _world.ScheduleClientTimer(host, atUs, "poll-invoke", () =>
         {
             if (host.Incarnation != incarnation || host.Consumer is null || process.PollPending) return null;
             process.PollPending = true;
             int token = ++process.PollToken;
             HistoryLog.Add(process.Process, OpType.Invoke, OpKind.Poll, _world.NowMs, [new PollOp([])]);
-            _world.Schedule(_world.NowUs + Options.PollWindowMs * 1000L, host.Name, "poll-window", () =>
+            _world.ScheduleClientTimer(host, _world.NowUs + Options.PollWindowMs * 1000L, "poll-window", () =>
                 host.Incarnation == incarnation && process.PollPending && process.PollToken == token
                     ? CompletePoll(host, process) : null);
             if (host.Consumer.BufferedRecords > 0) return CompletePoll(host, process);
