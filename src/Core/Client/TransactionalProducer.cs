@@ -46,6 +46,10 @@ public sealed class TransactionalProducer : IClientComponent
     private readonly List<(long DueMs, Action Action)> _retries = new();
     private readonly SortedDictionary<TopicPartition, List<SimpleRecord>> _buffer = new(TopicPartitionComparer.Instance);
     private readonly Dictionary<TopicPartition, int> _sequences = new();
+    // A Produce of the failing transaction went unanswered or failed: the broker may hold a batch at a sequence the
+    // next transaction would reuse, and would answer that one as a duplicate of the aborted batch (never writing it).
+    // The abort then bumps the epoch (KIP-360: InitProducerId with the current id and epoch), which resets sequences.
+    private bool _epochBumpRequired;
     private readonly Dictionary<TopicPartition, long> _committedOffsets = new();
     private (string Group, Dictionary<TopicPartition, long> Offsets)? _offsets;
     private int _coordinator = -1;
@@ -119,6 +123,7 @@ public sealed class TransactionalProducer : IClientComponent
                     var body = (InitProducerIdResponse)r.Body!;
                     (ProducerId, ProducerEpoch) = (body.ProducerId, body.ProducerEpoch);
                     _sequences.Clear();
+                    _epochBumpRequired = false;
                     State = TransactionalProducerState.Ready;
                     done(ErrorCode.None);
                 }
@@ -296,6 +301,7 @@ public sealed class TransactionalProducer : IClientComponent
             if (error != ErrorCode.None)
             {
                 failed = true;
+                _epochBumpRequired = true;
                 Fail(error, done);
                 return;
             }
@@ -367,6 +373,11 @@ public sealed class TransactionalProducer : IClientComponent
                 var error = (r.Body as EndTxnResponse)?.ErrorCode ?? ErrorCode.RequestTimedOut;
                 if (error == ErrorCode.None)
                 {
+                    if (!commit && _epochBumpRequired)
+                    {
+                        BumpEpoch(generation, done);
+                        return;
+                    }
                     State = TransactionalProducerState.Ready;
                     _buffer.Clear();
                     _buffered = 0;
@@ -433,6 +444,39 @@ public sealed class TransactionalProducer : IClientComponent
         {
             if (generation == _generation) action();
         }));
+    }
+
+    /// <summary>After an abort whose batches' fate is unknown: InitProducerId naming the current id and epoch (KIP-360)
+    /// takes the next epoch, so the broker's sequence state for this producer starts again at 0.</summary>
+    private void BumpEpoch(int generation, Action<ErrorCode> done)
+    {
+        int attempts = 0;
+        void Attempt() => WithCoordinator(generation, node =>
+        {
+            _client.Send(node, ApiKey.InitProducerId, new InitProducerIdRequest
+            {
+                TransactionalId = Options.TransactionalId, TransactionTimeoutMs = Options.TransactionTimeoutMs,
+                ProducerId = ProducerId, ProducerEpoch = ProducerEpoch,
+            }, r =>
+            {
+                if (generation != _generation) return;
+                var error = r.Body is InitProducerIdResponse b ? b.ErrorCode : ErrorCode.RequestTimedOut;
+                if (error == ErrorCode.None)
+                {
+                    var body = (InitProducerIdResponse)r.Body!;
+                    (ProducerId, ProducerEpoch) = (body.ProducerId, body.ProducerEpoch);
+                    _sequences.Clear();
+                    _epochBumpRequired = false;
+                    State = TransactionalProducerState.Ready;
+                    _buffer.Clear();
+                    _buffered = 0;
+                    done(ErrorCode.None);
+                }
+                else if (Retriable(error) && ++attempts <= Options.StepRetriesMax) RetryLater(generation, Attempt, error);
+                else Fail(error, done);
+            });
+        });
+        Attempt();
     }
 
     private static bool Retriable(ErrorCode e) => e is ErrorCode.ConcurrentTransactions or ErrorCode.NotCoordinator
