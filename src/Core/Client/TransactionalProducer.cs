@@ -110,31 +110,7 @@ public sealed class TransactionalProducer : IClientComponent
     {
         Check.That(State is TransactionalProducerState.Uninitialized, "InitTransactions once, first");
         State = TransactionalProducerState.Initializing;
-        int generation = ++_generation;
-        int attempts = 0;
-        void Attempt() => WithCoordinator(generation, node =>
-        {
-            _client.Send(node, ApiKey.InitProducerId, new InitProducerIdRequest
-            {
-                TransactionalId = Options.TransactionalId, TransactionTimeoutMs = Options.TransactionTimeoutMs,
-                ProducerId = -1, ProducerEpoch = -1,
-            }, r =>
-            {
-                var error = r.Body is InitProducerIdResponse b ? b.ErrorCode : ErrorCode.RequestTimedOut;
-                if (error == ErrorCode.None)
-                {
-                    var body = (InitProducerIdResponse)r.Body!;
-                    (ProducerId, ProducerEpoch) = (body.ProducerId, body.ProducerEpoch);
-                    _sequences.Clear();
-                    _unresolved.Clear();
-                    State = TransactionalProducerState.Ready;
-                    done(ErrorCode.None);
-                }
-                else if (Retriable(error) && ++attempts <= Options.StepRetriesMax) RetryLater(generation, Attempt, error);
-                else Fail(error, done);
-            });
-        });
-        Attempt();
+        InitProducerId(++_generation, -1, -1, done);
     }
 
     public void BeginTransaction()
@@ -223,13 +199,21 @@ public sealed class TransactionalProducer : IClientComponent
     private void BumpEpoch(int generation, Action<ErrorCode> done)
     {
         State = TransactionalProducerState.Aborting;
+        InitProducerId(generation, ProducerId, ProducerEpoch, done); // on failure still unresolved: the next abort retries
+    }
+
+    /// <summary>InitProducerId for this transactional id (-1/-1: a new instance; the current id and epoch: KIP-360's
+    /// bump), retried on retriable errors. On success the producer is Ready under the answered id and epoch, every
+    /// sequence restarting at 0.</summary>
+    private void InitProducerId(int generation, long producerId, short producerEpoch, Action<ErrorCode> done)
+    {
         int attempts = 0;
         void Attempt() => WithCoordinator(generation, node =>
         {
             _client.Send(node, ApiKey.InitProducerId, new InitProducerIdRequest
             {
                 TransactionalId = Options.TransactionalId, TransactionTimeoutMs = Options.TransactionTimeoutMs,
-                ProducerId = ProducerId, ProducerEpoch = ProducerEpoch,
+                ProducerId = producerId, ProducerEpoch = producerEpoch,
             }, r =>
             {
                 if (generation != _generation) return;
@@ -244,7 +228,7 @@ public sealed class TransactionalProducer : IClientComponent
                     done(ErrorCode.None);
                 }
                 else if (Retriable(error) && ++attempts <= Options.StepRetriesMax) RetryLater(generation, Attempt, error);
-                else Fail(error, done); // still unresolved: the next abort tries the bump again
+                else Fail(error, done);
             });
         });
         Attempt();
