@@ -125,6 +125,20 @@ public sealed class BrokerProcess : IDisposable
         Assert.True(IsAlive, $"broker process is not alive {when}:\n{LogTail()}");
     }
 
+    /// <summary>Waits up to <paramref name="timeout"/> for <paramref name="needle"/> in the broker's log. The broker's
+    /// output reaches the log file through this process's asynchronous pipe reader, a few hundred milliseconds after
+    /// the broker printed it on a busy machine, so a line the broker already logged may not be in the file yet.</summary>
+    public bool WaitForLog(string needle, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            if (LogTail(int.MaxValue).Contains(needle, StringComparison.Ordinal)) return true;
+            if (DateTime.UtcNow >= deadline) return false;
+            Thread.Sleep(100);
+        }
+    }
+
     public string LogTail(int chars = 6000)
     {
         lock (_logGate)
