@@ -24,6 +24,8 @@ public sealed class BrokerProcess : IDisposable
     private readonly string[] _extraArgs;
     private Process? _process;
     private int _starts;
+    // "DetKafka listening on" lines the broker printed, over all its starts: a start is ready when its own line came.
+    private int _listeningLines;
     private bool _disposed;
 
     public string DataDir { get; }
@@ -211,7 +213,13 @@ public sealed class BrokerProcess : IDisposable
         }
 
         var p = new Process { StartInfo = psi, EnableRaisingEvents = true };
-        p.OutputDataReceived += (_, e) => { if (e.Data != null) WriteLog("[out] " + e.Data); };
+        p.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data == null) return;
+            if (e.Data.Contains("DetKafka listening on", StringComparison.Ordinal)) Interlocked.Increment(ref _listeningLines);
+            WriteLog("[out] " + e.Data);
+        };
+        int listeningBefore = Volatile.Read(ref _listeningLines);
         p.ErrorDataReceived += (_, e) => { if (e.Data != null) WriteLog("[err] " + e.Data); };
         WriteLog($"=== start #{_starts}: {psi.FileName} {string.Join(' ', psi.ArgumentList)} ===");
         p.Start();
@@ -228,7 +236,9 @@ public sealed class BrokerProcess : IDisposable
                 p.WaitForExit(); // drain the output readers into the log
                 return LaunchResult.ExitedEarly;
             }
-            if (Accepts(Port)) return LaunchResult.Ready;
+            // Both: a port that accepts may belong to another process on a shared machine (the broker has not bound
+            // it yet), and the log line alone may come before the socket is ready for a client.
+            if (Volatile.Read(ref _listeningLines) > listeningBefore && Accepts(Port)) return LaunchResult.Ready;
             Thread.Sleep(100);
         }
         p.Kill();
