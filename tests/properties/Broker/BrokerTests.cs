@@ -380,6 +380,23 @@ public class BrokerTests
         Assert.Equal(6, h.Node.FindLog("t", 0)!.LogEndOffset);
     }
 
+    [Theory]
+    [InlineData(1, ErrorCode.None)]
+    [InlineData(2, ErrorCode.MismatchedEndpointType)]
+    [InlineData(7, ErrorCode.UnsupportedEndpointType)]
+    public void DescribeCluster_answers_each_endpoint_type_as_Kafka_does(int endpointType, ErrorCode expected)
+    {
+        var h = new BrokerHarness(seed: 7);
+        var c = h.Connect();
+        var r = h.Call<DescribeClusterResponse>(c, ApiKey.DescribeCluster, 1, new DescribeClusterRequest { EndpointType = (sbyte)endpointType });
+        Assert.Equal(expected, r.ErrorCode);
+        Assert.Equal(expected == ErrorCode.None ? 1 : 0, r.Brokers.Count);
+        // v0 cannot name a type: it always describes the brokers.
+        var v0 = h.Call<DescribeClusterResponse>(c, ApiKey.DescribeCluster, 0, new DescribeClusterRequest { EndpointType = (sbyte)endpointType });
+        Assert.Equal(ErrorCode.None, v0.ErrorCode);
+        Assert.Single(v0.Brokers);
+    }
+
     [Fact]
     public void The_same_inputs_give_byte_identical_outputs()
     {
