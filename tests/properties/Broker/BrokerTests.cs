@@ -380,6 +380,25 @@ public class BrokerTests
         Assert.Equal(6, h.Node.FindLog("t", 0)!.LogEndOffset);
     }
 
+    [Fact]
+    public void CreateTopics_refuses_every_entry_of_a_name_given_twice_and_creates_none_of_them()
+    {
+        var h = new BrokerHarness();
+        var c = h.Connect();
+        var created = h.Call<CreateTopicsResponse>(c, ApiKey.CreateTopics, 7, new CreateTopicsRequest
+        {
+            Topics =
+            {
+                new CreateTopicsRequest.CreatableTopic { Name = "twice", NumPartitions = 1, ReplicationFactor = 1 },
+                new CreateTopicsRequest.CreatableTopic { Name = "once", NumPartitions = 1, ReplicationFactor = 1 },
+                new CreateTopicsRequest.CreatableTopic { Name = "twice", NumPartitions = 3, ReplicationFactor = 1 },
+            },
+        });
+        Assert.Equal([ErrorCode.InvalidRequest, ErrorCode.None, ErrorCode.InvalidRequest], created.Topics.Select(t => t.ErrorCode));
+        Assert.Null(h.Node.FindTopic("twice"));
+        Assert.NotNull(h.Node.FindTopic("once"));
+    }
+
     [Theory]
     [InlineData(1, ErrorCode.None)]
     [InlineData(2, ErrorCode.MismatchedEndpointType)]
