@@ -49,6 +49,7 @@ public sealed partial class AdminWorkload
         if (r < 0.36 && !_consumerBusy) return ConsumerGroupMember(raw, node);
         if (r < 0.52 && !_txnBusy) return Transaction(raw, node);
         if (r < 0.68) return RawVersions(raw, node);
+        if (r < 0.80) return Refusal(raw, node);
         return Malformed(raw, node);
     }
 

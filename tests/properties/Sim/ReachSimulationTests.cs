@@ -41,6 +41,26 @@ public class ReachSimulationTests
     }
 
     [Fact]
+    public void The_admin_workload_sends_the_requests_no_client_sends_and_gets_Kafkas_answers()
+    {
+        string[] kinds =
+        [
+            "duplicate-name", "assignments-and-count", "assignment-elsewhere", "broker-configs", "list-operation",
+            "scalar-operation", "endpoint-type", "internal-produce", "metadata-by-id", "unknown-topic-id", "single-key-coordinator",
+        ];
+        var answered = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        for (ulong seed = 1; seed <= 12; seed++)
+        {
+            var result = Simulation.Run(seed, WithAdmin(seed));
+            Assert.True(result.Passed, result.Summary());
+            foreach (var (name, count) in result.Counters)
+                if (name.StartsWith("model.checked.refusal.", StringComparison.Ordinal))
+                    answered[name["model.checked.refusal.".Length..]] = answered.GetValueOrDefault(name["model.checked.refusal.".Length..]) + count;
+        }
+        Assert.All(kinds, k => Assert.True(answered.GetValueOrDefault(k) > 0, $"no {k} answer was checked: {string.Join(", ", answered)}"));
+    }
+
+    [Fact]
     public void Three_quarters_of_the_swarm_draw_the_admin_workload()
     {
         int admin = 0;
