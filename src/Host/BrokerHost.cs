@@ -22,13 +22,13 @@ public sealed class BrokerHost : IDisposable
     private static readonly TimeSpan ResponseFlushTimeout = TimeSpan.FromSeconds(2);
 
     private readonly BrokerDriver _driver;
-    private readonly SocketNetwork _network;
+    private readonly IHostNetwork _network;
     private readonly FileDisk _disk;
     private readonly Serilog.ILogger _log;
     private readonly DataDirectoryLock _lock;
     private MetricsEndpoint? _metricServer;
 
-    private BrokerHost(ServerSettings settings, BrokerDriver driver, SocketNetwork network, FileDisk disk, Serilog.ILogger log,
+    private BrokerHost(ServerSettings settings, BrokerDriver driver, IHostNetwork network, FileDisk disk, Serilog.ILogger log,
         DataDirectoryLock dataLock, BrokerMetrics? metrics)
     {
         Settings = settings;
@@ -78,13 +78,26 @@ public sealed class BrokerHost : IDisposable
         var disk = new FileDisk(settings.DataDirectory,
             (token, status) => driver.Post(new DriverInput(InputKind.SyncCompleted, Token: token, Status: status)));
         if (metrics is not null) disk.SyncTimed = metrics.ObserveFlush;
-        var network = new SocketNetwork(settings.Listener, driver, log, limits);
+        // The event loop where ppoll and eventfd exist (Linux), the thread-per-connection network elsewhere or when
+        // io.model=threads asks for it (PERFORMANCE.md, "The host's I/O path").
+        IHostNetwork network;
+        if (settings.IoModel == "loop" && EventLoopNetwork.Supported)
+        {
+            var loop = new EventLoopNetwork(settings.Listener, driver, log, limits);
+            driver.UseEventLoop(loop);
+            network = loop;
+        }
+        else
+        {
+            network = new SocketNetwork(settings.Listener, driver, log, limits);
+        }
         try
         {
             network.Bind();
         }
         catch
         {
+            (network as IDisposable)?.Dispose();
             disk.Dispose();
             dataLock.Dispose();
             throw;
