@@ -75,13 +75,15 @@ public sealed class BrokerHost : IDisposable
         var dataLock = DataDirectoryLock.Acquire(settings.DataDirectory);
         var driver = new BrokerDriver(clock, log);
         var metrics = settings.MetricsListener is null ? null : new BrokerMetrics();
+        bool eventLoop = settings.IoModel != "threads" && EventLoopNetwork.Supported;
         var disk = new FileDisk(settings.DataDirectory,
-            (token, status) => driver.Post(new DriverInput(InputKind.SyncCompleted, Token: token, Status: status)));
+            (token, status) => driver.Post(new DriverInput(InputKind.SyncCompleted, Token: token, Status: status)),
+            writeBehind: eventLoop && settings.IoModel == "loop-write-behind");
         if (metrics is not null) disk.SyncTimed = metrics.ObserveFlush;
         // The event loop where ppoll and eventfd exist (Linux), the thread-per-connection network elsewhere or when
         // io.model=threads asks for it (PERFORMANCE.md, "The host's I/O path").
         IHostNetwork network;
-        if (settings.IoModel == "loop" && EventLoopNetwork.Supported)
+        if (eventLoop)
         {
             var loop = new EventLoopNetwork(settings.Listener, driver, log, limits);
             driver.UseEventLoop(loop);

@@ -51,8 +51,10 @@ public sealed record ServerSettings
     /// <summary>Where the Prometheus endpoint listens (http://host:port/metrics); null when turned off.</summary>
     public ListenerAddress? MetricsListener { get; init; }
 
-    /// <summary>io.model (DetKafka's own): "loop", sockets polled on the driver thread (Linux; elsewhere it falls back),
-    /// or "threads", a reader and a writer task per connection handing bytes to the driver (PERFORMANCE.md).</summary>
+    /// <summary>io.model (DetKafka's own): "loop", sockets polled on the driver thread (Linux; elsewhere it falls back
+    /// to threads); "loop-write-behind", the same loop with file writes copied and done by the sync threads; or
+    /// "threads", a reader and a writer task per connection handing bytes to the driver (PERFORMANCE.md, "The host's
+    /// I/O path").</summary>
     public string IoModel { get; init; } = "loop";
 
     /// <summary>Every setting's effective value and its source (flag, environment, file, default), for --print-config.</summary>
@@ -294,8 +296,9 @@ public static class ServerOptions
             ioModel = io.Value.Trim().ToLowerInvariant() switch
             {
                 "loop" => "loop",
+                "loop-write-behind" => "loop-write-behind",
                 "threads" => "threads",
-                _ => throw new ConfigException($"{io.Where}: '{io.Value}' is not loop or threads"),
+                _ => throw new ConfigException($"{io.Where}: '{io.Value}' is not loop, loop-write-behind or threads"),
             };
         }
         string logFormat = flags.LogFormat?.Trim().ToLowerInvariant() switch
