@@ -85,7 +85,7 @@ internal static class ConfluentProduce
             long now = Stopwatch.GetTimestamp();
             if (report.Error.IsError)
             {
-                failed++;
+                Volatile.Write(ref failed, failed + 1);
                 lastError = report.Error.Reason;
                 return;
             }
@@ -137,6 +137,8 @@ internal static class ConfluentProduce
             }
         }
         producer.Flush(TimeSpan.FromSeconds(60));
+        // Flush returns once the queue is empty; the last delivery handlers may still be running.
+        for (int i = 0; i < 1000 && Volatile.Read(ref acked) + Volatile.Read(ref failed) < produced; i++) Thread.Sleep(10);
         double seconds = (Math.Max(lastAckTicks, start + 1) - start) / (double)Stopwatch.Frequency;
         long total = Volatile.Read(ref acked);
         if (failed > 0) Console.Error.WriteLine($"bench confluent: {failed} records failed; last error: {lastError}");
