@@ -208,7 +208,7 @@ internal sealed class EventLoopNetwork : IHostNetwork, IDriverEventLoop, IDispos
         _dirty.Clear();
     }
 
-    public void RunOnce(BrokerNode node, long timeoutMicros)
+    public int RunOnce(BrokerNode node, long timeoutMicros)
     {
         Compact();
         int n = 0;
@@ -254,6 +254,7 @@ internal sealed class EventLoopNetwork : IHostNetwork, IDriverEventLoop, IDispos
             }
         }
         ExpireCloses();
+        return ready;
     }
 
     private bool Readable(Conn c) => c.ReceiveEnabled && !c.Closing && !_readsStopped;
