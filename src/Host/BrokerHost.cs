@@ -80,8 +80,8 @@ public sealed class BrokerHost : IDisposable
             (token, status) => driver.Post(new DriverInput(InputKind.SyncCompleted, Token: token, Status: status)),
             writeBehind: eventLoop && settings.IoModel == "loop-write-behind");
         if (metrics is not null) disk.SyncTimed = metrics.ObserveFlush;
-        // The event loop where ppoll and eventfd exist (Linux), the thread-per-connection network elsewhere or when
-        // io.model=threads asks for it (PERFORMANCE.md, "The host's I/O path").
+        // io.model=loop: the event loop where ppoll and eventfd exist (Linux); otherwise the thread-per-connection
+        // network (PERFORMANCE.md, "The host's I/O path").
         IHostNetwork network;
         if (eventLoop)
         {

@@ -233,9 +233,16 @@ internal sealed class EventLoopNetwork : IHostNetwork, IDriverEventLoop, IDispos
         }
 
         int ready = NativePoll.Wait(_fds, n, timeoutMicros);
+        if (ready > 0 && _fds[0].Revents != 0)
+        {
+            // Inputs wait (sync completions, mostly): the driver handles them before any new request, as the queue
+            // order would, so a completed fsync answers its requests and starts the partition's next fsync at once
+            // instead of after this round of reads and appends. The sockets are polled again right after.
+            _wake.Reset();
+            return ready;
+        }
         if (ready > 0)
         {
-            if (_fds[0].Revents != 0) _wake.Reset();
             if (listenerSlot >= 0 && _fds[listenerSlot].Revents != 0) AcceptOne(node);
             for (int i = first; i < n; i++)
             {
