@@ -229,6 +229,9 @@ internal sealed class BrokerDriver
             {
                 handled++;
                 Deliver(input);
+                // What a completion released leaves now, not after the rest of the queue: a client waiting for it
+                // sends its next request sooner, and the requests do not arrive in lock-step lumps.
+                if (input.Kind == InputKind.SyncCompleted) io.Flush();
             }
 
             long now = _clock.MonotonicMs;
