@@ -79,20 +79,24 @@ internal static class ConfluentProduce
         var histogram = new LatencyHistogram();
         long acked = 0, failed = 0, lastAckTicks = 0;
         string? lastError = null;
+        var gate = new Lock();
         Action<DeliveryReport<Null, byte[]>> onDelivery = report =>
         {
-            // One handler thread (the client's poll thread): the histogram needs no lock.
+            // The client's poll thread calls this, and so does Flush on the calling thread: hence the lock.
             long now = Stopwatch.GetTimestamp();
-            if (report.Error.IsError)
+            lock (gate)
             {
-                Volatile.Write(ref failed, failed + 1);
-                lastError = report.Error.Reason;
-                return;
+                if (report.Error.IsError)
+                {
+                    failed++;
+                    lastError = report.Error.Reason;
+                    return;
+                }
+                long sent = BitConverter.ToInt64(report.Message.Value, 0);
+                histogram.Record((long)((now - sent) * (1e9 / Stopwatch.Frequency)));
+                acked++;
+                lastAckTicks = Math.Max(lastAckTicks, now);
             }
-            long sent = BitConverter.ToInt64(report.Message.Value, 0);
-            histogram.Record((long)((now - sent) * (1e9 / Stopwatch.Frequency)));
-            Volatile.Write(ref acked, acked + 1);
-            lastAckTicks = now;
         };
 
         using var producer = new ProducerBuilder<Null, byte[]>(config).Build();
@@ -130,7 +134,8 @@ internal static class ConfluentProduce
             }
             if (now >= nextReport)
             {
-                long a = Volatile.Read(ref acked);
+                long a;
+                lock (gate) a = acked;
                 Console.WriteLine(FormattableString.Invariant($"{a - lastAcked} records acked in the last second"));
                 lastAcked = a;
                 nextReport += Stopwatch.Frequency;
@@ -138,13 +143,23 @@ internal static class ConfluentProduce
         }
         producer.Flush(TimeSpan.FromSeconds(60));
         // Flush returns once the queue is empty; the last delivery handlers may still be running.
-        for (int i = 0; i < 1000 && Volatile.Read(ref acked) + Volatile.Read(ref failed) < produced; i++) Thread.Sleep(10);
-        double seconds = (Math.Max(lastAckTicks, start + 1) - start) / (double)Stopwatch.Frequency;
-        long total = Volatile.Read(ref acked);
-        if (failed > 0) Console.Error.WriteLine($"bench confluent: {failed} records failed; last error: {lastError}");
+        long total, failures;
+        for (int i = 0; ; i++)
+        {
+            lock (gate)
+            {
+                total = acked;
+                failures = failed;
+            }
+            if (i >= 1000 || total + failures >= produced) break;
+            Thread.Sleep(10);
+        }
+        double seconds;
+        lock (gate) seconds = (Math.Max(lastAckTicks, start + 1) - start) / (double)Stopwatch.Frequency;
+        if (failures > 0) Console.Error.WriteLine($"bench confluent: {failures} records failed; last error: {lastError}");
         Console.WriteLine(PerfRunner.HistogramLine("latency", histogram));
         Console.WriteLine(PerfRunner.FormatSummary($"confluent: {total} records sent", total / seconds,
             total * (double)recordSize / (1024.0 * 1024.0) / seconds, histogram, "latency"));
-        return failed == 0 && total == produced ? 0 : 1;
+        return failures == 0 && total == produced ? 0 : 1;
     }
 }
