@@ -38,6 +38,12 @@ if (args.Length > 0 && args[0] == "sizes")
     }
     return;
 }
+if (args.Length > 0 && args[0] == "confluent")
+{
+    // `confluent --bootstrap-server H:P --topic T [--record-size B --batch-size B --linger-ms MS --partitions N
+    // --duration-ms MS --throughput R]`: produce with Confluent.Kafka (acks=all), beside `detkafka perf produce`.
+    Environment.Exit(ConfluentProduce.Run(args));
+}
 if (args.Length > 0 && args[0] == "codec")
 {
     CodecInstructions.Run(args);

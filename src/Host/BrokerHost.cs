@@ -22,13 +22,13 @@ public sealed class BrokerHost : IDisposable
     private static readonly TimeSpan ResponseFlushTimeout = TimeSpan.FromSeconds(2);
 
     private readonly BrokerDriver _driver;
-    private readonly SocketNetwork _network;
+    private readonly IHostNetwork _network;
     private readonly FileDisk _disk;
     private readonly Serilog.ILogger _log;
     private readonly DataDirectoryLock _lock;
     private MetricsEndpoint? _metricServer;
 
-    private BrokerHost(ServerSettings settings, BrokerDriver driver, SocketNetwork network, FileDisk disk, Serilog.ILogger log,
+    private BrokerHost(ServerSettings settings, BrokerDriver driver, IHostNetwork network, FileDisk disk, Serilog.ILogger log,
         DataDirectoryLock dataLock, BrokerMetrics? metrics)
     {
         Settings = settings;
@@ -75,16 +75,31 @@ public sealed class BrokerHost : IDisposable
         var dataLock = DataDirectoryLock.Acquire(settings.DataDirectory);
         var driver = new BrokerDriver(clock, log);
         var metrics = settings.MetricsListener is null ? null : new BrokerMetrics();
+        bool eventLoop = settings.IoModel != "threads" && EventLoopNetwork.Supported;
         var disk = new FileDisk(settings.DataDirectory,
-            (token, status) => driver.Post(new DriverInput(InputKind.SyncCompleted, Token: token, Status: status)));
+            (token, status) => driver.Post(new DriverInput(InputKind.SyncCompleted, Token: token, Status: status)),
+            writeBehind: eventLoop && settings.IoModel == "loop-write-behind");
         if (metrics is not null) disk.SyncTimed = metrics.ObserveFlush;
-        var network = new SocketNetwork(settings.Listener, driver, log, limits);
+        // io.model=loop: the event loop where ppoll and eventfd exist (Linux); otherwise the thread-per-connection
+        // network (PERFORMANCE.md, "The host's I/O path").
+        IHostNetwork network;
+        if (eventLoop)
+        {
+            var loop = new EventLoopNetwork(settings.Listener, driver, log, limits);
+            driver.UseEventLoop(loop);
+            network = loop;
+        }
+        else
+        {
+            network = new SocketNetwork(settings.Listener, driver, log, limits);
+        }
         try
         {
             network.Bind();
         }
         catch
         {
+            (network as IDisposable)?.Dispose();
             disk.Dispose();
             dataLock.Dispose();
             throw;

@@ -59,7 +59,12 @@ public static class PerfCommand
             HelpName = "ms",
             DefaultValueFactory = _ => 1_000,
         };
-        foreach (var o in new Option[] { topic, bootstrap, numRecords, duration, connections, timeout, report }) command.Options.Add(o);
+        var csv = new Option<string?>("--csv")
+        {
+            Description = "Also write the run as CSV to this file: per report interval, records/s, MB/s and latency percentiles",
+            HelpName = "file",
+        };
+        foreach (var o in new Option[] { topic, bootstrap, numRecords, duration, connections, timeout, report, csv }) command.Options.Add(o);
 
         Option<int>? recordSize = null, keySize = null, batchSize = null, linger = null, inFlight = null, fetchSize = null;
         Option<int?>? partitions = null;
@@ -111,6 +116,7 @@ public static class PerfCommand
                     Connections = parse.GetValue(connections),
                     TimeoutMs = parse.GetValue(timeout),
                     ReportIntervalMs = parse.GetValue(report),
+                    CsvPath = parse.GetValue(csv),
                     RecordSize = recordSize is null ? 100 : parse.GetValue(recordSize),
                     KeySize = keySize is null ? 0 : parse.GetValue(keySize),
                     Acks = acks is null ? (short)-1 : PerfSettings.ParseAcks(parse.GetValue(acks)!),

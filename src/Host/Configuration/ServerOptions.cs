@@ -51,6 +51,12 @@ public sealed record ServerSettings
     /// <summary>Where the Prometheus endpoint listens (http://host:port/metrics); null when turned off.</summary>
     public ListenerAddress? MetricsListener { get; init; }
 
+    /// <summary>io.model (DetKafka's own): "threads" (the default), a reader and a writer task per connection handing
+    /// bytes to the driver; "loop", sockets polled on the driver thread (Linux; elsewhere it falls back to threads);
+    /// "loop-write-behind", the same loop with file writes copied and done by the sync threads. PERFORMANCE.md ("The
+    /// host's I/O path") has why threads stays the default for now.</summary>
+    public string IoModel { get; init; } = "threads";
+
     /// <summary>Every setting's effective value and its source (flag, environment, file, default), for --print-config.</summary>
     public IReadOnlyList<EffectiveSetting> Effective { get; init; } = [];
 
@@ -149,8 +155,8 @@ public static class ServerOptions
         "log.retention.ms", "log.retention.minutes", "log.retention.hours", "log.retention.bytes",
         "log.index.size.max.bytes", "log.index.interval.bytes", "log.message.timestamp.type", "log.cleanup.policy",
         "log.segment.delete.delay.ms", "compression.type", "min.insync.replicas", "controller.listener.names",
-        // DetKafka's own: the Prometheus endpoint (host:port, or "off").
-        "metrics.listener",
+        // DetKafka's own: the Prometheus endpoint (host:port, or "off"); the host's I/O model (loop or threads).
+        "metrics.listener", "io.model",
         "offsets.topic.num.partitions", "offsets.retention.minutes", "offsets.retention.check.interval.ms",
         "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
         "group.consumer.session.timeout.ms", "group.consumer.heartbeat.interval.ms", "group.consumer.max.size", "group.consumer.assignors",
@@ -284,6 +290,17 @@ public static class ServerOptions
                 if (metricsListener.Port == 0) throw new ConfigException($"{metrics.Where}: '{v}' needs a fixed port (or 'off')");
             }
         }
+        var ioModel = "threads";
+        if (r.Find("io.model") is { } io)
+        {
+            ioModel = io.Value.Trim().ToLowerInvariant() switch
+            {
+                "loop" => "loop",
+                "loop-write-behind" => "loop-write-behind",
+                "threads" => "threads",
+                _ => throw new ConfigException($"{io.Where}: '{io.Value}' is not loop, loop-write-behind or threads"),
+            };
+        }
         string logFormat = flags.LogFormat?.Trim().ToLowerInvariant() switch
         {
             null or "" or "text" => "text",
@@ -331,6 +348,7 @@ public static class ServerOptions
             TopicConfigDefaults = topicDefaults,
             Warnings = warnings,
             MetricsListener = metricsListener,
+            IoModel = ioModel,
             LogFormat = logFormat,
         };
         // Every setting as resolved, plus where each came from (--print-config).
@@ -389,6 +407,7 @@ public static class ServerOptions
         Add(Inv(s.ConsumerGroup.MaxSize), "group.consumer.max.size");
         Add(string.Join(",", s.ConsumerGroup.Assignors), "group.consumer.assignors");
         Add(s.MetricsListener?.HostPort ?? "off", "metrics.listener");
+        Add(s.IoModel, "io.model");
         list.Add(new EffectiveSetting("log.level", s.LogLevel.ToString().ToLowerInvariant(), flags.LogLevel is null ? "default" : "--log-level"));
         list.Add(new EffectiveSetting("log.format", s.LogFormat, flags.LogFormat is null ? "default" : "--log-format"));
         list.Add(new EffectiveSetting("log.file", s.LogFile ?? "", flags.LogFile is null ? "default" : "--log-file"));

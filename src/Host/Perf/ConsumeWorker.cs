@@ -64,7 +64,7 @@ public sealed class ConsumeWorker
                 {
                     if (key != ApiKey.Fetch || !_measuring) return; // the fetches before the start are set-up
                     long nanos = PerfClock.TicksToNanos(ticks);
-                    Histogram.Record(nanos);
+                    Stats.Record(Histogram, nanos);
                     Stats.Latency(nanos, 1);
                 };
             consumer.PartitionError = (tp, error, message) => Stats.LastError = $"{tp}: {error} {message}";

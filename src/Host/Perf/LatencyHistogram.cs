@@ -57,6 +57,19 @@ public sealed class LatencyHistogram
         Sum += other.Sum;
     }
 
+    /// <summary>Samples in the buckets whose values are all at or below <paramref name="value"/> (a bucket straddling it
+    /// is left out, so this is never more than the exact count).</summary>
+    public long CountAtOrBelow(long value)
+    {
+        long n = 0;
+        for (int i = 0; i < _counts.Length; i++)
+        {
+            if (HighestEquivalentValue(i) > value) break;
+            n += _counts[i];
+        }
+        return n;
+    }
+
     public void Reset()
     {
         Array.Clear(_counts);

@@ -143,6 +143,7 @@ public static class PerfRunner
             error.WriteLine($"detkafka perf: {acked} of {n} records acknowledged");
             ok = false;
         }
+        output.WriteLine(HistogramLine("latency", histogram));
         output.WriteLine(Summary($"{acked} records sent", stats, histogram, startTicks, endTicks, "latency"));
         return ok ? 0 : 1;
     }
@@ -174,6 +175,7 @@ public static class PerfRunner
             error.WriteLine($"detkafka perf: {total} of {n} records received");
             ok = false;
         }
+        output.WriteLine(HistogramLine("fetch latency", histogram));
         output.WriteLine(Summary($"{total} records received", stats, histogram, startTicks, endTicks, "fetch latency"));
         return ok ? 0 : 1;
     }
@@ -230,6 +232,7 @@ public static class PerfRunner
             error.WriteLine($"detkafka perf: {sent} records acknowledged, {total} received" + (s.NumRecords is { } m ? $", {m} wanted" : ""));
             ok = false;
         }
+        output.WriteLine(HistogramLine("end-to-end latency", consumer.Histogram));
         output.WriteLine(Summary($"{sent} records sent", producerStats, Merge(producers.Select(p => p.Histogram)),
             startTicks, EndTicks(producerStats, startTicks), "latency"));
         output.WriteLine(Summary($"{total} records received", [consumer.Stats], consumer.Histogram, startTicks,
@@ -296,6 +299,9 @@ public static class PerfRunner
         long stopAt = s.DurationMs is { } d ? startTicks + PerfClock.MillisToTicks(d) : long.MaxValue;
         long abortAt = long.MaxValue;
         bool stopped = false;
+        using var csv = s.CsvPath is null ? null : new StreamWriter(s.CsvPath, append: false);
+        csv?.WriteLine(CsvHeader);
+        var window = csv is null ? null : new LatencyHistogram();
         while (!finished())
         {
             Thread.Sleep(10);
@@ -327,6 +333,13 @@ public static class PerfRunner
                 $"{n} records {verb}, {n / seconds:F1} records/sec ({(bytes - lastBytes) / MiB / seconds:F2} MB/sec), "
                 + $"{(latencyCount == 0 ? 0 : latencySum / (double)latencyCount / 1e6):F2} ms avg {latencyName}, {latencyMax / 1e6:F2} ms max {latencyName}."));
             output.Flush();
+            if (csv is not null)
+            {
+                window!.Reset();
+                foreach (var x in stats) x.TakeWindow(window);
+                csv.WriteLine(CsvRow(Seconds(now - startTicks), n, n / seconds, (bytes - lastBytes) / MiB / seconds, window));
+                csv.Flush();
+            }
             lastRecords = records;
             lastBytes = bytes;
             windowStart = now;
@@ -372,6 +385,37 @@ public static class PerfRunner
             }
         }
         return ok;
+    }
+
+    public const string CsvHeader = "elapsed_s,records,records_per_s,mb_per_s,latency_avg_ms,latency_p50_ms,latency_p95_ms,latency_p99_ms,latency_p999_ms,latency_max_ms,latency_count";
+
+    /// <summary>One CSV row: the interval ending <paramref name="elapsedSeconds"/> after the start. Latency columns are
+    /// empty when no latency was recorded in it.</summary>
+    public static string CsvRow(double elapsedSeconds, long records, double recordsPerSecond, double mibPerSecond, LatencyHistogram latency)
+    {
+        static string Ms(double nanos) => (nanos / 1e6).ToString("F3", CultureInfo.InvariantCulture);
+        string lat = latency.Count == 0 ? ",,,,,,0"
+            : $"{Ms(latency.Mean)},{Ms(latency.ValueAtPercentile(50))},{Ms(latency.ValueAtPercentile(95))},{Ms(latency.ValueAtPercentile(99))},"
+              + $"{Ms(latency.ValueAtPercentile(99.9))},{Ms(latency.Max)},{latency.Count.ToString(CultureInfo.InvariantCulture)}";
+        return string.Create(CultureInfo.InvariantCulture, $"{elapsedSeconds:F3},{records},{recordsPerSecond:F1},{mibPerSecond:F3},{lat}");
+    }
+
+    /// <summary>The latency distribution in one line: the percentiles, then the share of samples at or under each
+    /// power-of-two bound from 0.125 ms to 1 s (cumulative), so the shape of the tail shows without a plot.</summary>
+    public static string HistogramLine(string latencyName, LatencyHistogram latency)
+    {
+        static string Ms(double nanos) => (nanos / 1e6).ToString("F2", CultureInfo.InvariantCulture);
+        var line = new System.Text.StringBuilder();
+        line.Append(CultureInfo.InvariantCulture, $"{latencyName} histogram: {latency.Count} samples, p50 {Ms(latency.ValueAtPercentile(50))} ms, ")
+            .Append(CultureInfo.InvariantCulture, $"p95 {Ms(latency.ValueAtPercentile(95))} ms, p99 {Ms(latency.ValueAtPercentile(99))} ms, ")
+            .Append(CultureInfo.InvariantCulture, $"p99.9 {Ms(latency.ValueAtPercentile(99.9))} ms, max {Ms(latency.Max)} ms; cumulative");
+        for (double boundMs = 0.125; boundMs <= 1024; boundMs *= 2)
+        {
+            double share = latency.Count == 0 ? 0 : 100.0 * latency.CountAtOrBelow((long)(boundMs * 1e6)) / latency.Count;
+            line.Append(CultureInfo.InvariantCulture, $" <={boundMs:0.###}ms {share:F1}%");
+            if (share >= 100) break;
+        }
+        return line.Append('.').ToString();
     }
 
     /// <summary>Kafka's summary line: "N records sent, X records/sec (Y MB/sec), Z ms avg latency, W ms max latency,

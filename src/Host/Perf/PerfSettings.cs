@@ -50,6 +50,9 @@ public sealed record PerfSettings
 
     public int ReportIntervalMs { get; init; } = 1_000;
 
+    /// <summary>Write the run as CSV here: one row per report interval (throughput and latency percentiles).</summary>
+    public string? CsvPath { get; init; }
+
     public void Validate()
     {
         if (string.IsNullOrEmpty(Topic)) throw new ArgumentException("--topic is required");

@@ -28,6 +28,28 @@ public sealed class WorkerStats
 
     public void Latency(long nanos, long count) => Latency(nanos * count, count, nanos);
 
+    /// <summary>The current report interval's latencies (for the per-second CSV), guarded by <see cref="WindowLock"/>:
+    /// a worker records under it, the reporter takes and resets it under it.</summary>
+    public readonly LatencyHistogram WindowHistogram = new();
+    public readonly Lock WindowLock = new();
+
+    /// <summary>Record into the run's histogram and the interval's.</summary>
+    public void Record(LatencyHistogram run, long nanos, long count = 1)
+    {
+        run.Record(nanos, count);
+        lock (WindowLock) WindowHistogram.Record(nanos, count);
+    }
+
+    /// <summary>Add the interval's latencies to <paramref name="into"/> and start a new interval.</summary>
+    public void TakeWindow(LatencyHistogram into)
+    {
+        lock (WindowLock)
+        {
+            into.Add(WindowHistogram);
+            WindowHistogram.Reset();
+        }
+    }
+
     public void Latency(long sumNanos, long count, long maxNanos)
     {
         Interlocked.Add(ref WindowLatencySumNs, sumNanos);
@@ -270,18 +292,22 @@ public sealed class ProduceWorker
             if (slot.IntervalTicks == 0)
             {
                 long nanos = PerfClock.TicksToNanos(now - slot.FirstTicks);
-                Histogram.Record(nanos, slot.Count);
+                Stats.Record(Histogram, nanos, slot.Count);
                 Stats.Latency(nanos, slot.Count);
             }
             else
             {
                 long sum = 0, max = 0;
-                for (int i = 0; i < slot.Count; i++)
+                lock (Stats.WindowLock)
                 {
-                    long nanos = PerfClock.TicksToNanos(now - (slot.FirstTicks + (long)(i * slot.IntervalTicks)));
-                    Histogram.Record(nanos);
-                    sum += nanos;
-                    max = Math.Max(max, nanos);
+                    for (int i = 0; i < slot.Count; i++)
+                    {
+                        long nanos = PerfClock.TicksToNanos(now - (slot.FirstTicks + (long)(i * slot.IntervalTicks)));
+                        Histogram.Record(nanos);
+                        Stats.WindowHistogram.Record(nanos);
+                        sum += nanos;
+                        max = Math.Max(max, nanos);
+                    }
                 }
                 Stats.Latency(sum, slot.Count, max);
             }

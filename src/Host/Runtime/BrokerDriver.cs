@@ -6,6 +6,21 @@ using DetKafka.Core.Util;
 
 namespace DetKafka.Host.Runtime;
 
+/// <summary>Sockets owned by the driver thread (see <see cref="BrokerDriver.UseEventLoop"/>).</summary>
+internal interface IDriverEventLoop
+{
+    /// <summary>Any thread: end the current or next <see cref="RunOnce"/> wait.</summary>
+    void Wake();
+
+    /// <summary>Driver thread: wait up to <paramref name="timeoutMicros"/> (0: do not wait) for a socket to be ready
+    /// or a <see cref="Wake"/>, then accept, read into Core and write what is ready. Returns how many descriptors
+    /// were ready (0: the wait timed out).</summary>
+    int RunOnce(BrokerNode node, long timeoutMicros);
+
+    /// <summary>Driver thread: write what Core sent since the last flush, as far as the sockets take it.</summary>
+    void Flush();
+}
+
 internal enum InputKind { Opened, Received, Closed, SyncCompleted, Stop, Invoke }
 
 /// <summary>One input for the node, posted by the socket loops, the sync thread or a signal handler. Received
@@ -33,6 +48,11 @@ internal sealed class BrokerDriver
     private const int DrainBatchMax = 4096;
 
     private readonly BlockingCollection<DriverInput> _queue = new(new ConcurrentQueue<DriverInput>());
+    // With an event loop (Linux): inputs from other threads wait here and the loop is woken through its eventfd,
+    // only when it is about to sleep or asleep (_sleeping), so a busy loop costs posters no system call.
+    private readonly ConcurrentQueue<DriverInput> _inputs = new();
+    private IDriverEventLoop? _eventLoop;
+    private int _sleeping;
     private readonly IClock _clock;
     private readonly Serilog.ILogger _log;
     private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -59,7 +79,24 @@ internal sealed class BrokerDriver
     public void Post(in DriverInput input)
     {
         if (_completion.Task.IsCompleted) return;
+        if (_eventLoop is { } loop)
+        {
+            _inputs.Enqueue(input);
+            // Pairs with the loop's fence between announcing sleep and checking the queue: either it sees this
+            // input, or this sees it sleeping and wakes it.
+            Interlocked.MemoryBarrier();
+            if (Volatile.Read(ref _sleeping) == 1 && Interlocked.Exchange(ref _sleeping, 0) == 1) loop.Wake();
+            return;
+        }
         _queue.Add(input);
+    }
+
+    /// <summary>Run the driver as an event loop: <paramref name="loop"/> owns the sockets and is polled on the driver
+    /// thread between inputs (see PERFORMANCE.md, "The host's I/O path"). Call before <see cref="Start"/>.</summary>
+    public void UseEventLoop(IDriverEventLoop loop)
+    {
+        Check.That(_thread is null, "the event loop is chosen before the driver starts");
+        _eventLoop = loop;
     }
 
     /// <summary>Start the thread: construct the node there, run <see cref="BrokerNode.Start"/> (recovery) and
@@ -95,7 +132,8 @@ internal sealed class BrokerDriver
         Exception? failure = null;
         try
         {
-            Loop(_node, drain);
+            if (_eventLoop is { } io) EventLoop(_node, drain, io);
+            else Loop(_node, drain);
             _node.Shutdown();
         }
         catch (Exception e)
@@ -167,6 +205,87 @@ internal sealed class BrokerDriver
             if (stopping) waitMs = waitMs == Timeout.Infinite ? 50 : Math.Min(waitMs, 50);
             if (_queue.TryTake(out var next, (int)waitMs)) Deliver(next);
         }
+    }
+
+    /// <summary>The loop with sockets on this thread: drain the posted inputs, run due timers, write what Core sent,
+    /// then wait in <see cref="IDriverEventLoop.RunOnce"/> for socket readiness, a wake-up or the next deadline, and
+    /// handle the ready sockets there (their bytes go to Core without leaving this thread).</summary>
+    private void EventLoop(BrokerNode node, DrainPolicy drain, IDriverEventLoop io)
+    {
+        bool stopping = false;
+        long stopDeadline = long.MaxValue;
+        void Deliver(in DriverInput input)
+        {
+            if (!Handle(node, input) || stopping) return;
+            stopping = true;
+            stopDeadline = _clock.MonotonicMs + (long)drain.Timeout.TotalMilliseconds;
+            drain.OnStopRequested();
+        }
+
+        while (true)
+        {
+            int handled = 0;
+            while (handled < DrainBatchMax && _inputs.TryDequeue(out var input))
+            {
+                handled++;
+                Deliver(input);
+                // What a completion released leaves now, not after the rest of the queue: a client waiting for it
+                // sends its next request sooner, and the requests do not arrive in lock-step lumps.
+                if (input.Kind == InputKind.SyncCompleted) io.Flush();
+            }
+
+            long now = _clock.MonotonicMs;
+            long deadline = node.NextDeadlineMs;
+            if (deadline <= now)
+            {
+                node.Poll();
+                continue;
+            }
+            if (stopping)
+            {
+                if (now >= stopDeadline)
+                {
+                    _log.Warning("Stopping with work still in flight after {Timeout}", drain.Timeout);
+                    return;
+                }
+                if (!drain.HasPendingWork() && _inputs.IsEmpty) return;
+                deadline = Math.Min(deadline, stopDeadline);
+            }
+            io.Flush();
+
+            // Bounded waits: at most a second, 50 ms while stopping (the drain condition is re-checked).
+            long waitMs = handled == DrainBatchMax ? 0 : Math.Clamp(deadline - now, 0, stopping ? 50 : 1000);
+            if (waitMs > 0 && SpinBeforeSleepTicks > 0 && SpinForWork(node, io)) continue;
+            if (waitMs > 0)
+            {
+                Volatile.Write(ref _sleeping, 1);
+                Interlocked.MemoryBarrier();
+                if (!_inputs.IsEmpty) waitMs = 0;
+            }
+            io.RunOnce(node, waitMs * 1000);
+            Volatile.Write(ref _sleeping, 0);
+        }
+    }
+
+    /// <summary>How long the event loop keeps polling (without blocking, yielding the CPU between polls) before it
+    /// sleeps in ppoll. On a machine whose cores are oversubscribed, a thread that sleeps waits for a time slice once
+    /// woken, and a request arrives or a sync completes every few microseconds under load: staying runnable for a
+    /// short while saves that wait. 0 turns it off. Measured in PERFORMANCE.md, "The host's I/O path".</summary>
+    internal long SpinBeforeSleepTicks { get; set; } = System.Diagnostics.Stopwatch.Frequency / 20_000; // 50 us
+
+    /// <summary>Poll for work without sleeping for up to <see cref="SpinBeforeSleepTicks"/>; true once some arrived
+    /// (socket events were handled, or inputs wait).</summary>
+    private bool SpinForWork(BrokerNode node, IDriverEventLoop io)
+    {
+        long until = System.Diagnostics.Stopwatch.GetTimestamp() + SpinBeforeSleepTicks;
+        do
+        {
+            if (!_inputs.IsEmpty) return true;
+            if (io.RunOnce(node, 0) > 0) return true;
+            Thread.Yield();
+        }
+        while (System.Diagnostics.Stopwatch.GetTimestamp() < until);
+        return !_inputs.IsEmpty;
     }
 
     /// <summary>Deliver one input. Returns true for a stop request.</summary>

@@ -25,6 +25,7 @@ public sealed class FileDisk : IDisk, IDisposable
     public const int DefaultSyncThreads = 8;
 
     private readonly Action<long, DiskStatus> _onSyncCompleted;
+    private readonly bool _writeBehind;
     private readonly BlockingCollection<SyncRequest>[] _lanes;
     private readonly Thread[] _syncThreads;
     private int _nextLane;
@@ -34,11 +35,17 @@ public sealed class FileDisk : IDisk, IDisposable
     /// <param name="root">The data directory; created (and made durable) when missing.</param>
     /// <param name="onSyncCompleted">Called on a sync thread after each requested sync, with its token.</param>
     /// <param name="syncThreads">Threads running fsync; a file always uses the same one.</param>
-    public FileDisk(string root, Action<long, DiskStatus> onSyncCompleted, int syncThreads = DefaultSyncThreads)
+    /// <param name="writeBehind">Writes are copied and handed to the file's sync thread, which does the pwrite before
+    /// any later sync of that file (so a sync still covers every write before it); the caller does not wait for the
+    /// kernel's copy into the page cache. A read, length, truncate, SyncNow or close of the file first waits for its
+    /// queued writes, so the file reads as written. A failed queued write fails the file's next sync and every
+    /// later write. See PERFORMANCE.md, "The host's I/O path".</param>
+    public FileDisk(string root, Action<long, DiskStatus> onSyncCompleted, int syncThreads = DefaultSyncThreads, bool writeBehind = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(syncThreads, 1);
         Root = Path.GetFullPath(root);
         _onSyncCompleted = onSyncCompleted;
+        _writeBehind = writeBehind;
         CreateDirectoryDurably(Root);
         _lanes = new BlockingCollection<SyncRequest>[syncThreads];
         _syncThreads = new Thread[syncThreads];
@@ -173,22 +180,35 @@ public sealed class FileDisk : IDisk, IDisposable
         foreach (var created in missing) NativeSync.SyncDirectory(Path.GetDirectoryName(created)!);
     }
 
-    private void EnqueueSync(SafeFileHandle handle, long token, int lane)
+    private void EnqueueSync(SafeFileHandle handle, long token, int lane, DiskFile file)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         // Keep the descriptor alive until the fsync ran, even if Core closes the file right after asking.
         bool added = false;
         handle.DangerousAddRef(ref added);
         Interlocked.Increment(ref _pendingSyncs);
-        _lanes[lane].Add(new SyncRequest(handle, token));
+        _lanes[lane].Add(new SyncRequest(handle, token, _writeBehind ? file : null));
+    }
+
+    private void EnqueueWrite(DiskFile file, byte[] data, int length, long position, int lane)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _lanes[lane].Add(new SyncRequest(file.Handle, position, file, data, length));
     }
 
     private void SyncLoop(BlockingCollection<SyncRequest> lane)
     {
         foreach (var request in lane.GetConsumingEnumerable())
         {
+            if (request.Data is { } data)
+            {
+                request.File!.WriteQueued(data, request.Length, request.Token);
+                continue;
+            }
             long started = System.Diagnostics.Stopwatch.GetTimestamp();
             var status = Flush(request.Handle);
+            // A sync covers the writes queued before it: one of them failing fails the sync.
+            if (status == DiskStatus.Ok && request.File is { } file) status = file.WriteFailure;
             SyncTimed?.Invoke(System.Diagnostics.Stopwatch.GetElapsedTime(started));
             request.Handle.DangerousRelease();
             try
@@ -215,20 +235,56 @@ public sealed class FileDisk : IDisk, IDisposable
         }
     }
 
-    private readonly record struct SyncRequest(SafeFileHandle Handle, long Token);
+    /// <summary>A sync (<see cref="Data"/> null) or, with write-behind, a write of <see cref="Length"/> bytes of
+    /// <see cref="Data"/> (an ArrayPool array) at position <see cref="Token"/>.</summary>
+    private readonly record struct SyncRequest(SafeFileHandle Handle, long Token, DiskFile? File = null, byte[]? Data = null, int Length = 0);
 
     private int NextLane() => (int)((uint)Interlocked.Increment(ref _nextLane) % (uint)_lanes.Length);
 
     private sealed class DiskFile(FileDisk disk, string path, SafeFileHandle handle) : IDiskFile
     {
+        private readonly object _writes = new(); // Monitor: waiters for the queued writes
         private int _lane = -1;
+        private int _queuedWrites; // write-behind: queued and not yet done; guarded by _writes
+        private DiskStatus _writeFailure = DiskStatus.Ok;
 
         public string Path { get; } = path;
 
-        public long Length => RandomAccess.GetLength(handle);
+        public SafeFileHandle Handle => handle;
+
+        /// <summary>The first queued write that failed, or Ok.</summary>
+        public DiskStatus WriteFailure
+        {
+            get
+            {
+                lock (_writes) return _writeFailure;
+            }
+        }
+
+        public long Length
+        {
+            get
+            {
+                WaitForQueuedWrites();
+                return RandomAccess.GetLength(handle);
+            }
+        }
 
         public DiskStatus Write(long position, ReadOnlySpan<byte> data)
         {
+            if (disk._writeBehind)
+            {
+                lock (_writes)
+                {
+                    if (_writeFailure != DiskStatus.Ok) return _writeFailure;
+                    _queuedWrites++;
+                }
+                var copy = System.Buffers.ArrayPool<byte>.Shared.Rent(data.Length);
+                data.CopyTo(copy);
+                if (_lane < 0) _lane = disk.NextLane();
+                disk.EnqueueWrite(this, copy, data.Length, position, _lane);
+                return DiskStatus.Ok;
+            }
             try
             {
                 RandomAccess.Write(handle, data, position);
@@ -240,8 +296,38 @@ public sealed class FileDisk : IDisk, IDisposable
             }
         }
 
+        /// <summary>On the file's sync thread: the queued write.</summary>
+        public void WriteQueued(byte[] data, int length, long position)
+        {
+            var status = DiskStatus.Ok;
+            try
+            {
+                RandomAccess.Write(handle, data.AsSpan(0, length), position);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+            {
+                status = e is ObjectDisposedException ? DiskStatus.IoError : StatusOf(e);
+            }
+            System.Buffers.ArrayPool<byte>.Shared.Return(data);
+            lock (_writes)
+            {
+                if (status != DiskStatus.Ok && _writeFailure == DiskStatus.Ok) _writeFailure = status;
+                if (--_queuedWrites == 0) Monitor.PulseAll(_writes);
+            }
+        }
+
+        private void WaitForQueuedWrites()
+        {
+            if (!disk._writeBehind) return;
+            lock (_writes)
+            {
+                while (_queuedWrites > 0) Monitor.Wait(_writes);
+            }
+        }
+
         public int Read(long position, Span<byte> destination)
         {
+            WaitForQueuedWrites();
             int total = 0;
             while (total < destination.Length)
             {
@@ -252,16 +338,29 @@ public sealed class FileDisk : IDisk, IDisposable
             return total;
         }
 
-        public void Truncate(long length) => RandomAccess.SetLength(handle, length);
+        public void Truncate(long length)
+        {
+            WaitForQueuedWrites();
+            RandomAccess.SetLength(handle, length);
+        }
 
         public void RequestSync(long token)
         {
             if (_lane < 0) _lane = disk.NextLane();
-            disk.EnqueueSync(handle, token, _lane);
+            disk.EnqueueSync(handle, token, _lane, this);
         }
 
-        public DiskStatus SyncNow() => Flush(handle);
+        public DiskStatus SyncNow()
+        {
+            WaitForQueuedWrites();
+            var status = Flush(handle);
+            return status == DiskStatus.Ok ? WriteFailure : status;
+        }
 
-        public void Dispose() => handle.Dispose();
+        public void Dispose()
+        {
+            WaitForQueuedWrites();
+            handle.Dispose();
+        }
     }
 }

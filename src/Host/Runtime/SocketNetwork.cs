@@ -11,7 +11,7 @@ namespace DetKafka.Host.Runtime;
 /// per connection a read loop posts copies of received bytes to the driver and a write loop drains a bounded
 /// send queue. The <see cref="INetwork"/> methods are Core's and run on the driver thread.
 /// </summary>
-public sealed class SocketNetwork : INetwork
+public sealed class SocketNetwork : INetwork, IHostNetwork
 {
     private readonly ListenerAddress _listenerAddress;
     private readonly BrokerDriver _driver;

@@ -98,11 +98,13 @@ public sealed class BrokerHostSmokeTests : IDisposable
         if (Directory.Exists(_dataDir)) Directory.Delete(_dataDir, recursive: true);
     }
 
-    private BrokerHost StartHost(SocketNetworkLimits? limits = null)
+    /// <param name="io">io.model: "loop" (the event loop, the default on Linux) or "threads".</param>
+    private BrokerHost StartHost(string io, SocketNetworkLimits? limits = null)
     {
         var settings = ServerOptions.Resolve(
             new ServeArguments { Listeners = "PLAINTEXT://127.0.0.1:0", MetricsListener = "off", DataDir = _dataDir },
-            new Dictionary<string, string>(), null);
+            new Dictionary<string, string> { ["DETKAFKA_IO_MODEL"] = io }, null);
+        Assert.Equal(io, settings.IoModel);
         return BrokerHost.Start(settings, _logger, TimeSpan.FromSeconds(2), limits ?? new SocketNetworkLimits());
     }
 
@@ -113,10 +115,12 @@ public sealed class BrokerHostSmokeTests : IDisposable
         return client;
     }
 
-    [Fact]
-    public void Serves_ApiVersions_v0_on_an_ephemeral_port_and_stops_cleanly()
+    [Theory]
+    [InlineData("loop")]
+    [InlineData("threads")]
+    public void Serves_ApiVersions_v0_on_an_ephemeral_port_and_stops_cleanly(string io)
     {
-        var host = StartHost();
+        var host = StartHost(io);
         Assert.NotEqual(0, host.Port);
         Assert.True(Directory.Exists(_dataDir));
         Assert.Contains(_sink.Lines, l => l.Contains($"DetKafka listening on 127.0.0.1:{host.Port}") && l.Contains(_dataDir));
@@ -141,10 +145,12 @@ public sealed class BrokerHostSmokeTests : IDisposable
         Assert.Throws<SocketException>(() => new TcpClient().Connect("127.0.0.1", host.Port));
     }
 
-    [Fact]
-    public void Pipelined_requests_are_answered_in_order_and_a_bad_frame_closes_only_its_connection()
+    [Theory]
+    [InlineData("loop")]
+    [InlineData("threads")]
+    public void Pipelined_requests_are_answered_in_order_and_a_bad_frame_closes_only_its_connection(string io)
     {
-        using var host = StartHost();
+        using var host = StartHost(io);
         using var good = Connect(host);
         using var bad = Connect(host);
 
@@ -178,10 +184,12 @@ public sealed class BrokerHostSmokeTests : IDisposable
         Assert.Contains(_sink.Lines, l => l.StartsWith("Warning") && l.Contains("Closing"));
     }
 
-    [Fact]
-    public async Task Connections_open_and_close_in_the_node()
+    [Theory]
+    [InlineData("loop")]
+    [InlineData("threads")]
+    public async Task Connections_open_and_close_in_the_node(string io)
     {
-        using var host = StartHost();
+        using var host = StartHost(io);
         var clients = Enumerable.Range(0, 4).Select(_ => Connect(host)).ToList();
         // Async clients: blocking ones would starve the thread pool the socket loops run on.
         await Task.WhenAll(clients.Select(async client =>
@@ -206,10 +214,12 @@ public sealed class BrokerHostSmokeTests : IDisposable
         Assert.True(host.Stop(TimeSpan.FromSeconds(15)));
     }
 
-    [Fact]
-    public async Task Receive_disabled_by_the_node_pauses_reading_until_enabled()
+    [Theory]
+    [InlineData("loop")]
+    [InlineData("threads")]
+    public async Task Receive_disabled_by_the_node_pauses_reading_until_enabled(string io)
     {
-        using var host = StartHost();
+        using var host = StartHost(io);
         using var client = Connect(host);
         var stream = client.GetStream();
         stream.Write(KafkaWire.ApiVersionsRequest(1));
@@ -217,22 +227,29 @@ public sealed class BrokerHostSmokeTests : IDisposable
 
         var id = new ConnectionId(1); // the host numbers connections from 1
         await host.InvokeAsync(node => { node.Network.SetReceiveEnabled(id, false); return 0; });
-        // The read already waiting when receive was disabled still delivers: request 2 is answered...
         stream.Write(KafkaWire.ApiVersionsRequest(2));
-        Assert.Equal(2, BinaryPrimitives.ReadInt32BigEndian(KafkaWire.ReadFrame(stream)));
-        // ...but nothing more is read.
+        if (io == "threads")
+        {
+            // The read already waiting when receive was disabled still delivers: request 2 is answered...
+            Assert.Equal(2, BinaryPrimitives.ReadInt32BigEndian(KafkaWire.ReadFrame(stream)));
+        }
+        // ...but nothing more is read (the event loop stops polling the socket for input at once, so there not
+        // even request 2 is).
         stream.Write(KafkaWire.ApiVersionsRequest(3));
         Assert.False(client.Client.Poll(TimeSpan.FromMilliseconds(300), SelectMode.SelectRead));
 
         await host.InvokeAsync(node => { node.Network.SetReceiveEnabled(id, true); return 0; });
+        if (io == "loop") Assert.Equal(2, BinaryPrimitives.ReadInt32BigEndian(KafkaWire.ReadFrame(stream)));
         Assert.Equal(3, BinaryPrimitives.ReadInt32BigEndian(KafkaWire.ReadFrame(stream)));
         Assert.True(host.Stop(TimeSpan.FromSeconds(15)));
     }
 
-    [Fact]
-    public async Task A_client_that_stops_reading_is_closed_once_its_send_queue_passes_the_bound()
+    [Theory]
+    [InlineData("loop")]
+    [InlineData("threads")]
+    public async Task A_client_that_stops_reading_is_closed_once_its_send_queue_passes_the_bound(string io)
     {
-        using var host = StartHost(new SocketNetworkLimits { SendQueueBytesMax = 64 * 1024 });
+        using var host = StartHost(io, new SocketNetworkLimits { SendQueueBytesMax = 64 * 1024 });
         using var client = Connect(host);
         client.ReceiveBufferSize = 4096;
         var stream = client.GetStream();

@@ -79,6 +79,44 @@ public sealed class PerfCommandTests : IDisposable
     }
 
     [Fact]
+    public void Produce_prints_a_histogram_line_before_the_summary_and_writes_the_run_as_csv()
+    {
+        string csv = Path.Combine(Path.GetTempPath(), "detkafka-perf-" + Guid.NewGuid().ToString("N") + ".csv");
+        try
+        {
+            var (exit, lines, err) = Perf("produce", "--topic", "perf-csv", "--num-records", "6000", "--throughput", "10000",
+                "--reporting-interval", "100", "--csv", csv);
+            Assert.True(exit == 0, err);
+            Assert.True(ProduceSummary.IsMatch(lines[^1]), lines[^1]);
+            // The histogram's percentiles are the summary's, and its cumulative shares end at 100%.
+            var summary = ProduceSummary.Match(lines[^1]);
+            Assert.StartsWith("latency histogram: 6000 samples, p50 " + summary.Groups[4].Value + " ms, ", lines[^2]);
+            Assert.Contains(" 100.0%.", lines[^2]);
+            var rows = File.ReadAllLines(csv);
+            Assert.Equal(PerfRunner.CsvHeader, rows[0]);
+            Assert.True(rows.Length >= 3, string.Join('\n', rows));
+            long records = 0;
+            foreach (var row in rows.Skip(1))
+            {
+                var cells = row.Split(',');
+                Assert.Equal(11, cells.Length);
+                records += long.Parse(cells[1], CultureInfo.InvariantCulture);
+                // A row with records has their latencies, in order.
+                if (cells[10] != "0")
+                {
+                    var ms = cells[4..10].Select(c => double.Parse(c, CultureInfo.InvariantCulture)).ToArray();
+                    Assert.True(ms[1] <= ms[2] && ms[2] <= ms[3] && ms[3] <= ms[4] && ms[4] <= ms[5], row);
+                }
+            }
+            Assert.InRange(records, 1, 6000);
+        }
+        finally
+        {
+            File.Delete(csv);
+        }
+    }
+
+    [Fact]
     public void A_throttled_produce_with_keys_and_acks_1_keeps_to_its_rate()
     {
         var (exit, lines, err) = Perf("produce", "--topic", "perf-b", "--num-records", "5000", "--throughput", "10000",

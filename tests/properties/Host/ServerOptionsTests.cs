@@ -250,6 +250,20 @@ public class ServerOptionsTests
         Assert.Equal(expected, Resolve(env: new() { ["DETKAFKA_METRICS_LISTENER"] = value }).MetricsListener?.HostPort);
     }
 
+    [Theory]
+    [InlineData("threads")]
+    [InlineData("loop")]
+    [InlineData("LOOP-write-behind")]
+    public void The_io_model_is_threads_by_default_and_can_be_chosen(string value)
+    {
+        Assert.Equal("threads", Resolve().IoModel);
+        Assert.Equal(value.ToLowerInvariant(), Resolve(env: new() { ["DETKAFKA_IO_MODEL"] = value }).IoModel);
+        Assert.Equal(value.ToLowerInvariant(), Resolve(file: "io.model=" + value + "\n").IoModel);
+        var message = Assert.Throws<ConfigException>(() => Resolve(env: new() { ["DETKAFKA_IO_MODEL"] = "epoll" })).Message;
+        Assert.Contains("DETKAFKA_IO_MODEL", message);
+        Assert.Contains("not loop, loop-write-behind or threads", message);
+    }
+
     [Fact]
     public void The_effective_configuration_names_each_value_s_source()
     {
