@@ -24,6 +24,21 @@ if (args.Length > 0 && args[0] == "sim")
     SimulatorSpeed.Run(args);
     return;
 }
+if (args.Length > 0 && args[0] == "simalloc")
+{
+    SimulatorAllocations.Run(args);
+    return;
+}
+if (args.Length > 0 && args[0] == "allocstacks")
+{
+    AllocationStacks.Run(args);
+    return;
+}
+if (args.Length > 0 && args[0] == "simhash")
+{
+    SimulatorAllocations.Hashes(args);
+    return;
+}
 if (args.Length > 0 && args[0] == "sizes")
 {
     // `sizes`: the compression benchmarks' batch in each codec: bytes, and the ratio to the uncompressed batch.
