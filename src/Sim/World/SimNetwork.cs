@@ -323,8 +323,7 @@ public sealed class SimNetwork : ISimEventTarget
         {
             if (node.Paused)
             {
-                var kept = Keep(chunk, length, pooled);
-                node.Defer(() => Deliver(c, dir, kept, kept.Length, pooled: false));
+                DeferDelivery(node, c, dir, Keep(chunk, length, pooled));
                 return "deferred (paused)";
             }
             if (dir.ReceiveDisabled || dir.Held.Count > 0)
@@ -347,9 +346,8 @@ public sealed class SimNetwork : ISimEventTarget
             if (toHost.Client is null) { }
             else if (_world.BeginClientInput(toHost) is not { } client)
             {
-                var kept = Keep(chunk, length, pooled);
+                DeferClientReceive(toHost, id, Keep(chunk, length, pooled));
                 pooled = false; // Keep gave the rented array back
-                _world.ClientInput(toHost, cl => { if (toHost.Raw?.Owns(id) == true) toHost.Raw.OnReceive(id, kept); else cl.OnReceive(id, kept); });
             }
             else
             {
@@ -361,6 +359,14 @@ public sealed class SimNetwork : ISimEventTarget
         Release(chunk, pooled);
         return _world.Details($"conn-{c.Id} {length} bytes");
     }
+
+    // The paused paths capture their values in closures; kept out of Deliver, whose parameters would otherwise be
+    // hoisted into a closure object on every call.
+    private void DeferDelivery(SimNode node, SimConnection c, Direction dir, byte[] kept)
+        => node.Defer(() => Deliver(c, dir, kept, kept.Length, pooled: false));
+
+    private void DeferClientReceive(ClientHost host, ConnectionId id, byte[] kept)
+        => _world.ClientInput(host, cl => { if (host.Raw?.Owns(id) == true) host.Raw.OnReceive(id, kept); else cl.OnReceive(id, kept); });
 
     private byte[] Keep(byte[] chunk, int length, bool pooled)
     {
