@@ -4,7 +4,8 @@ using DetKafka.Bench.Infrastructure;
 using DetKafka.Bench.Profiling;
 
 // BenchmarkDotNet's own command line: --filter '*', --job short (3 warm-ups, 3 iterations), --list flat,
-// --inProcess, --memory. `alloc [steps]` instead runs the allocation profile of the broker's produce and fetch
+// --inProcess, --memory. `simalloc`, `simhash` and `allocstacks` profile the simulator (PERFORMANCE.md).
+// `alloc [steps]` instead runs the allocation profile of the broker's produce and fetch
 // steps; `sim [runs]` measures the simulator's speed; `sizes` prints the compression benchmarks' batch size per
 // codec; `codec METHOD N` runs one codec benchmark N times for an instruction count under callgrind; `cleaner [runs]`
 // the log cleaner's throughput and its cost to produce latency. See docs/design/PERFORMANCE.md for the commands
@@ -22,6 +23,21 @@ if (args.Length > 0 && args[0] == "cleaner")
 if (args.Length > 0 && args[0] == "sim")
 {
     SimulatorSpeed.Run(args);
+    return;
+}
+if (args.Length > 0 && args[0] == "simalloc")
+{
+    SimulatorAllocations.Run(args);
+    return;
+}
+if (args.Length > 0 && args[0] == "allocstacks")
+{
+    AllocationStacks.Run(args);
+    return;
+}
+if (args.Length > 0 && args[0] == "simhash")
+{
+    SimulatorAllocations.Hashes(args);
     return;
 }
 if (args.Length > 0 && args[0] == "sizes")

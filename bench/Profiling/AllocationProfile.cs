@@ -71,7 +71,7 @@ public static class AllocationProfile
             Console.WriteLine($"    {bytes * 100.0 / Math.Max(1, listener.Total):F1}%  {type}");
     }
 
-    private sealed class AllocationListener : EventListener
+    internal sealed class AllocationListener : EventListener
     {
         private const EventKeywords GcKeyword = (EventKeywords)0x1;
         private readonly Dictionary<string, long> _byType = new();

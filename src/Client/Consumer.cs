@@ -185,11 +185,19 @@ public sealed class Consumer : IClientComponent
                 _client.RequestMetadataUpdate();
                 continue;
             }
-            int at = groups.FindIndex(g => g.Leader >= leader);
+            int at = FirstAtOrAbove(groups, leader);
             if (at < 0 || groups[at].Leader != leader) groups.Insert(at < 0 ? groups.Count : at, (leader, new List<TopicPartition>()));
             groups[at < 0 ? groups.Count - 1 : at].Partitions.Add(tp);
         }
         return groups;
+    }
+
+    // A loop rather than FindIndex with a lambda: the lambda captures the leader, an allocation per partition per poll.
+    private static int FirstAtOrAbove(List<(int Leader, List<TopicPartition> Partitions)> groups, int leader)
+    {
+        for (int i = 0; i < groups.Count; i++)
+            if (groups[i].Leader >= leader) return i;
+        return -1;
     }
 
     /// <summary>Consecutive runs of the same topic (the list is sorted by topic, then partition).</summary>
@@ -239,7 +247,7 @@ public sealed class Consumer : IClientComponent
         {
             if (!_partitions.TryGetValue(tp, out var s) || !s.ResetInFlight) continue;
             s.ResetInFlight = false;
-            var p = body?.Topics.Find(t => t.Name == tp.Topic)?.Partitions.Find(x => x.PartitionIndex == tp.Partition);
+            var p = body is null ? null : FindPartition(body, tp);
             if (p is null || p.ErrorCode != ErrorCode.None || p.Offset < 0)
             {
                 if (p is not null && p.ErrorCode != ErrorCode.None) PartitionError?.Invoke(tp, p.ErrorCode, "ListOffsets failed");
@@ -304,7 +312,7 @@ public sealed class Consumer : IClientComponent
                 Backoff(s, now, metadata: false);
                 continue;
             }
-            var p = body.Responses.Find(t => t.Topic == tp.Topic)?.Partitions.Find(x => x.PartitionIndex == tp.Partition);
+            var p = FindPartition(body, tp);
             if (p is null)
             {
                 Backoff(s, now, metadata: false);
@@ -336,6 +344,31 @@ public sealed class Consumer : IClientComponent
             }
         }
         if (refresh) _client.RequestMetadataUpdate();
+    }
+
+    // Loops rather than Find with lambdas, which capture the partition: two allocations per partition per response.
+    private static FetchResponse.PartitionData? FindPartition(FetchResponse body, TopicPartition tp)
+    {
+        foreach (var t in body.Responses)
+        {
+            if (t.Topic != tp.Topic) continue;
+            foreach (var x in t.Partitions)
+                if (x.PartitionIndex == tp.Partition) return x;
+            return null;
+        }
+        return null;
+    }
+
+    private static ListOffsetsResponse.ListOffsetsPartitionResponse? FindPartition(ListOffsetsResponse body, TopicPartition tp)
+    {
+        foreach (var t in body.Topics)
+        {
+            if (t.Name != tp.Topic) continue;
+            foreach (var x in t.Partitions)
+                if (x.PartitionIndex == tp.Partition) return x;
+            return null;
+        }
+        return null;
     }
 
     private void Deliver(TopicPartition tp, PartitionState s, ReadOnlyMemory<byte> records, long now,

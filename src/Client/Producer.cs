@@ -396,7 +396,8 @@ public sealed class Producer : IClientComponent
         foreach (var (_, q) in _queueOrder) batches += q.Count;
         for (int round = 0; round <= batches; round++)
         {
-            var byLeader = new SortedDictionary<int, List<Batch>>();
+            // Made only when a batch is sendable: most polls find none, and this runs on every poll.
+            SortedDictionary<int, List<Batch>>? byLeader = null;
             foreach (var (tp, queue) in _queueOrder)
             {
                 if (queue.Count == 0 || !IsSendable(queue, queue[0], now)) continue;
@@ -407,9 +408,11 @@ public sealed class Producer : IClientComponent
                     _client.RequestMetadataUpdate();
                     continue;
                 }
+                byLeader ??= new SortedDictionary<int, List<Batch>>();
                 if (!byLeader.TryGetValue(leader, out var list)) byLeader[leader] = list = new List<Batch>();
                 list.Add(queue[0]);
             }
+            if (byLeader is null) return;
             bool sent = false;
             foreach (var (leader, list) in byLeader)
             {
@@ -445,7 +448,13 @@ public sealed class Producer : IClientComponent
             }
             if (Options.EnableIdempotence) _inFlightPartitions.Add(b.Partition);
             b.Attempts++;
-            var topic = request.TopicData.Find(t => t.Name == b.Partition.Topic);
+            ProduceRequest.TopicProduceData? topic = null;
+            foreach (var t in request.TopicData)
+                if (t.Name == b.Partition.Topic)
+                {
+                    topic = t;
+                    break;
+                }
             if (topic is null) request.TopicData.Add(topic = new ProduceRequest.TopicProduceData { Name = b.Partition.Topic });
             topic.PartitionData.Add(new ProduceRequest.PartitionProduceData { Index = b.Partition.Partition, Records = b.Encoded });
         }

@@ -29,6 +29,7 @@ public sealed class SimDisk : IDisk
     private readonly SortedDictionary<string, FileState> _durableFiles = new(StringComparer.Ordinal);
     private readonly SortedSet<string> _directories = new(StringComparer.Ordinal) { "" };
     private readonly List<PendingSync> _pendingSyncs = new();
+    private readonly List<string> _scratch = new();
     private long _usedBytes;
     private int _generation;
 
@@ -112,6 +113,15 @@ public sealed class SimDisk : IDisk
         return slash < 0 ? "" : path[..slash];
     }
 
+    /// <summary>ParentOf(path) == directory, without making the parent's string (listings and directory syncs
+    /// ask it of every file on the disk).</summary>
+    private static bool IsChildOf(string path, string directory)
+    {
+        int slash = path.LastIndexOf('/');
+        return directory.Length == 0 ? slash < 0
+            : slash == directory.Length && path.StartsWith(directory, StringComparison.Ordinal);
+    }
+
     private static bool IsUnder(string path, string directory)
         => directory.Length == 0 || (path.Length > directory.Length && path.StartsWith(directory, StringComparison.Ordinal)
                                      && path[directory.Length] == '/');
@@ -134,9 +144,9 @@ public sealed class SimDisk : IDisk
         if (!_directories.Contains(directory)) return [];
         var names = new List<string>();
         foreach (var d in _directories)
-            if (d.Length > 0 && ParentOf(d) == directory) names.Add(NameOf(d));
+            if (d.Length > 0 && IsChildOf(d, directory)) names.Add(NameOf(d));
         foreach (var f in _files.Keys)
-            if (ParentOf(f) == directory) names.Add(NameOf(f));
+            if (IsChildOf(f, directory)) names.Add(NameOf(f));
         names.Sort(StringComparer.Ordinal);
         return names;
     }
@@ -203,9 +213,13 @@ public sealed class SimDisk : IDisk
         var fault = Fault(SimDiskOperation.SyncNow, path);
         if (fault != DiskStatus.Ok) return fault;
         if (LyingFsync) return DiskStatus.Ok;
-        foreach (var f in _durableFiles.Keys.Where(f => ParentOf(f) == path).ToList()) _durableFiles.Remove(f);
+        _scratch.Clear();
+        foreach (var f in _durableFiles.Keys)
+            if (IsChildOf(f, path)) _scratch.Add(f);
+        foreach (var f in _scratch) _durableFiles.Remove(f);
+        _scratch.Clear();
         foreach (var (f, state) in _files)
-            if (ParentOf(f) == path) _durableFiles[f] = state;
+            if (IsChildOf(f, path)) _durableFiles[f] = state;
         return DiskStatus.Ok;
     }
 

@@ -18,7 +18,9 @@ internal sealed class BrokerConnection
     private const int InitialBufferBytes = 64 * 1024;
 
     private readonly Queue<RequestContext> _inFlight = new();
-    private readonly byte[] _ownBuffer = new byte[InitialBufferBytes];
+    // Rented from the node's pool when the connection opens and given back when it closes: connections come and
+    // go (clients reconnect after every reset), and 64 KiB each was most of what a busy simulated run allocated.
+    private byte[] _ownBuffer;
     private byte[] _buffer;
     private int _buffered;
     private bool _processing;
@@ -31,6 +33,7 @@ internal sealed class BrokerConnection
     {
         Owner = owner;
         Id = id;
+        _ownBuffer = owner.Buffers.Rent(InitialBufferBytes);
         _buffer = _ownBuffer;
     }
 
@@ -102,7 +105,7 @@ internal sealed class BrokerConnection
         finally
         {
             _processing = false;
-            if (IsClosed) ReturnPooledBuffer();
+            if (IsClosed) ReturnBuffers();
         }
     }
 
@@ -172,6 +175,16 @@ internal sealed class BrokerConnection
         _buffered = 0;
         // A handler may be closing its own connection while it still reads its request from the buffer:
         // then the frame loop gives the buffer back when it unwinds.
-        if (!_processing) ReturnPooledBuffer();
+        if (!_processing) ReturnBuffers();
+    }
+
+    /// <summary>Closed: both buffers go back to the node's pool (nothing reads them once the frame loop is out).</summary>
+    private void ReturnBuffers()
+    {
+        ReturnPooledBuffer();
+        if (_ownBuffer.Length == 0) return;
+        Owner.Buffers.Return(_ownBuffer);
+        _ownBuffer = [];
+        _buffer = _ownBuffer;
     }
 }

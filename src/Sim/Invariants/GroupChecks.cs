@@ -108,8 +108,10 @@ public sealed class GroupInvariant : IInvariantChecker
     {
         if (context.World.Groups is not { } observer) return null;
         if (observer.Violation is { } v) return $"[{v.Checker}] {v.Message}";
-        foreach (var node in context.TouchedThisEvent)
+        var touched = context.TouchedThisEvent;
+        for (int i = 0; i < touched.Count; i++) // an index loop: foreach over the interface boxes an enumerator per event
         {
+            var node = touched[i];
             if (node.Broker?.Groups.FindGroup(GroupWorkload.GroupId) is not { } group) continue;
             if (!_seen.TryGetValue(node.NodeId, out var seen)) _seen[node.NodeId] = seen = new SortedDictionary<TopicPartition, long>(TopicPartitionComparer.Instance);
             foreach (var (tp, o) in group.Offsets)

@@ -5,18 +5,60 @@ using DetKafka.Sim.Trace;
 namespace DetKafka.Sim.World;
 
 /// <summary>
-/// Something that happens at a virtual time: a segment arriving, a sync completing, a timer, a fault. Its
-/// action returns the details for the trace (null: nothing to say). <see cref="Actor"/> and <see cref="Kind"/>
-/// name it in the trace; <see cref="Message"/> is the network message it delivers (0: none).
+/// Something that happens at a virtual time: a segment arriving, a sync completing, a timer, a fault. Running it
+/// returns the details for the trace (null: nothing to say). <see cref="Actor"/> and <see cref="Kind"/> name it in
+/// the trace; <see cref="Message"/> is the network message it delivers (0: none).
 /// </summary>
-/// A struct: the queue holds it inline, one object (the action's closure) per scheduled event rather than two.
-public readonly struct SimEvent(long timeUs, string actor, string kind, Func<TraceDetails> action, long message = 0)
+/// A struct held inline in the queue. The frequent events (a segment arriving, a node's or a client's poll, a sync
+/// completing) are typed: a long-lived <see cref="ISimEventTarget"/> (the world, a connection's direction) and
+/// the few values they need, so scheduling one allocates nothing. The rare ones carry a closure.
+public readonly struct SimEvent
 {
-    public long TimeUs { get; } = timeUs;
-    public string Actor { get; } = actor;
-    public string Kind { get; } = kind;
-    public long Message { get; } = message;
-    internal Func<TraceDetails> Action { get; } = action;
+    public SimEvent(long timeUs, string actor, string kind, Func<TraceDetails> action, long message = 0)
+        : this(timeUs, actor, kind, action, null, 0, 0, 0, message)
+    {
+    }
+
+    internal SimEvent(long timeUs, string actor, string kind, ISimEventTarget target, object? arg, int code, int small, long value, long message)
+        : this(timeUs, actor, kind, (object)target, arg, code, small, value, message)
+    {
+    }
+
+    private SimEvent(long timeUs, string actor, string kind, object target, object? arg, int code, int small, long value, long message)
+    {
+        TimeUs = timeUs;
+        Actor = actor;
+        Kind = kind;
+        Message = message;
+        Target = target;
+        Arg = arg;
+        Code = code;
+        Small = small;
+        Value = value;
+    }
+
+    public long TimeUs { get; }
+    public string Actor { get; }
+    public string Kind { get; }
+    public long Message { get; }
+
+    /// <summary>A <see cref="Func{TraceDetails}"/> or an <see cref="ISimEventTarget"/>.</summary>
+    internal object Target { get; }
+
+    /// <summary>The typed event's values: what the target reads (an endpoint, which of its actions, an
+    /// incarnation, a time).</summary>
+    internal object? Arg { get; }
+    internal int Code { get; }
+    internal int Small { get; }
+    internal long Value { get; }
+
+    internal TraceDetails Run() => Target is ISimEventTarget t ? t.Run(this) : ((Func<TraceDetails>)Target)();
+}
+
+/// <summary>Runs typed events (<see cref="SimEvent"/>): long-lived objects, so the event itself is the only state.</summary>
+internal interface ISimEventTarget
+{
+    TraceDetails Run(in SimEvent e);
 }
 
 /// <summary>

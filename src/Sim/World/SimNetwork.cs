@@ -58,7 +58,7 @@ public sealed class LinkState
 /// retries a request on a new connection after a reset. Reordering does not exist inside a connection: it
 /// appears between connections, whose segments race with independent delays.
 /// </summary>
-public sealed class SimNetwork
+public sealed class SimNetwork : ISimEventTarget
 {
     /// <summary>Bound on segments held for a receiver that stopped reading (backpressure).</summary>
     public const int HeldSegmentsMax = 100_000;
@@ -68,6 +68,7 @@ public sealed class SimNetwork
     private readonly LinkState[,] _links;
     private readonly Dictionary<long, SimConnection> _byId = new();
     private readonly List<SimConnection> _open = new();
+    private readonly SegmentPool _segments = new();
     private long _nextConnectionId;
     private long _nextMessageId;
 
@@ -281,47 +282,103 @@ public sealed class SimNetwork
         for (int i = 0; i < pieces; i++)
         {
             int end = i == pieces - 1 ? bytes.Length : _random.NextInt(start + 1, bytes.Length - (pieces - 1 - i) + 1);
-            var chunk = bytes[start..end].ToArray();
-            start = end;
+            // A pooled copy (returned once delivered); the receivers copy what they keep.
+            var chunk = _segments.Rent(end - start);
+            bytes[start..end].CopyTo(chunk);
             arrival = Math.Max(arrival, dir.LastArrivalUs + 1);
             Check.That(arrival > _world.NowUs && arrival > dir.LastArrivalUs, "segments of a direction arrive in order, in the future");
             dir.LastArrivalUs = arrival;
-            _world.Schedule(arrival, to.Name, "deliver", () => Deliver(c, dir, chunk), message);
+            // A direction's segments arrive in the order they were sent (strictly increasing times), so the
+            // event finds its bytes at the head of the direction's in-flight queue.
+            dir.InFlight.Enqueue(new Segment(chunk, end - start));
+            start = end;
+            _world.Schedule(arrival, to.Name, "deliver", this, dir, DeliverEvent, 0, 0, message);
             arrival += _random.NextInt(0, 50);
             _world.Count("net.segments");
         }
     }
 
-    private TraceDetails Deliver(SimConnection c, Direction dir, byte[] chunk)
+    private const int DeliverEvent = 1;
+
+    TraceDetails ISimEventTarget.Run(in SimEvent e)
+    {
+        Check.That(e.Code == DeliverEvent, "the network's only typed event is a delivery");
+        var dir = (Direction)e.Arg!;
+        var segment = dir.InFlight.Dequeue();
+        return Deliver(dir.Connection, dir, segment.Bytes, segment.Length, pooled: true);
+    }
+
+    /// <summary>A segment arrives. <paramref name="pooled"/>: <paramref name="chunk"/> is rented and goes back to the
+    /// pool unless it is kept (held or deferred: then an exact copy is kept and the rented array still goes back).</summary>
+    private TraceDetails Deliver(SimConnection c, Direction dir, byte[] chunk, int length, bool pooled)
     {
         var to = dir.Receiver;
         if (c.BrokenAtUs <= _world.NowUs || !c.IsOpenAt(to) || to.Incarnation != c.IncarnationOf(to))
         {
             _world.Count("net.segments-dropped-closed");
-            return $"conn-{c.Id} {chunk.Length} bytes dropped (connection closed)";
+            Release(chunk, pooled);
+            return $"conn-{c.Id} {length} bytes dropped (connection closed)";
         }
         if (to is SimNode node)
         {
             if (node.Paused)
             {
-                node.Defer(() => Deliver(c, dir, chunk));
+                DeferDelivery(node, c, dir, Keep(chunk, length, pooled));
                 return "deferred (paused)";
             }
             if (dir.ReceiveDisabled || dir.Held.Count > 0)
             {
                 Check.That(dir.Held.Count < HeldSegmentsMax, "held segments bounded");
-                dir.Held.Enqueue(chunk);
+                dir.Held.Enqueue(Keep(chunk, length, pooled));
                 _world.Count("net.segments-held-backpressure");
-                return $"conn-{c.Id} held {chunk.Length} bytes (receive disabled)";
+                return $"conn-{c.Id} held {length} bytes (receive disabled)";
             }
-            _world.NodeInput(node, b => b.OnReceive(new ConnectionId(c.Id), chunk));
+            if (_world.BeginNodeInput(node) is { } broker)
+            {
+                broker.OnReceive(new ConnectionId(c.Id), chunk.AsSpan(0, length));
+                _world.EndNodeInput(node);
+            }
         }
         else
         {
             var toHost = (ClientHost)to;
-            _world.ClientInput(toHost, client => { var id = new ConnectionId(c.Id); if (toHost.Raw?.Owns(id) == true) toHost.Raw.OnReceive(id, chunk); else client.OnReceive(id, chunk); });
+            var id = new ConnectionId(c.Id);
+            if (toHost.Client is null) { }
+            else if (_world.BeginClientInput(toHost) is not { } client)
+            {
+                DeferClientReceive(toHost, id, Keep(chunk, length, pooled));
+                pooled = false; // Keep gave the rented array back
+            }
+            else
+            {
+                if (toHost.Raw?.Owns(id) == true) toHost.Raw.OnReceive(id, chunk.AsSpan(0, length));
+                else client.OnReceive(id, chunk.AsSpan(0, length));
+                _world.EndClientInput(toHost, client);
+            }
         }
-        return _world.Details($"conn-{c.Id} {chunk.Length} bytes");
+        Release(chunk, pooled);
+        return _world.Details($"conn-{c.Id} {length} bytes");
+    }
+
+    // The paused paths capture their values in closures; kept out of Deliver, whose parameters would otherwise be
+    // hoisted into a closure object on every call.
+    private void DeferDelivery(SimNode node, SimConnection c, Direction dir, byte[] kept)
+        => node.Defer(() => Deliver(c, dir, kept, kept.Length, pooled: false));
+
+    private void DeferClientReceive(ClientHost host, ConnectionId id, byte[] kept)
+        => _world.ClientInput(host, cl => { if (host.Raw?.Owns(id) == true) host.Raw.OnReceive(id, kept); else cl.OnReceive(id, kept); });
+
+    private byte[] Keep(byte[] chunk, int length, bool pooled)
+    {
+        if (!pooled) return chunk;
+        var copy = chunk.AsSpan(0, length).ToArray();
+        _segments.Return(chunk);
+        return copy;
+    }
+
+    private void Release(byte[] chunk, bool pooled)
+    {
+        if (pooled) _segments.Return(chunk);
     }
 
     internal void SetReceiveEnabled(Endpoint at, ConnectionId id, bool enabled)
@@ -513,10 +570,41 @@ public sealed class SimNetwork
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"SimNetwork({_open.Count} open connections)");
 }
 
-/// <summary>One direction of a connection.</summary>
-public sealed class Direction(Endpoint receiver)
+/// <summary>
+/// The network's own buffers for segments in flight, by power-of-two size. Not the shared ArrayPool: Core rents from
+/// that too, and a buffer of ours must never be one some other code still reads. Bounded: a few per size.
+/// </summary>
+internal sealed class SegmentPool
 {
+    private const int MinShift = 8, MaxShift = 24, PerSize = 64;
+    private readonly Stack<byte[]>[] _free = Enumerable.Range(0, MaxShift + 1).Select(_ => new Stack<byte[]>()).ToArray();
+
+    public byte[] Rent(int length)
+    {
+        int shift = Math.Max(MinShift, 32 - int.LeadingZeroCount(Math.Max(1, length) - 1));
+        if (shift > MaxShift) return new byte[length];
+        return _free[shift].TryPop(out var b) ? b : new byte[1 << shift];
+    }
+
+    public void Return(byte[] buffer)
+    {
+        int shift = 31 - int.LeadingZeroCount(buffer.Length);
+        if (buffer.Length != 1 << shift || shift < MinShift || shift > MaxShift || _free[shift].Count >= PerSize) return;
+        _free[shift].Push(buffer);
+    }
+}
+
+/// <summary>A segment in flight: a rented buffer and how many of its bytes are the segment's.</summary>
+internal readonly record struct Segment(byte[] Bytes, int Length);
+
+/// <summary>One direction of a connection.</summary>
+public sealed class Direction(SimConnection connection, Endpoint receiver)
+{
+    public SimConnection Connection { get; } = connection;
     public Endpoint Receiver { get; } = receiver;
+
+    /// <summary>Segments sent and not yet arrived, in order (each has its "deliver" event scheduled).</summary>
+    internal Queue<Segment> InFlight { get; } = new();
 
     /// <summary>Arrival time of the last segment scheduled: the next one arrives after it (in-order delivery).</summary>
     public long LastArrivalUs { get; set; }
@@ -539,8 +627,8 @@ public sealed class SimConnection
         Initiator = initiator;
         Acceptor = acceptor;
         InitiatorIncarnation = initiatorIncarnation;
-        Forward = new Direction(acceptor);
-        Backward = new Direction(initiator);
+        Forward = new Direction(this, acceptor);
+        Backward = new Direction(this, initiator);
     }
 
     public long Id { get; }

@@ -17,7 +17,7 @@ namespace DetKafka.Sim.World;
 /// <see cref="Nemesis"/> calls them on a schedule during the safety phase and tests call them directly.
 /// Deterministic: no wall clock, no unseeded random, no hash-ordered iteration reaches the trace.
 /// </summary>
-public sealed partial class SimWorld
+public sealed partial class SimWorld : ISimEventTarget
 {
     public const int BrokerPort = 9092;
     public const string DataDirectory = "data";
@@ -177,6 +177,24 @@ public sealed partial class SimWorld
         _queue.Schedule(new SimEvent(timeUs, actor, kind, action, message));
     }
 
+    /// <summary>A typed event (no closure): <paramref name="target"/> runs it with the values given.</summary>
+    internal void Schedule(long timeUs, string actor, string kind, ISimEventTarget target, object? arg, int code, int small, long value, long message = 0)
+    {
+        Check.That(timeUs >= NowUs, "events are not scheduled in the past");
+        _queue.Schedule(new SimEvent(timeUs, actor, kind, target, arg, code, small, value, message));
+    }
+
+    // The world's own typed events (SimEvent.Code).
+    private const int NodePollEvent = 1, SyncDoneEvent = 2, ClientPollEvent = 3;
+
+    TraceDetails ISimEventTarget.Run(in SimEvent e) => e.Code switch
+    {
+        NodePollEvent => NodePoll((SimNode)e.Arg!, e.Small, e.Value),
+        SyncDoneEvent => CompleteSync((SimNode)e.Arg!, e.Small),
+        ClientPollEvent => ClientPoll((ClientHost)e.Arg!, e.Small, e.Value),
+        _ => throw new InvalidOperationException("unknown world event " + e.Code),
+    };
+
     /// <summary>A sink is attached: trace details are formatted as text (otherwise only digested).</summary>
     public bool Tracing => _sink is not null;
 
@@ -212,6 +230,7 @@ public sealed partial class SimWorld
         Check.That(e.TimeUs >= NowUs, "virtual time never goes backwards");
         NowUs = e.TimeUs;
         EventIndex++;
+        LastEventKind = e.Kind;
         _restarted.Clear();
         _touched.Clear();
         _notes.Clear();
@@ -219,7 +238,7 @@ public sealed partial class SimWorld
         TraceDetails details;
         try
         {
-            details = e.Action();
+            details = e.Run();
         }
         finally
         {
@@ -233,6 +252,9 @@ public sealed partial class SimWorld
 
     public long NextEventTimeUs => _queue.PeekTimeUs;
 
+    /// <summary>The kind of the event <see cref="Step"/> ran last (the simulator's allocation profile groups by it).</summary>
+    internal string? LastEventKind { get; private set; }
+
     // ---- driving nodes -------------------------------------------------------------------------------------
 
     /// <summary>Delivers one input to a running, unpaused node, then schedules what it asked for (syncs, a poll).</summary>
@@ -244,6 +266,18 @@ public sealed partial class SimWorld
         input(broker);
         AfterNodeInput(node, isPoll);
     }
+
+    /// <summary>The first half of <see cref="NodeInput"/> for callers that call the broker directly (no closure):
+    /// the broker to give the input to, or null when the node is down; then <see cref="EndNodeInput"/>.</summary>
+    internal BrokerNode? BeginNodeInput(SimNode node)
+    {
+        if (node.Broker is not { } broker) return null;
+        Check.That(!node.Paused, "a paused node takes no input");
+        Touch(node);
+        return broker;
+    }
+
+    internal void EndNodeInput(SimNode node) => AfterNodeInput(node, afterPoll: false);
 
     private void AfterNodeInput(SimNode node, bool afterPoll)
     {
@@ -257,7 +291,7 @@ public sealed partial class SimWorld
         if (at >= node.ScheduledPollUs) return;
         node.ScheduledPollUs = at;
         int incarnation = node.Incarnation;
-        Schedule(at, node.Name, "poll", () => NodePoll(node, incarnation, at));
+        Schedule(at, node.Name, "poll", this, node, NodePollEvent, incarnation, at);
     }
 
     private TraceDetails NodePoll(SimNode node, int incarnation, long at)
@@ -286,7 +320,7 @@ public sealed partial class SimWorld
         node.LastSyncUs = at;
         node.ScheduledSyncs++;
         int incarnation = node.Incarnation;
-        Schedule(at, node.Name, "fsync-done", () => CompleteSync(node, incarnation));
+        Schedule(at, node.Name, "fsync-done", this, node, SyncDoneEvent, incarnation, 0);
     }
 
     private TraceDetails CompleteSync(SimNode node, int incarnation)
@@ -302,7 +336,11 @@ public sealed partial class SimWorld
         Check.That(done.Count == 1, "one scheduled completion per requested sync");
         var (token, status) = done[0];
         Count("disk.fsyncs");
-        NodeInput(node, b => b.OnSyncCompleted(token, status));
+        if (BeginNodeInput(node) is { } broker)
+        {
+            broker.OnSyncCompleted(token, status);
+            EndNodeInput(node);
+        }
         return Details($"token {token} {status}");
     }
 
@@ -480,6 +518,16 @@ public sealed partial class SimWorld
             return;
         }
         input(client);
+        EndClientInput(host, client);
+    }
+
+    /// <summary>The first half of <see cref="ClientInput"/> for callers that call the client directly (no
+    /// closure): the client, or null when the process is down or paused (the caller defers it); then
+    /// <see cref="EndClientInput"/>.</summary>
+    internal KafkaClient? BeginClientInput(ClientHost host) => host.Paused ? null : host.Client;
+
+    internal void EndClientInput(ClientHost host, KafkaClient client)
+    {
         if (host.Client != client) return;
         client.Poll();
         Workload.AfterClientInput(host);
@@ -496,22 +544,24 @@ public sealed partial class SimWorld
         if (at >= host.ScheduledPollUs) return;
         host.ScheduledPollUs = at;
         int incarnation = host.Incarnation;
-        Schedule(at, host.Name, "client-poll", () =>
+        Schedule(at, host.Name, "client-poll", this, host, ClientPollEvent, incarnation, at);
+    }
+
+    private TraceDetails ClientPoll(ClientHost host, int incarnation, long at)
+    {
+        if (host.Incarnation != incarnation || host.ScheduledPollUs != at || host.Client is not { } c) return null;
+        if (host.Paused)
         {
-            if (host.Incarnation != incarnation || host.ScheduledPollUs != at || host.Client is not { } c) return null;
-            if (host.Paused)
-            {
-                // The poll runs on resume; until then no other poll is scheduled for this host.
-                host.ScheduledPollUs = long.MaxValue;
-                host.Defer(() => ClientInput(host, _ => { }));
-                return "deferred (paused)";
-            }
+            // The poll runs on resume; until then no other poll is scheduled for this host.
             host.ScheduledPollUs = long.MaxValue;
-            c.Poll();
-            Workload.AfterClientInput(host);
-            RescheduleClientPoll(host, afterPoll: true);
-            return null;
-        });
+            host.Defer(() => ClientInput(host, _ => { }));
+            return "deferred (paused)";
+        }
+        host.ScheduledPollUs = long.MaxValue;
+        c.Poll();
+        Workload.AfterClientInput(host);
+        RescheduleClientPoll(host, afterPoll: true);
+        return null;
     }
 
     /// <summary>Kills a client process; the workload records its pending operations as unknown and starts a new

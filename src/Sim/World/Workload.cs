@@ -379,7 +379,9 @@ public sealed partial class Workload
         {
             long value = r.Value is { Length: 8 } v ? BinaryPrimitives.ReadInt64BigEndian(v) : -1;
             if (value < 0) _world.Note(host.Name, "consumer-error", $"{r.Partition}@{r.Offset} holds a value that is not a workload long");
-            int at = byPartition.FindIndex(x => x.Tp.Equals(r.Partition));
+            int at = -1; // a loop, not FindIndex: its lambda would capture the record, an allocation per record
+            for (int i = 0; i < byPartition.Count && at < 0; i++)
+                if (byPartition[i].Tp.Equals(r.Partition)) at = i;
             if (at < 0)
             {
                 byPartition.Add((r.Partition, new List<PolledRecord>()));
