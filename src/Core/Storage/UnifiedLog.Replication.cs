@@ -200,6 +200,22 @@ public sealed partial class UnifiedLog
         return new AppendResult(ErrorCode.None, null, baseOffset, lastOffset, -1, LogStartOffset, validation.RecordCount);
     }
 
+    /// <summary>
+    /// Replication's sync request (<see cref="UnifiedRaftLog.RequestSync"/>): like <see cref="MaybeStartSync"/> but
+    /// regardless of a relaxed flush policy, because a replica's copy counts for the high watermark only once it is
+    /// durable. Nothing to do when a sync is in flight or everything is flushed. True when a sync was started.
+    /// </summary>
+    internal bool StartSyncForReplication(long nowMs)
+    {
+        if (Failure != ErrorCode.None || _syncToken.HasValue || LogEndOffset == FlushedOffset) return false;
+        long token = _nextSyncToken();
+        _syncToken = token;
+        _syncCoversOffset = LogEndOffset;
+        _lastSyncStartMs = nowMs;
+        ActiveSegment.LogFile.RequestSync(token);
+        return true;
+    }
+
     /// <summary>A replicated batch's effect on open and aborted transactions, as recovery derives it from the log.</summary>
     private void ReplayTransactionState(in RecordBatchHeader header, ReadOnlySpan<byte> batch)
     {
