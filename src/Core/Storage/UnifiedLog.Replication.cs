@@ -216,6 +216,16 @@ public sealed partial class UnifiedLog
         return true;
     }
 
+    /// <summary>A replicated partition opened: its high watermark is not known until the leader (or, as leader, a
+    /// majority) says so, so it starts at <paramref name="offset"/> (the log start), not at the recovered log end a
+    /// single-replica log may serve at once.</summary>
+    internal void ResetHighWatermarkForReplication(long offset)
+    {
+        Check.That(offset >= LogStartOffset && offset <= LogEndOffset, "the high watermark stays within the log");
+        _highWatermark = offset;
+        CheckInvariants();
+    }
+
     /// <summary>A replicated batch's effect on open and aborted transactions, as recovery derives it from the log.</summary>
     private void ReplayTransactionState(in RecordBatchHeader header, ReadOnlySpan<byte> batch)
     {

@@ -39,6 +39,17 @@ public enum RaftLogPlantedBugs
     TruncateKeepsEpochCache = 2,
 }
 
+/// <summary>The follower-side operations as the owner of the log performs them (a replicated <c>Partition</c>: its role
+/// checks, its high watermark); without an owner the adapter works on the log directly (the Raft simulation).</summary>
+public interface IRaftLogOwner
+{
+    AppendResult AppendAsFollower(ReadOnlyMemory<byte> records, long nowMs);
+    ErrorCode TruncateTo(long offset);
+    ErrorCode TruncateFullyAndStartAt(long offset, long nowMs);
+    /// <summary>The Raft commit index moved to <paramref name="highWatermark"/>.</summary>
+    void OnHighWatermark(long highWatermark);
+}
+
 /// <summary>
 /// A partition's <see cref="UnifiedLog"/> as the Raft core's <see cref="IRaftLog{TRecords}"/> (REPLICATION.md, "How a
 /// UnifiedLog adapter implements IRaftLog"). Offsets are the log's; an entry is a record; the epochs come from the
@@ -86,9 +97,8 @@ public sealed class UnifiedRaftLog : IRaftLog<RaftRecords>
     /// error (validation, idempotence, storage) and offsets here.</summary>
     public AppendResult LastAppend { get; private set; }
 
-    /// <summary>The commit index moved (the owner moves the partition's high watermark); null: the log's own high
-    /// watermark follows it directly.</summary>
-    public Action<long>? HighWatermarkChanged { get; set; }
+    /// <summary>Who performs follower appends, truncations and high-watermark moves; null: the log itself.</summary>
+    public IRaftLogOwner? Owner { get; set; }
 
     public long LogStartOffset => _log.LogStartOffset;
     public long LogEndOffset => _log.LogEndOffset;
@@ -205,8 +215,8 @@ public sealed class UnifiedRaftLog : IRaftLog<RaftRecords>
     {
         long first = records.BaseOffset;
         if (first >= 0 && first < _log.LogEndOffset && _log.LogStartOffset == _log.LogEndOffset)
-            _log.TruncateFullyAndStartAt(first, NowMs);
-        LastAppend = _log.AppendAsFollower(records.Bytes, NowMs);
+            TruncateFully(first);
+        LastAppend = Owner is { } owner ? owner.AppendAsFollower(records.Bytes, NowMs) : _log.AppendAsFollower(records.Bytes, NowMs);
         // The owner validated the fetched batches before the core saw them; only the disk can refuse them now.
         Check.That(LastAppend.Error == ErrorCode.None || _log.Failure != ErrorCode.None,
             "a follower append of validated batches fails only with the disk");
@@ -238,14 +248,21 @@ public sealed class UnifiedRaftLog : IRaftLog<RaftRecords>
     public void TruncateTo(long offset)
     {
         var kept = (_bugs & RaftLogPlantedBugs.TruncateKeepsEpochCache) != 0 ? _log.LeaderEpochCache.Entries.ToList() : null;
-        _log.TruncateTo(offset);
+        if (Owner is { } owner) owner.TruncateTo(offset);
+        else _log.TruncateTo(offset);
         if (kept is not null) _log.LeaderEpochCache.Reset(kept);
     }
 
     public void TruncateFullyAndStartAt(long offset, int epoch)
     {
-        _log.TruncateFullyAndStartAt(offset, NowMs);
+        TruncateFully(offset);
         _startEpoch = epoch;
+    }
+
+    private void TruncateFully(long offset)
+    {
+        if (Owner is { } owner) owner.TruncateFullyAndStartAt(offset, NowMs);
+        else _log.TruncateFullyAndStartAt(offset, NowMs);
     }
 
     /// <summary>The log's group-commit sync, started now whatever a relaxed flush policy says: Raft counts only
@@ -254,7 +271,7 @@ public sealed class UnifiedRaftLog : IRaftLog<RaftRecords>
 
     public void OnHighWatermark(long highWatermark)
     {
-        if (HighWatermarkChanged is { } changed) changed(highWatermark);
+        if (Owner is { } owner) owner.OnHighWatermark(highWatermark);
         else _log.AdvanceHighWatermark(Math.Min(highWatermark, _log.LogEndOffset));
     }
 }
