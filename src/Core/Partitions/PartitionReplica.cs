@@ -322,7 +322,9 @@ public sealed class PartitionReplica : IRaftLogOwner
         if (!validation.IsValid) { why = $"invalid batches: {validation.Message}"; return false; }
         if (!Records.RecordBatchHeader.TryRead(span, out var first)) { why = "no batch header"; return false; }
         long end = _log.LogEndOffset;
-        bool emptyRestart = _log.LogStartOffset == end && first.BaseOffset < end;
+        // An empty log restarted at a leader's log start inside a batch takes that whole batch (the adapter restarts it
+        // at the batch's base), but never below this replica's high watermark (not supported yet: REPLICATION.md).
+        bool emptyRestart = _log.LogStartOffset == end && first.BaseOffset < end && first.BaseOffset >= _partition.HighWatermark;
         if (first.BaseOffset != end && !emptyRestart) { why = $"records start at {first.BaseOffset}, the log ends at {end}"; return false; }
         why = null;
         return true;
