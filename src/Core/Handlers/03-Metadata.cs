@@ -122,6 +122,7 @@ public sealed class MetadataHandler(BrokerNode broker) : ApiHandler(broker)
                 entry.LeaderEpoch = replica.LeaderEpoch;
                 entry.ReplicaNodes.AddRange(replica.Replicas);
                 entry.IsrNodes.AddRange(replica.InSyncReplicas);
+                entry.OfflineReplicas.AddRange(replica.OfflineReplicas);
             }
             else
             {

@@ -200,6 +200,32 @@ public sealed partial class UnifiedLog
         return new AppendResult(ErrorCode.None, null, baseOffset, lastOffset, -1, LogStartOffset, validation.RecordCount);
     }
 
+    /// <summary>
+    /// Replication's sync request (<see cref="UnifiedRaftLog.RequestSync"/>): like <see cref="MaybeStartSync"/> but
+    /// regardless of a relaxed flush policy, because a replica's copy counts for the high watermark only once it is
+    /// durable. Nothing to do when a sync is in flight or everything is flushed. True when a sync was started.
+    /// </summary>
+    internal bool StartSyncForReplication(long nowMs)
+    {
+        if (Failure != ErrorCode.None || _syncToken.HasValue || LogEndOffset == FlushedOffset) return false;
+        long token = _nextSyncToken();
+        _syncToken = token;
+        _syncCoversOffset = LogEndOffset;
+        _lastSyncStartMs = nowMs;
+        ActiveSegment.LogFile.RequestSync(token);
+        return true;
+    }
+
+    /// <summary>A replicated partition opened: its high watermark is not known until the leader (or, as leader, a
+    /// majority) says so, so it starts at <paramref name="offset"/> (the log start), not at the recovered log end a
+    /// single-replica log may serve at once.</summary>
+    internal void ResetHighWatermarkForReplication(long offset)
+    {
+        Check.That(offset >= LogStartOffset && offset <= LogEndOffset, "the high watermark stays within the log");
+        _highWatermark = offset;
+        CheckInvariants();
+    }
+
     /// <summary>A replicated batch's effect on open and aborted transactions, as recovery derives it from the log.</summary>
     private void ReplayTransactionState(in RecordBatchHeader header, ReadOnlySpan<byte> batch)
     {

@@ -15,6 +15,26 @@ public sealed class SimBatch(long baseOffset, SimEntry[] entries)
 {
     public long BaseOffset { get; } = baseOffset;
     public SimEntry[] Entries { get; } = entries;
+    /// <summary>The storage's own form of these entries when they were read from a log (a <see cref="DiskRaftLog"/>'s
+    /// record batches), which a follower appends as they are.</summary>
+    public object? Payload { get; init; }
+}
+
+/// <summary>What the Raft simulation needs of a replica's log beyond <see cref="IRaftLog{TRecords}"/>: the entry at an
+/// offset (the checks), the disk's side (sync completion, a crash, retention) and a record of the lowest offset
+/// changed since the checker last looked. <see cref="MemoryRaftLog"/> models a log in memory; <see cref="DiskRaftLog"/>
+/// is the broker's <c>UnifiedLog</c> on a simulated disk behind the real adapter.</summary>
+public interface ISimRaftLog : IRaftLog<SimBatch>
+{
+    long MinChangedOffset { get; set; }
+    Func<bool>? FailSync { get; set; }
+    SimEntry? EntryAt(long offset);
+    /// <summary>The disk finished the sync (true) or failed it with EIO (false: nothing more became durable).</summary>
+    bool CompleteSync();
+    /// <summary>Power loss: only what the disk made durable is left; the log is recovered from it.</summary>
+    void Crash();
+    /// <summary>Retention: drop entries below <paramref name="offset"/> (at most the high watermark).</summary>
+    void DeleteBelow(long offset);
 }
 
 /// <summary>
@@ -23,7 +43,7 @@ public sealed class SimBatch(long baseOffset, SimEntry[] entries)
 /// synced (appends, and truncations too: a truncated tail that was synced comes back). Keeps an epoch cache (the
 /// start offset of each epoch) as Kafka's LeaderEpochFileCache does.
 /// </summary>
-public sealed class MemoryRaftLog : IRaftLog<SimBatch>
+public sealed class MemoryRaftLog : ISimRaftLog
 {
     public const int MaxEntries = 1_000_000;
     private readonly List<SimEntry> _entries = new();

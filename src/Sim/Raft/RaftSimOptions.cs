@@ -26,8 +26,15 @@ public enum RaftFault
     All = (1 << 14) - 1,
 }
 
+/// <summary>What each replica's log is: the simulator's in-memory log, or the broker's <c>UnifiedLog</c> on a
+/// simulated disk behind <c>UnifiedRaftLog</c> (the adapter a replicated partition uses).</summary>
+public enum RaftSimStorage { Memory, UnifiedLog }
+
 public sealed record RaftSimOptions
 {
+    public RaftSimStorage Storage { get; init; } = RaftSimStorage.Memory;
+    /// <summary>Test-only bugs planted in the UnifiedLog adapter (Storage = UnifiedLog).</summary>
+    public DetKafka.Core.Storage.RaftLogPlantedBugs LogPlantedBugs { get; init; } = DetKafka.Core.Storage.RaftLogPlantedBugs.None;
     public int Nodes { get; init; } = 3;
     public RaftFault Faults { get; init; } = RaftFault.None;
     public long SafetyPhaseMs { get; init; } = 8000;
@@ -117,6 +124,10 @@ public sealed class RaftSimResult
     public int MessagesSent { get; set; }
     public int MessagesDropped { get; set; }
     public int SnapshotsLoaded { get; set; }
+    /// <summary>UnifiedLogs opened on simulated disks (Storage = UnifiedLog): one per node and per lost disk.</summary>
+    public int DiskLogs { get; set; }
+    /// <summary>Divergent suffixes a follower's UnifiedLog cut (Storage = UnifiedLog).</summary>
+    public int Truncations { get; set; }
 
     public string Summary() => Passed
         ? $"pass: {Events} events, {VirtualMs} ms, {Elections} leaders elected, max epoch {MaxEpoch}, commit index {Committed}, {Acknowledged} proposals acknowledged, {Crashes} crashes, {EmptyDisks} empty disks, {SnapshotsLoaded} snapshots loaded, {MessagesSent} messages ({MessagesDropped} dropped)"

@@ -20,7 +20,7 @@ public sealed class RaftSimulation
     private sealed class Node
     {
         public int Id;
-        public MemoryRaftLog Log = new();
+        public ISimRaftLog Log = null!;
         public MemoryQuorumStore Store = new();
         public RaftReplica<SimBatch>? Replica;
         public int Incarnation;
@@ -105,6 +105,7 @@ public sealed class RaftSimulation
         for (int i = 1; i <= options.Nodes; i++)
         {
             var n = new Node { Id = i };
+            n.Log = NewLog(n);
             var dir = setup.NextUuid();
             n.Store.Format(dir); // kafka-storage format: each voter's directory id is known before the first start
             keys.Add(new ReplicaKey(i, dir));
@@ -128,6 +129,14 @@ public sealed class RaftSimulation
 
     /// <summary>Sees every message a replica sends (tests: what the core sends must survive the wire codecs).</summary>
     public Action<RaftMessage>? OnSend { get; set; }
+
+    /// <summary>The replica's log: in memory, or the broker's UnifiedLog on a simulated disk (RaftSimOptions.Storage).</summary>
+    private ISimRaftLog NewLog(Node n)
+    {
+        if (_o.Storage == RaftSimStorage.Memory) return new MemoryRaftLog();
+        _result.DiskLogs++;
+        return new DiskRaftLog(new SeededRandom(Sub(300 + (ulong)(n.Id * 1000 + _result.DiskLogs))), _o.LogPlantedBugs, () => _result.Truncations++);
+    }
 
     private ulong Sub(ulong stream) => DetKafka.Sim.SimulationOptions.SubSeed(_seed, 7000 + stream);
     private bool Has(RaftFault f) => (_o.Faults & f) != 0;
@@ -233,7 +242,7 @@ public sealed class RaftSimulation
         if (wipe)
         {
             _result.EmptyDisks++;
-            n.Log = new MemoryRaftLog();
+            n.Log = NewLog(n);
             n.Store = new MemoryQuorumStore();
         }
         else
