@@ -4,7 +4,8 @@ using DetKafka.Core.Protocol.Messages;
 
 namespace DetKafka.Core.Handlers;
 
-/// <summary>DescribeCluster (key 60), versions 0-1: this node is the whole cluster and its controller.</summary>
+/// <summary>DescribeCluster (key 60), versions 0-1: the brokers (this node alone, or the quorum's voters) and the
+/// controller (this node, or the metadata quorum's leader as this node knows it, -1 when unknown).</summary>
 public sealed class DescribeClusterHandler(BrokerNode broker) : ApiHandler(broker)
 {
     public override ApiKey Key => ApiKey.DescribeCluster;
@@ -18,10 +19,11 @@ public sealed class DescribeClusterHandler(BrokerNode broker) : ApiHandler(broke
         var response = new DescribeClusterResponse
         {
             ClusterId = Broker.ClusterId,
-            ControllerId = config.NodeId,
+            ControllerId = Broker.ControllerId,
             EndpointType = describe.EndpointType,
-            Brokers = { new DescribeClusterResponse.DescribeClusterBroker { BrokerId = config.NodeId, Host = config.AdvertisedHost, Port = config.AdvertisedPort } },
         };
+        foreach (var b in Broker.ClusterBrokers)
+            response.Brokers.Add(new DescribeClusterResponse.DescribeClusterBroker { BrokerId = b.NodeId, Host = b.Host, Port = b.Port });
         if (request.Version >= 1 && describe.EndpointType != DescribeClusterRequest.EndpointTypeBrokers)
         {
             response.ErrorCode = ErrorCode.UnsupportedVersion;
