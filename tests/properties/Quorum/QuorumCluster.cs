@@ -8,6 +8,19 @@ using DetKafka.Sim;
 
 namespace DetKafka.Properties.Quorum;
 
+internal static class QuorumConfigExtensions
+{
+    public static BrokerConfig WithTestOnlyAnswerAdminOnAppend(this BrokerConfig c, bool on)
+    {
+        if (!on) return c;
+        return new BrokerConfig
+        {
+            NodeId = c.NodeId, AdvertisedHost = c.AdvertisedHost, AdvertisedPort = c.AdvertisedPort, DataDirectory = c.DataDirectory,
+            ControllerQuorumVoters = c.ControllerQuorumVoters, AutoCreateTopicsEnable = c.AutoCreateTopicsEnable, TestOnlyAnswerAdminOnAppend = true,
+        };
+    }
+}
+
 /// <summary>
 /// A small deterministic cluster of BrokerNodes with a controller quorum, for tests: one manual clock, one FIFO of
 /// deliveries, a SimDisk per node (syncs complete each round; a crash keeps what syncs covered), links that can be
