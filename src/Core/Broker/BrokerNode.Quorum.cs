@@ -278,6 +278,20 @@ public sealed partial class BrokerNode
     /// <summary>The last metadata offset proposed (what "wait for everything in flight" waits for).</summary>
     internal long LastProposedMetadataOffset => IsQuorumMode ? _metadataRaftLog!.LogEndOffset - 1 : _metadataLog.NextOffset - 1;
 
+    /// <summary>Auto-creation at a node that is not the controller: a CreateTopics (num.partitions, replication
+    /// factor 1) sent to the controller through the peer client, fire and forget (the client that asked retries its
+    /// Metadata; a lost forward is sent again on its next Metadata request).</summary>
+    internal void ForwardAutoCreate(string topic)
+    {
+        int controller = ControllerId;
+        if (controller < 0 || controller == Config.NodeId || PeerClient is not { } client || !client.Ready(controller)) return;
+        client.Send(controller, ApiKey.CreateTopics, new Protocol.Messages.CreateTopicsRequest
+        {
+            TimeoutMs = 30_000,
+            Topics = [new Protocol.Messages.CreateTopicsRequest.CreatableTopic { Name = topic, NumPartitions = Config.NumPartitions, ReplicationFactor = 1 }],
+        }, _ => { });
+    }
+
     // ---- placement ---------------------------------------------------------------------------------------------------
 
     /// <summary>

@@ -57,6 +57,13 @@ public sealed class MetadataHandler(BrokerNode broker) : ApiHandler(broker)
                     }
                     var (error, _) = Broker.ProposeCreateTopic(name, config.NumPartitions, [], validateOnly: false, out _, out long offset);
                     if (error == ErrorCode.None) wait = Math.Max(wait, offset);
+                    else if (error == ErrorCode.NotController)
+                    {
+                        // Kafka's broker forwards the auto-creation to the controller and answers LEADER_NOT_AVAILABLE
+                        // (retriable): the client asks again and sees the topic once the quorum committed it.
+                        Broker.ForwardAutoCreate(name);
+                        (refused ??= new Dictionary<string, ErrorCode>(StringComparer.Ordinal))[name] = ErrorCode.LeaderNotAvailable;
+                    }
                     else (refused ??= new Dictionary<string, ErrorCode>(StringComparer.Ordinal))[name] = error;
                 }
             }
