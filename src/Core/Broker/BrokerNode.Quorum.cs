@@ -45,6 +45,9 @@ public sealed partial class BrokerNode
     /// <summary>The metadata log's Raft endpoint (null without a quorum).</summary>
     public RaftEndpoint<RaftEntries>? MetadataQuorum => _metadataRaft;
 
+    /// <summary>The metadata log's quorum-state store (null without a quorum).</summary>
+    public DiskQuorumStateStore? MetadataQuorumStore => _metadataQuorumStore;
+
     /// <summary>The metadata log's entries on this node (null without a quorum).</summary>
     public DiskRaftLog? MetadataRaftLog => _metadataRaftLog;
 

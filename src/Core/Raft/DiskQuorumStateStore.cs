@@ -55,7 +55,12 @@ public sealed class DiskQuorumStateStore : IQuorumStateStore
         }
         if (best is null && freshDirectoryId is { } dir) best = new QuorumStateData(0, QuorumStateData.NoId, Guid.Empty, QuorumStateData.NoId, dir);
         _initial = best;
+        LastWritten = best;
     }
+
+    /// <summary>The state last handed to <see cref="Write"/> (or read at start): what the file holds once the syncs in
+    /// flight complete. The simulator compares it with the replica's state (quorum-state-durable).</summary>
+    public QuorumStateData? LastWritten { get; private set; }
 
     /// <summary>
     /// Static voters (<c>controller.quorum.voters</c>) name nodes, not directories; the core's voter set names replica
@@ -77,6 +82,7 @@ public sealed class DiskQuorumStateStore : IQuorumStateStore
     {
         Check.That(_inFlight.Count < InFlightMax, "quorum state writes in flight bounded");
         _sequence++;
+        LastWritten = state;
         var s = new byte[SlotBytes];
         BinaryPrimitives.WriteInt64BigEndian(s, _sequence);
         BinaryPrimitives.WriteInt32BigEndian(s.AsSpan(8), state.Epoch);

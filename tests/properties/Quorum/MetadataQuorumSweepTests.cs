@@ -13,9 +13,14 @@ namespace DetKafka.Properties.Quorum;
 /// </summary>
 public class MetadataQuorumSweepTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    public static string? RunSeed(int seed, bool answerOnAppend, out int acked)
+    public static string? RunSeed(int seed, bool answerOnAppend, out int acked) => RunSeed(seed, answerOnAppend, Core.Raft.RaftPlantedBugs.None, out acked, out _);
+
+    /// <param name="digest">Every node's applied entries, the virtual time and the acknowledged topics, hashed: two runs
+    /// of a seed must agree on it (determinism).</param>
+    public static string? RunSeed(int seed, bool answerOnAppend, Core.Raft.RaftPlantedBugs raftBugs, out int acked, out ulong digest)
     {
-        var c = new QuorumCluster(3, seed, (_, config) => config.WithTestOnlyAnswerAdminOnAppend(answerOnAppend));
+        digest = 0;
+        var c = new QuorumCluster(3, seed, (_, config) => config.WithTestOnlyAnswerAdminOnAppend(answerOnAppend).WithRaftBugs(raftBugs));
         var random = new SeededRandom((ulong)seed * 7919 + 1);
         var leaders = new Dictionary<int, int>();
         var ackedTopics = new List<string>();
@@ -47,6 +52,7 @@ public class MetadataQuorumSweepTests(Xunit.Abstractions.ITestOutputHelper outpu
                 leaders[epoch] = n.Config.NodeId;
             }
             if (c.CheckPrefixes() is { } diverged) return $"seed {seed}: {diverged}";
+            if (c.DurabilityViolation is { } undurable) return $"seed {seed}: {undurable}";
         }
         c.Heal();
         for (int i = 0; i < 3; i++) if (c.Nodes[i] is null) c.Start(i);
@@ -55,6 +61,12 @@ public class MetadataQuorumSweepTests(Xunit.Abstractions.ITestOutputHelper outpu
         if (!settled) return $"seed {seed}: no agreement 60 s after the heal: {c.Describe()}";
         if (c.CheckPrefixes() is { } d) return $"seed {seed}: {d}";
         acked = ackedTopics.Count;
+        ulong h = 14695981039346656037UL;
+        void Mix(long v) { h = (h ^ (ulong)v) * 1099511628211UL; }
+        Mix(c.Clock.MonotonicMs);
+        foreach (var n in c.Nodes) foreach (var e in n!.AppliedMetadata) { Mix(e.Offset); Mix(e.Epoch); Mix(e.Crc); }
+        foreach (var t in ackedTopics) foreach (char ch in t) Mix(ch);
+        digest = h;
         foreach (var t in ackedTopics)
             foreach (var n in c.Nodes)
                 if (n!.FindTopic(t) is null) return $"seed {seed}: acknowledged topic {t} is missing on node {n.Config.NodeId}";
@@ -96,9 +108,11 @@ public class MetadataQuorumSweepTests(Xunit.Abstractions.ITestOutputHelper outpu
     {
         string Trace(int seed)
         {
-            var result = RunSeed(seed, false, out int acked);
-            return $"{result}|{acked}";
+            var result = RunSeed(seed, false, Core.Raft.RaftPlantedBugs.None, out int acked, out ulong digest);
+            return $"{result}|{acked}|{digest:x16}";
         }
         Assert.Equal(Trace(5), Trace(5));
+        Assert.Equal(Trace(17), Trace(17));
+        Assert.NotEqual(Trace(5), Trace(17));
     }
 }

@@ -17,6 +17,18 @@ internal static class QuorumConfigExtensions
         {
             NodeId = c.NodeId, AdvertisedHost = c.AdvertisedHost, AdvertisedPort = c.AdvertisedPort, DataDirectory = c.DataDirectory,
             ControllerQuorumVoters = c.ControllerQuorumVoters, AutoCreateTopicsEnable = c.AutoCreateTopicsEnable, TestOnlyAnswerAdminOnAppend = true,
+            TestOnlyRaftBugs = c.TestOnlyRaftBugs,
+        };
+    }
+
+    public static BrokerConfig WithRaftBugs(this BrokerConfig c, RaftPlantedBugs bugs)
+    {
+        if (bugs == RaftPlantedBugs.None) return c;
+        return new BrokerConfig
+        {
+            NodeId = c.NodeId, AdvertisedHost = c.AdvertisedHost, AdvertisedPort = c.AdvertisedPort, DataDirectory = c.DataDirectory,
+            ControllerQuorumVoters = c.ControllerQuorumVoters, AutoCreateTopicsEnable = c.AutoCreateTopicsEnable,
+            TestOnlyAnswerAdminOnAppend = c.TestOnlyAnswerAdminOnAppend, TestOnlyRaftBugs = bugs,
         };
     }
 }
@@ -143,15 +155,36 @@ public sealed class QuorumCluster
         {
             if (guard > 1_000_000) throw new InvalidOperationException("deliveries do not end");
             _pending.Dequeue()();
+            CheckQuorumStateDurable();
         }
         for (int i = 0; i < Nodes.Length; i++)
         {
             if (Nodes[i] is not { } n) { Disks[i].CompletePendingSyncs(); continue; }
-            foreach (var (token, status) in Disks[i].CompletePendingSyncs()) n.OnSyncCompleted(token, status);
+            foreach (var (token, status) in Disks[i].CompletePendingSyncs())
+            {
+                n.OnSyncCompleted(token, status);
+                CheckQuorumStateDurable();
+            }
         }
         Clock.Advance(1);
         foreach (var n in Nodes)
             if (n is not null && n.NextDeadlineMs <= Clock.MonotonicMs) n.Poll();
+        CheckQuorumStateDurable();
+    }
+
+    /// <summary>The first quorum-state-durable violation seen: a replica acting on a state (an epoch, a vote) that is
+    /// not what its store was last asked to write, with no write in flight.</summary>
+    public string? DurabilityViolation { get; private set; }
+
+    private void CheckQuorumStateDurable()
+    {
+        if (DurabilityViolation is not null) return;
+        foreach (var n in Nodes)
+        {
+            if (n?.MetadataQuorum is not { } q || !q.Replica.QuorumStateDurable) continue;
+            if (n.MetadataQuorumStore!.LastWritten is { } written && written != q.Replica.QuorumState)
+                DurabilityViolation = $"quorum-state-durable: node {n.Config.NodeId} acts on {q.Replica.QuorumState} but its store holds {written} (t={Clock.MonotonicMs})";
+        }
     }
 
     public bool Run(Func<bool> until, int maxMs = 60_000)
