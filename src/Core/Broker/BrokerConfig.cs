@@ -13,6 +13,15 @@ public sealed class BrokerConfig
     public string AdvertisedHost { get; init; } = "127.0.0.1";
     public int AdvertisedPort { get; init; } = 9092;
 
+    /// <summary>controller.quorum.voters (<c>--controller-quorum</c>): the metadata quorum's voters, each node id,
+    /// host and port, in Kafka's syntax <c>1@127.0.0.1:19091,2@127.0.0.1:19092</c> (<see cref="QuorumVoter.ParseList"/>).
+    /// Every voter is a controller and a broker (Kafka's combined mode) and is reached at that address. Empty: a
+    /// single node that is its own controller, with the local metadata log (no Raft).</summary>
+    public IReadOnlyList<QuorumVoter> ControllerQuorumVoters { get; init; } = [];
+
+    /// <summary>controller.quorum.* timers of the metadata quorum (REPLICATION.md).</summary>
+    public Raft.RaftConfig ControllerQuorum { get; init; } = new() { DataLog = false };
+
     /// <summary>num.partitions: partitions of an auto-created topic, and of CreateTopics with -1.</summary>
     public int NumPartitions { get; init; } = 1;
 
@@ -65,6 +74,13 @@ public sealed class BrokerConfig
     public bool TestOnlySkipBatchCrc { get; init; }
     public bool TestOnlyIgnoreLeaveGroup { get; init; }
     public bool TestOnlyEndTxnCommitsAborts { get; init; }
+
+    /// <summary>Test-only planted bugs in the metadata quorum's Raft core (REPLICATION.md). Never set in production.</summary>
+    public Raft.RaftPlantedBugs TestOnlyRaftBugs { get; init; }
+
+    /// <summary>Test-only: the controller answers an admin request when its proposal is appended to its own log,
+    /// not when the quorum commits it (the simulator's planted bug for lost acknowledged topics). Never set in production.</summary>
+    public bool TestOnlyAnswerAdminOnAppend { get; init; }
 
     // ---- groups (docs/design/GROUPS.md) ----
 

@@ -99,6 +99,7 @@ public sealed partial class BrokerNode
     /// written (nothing changed then).</summary>
     private (ErrorCode Error, string? Message) Propose(List<MetadataRecord> records, string what, out long offset)
     {
+        if (IsQuorumMode) return ProposeToQuorum(records, what, out offset);
         // The synchronous API (CommitMetadataNow next) syncs at once instead of requesting a sync.
         var status = _metadataLog.Append(records, out offset, requestSync: !_proposingSynchronously);
         if (status != DiskStatus.Ok)
@@ -114,6 +115,8 @@ public sealed partial class BrokerNode
     /// rare internal callers that cannot wait for an input). True when it was committed.</summary>
     private bool CommitMetadataNow(long offset)
     {
+        // A quorum commits in later steps: the synchronous API cannot wait for it here (only what is applied counts).
+        if (IsQuorumMode) return offset >= 0 && offset <= _appliedMetadataOffset;
         _metadataLog.CommitNow();
         MaybeSnapshotMetadata();
         return offset <= _metadataLog.CommittedOffset;
@@ -135,6 +138,13 @@ public sealed partial class BrokerNode
     /// </summary>
     internal void WhenMetadataResolved(long offset, Action<long> then)
     {
+        if (IsQuorumMode)
+        {
+            if (offset < 0) then(_appliedMetadataOffset);
+            else if (Config.TestOnlyAnswerAdminOnAppend) then(offset); // planted bug: "committed" on the local append
+            else WhenQuorumResolved(offset, then);
+            return;
+        }
         if (offset < 0) then(_metadataLog.CommittedOffset);
         else _metadataLog.WhenResolved(offset, then);
     }

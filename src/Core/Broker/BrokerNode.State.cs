@@ -109,14 +109,17 @@ public sealed partial class BrokerNode
     {
         Check.That(!_started, "Start is called once");
         _metadata.EnsureDataDirectory();
-        ClusterId = _metadata.LoadOrCreateClusterId(Config.NodeId, Random);
-        RecoverMetadata();
+        ClusterId = IsQuorumMode ? QuorumClusterId() : _metadata.LoadOrCreateClusterId(Config.NodeId, Random);
+        // With a quorum the metadata is the Raft log's, applied as the quorum commits it (BrokerNode.Quorum.cs).
+        if (IsQuorumMode) StartQuorum();
+        else RecoverMetadata();
         _logs = new LogManager(Disk, Config.DataDirectory, Log);
         var found = _logs.LoadAll(name => _topics.TryGetValue(name, out var t) ? EffectiveConfig(t) : _brokerDefaults, Clock.WallClockMs);
         foreach (var tp in found)
         {
             // A crash between writing the topics file and deleting a topic's logs leaves orphans: finish the delete.
-            if (!_topics.TryGetValue(tp.Topic, out var t) || tp.Partition >= t.PartitionCount)
+            // With a quorum the topics are not known yet (they arrive as the log commits): nothing is an orphan yet.
+            if (!IsQuorumMode && (!_topics.TryGetValue(tp.Topic, out var t) || tp.Partition >= t.PartitionCount))
             {
                 Log.Warn("Deleting orphaned log {TopicPartition}: its topic or partition no longer exists", tp);
                 _logs.DeleteLog(tp);
@@ -144,7 +147,8 @@ public sealed partial class BrokerNode
     {
         if (!_started) return;
         if (Config.TestOnlyIgnoreSyncErrors) status = DiskStatus.Ok;
-        if (Metadata.MetadataLog.IsMetadataToken(token)) OnMetadataSyncCompleted(token, status);
+        if (TryRaftSyncCompleted(token, status)) { }
+        else if (Metadata.MetadataLog.IsMetadataToken(token)) OnMetadataSyncCompleted(token, status);
         else Replicas.OnSyncCompleted(token, status, Clock.MonotonicMs);
         EndStep();
     }
@@ -161,6 +165,8 @@ public sealed partial class BrokerNode
         _resume.Clear();
         _logs.Dispose();
         _metadataLog.Dispose();
+        _metadataRaftLog?.Dispose();
+        _metadataQuorumStore?.Dispose();
         _started = false;
         Log.Info("Node {NodeId} shut down cleanly", Config.NodeId);
     }
@@ -203,10 +209,11 @@ public sealed partial class BrokerNode
     /// PartitionRecord per partition, a ConfigRecord per override). <paramref name="created"/> describes the topic
     /// as it will be; it exists for everyone else once <paramref name="offset"/> commits.</summary>
     internal (Protocol.ErrorCode Error, string? Message) ProposeCreateTopic(string name, int partitions,
-        IReadOnlyList<KeyValuePair<string, string?>> configs, bool validateOnly, out TopicInfo? created, out long offset)
+        IReadOnlyList<KeyValuePair<string, string?>> configs, bool validateOnly, out TopicInfo? created, out long offset, int replicationFactor = -1)
     {
         created = null;
         offset = -1;
+        if (NotControllerError() is { } notController) return notController;
         if (TopicInfo.ValidateName(name) is { } invalid) return (Protocol.ErrorCode.InvalidTopicException, invalid);
         if (_controller.ByName.ContainsKey(name)) return (Protocol.ErrorCode.TopicAlreadyExists, $"Topic '{name}' already exists.");
         if (partitions <= 0 || partitions > PartitionsPerTopicMax)
@@ -219,6 +226,10 @@ public sealed partial class BrokerNode
         }
         if (!_brokerDefaults.TryWith(Overrides(overrides), out _, out var configError))
             return (Protocol.ErrorCode.InvalidConfig, configError);
+        if (replicationFactor == -1) replicationFactor = 1;
+        if (replicationFactor < 1 || replicationFactor > ClusterBrokers.Count)
+            return (Protocol.ErrorCode.InvalidReplicationFactor,
+                $"Replication factor {replicationFactor} is larger than the {ClusterBrokers.Count} available broker{(ClusterBrokers.Count == 1 ? "" : "s")}.");
         // Unique among the topics the controller knows: a node restarted with the same random stream (a harness that
         // restarts with its seed) could draw an id a surviving topic already has, and one id for two topics breaks the image.
         Guid topicId;
@@ -227,8 +238,10 @@ public sealed partial class BrokerNode
         created = topic;
         if (validateOnly) return (Protocol.ErrorCode.None, null);
         var records = new List<Metadata.MetadataRecord>(partitions + overrides.Count + 1) { new Metadata.TopicRecord(name, topic.TopicId) };
-        for (int p = 0; p < partitions; p++) records.Add(new Metadata.PartitionRecord(topic.TopicId, p, Config.NodeId, 0, [Config.NodeId]));
+        for (int p = 0; p < partitions; p++) records.Add(NewPartitionRecord(topic.TopicId, name, p, replicationFactor));
         foreach (var (k, v) in overrides) records.Add(new Metadata.ConfigRecord(Metadata.ConfigRecord.TopicResource, name, k, v));
+        foreach (var r in records)
+            if (r is Metadata.PartitionRecord pr) topic.Replicas.Add(pr.Replicas.ToArray());
         var result = Propose(records, "create topic " + name, out offset);
         if (result.Error != Protocol.ErrorCode.None) created = null;
         else Log.Info("Created topic {Topic} with {Partitions} partitions", name, partitions);
@@ -236,6 +249,14 @@ public sealed partial class BrokerNode
     }
 
     public const int PartitionsPerTopicMax = 10_000;
+
+    /// <summary>A new partition's record: this node alone, or (quorum) placed over the voters.</summary>
+    private Metadata.PartitionRecord NewPartitionRecord(Guid topicId, string topic, int partition, int factor)
+    {
+        if (!IsQuorumMode) return new Metadata.PartitionRecord(topicId, partition, Config.NodeId, 0, [Config.NodeId]);
+        var replicas = PlaceReplicas(Config.ControllerQuorumVoters, topic, partition, Math.Min(factor, Config.ControllerQuorumVoters.Count));
+        return new Metadata.PartitionRecord(topicId, partition, replicas[0], 0, replicas);
+    }
 
     /// <summary>Deletes a topic and waits until the change is durable (synchronous form of <see cref="ProposeDeleteTopic"/>).</summary>
     public Protocol.ErrorCode DeleteTopic(string name)
@@ -251,6 +272,7 @@ public sealed partial class BrokerNode
     internal Protocol.ErrorCode ProposeDeleteTopic(string name, out long offset)
     {
         offset = -1;
+        if (NotControllerError() is { } notController) return notController.Error;
         // The coordinator's state lives there: deleting it would drop every group's offsets under them.
         if (DetKafka.Core.Groups.GroupRecords.IsInternalTopic(name)) return Protocol.ErrorCode.InvalidRequest;
         if (!_controller.ByName.TryGetValue(name, out var topic)) return Protocol.ErrorCode.UnknownTopicOrPartition;
@@ -269,13 +291,15 @@ public sealed partial class BrokerNode
     internal (Protocol.ErrorCode Error, string? Message) ProposeCreatePartitions(string name, int count, bool validateOnly, out long offset)
     {
         offset = -1;
+        if (NotControllerError() is { } notController) return notController;
         if (!_controller.ByName.TryGetValue(name, out var topic)) return (Protocol.ErrorCode.UnknownTopicOrPartition, $"Topic '{name}' does not exist.");
         if (count <= topic.PartitionCount)
             return (Protocol.ErrorCode.InvalidPartitions, $"Topic currently has {topic.PartitionCount} partitions, which is higher than or equal to the requested {count}.");
         if (count > PartitionsPerTopicMax) return (Protocol.ErrorCode.InvalidPartitions, $"At most {PartitionsPerTopicMax} partitions.");
         if (validateOnly) return (Protocol.ErrorCode.None, null);
         var records = new List<Metadata.MetadataRecord>(count - topic.PartitionCount);
-        for (int p = topic.PartitionCount; p < count; p++) records.Add(new Metadata.PartitionRecord(topic.TopicId, p, Config.NodeId, 0, [Config.NodeId]));
+        int factor = topic.Replicas.Count > 0 ? topic.Replicas[0].Length : 1;
+        for (int p = topic.PartitionCount; p < count; p++) records.Add(NewPartitionRecord(topic.TopicId, name, p, factor));
         return Propose(records, "add partitions to " + name, out offset);
     }
 
@@ -296,6 +320,7 @@ public sealed partial class BrokerNode
         Func<SortedDictionary<string, string>, (Protocol.ErrorCode, string?)> edit, bool validateOnly, out long offset)
     {
         offset = -1;
+        if (NotControllerError() is { } notController) return notController;
         if (!_controller.ByName.TryGetValue(name, out var topic)) return (Protocol.ErrorCode.UnknownTopicOrPartition, $"Topic '{name}' does not exist.");
         var next = new SortedDictionary<string, string>(topic.ConfigOverrides, StringComparer.Ordinal);
         var (error, message) = edit(next);

@@ -24,6 +24,7 @@ public sealed partial class BrokerNode
         for (int round = 0; ; round++)
         {
             Check.That(round <= Config.MaxConnections * (Config.MaxInFlightRequestsPerConnection + 1) + 1, "an input step ends");
+            AfterQuorumStep();
             bool worked = _started && Purgatory.RetryAdvanced();
             if (_resume.Count > 0)
             {

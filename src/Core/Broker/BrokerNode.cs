@@ -51,7 +51,7 @@ public sealed partial class BrokerNode
     public int ConnectionCount => _connections.Count;
 
     /// <summary>The earliest monotonic time at which <see cref="Poll"/> has work, or long.MaxValue.</summary>
-    public long NextDeadlineMs => Math.Min(Math.Min(Timers.NextDeadlineMs, StateNextDeadlineMs()), PeersNextDeadlineMs);
+    public long NextDeadlineMs => Math.Min(Math.Min(Math.Min(Timers.NextDeadlineMs, StateNextDeadlineMs()), PeersNextDeadlineMs), RaftNextDeadlineMs);
 
     // ---- inputs --------------------------------------------------------------------------------------
 
@@ -90,6 +90,7 @@ public sealed partial class BrokerNode
         Timers.RunDue(now);
         PollState(now);
         PollPeers();
+        PollRaft(now);
         EndStep();
     }
 

@@ -19,6 +19,10 @@ public sealed class TopicInfo
     public int PartitionCount { get; set; }
     public SortedDictionary<string, string> ConfigOverrides { get; }
 
+    /// <summary>Each partition's replicas as its PartitionRecord placed them (the first is the preferred leader);
+    /// empty for a topic built outside the metadata image (a legacy topics file).</summary>
+    public List<int[]> Replicas { get; } = new();
+
     /// <summary>Kafka's rule: 1-249 characters of [a-zA-Z0-9._-], and not "." or "..".</summary>
     public static string? ValidateName(string? name)
     {

@@ -35,6 +35,11 @@ public sealed class FetchHandler : ApiHandler
         var delayed = _pool.Rent();
         // A request that fails to decode leaves this instance to the GC: it holds no request yet.
         delayed.Request.ReadFrom(ref body, request.Version);
+        if (RaftFetch.TryRoute(Broker, request, delayed.Request))
+        {
+            _pool.Return(delayed); // the endpoint took what it needs; it answers when its replica does
+            return;
+        }
         delayed.Begin(request);
         var fetch = delayed.Request;
         if (fetch.MaxWaitMs <= 0 || !delayed.Involves(null))

@@ -28,9 +28,10 @@ public sealed class MetadataHandler(BrokerNode broker) : ApiHandler(broker)
         var response = new MetadataResponse
         {
             ClusterId = Broker.ClusterId,
-            ControllerId = config.NodeId,
-            Brokers = { new MetadataResponse.MetadataResponseBroker { NodeId = config.NodeId, Host = config.AdvertisedHost, Port = config.AdvertisedPort } },
+            ControllerId = Broker.ControllerId,
         };
+        foreach (var b in Broker.ClusterBrokers)
+            response.Brokers.Add(new MetadataResponse.MetadataResponseBroker { NodeId = b.NodeId, Host = b.Host, Port = b.Port });
         if (metadata.Topics is null)
         {
             foreach (var topic in Broker.Topics) response.Topics.Add(Describe(topic));
@@ -51,11 +52,18 @@ public sealed class MetadataHandler(BrokerNode broker) : ApiHandler(broker)
                     if (Broker.FindControllerTopic(name) is not null)
                     {
                         // Someone else's creation is in flight: wait for everything proposed so far.
-                        wait = Math.Max(wait, Broker.MetadataLog.NextOffset - 1);
+                        wait = Math.Max(wait, Broker.LastProposedMetadataOffset);
                         continue;
                     }
                     var (error, _) = Broker.ProposeCreateTopic(name, config.NumPartitions, [], validateOnly: false, out _, out long offset);
                     if (error == ErrorCode.None) wait = Math.Max(wait, offset);
+                    else if (error == ErrorCode.NotController)
+                    {
+                        // Kafka's broker forwards the auto-creation to the controller and answers LEADER_NOT_AVAILABLE
+                        // (retriable): the client asks again and sees the topic once the quorum committed it.
+                        Broker.ForwardAutoCreate(name);
+                        (refused ??= new Dictionary<string, ErrorCode>(StringComparer.Ordinal))[name] = ErrorCode.LeaderNotAvailable;
+                    }
                     else (refused ??= new Dictionary<string, ErrorCode>(StringComparer.Ordinal))[name] = error;
                 }
             }
@@ -116,7 +124,16 @@ public sealed class MetadataHandler(BrokerNode broker) : ApiHandler(broker)
             var entry = new MetadataResponse.MetadataResponsePartition { ErrorCode = ErrorCode.None, PartitionIndex = p };
             // Leader, epoch and replicas as the partition layer knows them; a partition without a replica here
             // (a log that could not be opened) is described as the metadata has it: led by this node, epoch 0.
-            if (Broker.Replicas.GetPartition(topic.Name, p) is { } replica)
+            if (Broker.IsQuorumMode && p < topic.Replicas.Count)
+            {
+                // A quorum: what the metadata image knows (placement; the first replica is the preferred leader).
+                // Leaders elected per partition, epochs and the ISR come with replicated partitions (REPLICATION.md).
+                entry.LeaderId = topic.Replicas[p][0];
+                entry.LeaderEpoch = 0;
+                entry.ReplicaNodes.AddRange(topic.Replicas[p]);
+                entry.IsrNodes.AddRange(topic.Replicas[p]);
+            }
+            else if (Broker.Replicas.GetPartition(topic.Name, p) is { } replica)
             {
                 entry.LeaderId = replica.LeaderId;
                 entry.LeaderEpoch = replica.LeaderEpoch;

@@ -51,6 +51,7 @@ public sealed class CreateTopicsHandler(BrokerNode broker) : ApiHandler(broker)
                 }
                 partitions = t.Assignments.Count;
             }
+            else if (Broker.IsQuorumMode) { }
             else if (t.ReplicationFactor is not (-1 or 1))
             {
                 (result.ErrorCode, result.ErrorMessage) = (ErrorCode.InvalidReplicationFactor, $"Replication factor {t.ReplicationFactor} is larger than the 1 available broker.");
@@ -58,14 +59,15 @@ public sealed class CreateTopicsHandler(BrokerNode broker) : ApiHandler(broker)
             }
             if (partitions == -1) partitions = Broker.Config.NumPartitions;
             var configs = t.Configs.Select(c => new KeyValuePair<string, string?>(c.Name, c.Value)).ToList();
-            var (error, message) = Broker.ProposeCreateTopic(t.Name, partitions, configs, create.ValidateOnly, out var topic, out long offset);
+            var (error, message) = Broker.ProposeCreateTopic(t.Name, partitions, configs, create.ValidateOnly, out var topic, out long offset,
+                t.Assignments.Count > 0 ? 1 : t.ReplicationFactor);
             result.ErrorCode = error;
             result.ErrorMessage = message;
             if (error != ErrorCode.None || topic is null) continue;
             if (offset >= 0) proposed.Add((result, offset));
             result.TopicId = topic.TopicId;
             result.NumPartitions = topic.PartitionCount;
-            result.ReplicationFactor = 1;
+            result.ReplicationFactor = (short)(topic.Replicas.Count > 0 ? topic.Replicas[0].Length : 1);
             result.Configs = DescribeConfigsHandler.TopicConfigEntries(Broker, topic)
                 .Select(e => new CreateTopicsResponse.CreatableTopicConfigs { Name = e.Name, Value = e.Value, ReadOnly = e.ReadOnly, ConfigSource = e.Source })
                 .ToList();

@@ -4,7 +4,8 @@ using DetKafka.Core.Protocol.Messages;
 
 namespace DetKafka.Core.Handlers;
 
-/// <summary>DescribeCluster (key 60), versions 0-1: this node is the whole cluster and its controller.</summary>
+/// <summary>DescribeCluster (key 60), versions 0-1: the brokers (this node alone, or the quorum's voters) and the
+/// controller (this node, or the metadata quorum's leader as this node knows it, -1 when unknown).</summary>
 public sealed class DescribeClusterHandler(BrokerNode broker) : ApiHandler(broker)
 {
     public override ApiKey Key => ApiKey.DescribeCluster;
@@ -16,14 +17,14 @@ public sealed class DescribeClusterHandler(BrokerNode broker) : ApiHandler(broke
     public override void Handle(RequestContext request, ref KafkaReader body)
     {
         var describe = DescribeClusterRequest.Read(ref body, request.Version);
-        var config = Broker.Config;
         var response = new DescribeClusterResponse
         {
             ClusterId = Broker.ClusterId,
-            ControllerId = config.NodeId,
+            ControllerId = Broker.ControllerId,
             EndpointType = describe.EndpointType,
-            Brokers = { new DescribeClusterResponse.DescribeClusterBroker { BrokerId = config.NodeId, Host = config.AdvertisedHost, Port = config.AdvertisedPort } },
         };
+        foreach (var b in Broker.ClusterBrokers)
+            response.Brokers.Add(new DescribeClusterResponse.DescribeClusterBroker { BrokerId = b.NodeId, Host = b.Host, Port = b.Port });
         // Kafka's answers (KIP-919): a broker describes brokers; asked for controllers (2) it answers
         // MISMATCHED_ENDPOINT_TYPE, for any other type UNSUPPORTED_ENDPOINT_TYPE. v0 cannot name a type.
         if (request.Version >= 1 && describe.EndpointType != DescribeClusterRequest.EndpointTypeBrokers)

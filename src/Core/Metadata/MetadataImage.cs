@@ -34,7 +34,11 @@ public sealed class MetadataImage
     {
         var copy = new SortedDictionary<string, TopicInfo>(StringComparer.Ordinal);
         foreach (var (name, t) in ByName)
-            copy.Add(name, new TopicInfo(t.Name, t.TopicId, t.PartitionCount, new SortedDictionary<string, string>(t.ConfigOverrides, StringComparer.Ordinal)));
+        {
+            var c = new TopicInfo(t.Name, t.TopicId, t.PartitionCount, new SortedDictionary<string, string>(t.ConfigOverrides, StringComparer.Ordinal));
+            c.Replicas.AddRange(t.Replicas);
+            copy.Add(name, c);
+        }
         return new MetadataImage(copy) { NextProducerId = NextProducerId };
     }
 
@@ -71,6 +75,7 @@ public sealed class MetadataImage
                 // Partitions are added densely: 0..n-1 at creation, n.. by CreatePartitions.
                 Check.That(p.PartitionId == info!.PartitionCount, "partitions are added in order");
                 info.PartitionCount = p.PartitionId + 1;
+                if (info.Replicas.Count == p.PartitionId) info.Replicas.Add(p.Replicas.ToArray());
                 return info;
             }
             case ConfigRecord c:
@@ -105,7 +110,10 @@ public sealed class MetadataImage
         foreach (var t in ByName.Values)
         {
             records.Add(new TopicRecord(t.Name, t.TopicId));
-            for (int p = 0; p < t.PartitionCount; p++) records.Add(new PartitionRecord(t.TopicId, p, nodeId, 0, [nodeId]));
+            for (int p = 0; p < t.PartitionCount; p++)
+                records.Add(p < t.Replicas.Count && t.Replicas[p].Length > 0
+                    ? new PartitionRecord(t.TopicId, p, t.Replicas[p][0], 0, t.Replicas[p])
+                    : new PartitionRecord(t.TopicId, p, nodeId, 0, [nodeId]));
             foreach (var (k, v) in t.ConfigOverrides) records.Add(new ConfigRecord(ConfigRecord.TopicResource, t.Name, k, v));
         }
         if (NextProducerId > 0) records.Add(new ProducerIdsRecord(nodeId, NextProducerId));

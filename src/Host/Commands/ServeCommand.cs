@@ -35,6 +35,13 @@ public static class ServeCommand
         HelpName = "id",
     };
 
+    private static readonly Option<string> ControllerQuorum = new("--controller-quorum")
+    {
+        Description = "Metadata quorum voters, id@host:port,... (each voter is a controller and a broker, reached at "
+            + "that address; this node must be one) [controller.quorum.voters; default: none, a single node]",
+        HelpName = "voters",
+    };
+
     private static readonly Option<string> DataDir = new("--data-dir")
     {
         Description = "Data directory [log.dirs / log.dir; default " + ServerOptions.DefaultDataDirectory + "]",
@@ -108,7 +115,7 @@ public static class ServeCommand
         var command = new Command("serve",
             "Run a broker until SIGTERM or Ctrl-C. Settings come from flags, then DETKAFKA_<NAME> environment "
             + "variables (Kafka name upper-cased, dots as underscores), then --config, then defaults.");
-        foreach (var option in new[] { Listeners, AdvertisedListeners, NodeId, DataDir, NumPartitions, AutoCreateTopics,
+        foreach (var option in new[] { Listeners, AdvertisedListeners, NodeId, ControllerQuorum, DataDir, NumPartitions, AutoCreateTopics,
                      LogSegmentBytes, MessageMaxBytes, MetricsListenerOption, ConfigFile, LogFile, LogLevelOption, LogFormatOption })
             command.Options.Add(option);
         command.Options.Add(PrintConfig);
@@ -131,6 +138,7 @@ public static class ServeCommand
             Listeners = Flag(parse, Listeners),
             AdvertisedListeners = Flag(parse, AdvertisedListeners),
             NodeId = Flag(parse, NodeId),
+            ControllerQuorum = Flag(parse, ControllerQuorum),
             DataDir = Flag(parse, DataDir),
             NumPartitions = Flag(parse, NumPartitions),
             AutoCreateTopics = Flag(parse, AutoCreateTopics),

@@ -15,6 +15,7 @@ public sealed record ServeArguments
     public string? Listeners { get; init; }
     public string? AdvertisedListeners { get; init; }
     public string? NodeId { get; init; }
+    public string? ControllerQuorum { get; init; }
     public string? DataDir { get; init; }
     public string? NumPartitions { get; init; }
     public string? AutoCreateTopics { get; init; }
@@ -61,6 +62,9 @@ public sealed record ServerSettings
     public IReadOnlyList<EffectiveSetting> Effective { get; init; } = [];
 
     public int NodeId { get; init; } = 1;
+
+    /// <summary>controller.quorum.voters: empty for a single node (BrokerConfig.ControllerQuorumVoters).</summary>
+    public IReadOnlyList<QuorumVoter> ControllerQuorumVoters { get; init; } = [];
     public int NumPartitions { get; init; } = 1;
     public bool AutoCreateTopicsEnable { get; init; } = true;
     public int MessageMaxBytes { get; init; } = 1_048_588;
@@ -99,6 +103,7 @@ public sealed record ServerSettings
     public BrokerConfig ToBrokerConfig(int boundPort) => new()
     {
         NodeId = NodeId,
+        ControllerQuorumVoters = ControllerQuorumVoters,
         AdvertisedHost = Advertised.Host,
         AdvertisedPort = Advertised.Port == 0 ? boundPort : Advertised.Port,
         NumPartitions = NumPartitions,
@@ -149,7 +154,7 @@ public static class ServerOptions
     /// <summary>Broker configs this broker honours.</summary>
     public static readonly IReadOnlySet<string> SupportedKeys = new SortedSet<string>(StringComparer.Ordinal)
     {
-        "listeners", "advertised.listeners", "node.id", "broker.id", "log.dirs", "log.dir", "num.partitions",
+        "listeners", "advertised.listeners", "node.id", "broker.id", "controller.quorum.voters", "log.dirs", "log.dir", "num.partitions",
         "auto.create.topics.enable", "message.max.bytes", "socket.request.max.bytes", "max.connections",
         "log.segment.bytes", "log.flush.interval.messages", "log.flush.interval.ms", "log.roll.ms", "log.roll.hours",
         "log.retention.ms", "log.retention.minutes", "log.retention.hours", "log.retention.bytes",
@@ -172,7 +177,7 @@ public static class ServerOptions
     /// and reported at start-up as ignored.</summary>
     public static readonly IReadOnlySet<string> IgnoredKeys = new SortedSet<string>(StringComparer.Ordinal)
     {
-        "process.roles", "controller.quorum.voters", "controller.quorum.bootstrap.servers",
+        "process.roles", "controller.quorum.bootstrap.servers",
         "inter.broker.listener.name", "listener.security.protocol.map", "num.network.threads", "num.io.threads",
         "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "num.recovery.threads.per.data.dir",
         "offsets.topic.replication.factor", "transaction.state.log.replication.factor",
@@ -188,6 +193,7 @@ public static class ServerOptions
         ["listeners"] = "--listeners",
         ["advertised.listeners"] = "--advertised-listeners",
         ["node.id"] = "--node-id",
+        ["controller.quorum.voters"] = "--controller-quorum",
         ["log.dirs"] = "--data-dir",
         ["num.partitions"] = "--num-partitions",
         ["auto.create.topics.enable"] = "--auto-create-topics",
@@ -317,6 +323,7 @@ public static class ServerOptions
             LogFile = string.IsNullOrWhiteSpace(flags.LogFile) ? null : flags.LogFile,
             LogLevel = ParseLogLevel(flags.LogLevel),
             NodeId = r.NodeId() ?? defaults.NodeId,
+            ControllerQuorumVoters = ParseVoters(r.Find("controller.quorum.voters"), r.NodeId() ?? defaults.NodeId, advertised, warnings),
             NumPartitions = r.Int("num.partitions", 1, int.MaxValue) ?? defaults.NumPartitions,
             AutoCreateTopicsEnable = r.Bool("auto.create.topics.enable") ?? defaults.AutoCreateTopicsEnable,
             MessageMaxBytes = messageMaxBytes ?? defaults.MessageMaxBytes,
@@ -372,6 +379,7 @@ public static class ServerOptions
         Add(s.Listener.ToString(), "listeners");
         Add(s.Advertised.ToString(), "advertised.listeners");
         Add(Inv(s.NodeId), "node.id", "broker.id");
+        Add(string.Join(",", s.ControllerQuorumVoters.Select(v => v.ToString())), "controller.quorum.voters");
         Add(s.DataDirectory, "log.dirs", "log.dir");
         Add(Inv(s.NumPartitions), "num.partitions");
         Add(s.AutoCreateTopicsEnable ? "true" : "false", "auto.create.topics.enable");
@@ -413,6 +421,28 @@ public static class ServerOptions
         list.Add(new EffectiveSetting("log.file", s.LogFile ?? "", flags.LogFile is null ? "default" : "--log-file"));
         if (fileName is not null) list.Add(new EffectiveSetting("config", fileName, "--config"));
         return list;
+    }
+
+    /// <summary>controller.quorum.voters in Kafka's syntax. This node must be one of the voters (combined mode: every
+    /// voter is a controller and a broker, reached at its voter address, which is its client listener).</summary>
+    private static IReadOnlyList<QuorumVoter> ParseVoters(Found? found, int nodeId, ListenerAddress advertised, List<string> warnings)
+    {
+        if (found is not { } f) return [];
+        if (QuorumVoter.TryParseList(f.Value, out var voters) is { } error) throw new ConfigException($"{f.Where}: {error}");
+        if (voters.Count == 0) return [];
+        if (voters.Count == 1 && voters[0].NodeId == nodeId)
+        {
+            // A stock single-node KRaft server.properties names this node alone: that is the single-node mode
+            // (the local metadata log), so an existing data directory keeps its metadata.
+            warnings.Add($"{f.Where}: a quorum of this node alone runs as a single node");
+            return [];
+        }
+        if (!voters.Exists(v => v.NodeId == nodeId))
+            throw new ConfigException($"{f.Where}: node.id {nodeId} is not one of the voters '{f.Value}' (broker-only nodes are not supported yet)");
+        var self = voters.Find(v => v.NodeId == nodeId);
+        if (advertised.Port != 0 && (self.Host != advertised.Host || self.Port != advertised.Port))
+            warnings.Add($"{f.Where}: this node's voter address {self.Host}:{self.Port} is not its advertised listener {advertised}; peers reach it at the voter address");
+        return voters;
     }
 
     private static ListenerAddress ResolveListener(Resolver r, List<string> warnings)
@@ -504,6 +534,7 @@ public static class ServerOptions
         Add("listeners", flags.Listeners);
         Add("advertised.listeners", flags.AdvertisedListeners);
         Add("node.id", flags.NodeId);
+        Add("controller.quorum.voters", flags.ControllerQuorum);
         Add("log.dirs", flags.DataDir);
         Add("num.partitions", flags.NumPartitions);
         Add("auto.create.topics.enable", flags.AutoCreateTopics);

@@ -91,6 +91,23 @@ public class ServerOptionsTests
     }
 
     [Fact]
+    public void The_controller_quorum_takes_kafkas_voter_syntax()
+    {
+        var s = Resolve(new ServeArguments
+        {
+            NodeId = "2", Listeners = "PLAINTEXT://127.0.0.1:19092", ControllerQuorum = "1@127.0.0.1:19091,2@127.0.0.1:19092,3@127.0.0.1:19093",
+        });
+        Assert.Equal([1, 2, 3], s.ControllerQuorumVoters.Select(v => v.NodeId));
+        Assert.Equal(3, s.ToBrokerConfig(19092).ControllerQuorumVoters.Count);
+        Assert.Contains(s.Effective, e => e.Key == "controller.quorum.voters" && e.Source == "--controller-quorum");
+        // A quorum of this node alone is the single-node mode; a quorum without this node, or a bad list, is refused.
+        Assert.Empty(Resolve(new ServeArguments { ControllerQuorum = "1@localhost:9093" }).ControllerQuorumVoters);
+        Assert.Contains("not one of the voters", ErrorOf(new ServeArguments { NodeId = "4", ControllerQuorum = "1@a:1,2@b:2" }));
+        Assert.Contains("id@host:port", ErrorOf(new ServeArguments { ControllerQuorum = "1@a" }));
+        Assert.Empty(Resolve().ControllerQuorumVoters);
+    }
+
+    [Fact]
     public void Broker_log_settings_become_topic_config_defaults()
     {
         var file = string.Join('\n',
