@@ -516,24 +516,9 @@ internal sealed class EventLoopNetwork : IHostNetwork, IDriverEventLoop, IDispos
 
     private async Task ConnectAsync(ConnectionId id, string host, int port)
     {
-        Socket? socket = null;
-        try
-        {
-            using var timeout = new CancellationTokenSource(Limits.ConnectTimeoutMs);
-            socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-            await socket.ConnectAsync(host, port, timeout.Token).ConfigureAwait(false);
-            socket.NoDelay = true;
-            socket.Blocking = false;
-        }
-        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException or ArgumentException)
-        {
-            socket?.Dispose();
-            _log.Debug("Connect {Connection} to {Host}:{Port} failed: {Error}", id, host, port, e.Message);
-            _driver.Post(new DriverInput(InputKind.Invoke, Action: node => node.OnConnectFailed(id)));
+        if (await OutboundConnect.ConnectAsync(id, host, port, Limits.ConnectTimeoutMs, _driver, _log).ConfigureAwait(false) is not { } connected)
             return;
-        }
-        _log.Debug("Connected {Connection} to {Host}:{Port}", id, host, port);
-        var connected = socket;
+        connected.Blocking = false;
         _driver.Post(new DriverInput(InputKind.Invoke, Action: node =>
         {
             Adopt(id, connected);

@@ -210,24 +210,10 @@ public sealed class SocketNetwork : INetwork, IHostNetwork
 
     private async Task ConnectAsync(ConnectionId id, string host, int port)
     {
-        Socket? socket = null;
-        try
-        {
-            using var timeout = new CancellationTokenSource(Limits.ConnectTimeoutMs);
-            socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-            await socket.ConnectAsync(host, port, timeout.Token).ConfigureAwait(false);
-            socket.NoDelay = true;
-        }
-        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException or ArgumentException)
-        {
-            socket?.Dispose();
-            _log.Debug("Connect {Connection} to {Host}:{Port} failed: {Error}", id, host, port, e.Message);
-            _driver.Post(new DriverInput(InputKind.Invoke, Action: node => node.OnConnectFailed(id)));
+        if (await OutboundConnect.ConnectAsync(id, host, port, Limits.ConnectTimeoutMs, _driver, _log).ConfigureAwait(false) is not { } socket)
             return;
-        }
         var connection = new SocketConnection(id, socket, this);
         _connections[id.Value] = connection;
-        _log.Debug("Connected {Connection} to {Host}:{Port}", id, host, port);
         // Connected is queued before the read loop can queue any bytes of this connection.
         _driver.Post(new DriverInput(InputKind.Invoke, Action: node => node.OnConnected(id)));
         if (_readsStopped) connection.StopReading();
