@@ -62,6 +62,37 @@ public sealed class BrokerProcess : IDisposable
         Port = FreeLoopbackPort();
     }
 
+    /// <summary>Starts <paramref name="nodes"/> brokers as one metadata quorum (`--node-id i --controller-quorum
+    /// 1@127.0.0.1:p1,...`, each voter reached at its client listener), each ready once its port accepts. The quorum
+    /// elects its controller after that: callers wait for it.</summary>
+    public static BrokerProcess[] StartQuorum(string name, int nodes)
+    {
+        int[] ports = new int[nodes];
+        for (int i = 0; i < nodes; i++)
+        {
+            int p;
+            do p = FreeLoopbackPort(); while (ports.Contains(p));
+            ports[i] = p;
+        }
+        string voters = string.Join(',', ports.Select((p, i) => $"{i + 1}@127.0.0.1:{p}"));
+        var brokers = new List<BrokerProcess>();
+        try
+        {
+            for (int i = 0; i < nodes; i++)
+            {
+                string id = (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                brokers.Add(new BrokerProcess($"{name}-{id}", null, ["--node-id", id, "--controller-quorum", voters]) { Port = ports[i] });
+            }
+            foreach (var b in brokers) b.Launch();
+            return [.. brokers];
+        }
+        catch
+        {
+            foreach (var b in brokers) b.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Starts a broker and waits until its port accepts connections. Its metrics endpoint is off unless
     /// <paramref name="extraArgs"/> sets --metrics-listener (brokers run side by side; 9644 would clash).</summary>
     /// <param name="environment">Extra environment for the broker (DETKAFKA_* settings).</param>
