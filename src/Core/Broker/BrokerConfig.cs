@@ -82,6 +82,17 @@ public sealed class BrokerConfig
     /// not when the quorum commits it (the simulator's planted bug for lost acknowledged topics). Never set in production.</summary>
     public bool TestOnlyAnswerAdminOnAppend { get; init; }
 
+    /// <summary>Test-only: a replicated partition answers acks=all when the leader's own sync covers the batch, not
+    /// when the high watermark passes it (the planted bug for lost acknowledged records). Never set in production.</summary>
+    public bool TestOnlyAnswerAcksAllAtLeaderSync { get; init; }
+
+    /// <summary>replica.lag.time.max.ms: a follower whose fetches have not reached the leader's log end for this long
+    /// leaves the ISR (replicated partitions, REPLICATION.md).</summary>
+    public long ReplicaLagTimeMaxMs { get; init; } = 30_000;
+
+    /// <summary>min.insync.replicas, the broker default a topic may override.</summary>
+    public int MinInSyncReplicas { get; init; } = 1;
+
     // ---- groups (docs/design/GROUPS.md) ----
 
     /// <summary>offsets.topic.num.partitions: partitions of __consumer_offsets when it is created.</summary>

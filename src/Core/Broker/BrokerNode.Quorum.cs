@@ -123,6 +123,10 @@ public sealed partial class BrokerNode
                 BootstrapServers = peers,
                 ClientId = "detkafka-node-" + Config.NodeId.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 RequestTimeoutMs = Math.Max(Config.ControllerQuorum.RequestTimeoutMs, Config.ControllerQuorum.FetchMaxWaitMs * 2),
+                // Every replicated partition's follower keeps a fetch parked at its leader, on the one connection to
+                // that node: the client's default of 5 in flight would starve the metadata log's fetch (one Fetch per
+                // node pair carrying every partition, as Kafka's fetcher does, is left: REPLICATION.md).
+                MaxInFlightRequestsPerConnection = Config.MaxInFlightRequestsPerConnection,
             });
         Log.Info("Node {NodeId}: metadata quorum of {Voters} (log end {End}, epoch {Epoch})", Config.NodeId,
             string.Join(",", voters.Select(v => v.ToString())), _metadataRaftLog.LogEndOffset, replica.Epoch);

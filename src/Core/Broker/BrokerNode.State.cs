@@ -342,6 +342,13 @@ public sealed partial class BrokerNode
     {
         var config = EffectiveConfig(topic);
         for (int p = 0; p < topic.PartitionCount; p++)
+        {
+            if (IsReplicatedPartition(topic, p))
+            {
+                EnsureReplicatedPartition(topic, p, config);
+                continue;
+            }
             Replicas.GetOrCreatePartition(new TopicPartition(topic.Name, p), config, Clock.WallClockMs);
+        }
     }
 }

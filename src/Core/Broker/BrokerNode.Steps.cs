@@ -25,6 +25,7 @@ public sealed partial class BrokerNode
         {
             Check.That(round <= Config.MaxConnections * (Config.MaxInFlightRequestsPerConnection + 1) + 1, "an input step ends");
             AfterQuorumStep();
+            if (_replicatedSeen.Count > 0) MarkReplicatedAdvanced();
             bool worked = _started && Purgatory.RetryAdvanced();
             if (_resume.Count > 0)
             {

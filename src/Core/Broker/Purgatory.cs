@@ -241,6 +241,9 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
         public int LeaderEpoch;
         public ProduceResponse.PartitionProduceResponse Response = null!;
         public bool Done;
+        /// <summary>A replicated partition's append: its replica's <see cref="PartitionReplica.Completion"/> decides.</summary>
+        public ReplicatedAppend? Replicated;
+        public short Acks;
     }
 
     private readonly List<Wait> _waits = new();
@@ -288,7 +291,21 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
         w.LeaderEpoch = partition.LeaderEpoch;
         w.Response = response;
         w.Done = false;
+        w.Replicated = null;
     }
+
+    public void AddReplicatedWait(Partition partition, in ReplicatedAppend append, short acks, ProduceResponse.PartitionProduceResponse response)
+    {
+        AddWait(partition, append.LastOffset + 1, response);
+        var w = _waits[_waitCount - 1];
+        w.Replicated = append;
+        // The planted bug: acks=all answered at the leader's own sync, as acks=1 is.
+        w.Acks = acks == -1 && broker.Config.TestOnlyAnswerAcksAllAtLeaderSync ? (short)1 : acks;
+    }
+
+    /// <summary>A replicated wait's outcome now: null while it waits.</summary>
+    private static ErrorCode? ReplicatedOutcome(Wait w)
+        => w.Partition.Replica is { } r ? r.Completion(w.Replicated!.Value, w.Acks) : ErrorCode.NotLeaderOrFollower;
 
     public bool AnyPartitionFailed()
     {
@@ -317,6 +334,13 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
             if (w.Done) continue;
             if (!ReferenceEquals(broker.Replicas.GetPartition(w.Partition.TopicPartition), w.Partition))
                 Fail(w, ErrorCode.UnknownTopicOrPartition, "the topic was deleted");
+            else if (w.Replicated is not null)
+            {
+                var outcome = ReplicatedOutcome(w);
+                if (outcome is null) pending = true;
+                else if (outcome == ErrorCode.None) w.Done = true;
+                else Fail(w, outcome.Value, "leadership moved before the records were committed");
+            }
             else if (w.Partition.Failure != ErrorCode.None)
                 Fail(w, ErrorCode.KafkaStorageError, "the log failed to sync");
             else if (!w.Partition.IsLeader || w.Partition.LeaderEpoch != w.LeaderEpoch)
@@ -336,7 +360,14 @@ internal sealed class DelayedProduce(BrokerNode broker, ObjectPool<DelayedProduc
         for (int i = 0; i < _waitCount; i++)
         {
             var w = _waits[i];
-            if (!w.Done && w.Partition.HighWatermark < w.RequiredOffset) Fail(w, ErrorCode.RequestTimedOut, "not synced within timeout_ms");
+            if (w.Done) continue;
+            if (w.Replicated is not null)
+            {
+                var outcome = ReplicatedOutcome(w);
+                if (outcome != ErrorCode.None) Fail(w, outcome ?? ErrorCode.RequestTimedOut, "not replicated within timeout_ms");
+                else w.Done = true;
+            }
+            else if (w.Partition.HighWatermark < w.RequiredOffset) Fail(w, ErrorCode.RequestTimedOut, "not synced within timeout_ms");
         }
         Answer();
     }

@@ -119,6 +119,24 @@ public sealed class ProduceHandler : ApiHandler
                     p.LogStartOffset = replica.LogStartOffset;
                     continue;
                 }
+                if (replica.Replica is not null)
+                {
+                    // A replicated partition: its Raft replica checks leadership and min.insync.replicas, appends in
+                    // its epoch, and says when the producer may be answered (PartitionReplica.Completion).
+                    var appended = Broker.ProduceReplicated(replica, records, produce.Acks, wallNow);
+                    p.LogStartOffset = replica.LogStartOffset;
+                    if (appended.Error != ErrorCode.None)
+                    {
+                        p.ErrorCode = appended.Error;
+                        p.ErrorMessage = appended.ErrorMessage;
+                        continue;
+                    }
+                    Broker.Observer.RecordsAppended(topic.Name, partition.Index, records.Length, appended.Result.RecordCount);
+                    p.BaseOffset = appended.BaseOffset;
+                    p.LogAppendTimeMs = appended.Result.LogAppendTimeMs;
+                    if (produce.Acks != 0) delayed.AddReplicatedWait(replica, appended, produce.Acks, p);
+                    continue;
+                }
                 var result = Broker.Replicas.AppendRecordsToLeader(replica, records, wallNow);
                 p.LogStartOffset = result.LogStartOffset;
                 if (result.Error != ErrorCode.None)

@@ -124,10 +124,23 @@ public sealed class MetadataHandler(BrokerNode broker) : ApiHandler(broker)
             var entry = new MetadataResponse.MetadataResponsePartition { ErrorCode = ErrorCode.None, PartitionIndex = p };
             // Leader, epoch and replicas as the partition layer knows them; a partition without a replica here
             // (a log that could not be opened) is described as the metadata has it: led by this node, epoch 0.
-            if (Broker.IsQuorumMode && p < topic.Replicas.Count)
+            if (Broker.IsQuorumMode && Broker.Replicas.GetPartition(topic.Name, p) is { Replica: not null } replicated)
+            {
+                // A replicated partition hosted here: leader and epoch as its Raft replica knows them (no leader
+                // known: LEADER_NOT_AVAILABLE, the client retries); ISR and offline replicas as the leader measures
+                // them (a follower reports every replica in sync and none offline).
+                if (replicated.LeaderId < 0) entry.ErrorCode = ErrorCode.LeaderNotAvailable;
+                entry.LeaderId = replicated.LeaderId;
+                entry.LeaderEpoch = replicated.LeaderEpoch;
+                entry.ReplicaNodes.AddRange(replicated.Replicas);
+                entry.IsrNodes.AddRange(replicated.InSyncReplicas);
+                entry.OfflineReplicas.AddRange(replicated.OfflineReplicas);
+            }
+            else if (Broker.IsQuorumMode && p < topic.Replicas.Count)
             {
                 // A quorum: what the metadata image knows (placement; the first replica is the preferred leader).
-                // Leaders elected per partition, epochs and the ISR come with replicated partitions (REPLICATION.md).
+                // A replicated partition this node does not host: its leader is elected among its replicas and not
+                // reported into the metadata log yet (PartitionChangeRecord, REPLICATION.md): the preferred replica.
                 entry.LeaderId = topic.Replicas[p][0];
                 entry.LeaderEpoch = 0;
                 entry.ReplicaNodes.AddRange(topic.Replicas[p]);

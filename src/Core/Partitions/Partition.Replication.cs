@@ -11,6 +11,10 @@ public sealed partial class Partition
 {
     private int[] _offline = [];
 
+    /// <summary>This node's Raft replica when the partition is replicated (more than one replica, this node among
+    /// them, in quorum mode): produce, the high watermark and the role go through it. Null otherwise.</summary>
+    public PartitionReplica? Replica { get; internal set; }
+
     /// <summary>Replicas whose broker the leader has not heard from within replica.lag.time.max.ms (Metadata's
     /// offline_replicas); empty on a follower and on a single-replica partition.</summary>
     public IReadOnlyList<int> OfflineReplicas => _offline;

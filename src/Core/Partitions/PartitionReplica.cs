@@ -43,7 +43,7 @@ public readonly record struct ReplicatedAppend(ErrorCode Error, string? ErrorMes
 /// log's sync tokens, and <see cref="RecordsToBytes"/>/<see cref="BytesToRecords"/> for Fetch's Records. The messages
 /// are addressed by node id; the transport adds the topic and partition (RaftWire).</para>
 /// </summary>
-public sealed class PartitionReplica : IRaftLogOwner
+public sealed class PartitionReplica : IRaftLogOwner, IRaftDriver<RaftRecords>
 {
     private sealed class FollowerState
     {
@@ -89,6 +89,7 @@ public sealed class PartitionReplica : IRaftLogOwner
 
     public Partition Partition => _partition;
     public RaftReplica<RaftRecords> Raft => _raft;
+    RaftReplica<RaftRecords> IRaftDriver<RaftRecords>.Core => _raft;
     public UnifiedRaftLog RaftLog => _log;
     public ReplicationConfig Config => _config;
 
@@ -146,6 +147,8 @@ public sealed class PartitionReplica : IRaftLogOwner
     public void OnMessage(RaftMessage message, long nowMs)
     {
         if (!Begin(nowMs)) return;
+        // An answer with nothing new may carry an empty Records field on the wire: no records, not a bad batch.
+        if (message is FetchResponseMessage<RaftRecords> { Records.Bytes.Length: 0 } empty) message = empty with { Records = null };
         if (message is FetchResponseMessage<RaftRecords> { Records: { } records } response && !ValidFetchedRecords(records, out string? why))
         {
             _brokerLog.Warn("Partition {TopicPartition}: dropped a fetch answer from node {Source}: {Reason}",
@@ -161,10 +164,17 @@ public sealed class PartitionReplica : IRaftLogOwner
     public bool OnSyncCompleted(long token, DiskStatus status, long nowMs)
     {
         if (!_partition.Log.OnSyncCompleted(token, status)) return false;
-        if (!Begin(nowMs)) return true;
+        OnLogSynced(nowMs);
+        return true;
+    }
+
+    /// <summary>The log's sync finished and the log already took the completion (on a broker the log manager owns the
+    /// log's sync tokens and hands them to the log first): the Raft core counts the synced offset.</summary>
+    public void OnLogSynced(long nowMs)
+    {
+        if (!Begin(nowMs)) return;
         _raft.OnLogSynced(nowMs);
         AfterStep();
-        return true;
     }
 
     // ---- Kafka's produce rules ---------------------------------------------------------------------------------

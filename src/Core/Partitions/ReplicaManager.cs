@@ -74,7 +74,11 @@ public sealed partial class ReplicaManager
     internal void DeletePartition(TopicPartition tp)
     {
         int at = IndexOf(tp);
-        if (at >= 0) _partitions.RemoveAt(at);
+        if (at >= 0)
+        {
+            if (_partitions[at].Replica is not null) _broker.DropReplicatedPartition(tp);
+            _partitions.RemoveAt(at);
+        }
         Logs.DeleteLog(tp);
     }
 
@@ -85,6 +89,10 @@ public sealed partial class ReplicaManager
         // Every writer (produce, coordinators, markers) gets the error rather than the partition's assertion.
         if (!partition.IsLeader)
             return AppendResult.Failed(ErrorCode.NotLeaderOrFollower, "this node does not lead the partition", partition.LogStartOffset);
+        // A replicated partition is written through its Raft replica only (the produce handler's path); the
+        // coordinators' writes to one are not wired yet (REPLICATION.md).
+        if (partition.Replica is not null)
+            return AppendResult.Failed(ErrorCode.NotLeaderOrFollower, "a replicated partition takes produce requests only", partition.LogStartOffset);
         var result = partition.AppendRecordsToLeader(records, wallNowMs, fromCoordinator);
         if (result.Error == ErrorCode.None) MarkSyncDue(partition);
         return result;
@@ -133,7 +141,10 @@ public sealed partial class ReplicaManager
         if (completion is not { } c) return;
         if (c.Error != ErrorCode.None)
             _broker.Log.Error("Log {TopicPartition} failed a sync ({Status}); it is offline", c.TopicPartition, status);
-        if (GetPartition(c.TopicPartition) is { } partition) OnLogAdvanced(partition);
+        if (GetPartition(c.TopicPartition) is not { } partition) return;
+        // A replicated log's sync is the Raft core's input too (it counts the synced offset; a follower fetches on).
+        if (partition.Replica is not null) _broker.OnReplicatedLogSynced(partition, nowMs);
+        OnLogAdvanced(partition);
     }
 
     /// <summary>The partition's log moved (a sync, a roll) or failed: move its high watermark and retry what

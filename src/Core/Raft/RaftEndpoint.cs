@@ -23,8 +23,8 @@ public sealed class RaftEndpoint<TRecords> : IRaftEndpoint where TRecords : clas
     private readonly IRaftTransport _transport;
     private readonly Func<TRecords, ReadOnlyMemory<byte>> _toBytes;
     private readonly Func<ReadOnlyMemory<byte>, TRecords> _fromBytes;
-    private readonly Func<long, DiskStatus, bool> _logSync;
-    private readonly DiskQuorumStateStore _store;
+    private readonly IRaftDriver<TRecords> _driver;
+    private readonly Func<int, Guid> _directoryIdOf;
     private readonly IBrokerLog _log;
     private readonly IClock _clock;
     private readonly string? _clusterId;
@@ -39,18 +39,29 @@ public sealed class RaftEndpoint<TRecords> : IRaftEndpoint where TRecords : clas
 
     private sealed record Waiting(ApiKey Key, long DeadlineMs, Action<RaftMessage?> Answer);
 
+    /// <summary>The metadata log's endpoint: the bare core, its log's and quorum-state store's sync tokens, static
+    /// voters' directory ids.</summary>
     public RaftEndpoint(TopicPartition topicPartition, RaftReplica<TRecords> replica, IRaftTransport transport,
         Func<TRecords, ReadOnlyMemory<byte>> toBytes, Func<ReadOnlyMemory<byte>, TRecords> fromBytes,
         Func<long, DiskStatus, bool> logSync, DiskQuorumStateStore store, IBrokerLog log, IClock clock, string? clusterId,
         int maxFetchBytes, int answerTimeoutMs)
+        : this(topicPartition, new RaftReplicaDriver<TRecords>(replica, logSync, store), transport, toBytes, fromBytes,
+            DiskQuorumStateStore.StaticVoterDirectoryId, log, clock, clusterId, maxFetchBytes, answerTimeoutMs)
+    {
+    }
+
+    /// <summary>An endpoint over any driver (a data partition's replica). <paramref name="directoryIdOf"/> names a
+    /// fetching replica's directory id (Fetch v12 cannot carry it: derived from its node id as its voter key is).</summary>
+    public RaftEndpoint(TopicPartition topicPartition, IRaftDriver<TRecords> driver, IRaftTransport transport,
+        Func<TRecords, ReadOnlyMemory<byte>> toBytes, Func<ReadOnlyMemory<byte>, TRecords> fromBytes,
+        Func<int, Guid> directoryIdOf, IBrokerLog log, IClock clock, string? clusterId, int maxFetchBytes, int answerTimeoutMs)
     {
         TopicPartition = topicPartition;
-        Replica = replica;
+        _driver = driver;
         _transport = transport;
         _toBytes = toBytes;
         _fromBytes = fromBytes;
-        _logSync = logSync;
-        _store = store;
+        _directoryIdOf = directoryIdOf;
         _log = log;
         _clock = clock;
         _clusterId = clusterId;
@@ -59,7 +70,7 @@ public sealed class RaftEndpoint<TRecords> : IRaftEndpoint where TRecords : clas
     }
 
     public TopicPartition TopicPartition { get; }
-    public RaftReplica<TRecords> Replica { get; }
+    public RaftReplica<TRecords> Replica => _driver.Core;
     public RaftRole Role => Replica.Role;
     public int Epoch => Replica.Epoch;
     public int LeaderId => Replica.Role == RaftRole.Leader ? Replica.Self.Id : Replica.Role == RaftRole.Follower ? Replica.LeaderId : -1;
@@ -70,7 +81,7 @@ public sealed class RaftEndpoint<TRecords> : IRaftEndpoint where TRecords : clas
     {
         get
         {
-            long d = Replica.NextDeadlineMs;
+            long d = _driver.NextDeadlineMs;
             foreach (var w in _waiting.Values) d = Math.Min(d, w.DeadlineMs);
             return d;
         }
@@ -84,9 +95,19 @@ public sealed class RaftEndpoint<TRecords> : IRaftEndpoint where TRecords : clas
     public void Poll(long nowMs)
     {
         Advance(nowMs);
-        Replica.Poll(nowMs);
+        _driver.Poll(nowMs);
         ExpireWaiting();
         Flush();
+    }
+
+    /// <summary>An input to the driver that is not a message (a produce at a partition's leader, a log sync the log
+    /// manager took first), then what it emitted leaves.</summary>
+    public T Drive<T>(long nowMs, Func<long, T> input)
+    {
+        Advance(nowMs);
+        var result = input(_now);
+        Flush();
+        return result;
     }
 
     /// <summary>A state machine's proposal (the metadata controller's records): the first offset, or -1 when not leader.</summary>
@@ -129,7 +150,7 @@ public sealed class RaftEndpoint<TRecords> : IRaftEndpoint where TRecords : clas
     {
         Advance(nowMs);
         // Fetch v12 cannot carry the fetcher's directory id (RaftWire): static voters' ids are derived from node ids.
-        var m = RaftWire.FromWire(request, DiskQuorumStateStore.StaticVoterDirectoryId(request.ReplicaId), Replica.Self.Id, 0);
+        var m = RaftWire.FromWire(request, _directoryIdOf(request.ReplicaId), Replica.Self.Id, 0);
         if (_fetchWaitingBySource.Remove(m.Source, out int older) && _waiting.Remove((m.Source, older), out var superseded))
             superseded.Answer(null); // the fetcher has moved on; the core keeps only the newer one parked
         int id = Incoming(m, ApiKey.Fetch, answer => respond(answer is FetchResponseMessage<TRecords> r
@@ -151,21 +172,10 @@ public sealed class RaftEndpoint<TRecords> : IRaftEndpoint where TRecords : clas
 
     public bool OnSyncCompleted(long token, DiskStatus status, long nowMs)
     {
-        if (_logSync(token, status))
-        {
-            Advance(nowMs);
-            Replica.OnLogSynced(nowMs);
-            Flush();
-            return true;
-        }
-        if (_store.TryCompleteSync(token, status, out bool durable))
-        {
-            Advance(nowMs);
-            if (durable) Replica.OnQuorumStateSynced(nowMs);
-            Flush();
-            return true;
-        }
-        return false;
+        Advance(nowMs);
+        if (!_driver.OnSyncCompleted(token, status, _now)) return false;
+        Flush();
+        return true;
     }
 
     // ---- plumbing --------------------------------------------------------------------------------------------------
@@ -183,7 +193,7 @@ public sealed class RaftEndpoint<TRecords> : IRaftEndpoint where TRecords : clas
         int id = _nextIncomingId++;
         if (_nextIncomingId == int.MaxValue) _nextIncomingId = 1;
         _waiting[(message.Source, id)] = new Waiting(key, _now + extraWaitMs + _answerTimeoutMs, answer);
-        Replica.OnMessage(message with { Destination = Replica.Self.Id, CorrelationId = id }, _now);
+        _driver.OnMessage(message with { Destination = Replica.Self.Id, CorrelationId = id }, _now);
         Flush();
         return id;
     }
@@ -215,7 +225,7 @@ public sealed class RaftEndpoint<TRecords> : IRaftEndpoint where TRecords : clas
             {
                 Check.That(round < 10_000, "a raft flush ends");
                 _drained.Clear();
-                Replica.DrainOutbox(_drained);
+                _driver.DrainOutbox(_drained);
                 if (_drained.Count == 0) return;
                 var batch = _drained.ToArray();
                 foreach (var m in batch) Emit(m);
@@ -226,7 +236,7 @@ public sealed class RaftEndpoint<TRecords> : IRaftEndpoint where TRecords : clas
 
     private void Emit(RaftMessage m)
     {
-        _log.Debug("raft out {Message}", m);
+        _log.Debug("raft out {TopicPartition} {Message}", TopicPartition, m);
         switch (m)
         {
             case VoteRequestMessage r:
@@ -274,8 +284,8 @@ public sealed class RaftEndpoint<TRecords> : IRaftEndpoint where TRecords : clas
                 return;
             }
             Advance(_clock.MonotonicMs);
-            _log.Debug("raft in {Message}", decoded);
-            Replica.OnMessage(decoded, _now);
+            _log.Debug("raft in {TopicPartition} {Message}", TopicPartition, decoded);
+            _driver.OnMessage(decoded, _now);
             Flush();
         });
     }

@@ -54,7 +54,12 @@ public class MetadataQuorumTests
         var parts = md.Topics.Single().Partitions;
         Assert.Equal(6, parts.Count);
         Assert.All(parts, p => Assert.Equal(2, p.ReplicaNodes.Distinct().Count()));
-        Assert.Equal([1, 2, 3], parts.Select(p => p.LeaderId).Distinct().OrderBy(x => x));
+        // Placement spreads the preferred replicas (the first of each set); the leaders are elected per partition
+        // among the replicas (replicated partitions), so each is one of its replicas once elected.
+        Assert.Equal([1, 2, 3], parts.Select(p => p.ReplicaNodes[0]).Distinct().OrderBy(x => x));
+        Assert.True(c.Run(() => Enumerable.Range(0, 6).All(p => c.PartitionLeader("u", p) >= 0)), c.Describe());
+        md = c.Ask<MetadataResponse>(other, ApiKey.Metadata, 9, new MetadataRequest { Topics = [new MetadataRequest.MetadataRequestTopic { Name = "u" }] })!;
+        Assert.All(md.Topics.Single().Partitions, p => Assert.Contains(p.LeaderId, p.ReplicaNodes));
         var cluster = c.Ask<DescribeClusterResponse>(other, ApiKey.DescribeCluster, 0, new DescribeClusterRequest())!;
         Assert.Equal(ctl + 1, cluster.ControllerId);
         Assert.Equal(3, cluster.Brokers.Count);

@@ -21,6 +21,19 @@ internal static class QuorumConfigExtensions
         };
     }
 
+    /// <summary>The planted bug of replicated partitions: acks=all answered at the leader's own sync.</summary>
+    public static BrokerConfig WithAcksAllAtLeaderSync(this BrokerConfig c, bool on)
+    {
+        if (!on) return c;
+        return new BrokerConfig
+        {
+            NodeId = c.NodeId, AdvertisedHost = c.AdvertisedHost, AdvertisedPort = c.AdvertisedPort, DataDirectory = c.DataDirectory,
+            ControllerQuorumVoters = c.ControllerQuorumVoters, AutoCreateTopicsEnable = c.AutoCreateTopicsEnable,
+            TestOnlyAnswerAdminOnAppend = c.TestOnlyAnswerAdminOnAppend, TestOnlyRaftBugs = c.TestOnlyRaftBugs,
+            TestOnlyAnswerAcksAllAtLeaderSync = true,
+        };
+    }
+
     public static BrokerConfig WithRaftBugs(this BrokerConfig c, RaftPlantedBugs bugs)
     {
         if (bugs == RaftPlantedBugs.None) return c;
@@ -247,6 +260,30 @@ public sealed class QuorumCluster
             Topics = [new CreateTopicsRequest.CreatableTopic { Name = name, NumPartitions = partitions, ReplicationFactor = replicationFactor }],
         }, maxMs);
         return r?.Topics.Single();
+    }
+
+    /// <summary>CreateTopics with topic configs (min.insync.replicas, ...).</summary>
+    public CreateTopicsResponse.CreatableTopicResult? CreateTopic(int i, string name, int partitions, short replicationFactor,
+        IReadOnlyDictionary<string, string> configs, int maxMs = 30_000)
+    {
+        var r = Ask<CreateTopicsResponse>(i, ApiKey.CreateTopics, 5, new CreateTopicsRequest
+        {
+            TimeoutMs = 30_000,
+            Topics = [new CreateTopicsRequest.CreatableTopic
+            {
+                Name = name, NumPartitions = partitions, ReplicationFactor = replicationFactor,
+                Configs = configs.Select(kv => new CreateTopicsRequest.CreatableTopicConfig { Name = kv.Key, Value = kv.Value }).ToList(),
+            }],
+        }, maxMs);
+        return r?.Topics.Single();
+    }
+
+    /// <summary>The node index leading a replicated partition (its Raft replica leads and the partition follows), or -1.</summary>
+    public int PartitionLeader(string topic, int partition)
+    {
+        for (int i = 0; i < Nodes.Length; i++)
+            if (Nodes[i]?.Replicas.GetPartition(topic, partition) is { Replica: not null, IsLeader: true }) return i;
+        return -1;
     }
 
     public ErrorCode? DeleteTopic(int i, string name)
