@@ -348,7 +348,7 @@ public sealed partial class BrokerNode
                 EnsureReplicatedPartition(topic, p, config);
                 continue;
             }
-            Replicas.GetOrCreatePartition(new TopicPartition(topic.Name, p), config, Clock.WallClockMs);
+            Replicas.GetOrCreatePartition(new TopicPartition(topic.Name, p), config, Clock.WallClockMs).LeadAlone();
         }
     }
 }

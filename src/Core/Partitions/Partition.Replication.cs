@@ -29,12 +29,33 @@ public sealed partial class Partition
     {
         Check.That(epoch >= 0);
         CheckReplicaSet(replicas, replicas);
+        AwaitingImage = false;
         LeaderId = -1;
         LeaderEpoch = epoch;
         _replicas = replicas.ToArray();
         _isr = _replicas;
         _highWatermark = Log.LogStartOffset;
         Log.ResetHighWatermarkForReplication(_highWatermark);
+    }
+
+    /// <summary>True from a quorum-mode start until the metadata image says what the partition is: a recovered log may
+    /// hold a replicated partition's uncommitted tail, so nothing is served from it before its replica opens.</summary>
+    internal bool AwaitingImage { get; private set; }
+
+    /// <summary>Quorum mode, at start: no leader until the image replays the partition (<see cref="StartReplicated"/>
+    /// or <see cref="LeadAlone"/>).</summary>
+    internal void AwaitImage()
+    {
+        AwaitingImage = true;
+        LeaderId = -1;
+    }
+
+    /// <summary>The image says the partition has this node as its only replica: it leads as before.</summary>
+    internal void LeadAlone()
+    {
+        if (!AwaitingImage) return;
+        AwaitingImage = false;
+        LeaderId = LocalNodeId;
     }
 
     /// <summary>The leader's measure of its in-sync replicas (itself included) and of the offline ones.</summary>

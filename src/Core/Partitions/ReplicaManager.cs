@@ -58,6 +58,8 @@ public sealed partial class ReplicaManager
     {
         Check.That(_partitions.Count == 0, "loaded once");
         foreach (var log in Logs.Logs) _partitions.Add(new Partition(log, _broker.Config.NodeId));
+        // Quorum mode: the image (replayed as the metadata quorum commits) says which are replicated.
+        if (_broker.IsQuorumMode) foreach (var partition in _partitions) partition.AwaitImage();
     }
 
     /// <summary>The partition, creating it (and its log) when new.</summary>

@@ -96,6 +96,15 @@ public class ReplicatedTopicTests(Xunit.Abstractions.ITestOutputHelper output)
         if (error != ErrorCode.None) return $"fetch at the new leader: {error}";
         foreach (var (offset, value) in acknowledged)
             if (!values.TryGetValue(offset, out var got) || got != value) return $"acknowledged {value} at offset {offset} is missing at the new leader (node {fresh + 1})";
+        // The old leader restarts: its recovered log serves nothing until the image reopens its replica, then it
+        // follows the new leader, truncating what only it had, and ends with the same log.
+        c.Start(leader);
+        var back = c.Nodes[leader]!.Replicas.GetPartition(Topic, 0);
+        if (back is { IsLeader: true }) return "a restarted replica leads before its Raft replica opened";
+        var leaderPartition = c.Nodes[fresh]!.Replicas.GetPartition(Topic, 0)!;
+        if (!c.Run(() => c.Nodes[leader]!.Replicas.GetPartition(Topic, 0) is { Replica: not null } p && p.LeaderId == fresh + 1
+                && p.HighWatermark == leaderPartition.HighWatermark && p.Log.LogEndOffset == leaderPartition.Log.LogEndOffset, 30_000))
+            return "the restarted replica does not catch up: " + c.Describe();
         return null;
     }
 
