@@ -42,7 +42,7 @@ public sealed partial class BrokerNode
             ReplicaLagTimeMaxMs = Config.ReplicaLagTimeMaxMs,
             Raft = Config.ControllerQuorum with { DataLog = true },
         };
-        var replica = new PartitionReplica(partition, replicas, Random, replication, Clock.MonotonicMs, format: !existed, Log);
+        var replica = new PartitionReplica(partition, replicas, Random, replication, Clock.MonotonicMs, format: !existed, Log, AllocateRaftSyncToken);
         partition.Replica = replica;
         var endpoint = new RaftEndpoint<RaftRecords>(tp, replica, new PeerTransport(this), PartitionReplica.RecordsToBytes,
             PartitionReplica.BytesToRecords, id => PartitionReplica.DirectoryIdFor(tp, id), Log, Clock, ClusterId, 1 << 20,

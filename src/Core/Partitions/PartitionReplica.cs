@@ -54,7 +54,7 @@ public sealed class PartitionReplica : IRaftLogOwner, IRaftDriver<RaftRecords>
 
     private readonly Partition _partition;
     private readonly UnifiedRaftLog _log;
-    private readonly QuorumStateFile _store;
+    private readonly DiskQuorumStateStore _store;
     private readonly RaftReplica<RaftRecords> _raft;
     private readonly VoterSet _voters;
     private readonly int[] _replicas;
@@ -67,8 +67,10 @@ public sealed class PartitionReplica : IRaftLogOwner, IRaftDriver<RaftRecords>
     /// <summary>Opens this node's replica of a replicated partition. <paramref name="format"/>: the partition was just
     /// created here (its quorum state is formatted with the directory id the voter set names); otherwise a missing
     /// quorum state is a lost disk and the replica comes back as a new one (an observer: it fetches, never votes).</summary>
+    /// <param name="quorumStateTokens">Sync tokens for the <c>quorum-state</c> file (<see cref="DiskQuorumStateStore"/>,
+    /// two slots, synced asynchronously; the completions come back through <see cref="OnSyncCompleted"/>).</param>
     public PartitionReplica(Partition partition, IReadOnlyList<int> replicas, IRandom random, ReplicationConfig config, long nowMs,
-        bool format, IBrokerLog log)
+        bool format, IBrokerLog log, Func<long> quorumStateTokens)
     {
         Check.That(replicas.Count is > 1 and <= VoterSet.MaxVoters, "a replicated partition has 2 to 15 replicas");
         Check.That(config.Raft.DataLog, "a partition's log is a data log");
@@ -78,14 +80,20 @@ public sealed class PartitionReplica : IRaftLogOwner, IRaftDriver<RaftRecords>
         _brokerLog = log;
         _now = nowMs;
         _voters = VotersFor(partition.TopicPartition, replicas);
-        _store = new QuorumStateFile(partition.Log.Disk, partition.Log.Directory);
-        if (format && _store.Read() is null) _store.Format(DirectoryIdFor(partition.TopicPartition, partition.LocalNodeId));
+        string path = partition.Log.Directory.Length == 0 ? QuorumStateFileName : partition.Log.Directory + "/" + QuorumStateFileName;
+        bool fresh = format && !partition.Log.Disk.FileExists(path);
+        _store = new DiskQuorumStateStore(partition.Log.Disk, path, quorumStateTokens, log,
+            format ? DirectoryIdFor(partition.TopicPartition, partition.LocalNodeId) : null);
+        if (fresh) _store.FormatNow();
         _log = new UnifiedRaftLog(partition.Log) { NowMs = nowMs, Voters = _replicas };
         _raft = new RaftReplica<RaftRecords>(partition.LocalNodeId, _voters, _log, _store, random, config.Raft, nowMs);
         partition.StartReplicated(_raft.Epoch, _replicas);
         _log.Owner = this;
         AfterStep();
     }
+
+    /// <summary>The Raft state beside the partition's log (STORAGE.md).</summary>
+    public const string QuorumStateFileName = "quorum-state";
 
     public Partition Partition => _partition;
     public RaftReplica<RaftRecords> Raft => _raft;
@@ -163,8 +171,15 @@ public sealed class PartitionReplica : IRaftLogOwner, IRaftDriver<RaftRecords>
     /// <summary>A sync finished; false when the token is not this log's. The Raft core then counts the synced offset.</summary>
     public bool OnSyncCompleted(long token, DiskStatus status, long nowMs)
     {
-        if (!_partition.Log.OnSyncCompleted(token, status)) return false;
-        OnLogSynced(nowMs);
+        if (_partition.Log.OnSyncCompleted(token, status))
+        {
+            OnLogSynced(nowMs);
+            return true;
+        }
+        if (!_store.TryCompleteSync(token, status, out bool durable)) return false;
+        if (!Begin(nowMs)) return true;
+        if (durable) _raft.OnQuorumStateSynced(nowMs);
+        AfterStep();
         return true;
     }
 
@@ -235,7 +250,6 @@ public sealed class PartitionReplica : IRaftLogOwner, IRaftDriver<RaftRecords>
 
     private void AfterStep()
     {
-        for (int n = _store.TakeCompletedWrites(); n > 0; n--) _raft.OnQuorumStateSynced(_now);
         if (!_store.Healthy || _partition.Log.Failure != ErrorCode.None)
         {
             GoOffline();

@@ -78,6 +78,26 @@ public sealed class DiskQuorumStateStore : IQuorumStateStore
 
     public QuorumStateData? Read() => _initial;
 
+    /// <summary>False once a sync failed twice: nothing written since is known to be on disk (a data partition's
+    /// replica then goes offline; the metadata log's stays silent).</summary>
+    public bool Healthy { get; private set; } = true;
+
+    /// <summary>A replica created here (a partition the controller just created, kafka-storage format): its fresh state
+    /// with the directory id its voter key names is made durable at once, blocking, before the replica runs, so a
+    /// crash before its first vote still finds the key it was created with. No completion follows.</summary>
+    public void FormatNow()
+    {
+        Check.That(_inFlight.Count == 0 && _initial is not null, "a fresh store is formatted before it is used");
+        Write(_initial!.Value);
+        // Its requested sync's completion is nobody's (ignored where it arrives): the blocking sync below covers it.
+        _inFlight.Clear();
+        if (_file.SyncNow() != DiskStatus.Ok)
+        {
+            Healthy = false;
+            _log.Error("Quorum state format failed: the replica stays offline");
+        }
+    }
+
     public void Write(QuorumStateData state)
     {
         Check.That(_inFlight.Count < InFlightMax, "quorum state writes in flight bounded");
@@ -109,6 +129,7 @@ public sealed class DiskQuorumStateStore : IQuorumStateStore
         if (status != DiskStatus.Ok)
         {
             _log.Error("Quorum state sync failed ({Status}): this replica sends nothing more until it restarts", status);
+            Healthy = false;
             return true;
         }
         durable = true;

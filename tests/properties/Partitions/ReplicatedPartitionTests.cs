@@ -26,6 +26,7 @@ public sealed class ReplicatedPartitionTests(ITestOutputHelper output)
         public SimDisk Disk = new();
         public PartitionReplica? Replica;
         public long Tokens;
+        public long StateTokens;
         public int Starts;
         public bool Up => Replica is not null;
         public Partition Partition => Replica!.Partition;
@@ -59,7 +60,7 @@ public sealed class ReplicatedPartitionTests(ITestOutputHelper output)
         {
             var log = UnifiedLog.Open(node.Disk, "orders-0", Tp, LogConfig.Default, () => ++node.Tokens, NullBrokerLog.Instance, Now);
             var partition = new Partition(log, node.Id);
-            node.Replica = new PartitionReplica(partition, Ids, new SeededRandom((ulong)(node.Id * 1000 + node.Starts++)), Config, Now, format, NullBrokerLog.Instance);
+            node.Replica = new PartitionReplica(partition, Ids, new SeededRandom((ulong)(node.Id * 1000 + node.Starts++)), Config, Now, format, NullBrokerLog.Instance, () => --node.StateTokens);
         }
 
         /// <summary>Power loss: the disk keeps what was synced; the node is down until <see cref="Start"/>.</summary>
