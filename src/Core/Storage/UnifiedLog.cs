@@ -59,6 +59,8 @@ public sealed partial class UnifiedLog : IDisposable
     private const int SnapshotsKept = 2;
     private long? _syncToken;
     private long _syncCoversOffset;
+    /// <summary>Producer snapshot syncs in flight, with the snapshot's offset (a failure only logs).</summary>
+    private readonly Dictionary<long, long> _snapshotTokens = new();
     private long? _lastSyncStartMs;
     private long _highWatermark;
     private long _localCommittable;
@@ -359,7 +361,7 @@ public sealed partial class UnifiedLog : IDisposable
 
     /// <summary>
     /// Writes the producer state as of <paramref name="offset"/> (a segment boundary) to <c>OFFSET.snapshot</c> and
-    /// syncs it, so recovery replays only the batches after the newest snapshot instead of the whole log; keeps the
+    /// requests its sync, so recovery replays only the batches after the newest snapshot instead of the whole log; keeps the
     /// newest <see cref="SnapshotsKept"/>. Producers idle past producer.id.expiration.ms are forgotten first. A
     /// snapshot that fails to write is only a slower recovery: it is logged and left.
     /// </summary>
@@ -371,12 +373,17 @@ public sealed partial class UnifiedLog : IDisposable
         using (var file = _disk.Open(path, create: true))
         {
             var status = file.Write(0, _producers.SerializeSnapshot(offset));
-            if (status == DiskStatus.Ok) status = file.SyncNow();
             if (status != DiskStatus.Ok)
             {
                 _log.Warn("Log {Log}: writing producer snapshot {Offset} failed ({Status}); recovery will replay more", TopicPartition, offset, status);
                 return;
             }
+            // Asynchronous (the roll does not wait for it): a snapshot that never becomes durable (crash, failed
+            // sync) only makes recovery replay more (a torn one fails its CRC), and the previous snapshot stays
+            // until this one is the newest of SnapshotsKept.
+            long token = _nextSyncToken();
+            _snapshotTokens.Add(token, offset);
+            file.RequestSync(token);
         }
         var snapshots = SnapshotOffsets();
         for (int i = 0; i < snapshots.Count - SnapshotsKept; i++)
@@ -785,6 +792,12 @@ public sealed partial class UnifiedLog : IDisposable
     /// </summary>
     public bool OnSyncCompleted(long token, DiskStatus status)
     {
+        if (_snapshotTokens.Remove(token, out long snapshot))
+        {
+            if (status != DiskStatus.Ok)
+                _log.Warn("Log {Log}: syncing producer snapshot {Offset} failed ({Status}); recovery will replay more", TopicPartition, snapshot, status);
+            return true;
+        }
         if (_syncToken != token) return false;
         _syncToken = null;
         if (status != DiskStatus.Ok)
