@@ -96,6 +96,23 @@ solution_file() {
   die "no DetKafka.sln or DetKafka.slnx in $ROOT"
 }
 
+# Prints the names of the failed tests in a TRX report, each with the first lines of its message, so the tail of a
+# CI log says what broke.
+trx_failures() {
+  /usr/bin/python3 - "$1" <<'PY' || true
+import sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+for r in ET.parse(sys.argv[1]).getroot().iterfind(".//t:UnitTestResult", ns):
+    if r.get("outcome") != "Failed":
+        continue
+    msg = r.find("t:Output/t:ErrorInfo/t:Message", ns)
+    lines = (msg.text or "").strip().splitlines()[:6] if msg is not None else []
+    print("FAILED: " + r.get("testName", "?"))
+    for line in lines:
+        print("    " + line[:300])
+PY
+}
+
 # Prints "passed failed total" from a TRX report's <Counters .../> element.
 trx_counts() {
   local counters attr v out=()
@@ -132,6 +149,7 @@ mkdir -p "$RESULTS"
 total_passed=0
 total_failed=0
 broken=()
+failures=()
 
 for suite in "${SUITES[@]}"; do
   name="$(basename "$suite")"
@@ -150,6 +168,7 @@ for suite in "${SUITES[@]}"; do
   log "$suite: $passed passed, $failed failed, $total total (dotnet test exited $rc)"
   total_passed=$((total_passed + passed))
   total_failed=$((total_failed + failed))
+  ((failed == 0)) || failures+=("$(trx_failures "$trx")")
   if ((total == 0)); then
     broken+=("$suite (ran no test)")
   elif ((rc != 0 && failed == 0)); then
@@ -160,6 +179,9 @@ for suite in "${SUITES[@]}"; do
   fi
 done
 
+for f in "${failures[@]}"; do
+  printf '%s\n' "$f" >&2
+done
 for b in "${broken[@]}"; do
   printf 'SUITE DID NOT RUN CLEANLY: %s\n' "$b" >&2
 done

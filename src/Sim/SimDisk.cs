@@ -442,6 +442,15 @@ public sealed class SimDisk : IDisk
         }
     }
 
+    /// <summary>Removes a file from the platter and the directory alike (damage at rest while the machine is down:
+    /// no later crash brings it back).</summary>
+    public void DeleteAtRest(string path)
+    {
+        path = Normalize(path);
+        DeleteFile(path);
+        _durableFiles.Remove(path);
+    }
+
     /// <summary>Overwrites a durable file outright (tests that plant damaged files).</summary>
     public void Replace(string path, ReadOnlySpan<byte> content)
     {

@@ -78,6 +78,8 @@ public static class Simulation
         // The planted cleaner bug is a per-thread storage switch: set for this run only.
         var cleanerBreak = Core.Storage.LogCleaner.BreakForTests;
         if (options.PlantedBugs.HasFlag(Reach.PlantedBugs.CleanerDropsLatest)) Core.Storage.LogCleaner.BreakForTests = Core.Storage.CleanerBreak.DropLatest;
+        bool trustIndexes = Core.Storage.LogSegment.TrustIndexesForTests;
+        if (options.PlantedBugs.HasFlag(Reach.PlantedBugs.TrustedDamagedIndex)) Core.Storage.LogSegment.TrustIndexesForTests = true;
         try
         {
             return RunWorld(seed, options, trace, historyChecker, invariants);
@@ -85,6 +87,7 @@ public static class Simulation
         finally
         {
             Core.Storage.LogCleaner.BreakForTests = cleanerBreak;
+            Core.Storage.LogSegment.TrustIndexesForTests = trustIndexes;
         }
     }
 

@@ -105,7 +105,7 @@ public sealed partial class BrokerNode
         if (status != DiskStatus.Ok)
         {
             Log.Error("Could not {What}: the metadata log write failed ({Status})", what, status);
-            return (ErrorCode.KafkaStorageError, "The metadata log could not be written.");
+            return (ErrorCode.KafkaStorageError, MetadataWriteFailed);
         }
         foreach (var record in records) _controller.Apply(record);
         return (ErrorCode.None, null);
@@ -139,6 +139,19 @@ public sealed partial class BrokerNode
         if (offset < 0) then(_metadataLog.CommittedOffset);
         else _metadataLog.WhenResolved(offset, then);
     }
+
+    /// <summary>What a request whose metadata change was abandoned (a failed sync) is told.</summary>
+    internal const string MetadataWriteFailed = "The metadata log could not be written.";
+
+    /// <summary>The admin handlers' answer: once every change proposed for the request is committed or abandoned,
+    /// <paramref name="abandoned"/> marks the result of each that was abandoned, then <paramref name="respond"/>.</summary>
+    internal void AnswerWhenResolved<T>(List<(T Result, long Offset)> proposed, Action<T> abandoned, Action respond)
+        => WhenMetadataResolved(proposed.Count == 0 ? -1 : proposed[^1].Offset, committed =>
+        {
+            foreach (var (result, offset) in proposed)
+                if (offset > committed) abandoned(result);
+            respond();
+        });
 
     /// <summary>A committed batch reaches the published image; once started, the partition layer follows it.</summary>
     private void PublishCommitted(IReadOnlyList<MetadataRecord> records)

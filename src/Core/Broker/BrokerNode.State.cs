@@ -193,7 +193,7 @@ public sealed partial class BrokerNode
         created = proposed;
         if (result.Error != Protocol.ErrorCode.None || validateOnly) return result;
         created = null;
-        if (!CommitMetadataNow(offset)) return (Protocol.ErrorCode.KafkaStorageError, "The metadata log could not be written.");
+        if (!CommitMetadataNow(offset)) return (Protocol.ErrorCode.KafkaStorageError, MetadataWriteFailed);
         created = FindTopic(name);
         return result;
     }
@@ -262,7 +262,7 @@ public sealed partial class BrokerNode
         long offset = -1;
         var result = Synchronously(() => ProposeCreatePartitions(name, count, validateOnly, out offset));
         if (result.Error != Protocol.ErrorCode.None || validateOnly) return result;
-        return CommitMetadataNow(offset) ? result : (Protocol.ErrorCode.KafkaStorageError, "The metadata log could not be written.");
+        return CommitMetadataNow(offset) ? result : (Protocol.ErrorCode.KafkaStorageError, MetadataWriteFailed);
     }
 
     internal (Protocol.ErrorCode Error, string? Message) ProposeCreatePartitions(string name, int count, bool validateOnly, out long offset)
@@ -286,7 +286,7 @@ public sealed partial class BrokerNode
         long offset = -1;
         var result = Synchronously(() => ProposeAlterTopicConfig(name, edit, validateOnly, out offset));
         if (result.Error != Protocol.ErrorCode.None || validateOnly || offset < 0) return result;
-        return CommitMetadataNow(offset) ? result : (Protocol.ErrorCode.KafkaStorageError, "The metadata log could not be written.");
+        return CommitMetadataNow(offset) ? result : (Protocol.ErrorCode.KafkaStorageError, MetadataWriteFailed);
     }
 
     /// <summary>A null value deletes the override. Validated whole before anything is proposed; proposes one

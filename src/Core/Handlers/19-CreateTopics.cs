@@ -68,15 +68,10 @@ public sealed class CreateTopicsHandler(BrokerNode broker) : ApiHandler(broker)
                 .ToList();
         }
         // Answered once every creation is durable (or failed to become so).
-        Broker.WhenMetadataResolved(proposed.Count == 0 ? -1 : proposed[^1].Offset, committed =>
+        Broker.AnswerWhenResolved(proposed, result =>
         {
-            foreach (var (result, offset) in proposed)
-            {
-                if (offset <= committed) continue;
-                (result.ErrorCode, result.ErrorMessage) = (ErrorCode.KafkaStorageError, "The metadata log could not be written.");
-                (result.TopicId, result.NumPartitions, result.ReplicationFactor, result.Configs) = (Guid.Empty, -1, -1, null);
-            }
-            request.Respond(response);
-        });
+            (result.ErrorCode, result.ErrorMessage) = (ErrorCode.KafkaStorageError, BrokerNode.MetadataWriteFailed);
+            (result.TopicId, result.NumPartitions, result.ReplicationFactor, result.Configs) = (Guid.Empty, -1, -1, null);
+        }, () => request.Respond(response));
     }
 }

@@ -40,11 +40,6 @@ public sealed class DeleteTopicsHandler(BrokerNode broker) : ApiHandler(broker)
             result.ErrorCode = Broker.ProposeDeleteTopic(topic.Name, out long offset);
             if (offset >= 0) proposed.Add((result, offset));
         }
-        Broker.WhenMetadataResolved(proposed.Count == 0 ? -1 : proposed[^1].Offset, committed =>
-        {
-            foreach (var (result, offset) in proposed)
-                if (offset > committed) result.ErrorCode = ErrorCode.KafkaStorageError;
-            request.Respond(response);
-        });
+        Broker.AnswerWhenResolved(proposed, r => r.ErrorCode = ErrorCode.KafkaStorageError, () => request.Respond(response));
     }
 }

@@ -41,11 +41,7 @@ public sealed class AlterConfigsHandler(BrokerNode broker) : ApiHandler(broker)
             }, alter.ValidateOnly, out long offset);
             if (offset >= 0) proposed.Add((r, offset));
         }
-        Broker.WhenMetadataResolved(proposed.Count == 0 ? -1 : proposed[^1].Offset, committed =>
-        {
-            foreach (var (r, offset) in proposed)
-                if (offset > committed) (r.ErrorCode, r.ErrorMessage) = (ErrorCode.KafkaStorageError, "The metadata log could not be written.");
-            request.Respond(response);
-        });
+        Broker.AnswerWhenResolved(proposed, r => (r.ErrorCode, r.ErrorMessage) = (ErrorCode.KafkaStorageError, BrokerNode.MetadataWriteFailed),
+            () => request.Respond(response));
     }
 }

@@ -45,6 +45,7 @@ public static class InvariantCheckers
         new LogStartOffsetMonotonic(),
         new AcknowledgedBelowLogEnd(),
         new RecoveredLogsValid(),
+        new RecoveredIndexesNameBatches(),
         new GroupInvariant(),
         new Reach.ReferenceModelChecker(),
     ];

@@ -39,6 +39,11 @@ public enum PlantedBugs
     /// <summary>The log cleaner drops some keys' latest record (LogCleaner.BreakForTests = DropLatest, a per-thread
     /// switch set for the run); the compaction checks of the swarm must catch it.</summary>
     CleanerDropsLatest = 128,
+
+    /// <summary>Recovery trusts a loaded offset index without checking that its entries name batches
+    /// (LogSegment.TrustIndexesForTests, a per-thread switch set for the run); the derived-file-damage fault must
+    /// catch it.</summary>
+    TrustedDamagedIndex = 256,
 }
 
 public static class PlantedBugNames

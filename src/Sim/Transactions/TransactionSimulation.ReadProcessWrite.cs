@@ -467,36 +467,7 @@ public sealed partial class TransactionSimulation
         }).Responses[0].Partitions[0];
         var records = new List<(string, long)>();
         if (f.ErrorCode != ErrorCode.None) return (records, offset);
-        var bytes = f.Records?.ToArray() ?? [];
-        var aborted = (f.AbortedTransactions ?? []).OrderBy(a => a.FirstOffset).ToList();
-        var inAborted = new HashSet<long>();
-        var decoded = new List<DecodedRecord>();
-        long next = offset;
-        int pos = 0;
-        while (pos + RecordBatch.HeaderSize <= bytes.Length && RecordBatchHeader.TryRead(bytes.AsSpan(pos), out var h) && pos + h.TotalSize <= bytes.Length)
-        {
-            var batch = bytes.AsSpan(pos, (int)h.TotalSize);
-            while (aborted.Count > 0 && aborted[0].FirstOffset <= h.LastOffset)
-            {
-                inAborted.Add(aborted[0].ProducerId);
-                aborted.RemoveAt(0);
-            }
-            if (h.LastOffset >= f.LastStableOffset)
-                _result.Fail("read-above-lso", $"{topic}-{partition}: batch at {h.BaseOffset} returned at read_committed with LSO {f.LastStableOffset}");
-            if (h.IsControl)
-            {
-                if (ControlRecord.TryReadMarker(batch, out bool commit, out _) && !commit) inAborted.Remove(h.ProducerId);
-            }
-            else if (!(h.IsTransactional && inAborted.Contains(h.ProducerId)))
-            {
-                decoded.Clear();
-                if (RecordBatchDecoder.Decode(batch, decoded) == ErrorCode.None)
-                    foreach (var d in decoded)
-                        if (d.Offset >= offset) records.Add((System.Text.Encoding.UTF8.GetString(d.Value ?? []), d.Offset));
-            }
-            next = Math.Max(next, h.LastOffset + 1);
-            pos += (int)h.TotalSize;
-        }
+        long next = Math.Max(offset, ConsumeBatches(f.Records?.ToArray() ?? [], f, $"{topic}-{partition}", offset, records));
         if (records.Count > 0) _views.Add(new FetchView(topic, partition, f.LastStableOffset, records.Select(r => r.Item1).ToList()));
         return (records, next);
     }

@@ -387,7 +387,7 @@ public sealed partial class TransactionSimulation
 
     private List<string> ReadAll(bool final = true)
     {
-        var visible = new List<string>();
+        var read = new List<(string Value, long Offset)>();
         for (int partition = 0; partition < _options.Partitions; partition++)
         {
             long offset = 0;
@@ -401,11 +401,12 @@ public sealed partial class TransactionSimulation
                 if (f.ErrorCode != ErrorCode.None) throw new InvalidOperationException($"fetch failed: {f.ErrorCode}");
                 var bytes = f.Records?.ToArray() ?? [];
                 if (bytes.Length == 0) break;
-                long next = ConsumeBatches(bytes, f, visible, partition);
+                long next = ConsumeBatches(bytes, f, $"partition {partition}", fromOffset: 0, read);
                 if (next <= offset) break;
                 offset = next;
             }
         }
+        var visible = read.Select(r => r.Value).ToList();
         foreach (var v in visible)
         {
             if (_late.Contains(v))
@@ -421,8 +422,10 @@ public sealed partial class TransactionSimulation
     }
 
     /// <summary>A read_committed consumer's filter (Kafka's consumer): data of a producer in an aborted transaction
-    /// listed by the fetch is skipped until that producer's abort marker; markers are not data.</summary>
-    private long ConsumeBatches(byte[] bytes, FetchResponse.PartitionData f, List<string> visible, int partition)
+    /// listed by the fetch is skipped until that producer's abort marker; markers are not data. Adds the values at or
+    /// above <paramref name="fromOffset"/> to <paramref name="visible"/> with their offsets, checks every batch against
+    /// the LSO the fetch reported, and returns the offset after the last whole batch (-1 when there is none).</summary>
+    private long ConsumeBatches(byte[] bytes, FetchResponse.PartitionData f, string where, long fromOffset, List<(string Value, long Offset)> visible)
     {
         var aborted = (f.AbortedTransactions ?? []).OrderBy(a => a.FirstOffset).ToList();
         var inAborted = new HashSet<long>();
@@ -438,7 +441,7 @@ public sealed partial class TransactionSimulation
                 aborted.RemoveAt(0);
             }
             if (h.LastOffset >= f.LastStableOffset)
-                _result.Fail("read-above-lso", $"partition {partition}: batch at {h.BaseOffset} returned at read_committed with LSO {f.LastStableOffset}");
+                _result.Fail("read-above-lso", $"{where}: batch at {h.BaseOffset} returned at read_committed with LSO {f.LastStableOffset}");
             if (h.IsControl)
             {
                 if (ControlRecord.TryReadMarker(batch, out bool commit, out _) && !commit) inAborted.Remove(h.ProducerId);
@@ -447,9 +450,10 @@ public sealed partial class TransactionSimulation
             {
                 decoded.Clear();
                 if (RecordBatchDecoder.Decode(batch, decoded) == ErrorCode.None)
-                    visible.AddRange(decoded.Select(d => System.Text.Encoding.UTF8.GetString(d.Value ?? [])));
+                    foreach (var d in decoded)
+                        if (d.Offset >= fromOffset) visible.Add((System.Text.Encoding.UTF8.GetString(d.Value ?? []), d.Offset));
             }
-            next = h.LastOffset + 1;
+            next = Math.Max(next, h.LastOffset + 1);
             pos += (int)h.TotalSize;
         }
         return next;

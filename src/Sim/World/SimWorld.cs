@@ -345,6 +345,7 @@ public sealed partial class SimWorld
     public void StartNode(SimNode node)
     {
         if (node.IsUp) return;
+        if (node.Incarnation > 0) MaybeDamageDerivedFiles(node);
         var broker = new BrokerNode(node.Config, node.Clock, node.Disk, node.Network, BrokerRandom(node), node.Log);
         broker.Groups.Faults = Options.GroupFaults;
         broker.Transactions.Faults = Options.TransactionFaults;

@@ -82,7 +82,8 @@ public class SimulationTests
         {
             var result = Simulation.Run(seed);
             Assert.True(result.Passed, result.Summary() + "\n" + string.Join("\n", result.HistoryProblems));
-            Assert.Contains(result.History.Operations, o => o.Kind == OpKind.Send && o.Type == OpType.Ok);
+            // A quarter of the draws are transactional (issue 10): their sends are Transaction operations.
+            Assert.Contains(result.History.Operations, o => o.Kind is OpKind.Send or OpKind.Transaction && o.Type == OpType.Ok);
             enabled.UnionWith(result.Options.EnabledFaults);
             foreach (var (name, count) in result.Counters) fired[name] = fired.GetValueOrDefault(name) + count;
         }
@@ -105,7 +106,13 @@ public class SimulationTests
     }
 
     private static SimulationOptions Lying(ulong seed, bool invariants)
-        => (SimulationOptions.Draw(seed) with { LyingDisk = true, CheckNodeInvariants = invariants }).Force(FaultKind.Crash, seed);
+        => (NonTransactional(SimulationOptions.Draw(seed)) with { LyingDisk = true, CheckNodeInvariants = invariants }).Force(FaultKind.Crash, seed);
+
+    /// <summary>The draw with plain (non-transactional) producers: the lying-disk bar is about an acks=all workload.</summary>
+    internal static SimulationOptions NonTransactional(SimulationOptions drawn) => drawn with
+    {
+        Workload = drawn.Workload with { Producers = drawn.Workload.Producers.Select(p => p with { Transactional = false }).ToList() },
+    };
 
     [Fact]
     public void A_lying_disk_loses_acknowledged_writes_and_the_end_check_says_so()

@@ -16,15 +16,7 @@ public sealed class TransactionalSwarmTests(ITestOutputHelper output)
     internal static SimulationOptions Transactional(ulong seed)
     {
         var drawn = SimulationOptions.Draw(seed);
-        return drawn with
-        {
-            Workload = drawn.Workload with
-            {
-                Group = null,
-                Producers = drawn.Workload.Producers.Select(p => p with { Transactional = true, Idempotence = true, Acks = -1 }).ToList(),
-                Consumers = drawn.Workload.Consumers.Where(c => c.GroupMember < 0).Select(c => c with { IsolationLevel = 1 }).ToList(),
-            },
-        };
+        return drawn with { Workload = SimulationOptions.Transactional(drawn.Workload) };
     }
 
     [Fact]
