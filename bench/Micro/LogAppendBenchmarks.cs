@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using DetKafka.Bench.Infrastructure;
 using DetKafka.Core.Abstractions;
+using DetKafka.Core.Protocol;
 using DetKafka.Core.Storage;
 using DetKafka.Host.Runtime;
 using DetKafka.Sim;

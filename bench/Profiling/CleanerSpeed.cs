@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using DetKafka.Core.Abstractions;
+using DetKafka.Core.Protocol;
 using DetKafka.Core.Records;
 using DetKafka.Core.Storage;
 using DetKafka.Sim;

@@ -24,6 +24,8 @@ public sealed class BrokerProcess : IDisposable
     private readonly string[] _extraArgs;
     private Process? _process;
     private int _starts;
+    // "DetKafka listening on" lines the broker printed, over all its starts: a start is ready when its own line came.
+    private int _listeningLines;
     private bool _disposed;
 
     public string DataDir { get; }
@@ -125,6 +127,20 @@ public sealed class BrokerProcess : IDisposable
         Assert.True(IsAlive, $"broker process is not alive {when}:\n{LogTail()}");
     }
 
+    /// <summary>Waits up to <paramref name="timeout"/> for <paramref name="needle"/> in the broker's log. The broker's
+    /// output reaches the log file through this process's asynchronous pipe reader, a few hundred milliseconds after
+    /// the broker printed it on a busy machine, so a line the broker already logged may not be in the file yet.</summary>
+    public bool WaitForLog(string needle, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            if (LogTail(int.MaxValue).Contains(needle, StringComparison.Ordinal)) return true;
+            if (DateTime.UtcNow >= deadline) return false;
+            Thread.Sleep(100);
+        }
+    }
+
     public string LogTail(int chars = 6000)
     {
         lock (_logGate)
@@ -197,7 +213,13 @@ public sealed class BrokerProcess : IDisposable
         }
 
         var p = new Process { StartInfo = psi, EnableRaisingEvents = true };
-        p.OutputDataReceived += (_, e) => { if (e.Data != null) WriteLog("[out] " + e.Data); };
+        p.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data == null) return;
+            if (e.Data.Contains("DetKafka listening on", StringComparison.Ordinal)) Interlocked.Increment(ref _listeningLines);
+            WriteLog("[out] " + e.Data);
+        };
+        int listeningBefore = Volatile.Read(ref _listeningLines);
         p.ErrorDataReceived += (_, e) => { if (e.Data != null) WriteLog("[err] " + e.Data); };
         WriteLog($"=== start #{_starts}: {psi.FileName} {string.Join(' ', psi.ArgumentList)} ===");
         p.Start();
@@ -214,7 +236,9 @@ public sealed class BrokerProcess : IDisposable
                 p.WaitForExit(); // drain the output readers into the log
                 return LaunchResult.ExitedEarly;
             }
-            if (Accepts(Port)) return LaunchResult.Ready;
+            // Both: a port that accepts may belong to another process on a shared machine (the broker has not bound
+            // it yet), and the log line alone may come before the socket is ready for a client.
+            if (Volatile.Read(ref _listeningLines) > listeningBefore && Accepts(Port)) return LaunchResult.Ready;
             Thread.Sleep(100);
         }
         p.Kill();

@@ -49,8 +49,7 @@ public sealed class LeaderEpochTests : IDisposable
         Assert.All(rest, r => Assert.Equal(1, r.LeaderEpoch));
 
         lock (ClientLog) File.WriteAllLines(_broker.LogPath + ".client", ClientLog);
-        string log = _broker.LogTail(4_000_000);
-        Assert.True(log.Contains("OffsetForLeaderEpoch v", StringComparison.Ordinal),
+        Assert.True(_broker.WaitForLog("OffsetForLeaderEpoch v", TimeSpan.FromSeconds(10)),
             $"the broker never served OffsetForLeaderEpoch:\n{string.Join('\n', ClientLog.Where(l => l.Contains("VALID", StringComparison.Ordinal) || l.Contains("epoch", StringComparison.OrdinalIgnoreCase)).Take(40))}\n{_broker.LogTail()}");
         _broker.AssertAlive("after the leader-epoch validation");
     }

@@ -1,7 +1,6 @@
 using DetKafka.Core.Abstractions;
 using DetKafka.Core.Metadata;
 using DetKafka.Core.Protocol;
-using DetKafka.Core.Storage;
 
 namespace DetKafka.Core.Broker;
 

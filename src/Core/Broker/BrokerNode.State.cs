@@ -1,4 +1,5 @@
 using DetKafka.Core.Abstractions;
+using DetKafka.Core.Protocol;
 using DetKafka.Core.Storage;
 using DetKafka.Core.Util;
 

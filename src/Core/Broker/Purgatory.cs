@@ -1,7 +1,6 @@
 using DetKafka.Core.Partitions;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Protocol.Messages;
-using DetKafka.Core.Storage;
 using DetKafka.Core.Util;
 
 namespace DetKafka.Core.Broker;

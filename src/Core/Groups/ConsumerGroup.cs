@@ -1,7 +1,6 @@
 using DetKafka.Core.Abstractions;
 using DetKafka.Core.Broker;
 using DetKafka.Core.Protocol;
-using DetKafka.Core.Storage;
 using DetKafka.Core.Util;
 
 namespace DetKafka.Core.Groups;

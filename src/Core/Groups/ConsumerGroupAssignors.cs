@@ -1,4 +1,4 @@
-using DetKafka.Core.Storage;
+using DetKafka.Core.Protocol;
 using DetKafka.Core.Util;
 
 namespace DetKafka.Core.Groups;

@@ -1,6 +1,5 @@
 using DetKafka.Core.Broker;
 using DetKafka.Core.Protocol;
-using DetKafka.Core.Storage;
 using DetKafka.Core.Util;
 
 namespace DetKafka.Core.Groups;

@@ -2,7 +2,6 @@ using DetKafka.Core.Abstractions;
 using DetKafka.Core.Broker;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Protocol.Messages;
-using DetKafka.Core.Storage;
 
 namespace DetKafka.Core.Groups;
 

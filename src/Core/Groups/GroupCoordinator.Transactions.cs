@@ -3,7 +3,6 @@ using DetKafka.Core.Broker;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Protocol.Messages;
 using DetKafka.Core.Records;
-using DetKafka.Core.Storage;
 using DetKafka.Core.Transactions;
 
 namespace DetKafka.Core.Groups;

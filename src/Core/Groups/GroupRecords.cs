@@ -1,5 +1,4 @@
 using DetKafka.Core.Protocol;
-using DetKafka.Core.Storage;
 
 namespace DetKafka.Core.Groups;
 

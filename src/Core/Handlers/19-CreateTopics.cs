@@ -20,13 +20,16 @@ public sealed class CreateTopicsHandler(BrokerNode broker) : ApiHandler(broker)
     {
         var create = CreateTopicsRequest.Read(ref body, request.Version);
         var response = new CreateTopicsResponse();
-        var seen = new HashSet<string>(StringComparer.Ordinal);
+        // Kafka refuses every entry of a name given more than once and creates none of them, so a client cannot
+        // learn which of two different specs won.
+        var duplicated = create.Topics.GroupBy(t => t.Name, StringComparer.Ordinal).Where(g => g.Count() > 1)
+            .Select(g => g.Key).ToHashSet(StringComparer.Ordinal);
         var proposed = new List<(CreateTopicsResponse.CreatableTopicResult Result, long Offset)>();
         foreach (var t in create.Topics)
         {
             var result = new CreateTopicsResponse.CreatableTopicResult { Name = t.Name, Configs = null };
             response.Topics.Add(result);
-            if (!seen.Add(t.Name))
+            if (duplicated.Contains(t.Name))
             {
                 (result.ErrorCode, result.ErrorMessage) = (ErrorCode.InvalidRequest, $"Topic '{t.Name}' appears more than once in the request.");
                 continue;

@@ -11,6 +11,8 @@ public sealed class DescribeClusterHandler(BrokerNode broker) : ApiHandler(broke
     public override short MinVersion => 0;
     public override short MaxVersion => 1;
 
+    private const sbyte EndpointTypeControllers = 2;
+
     public override void Handle(RequestContext request, ref KafkaReader body)
     {
         var describe = DescribeClusterRequest.Read(ref body, request.Version);
@@ -22,10 +24,15 @@ public sealed class DescribeClusterHandler(BrokerNode broker) : ApiHandler(broke
             EndpointType = describe.EndpointType,
             Brokers = { new DescribeClusterResponse.DescribeClusterBroker { BrokerId = config.NodeId, Host = config.AdvertisedHost, Port = config.AdvertisedPort } },
         };
+        // Kafka's answers (KIP-919): a broker describes brokers; asked for controllers (2) it answers
+        // MISMATCHED_ENDPOINT_TYPE, for any other type UNSUPPORTED_ENDPOINT_TYPE. v0 cannot name a type.
         if (request.Version >= 1 && describe.EndpointType != DescribeClusterRequest.EndpointTypeBrokers)
         {
-            response.ErrorCode = ErrorCode.UnsupportedVersion;
-            response.ErrorMessage = "Only broker endpoints are described.";
+            bool controllers = describe.EndpointType == EndpointTypeControllers;
+            response.ErrorCode = controllers ? ErrorCode.MismatchedEndpointType : ErrorCode.UnsupportedEndpointType;
+            response.ErrorMessage = controllers
+                ? "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER"
+                : $"Unsupported endpoint type {describe.EndpointType}";
             response.Brokers.Clear();
         }
         request.Respond(response);

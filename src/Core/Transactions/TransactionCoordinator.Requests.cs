@@ -3,7 +3,6 @@ using DetKafka.Core.Broker;
 using DetKafka.Core.Groups;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Protocol.Messages;
-using DetKafka.Core.Storage;
 
 namespace DetKafka.Core.Transactions;
 

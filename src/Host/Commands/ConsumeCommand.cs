@@ -5,7 +5,6 @@ using System.Text;
 using DetKafka.Core.Client;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Protocol.Messages;
-using DetKafka.Core.Storage;
 using DetKafka.Host.Tools;
 
 namespace DetKafka.Host.Commands;

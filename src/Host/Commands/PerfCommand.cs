@@ -8,7 +8,7 @@ namespace DetKafka.Host.Commands;
 /// <summary>
 /// <c>detkafka perf produce|consume|e2e</c>: the load generator, after Kafka's kafka-producer-perf-test and
 /// kafka-consumer-perf-test (same flag names where they exist). It drives the project's own client
-/// (src/Core/Client) over real sockets with pre-built batches; see docs/design/PERFORMANCE.md.
+/// (src/Client) over real sockets with pre-built batches; see docs/design/PERFORMANCE.md.
 /// </summary>
 public static class PerfCommand
 {

@@ -1,6 +1,5 @@
 using DetKafka.Core.Client;
 using DetKafka.Core.Protocol;
-using DetKafka.Core.Storage;
 
 namespace DetKafka.Host.Perf;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using DetKafka.Core.Storage;
+using DetKafka.Core.Protocol;
 
 namespace DetKafka.Sim.Checkers;
 

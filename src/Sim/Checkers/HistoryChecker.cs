@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
-using DetKafka.Core.Storage;
+using DetKafka.Core.Protocol;
 using DetKafka.Sim.History;
 using Invariant = DetKafka.Core.Util.Check;
 

@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using DetKafka.Core.Storage;
+using DetKafka.Core.Protocol;
 using Invariant = DetKafka.Core.Util.Check;
 
 namespace DetKafka.Sim.Checkers;

@@ -1,4 +1,4 @@
-using DetKafka.Core.Storage;
+using DetKafka.Core.Protocol;
 
 namespace DetKafka.Sim.History;
 

@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using DetKafka.Core.Groups;
+using DetKafka.Core.Protocol;
 using DetKafka.Core.Records;
-using DetKafka.Core.Storage;
 using DetKafka.Sim.World;
 
 namespace DetKafka.Sim.Invariants;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using DetKafka.Core.Protocol;
 using DetKafka.Core.Records;
 using DetKafka.Core.Storage;
 using DetKafka.Sim.History;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.IO;
 using System.Text;
 using DetKafka.Sim.Checkers;
 using DetKafka.Sim.History;

@@ -1,9 +1,10 @@
 using System.Buffers.Binary;
 using System.Globalization;
+using System.IO;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
-using DetKafka.Core.Storage;
+using DetKafka.Core.Protocol;
 using DetKafka.Sim.World;
 
 namespace DetKafka.Sim.Trace;

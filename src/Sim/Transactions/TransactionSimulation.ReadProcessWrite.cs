@@ -2,7 +2,6 @@ using DetKafka.Core.Abstractions;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Protocol.Messages;
 using DetKafka.Core.Records;
-using DetKafka.Core.Storage;
 using DetKafka.Sim.Checkers;
 
 namespace DetKafka.Sim.Transactions;
@@ -63,7 +62,7 @@ public sealed partial class TransactionSimulation
     }
 
     private sealed record FetchView(string Topic, int Partition, long Lso, List<string> Values);
-    private sealed record StaleMarker(string Owner, long ProducerId, short ProducerEpoch, bool Commit, int CoordinatorEpoch, List<Core.Storage.TopicPartition> Partitions);
+    private sealed record StaleMarker(string Owner, long ProducerId, short ProducerEpoch, bool Commit, int CoordinatorEpoch, List<Core.Protocol.TopicPartition> Partitions);
     private sealed record DelayedProduce(Instance Instance, ProduceRequest Request, RTxn Txn, string Value, long OriginalOffset, string Topic, int Partition);
 
     private readonly List<RTxn> _history = new();
@@ -413,7 +412,7 @@ public sealed partial class TransactionSimulation
         foreach (var m in _stale.ToList())
         {
             var current = _loops.FirstOrDefault(l => l.Id == m.Owner)?.Txn;
-            bool bites = current is not null && current.Writes.Any(w => m.Partitions.Contains(new Core.Storage.TopicPartition(w.Topic, w.Partition)));
+            bool bites = current is not null && current.Writes.Any(w => m.Partitions.Contains(new Core.Protocol.TopicPartition(w.Topic, w.Partition)));
             if (!final && !(bites && _random.NextBool(0.5))) continue;
             _stale.Remove(m);
             _node.Transactions.HoldMarker = null; // the delayed marker itself arrives now

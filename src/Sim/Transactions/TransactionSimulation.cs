@@ -130,7 +130,7 @@ public sealed partial class TransactionSimulation
     private readonly List<Txn> _txns = new();
     private readonly HashSet<string> _late = new(StringComparer.Ordinal);
     /// <summary>Which marker writes the coordinator holds back (delayed markers); null: none.</summary>
-    private Func<Core.Storage.TopicPartition, bool>? _holdMarker;
+    private Func<Core.Protocol.TopicPartition, bool>? _holdMarker;
 
     public TransactionSimulation(ulong seed, TransactionSimOptions? options = null)
     {

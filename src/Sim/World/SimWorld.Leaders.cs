@@ -1,7 +1,7 @@
 using DetKafka.Core.Broker;
 using DetKafka.Core.Groups;
 using DetKafka.Core.Partitions;
-using DetKafka.Core.Storage;
+using DetKafka.Core.Protocol;
 
 namespace DetKafka.Sim.World;
 

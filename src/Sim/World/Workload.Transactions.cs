@@ -4,7 +4,6 @@ using System.Text;
 using DetKafka.Core.Abstractions;
 using DetKafka.Core.Client;
 using DetKafka.Core.Protocol;
-using DetKafka.Core.Storage;
 using DetKafka.Sim.History;
 using DetKafka.Sim.Trace;
 

@@ -5,7 +5,6 @@ using DetKafka.Sim.Trace;
 using DetKafka.Core.Abstractions;
 using DetKafka.Core.Client;
 using DetKafka.Core.Protocol;
-using DetKafka.Core.Storage;
 using DetKafka.Core.Util;
 using DetKafka.Sim.History;
 using SimHistory = DetKafka.Sim.History.History;

@@ -381,6 +381,42 @@ public class BrokerTests
     }
 
     [Fact]
+    public void CreateTopics_refuses_every_entry_of_a_name_given_twice_and_creates_none_of_them()
+    {
+        var h = new BrokerHarness();
+        var c = h.Connect();
+        var created = h.Call<CreateTopicsResponse>(c, ApiKey.CreateTopics, 7, new CreateTopicsRequest
+        {
+            Topics =
+            {
+                new CreateTopicsRequest.CreatableTopic { Name = "twice", NumPartitions = 1, ReplicationFactor = 1 },
+                new CreateTopicsRequest.CreatableTopic { Name = "once", NumPartitions = 1, ReplicationFactor = 1 },
+                new CreateTopicsRequest.CreatableTopic { Name = "twice", NumPartitions = 3, ReplicationFactor = 1 },
+            },
+        });
+        Assert.Equal([ErrorCode.InvalidRequest, ErrorCode.None, ErrorCode.InvalidRequest], created.Topics.Select(t => t.ErrorCode));
+        Assert.Null(h.Node.FindTopic("twice"));
+        Assert.NotNull(h.Node.FindTopic("once"));
+    }
+
+    [Theory]
+    [InlineData(1, ErrorCode.None)]
+    [InlineData(2, ErrorCode.MismatchedEndpointType)]
+    [InlineData(7, ErrorCode.UnsupportedEndpointType)]
+    public void DescribeCluster_answers_each_endpoint_type_as_Kafka_does(int endpointType, ErrorCode expected)
+    {
+        var h = new BrokerHarness(seed: 7);
+        var c = h.Connect();
+        var r = h.Call<DescribeClusterResponse>(c, ApiKey.DescribeCluster, 1, new DescribeClusterRequest { EndpointType = (sbyte)endpointType });
+        Assert.Equal(expected, r.ErrorCode);
+        Assert.Equal(expected == ErrorCode.None ? 1 : 0, r.Brokers.Count);
+        // v0 cannot name a type: it always describes the brokers.
+        var v0 = h.Call<DescribeClusterResponse>(c, ApiKey.DescribeCluster, 0, new DescribeClusterRequest { EndpointType = (sbyte)endpointType });
+        Assert.Equal(ErrorCode.None, v0.ErrorCode);
+        Assert.Single(v0.Brokers);
+    }
+
+    [Fact]
     public void The_same_inputs_give_byte_identical_outputs()
     {
         static List<(ConnectionId, byte[])> Run()

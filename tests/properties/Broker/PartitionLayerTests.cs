@@ -1,7 +1,6 @@
 using DetKafka.Core.Broker;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Protocol.Messages;
-using DetKafka.Core.Storage;
 using Xunit;
 using static DetKafka.Properties.Broker.BrokerTests;
 

@@ -1,4 +1,4 @@
-using DetKafka.Core.Storage;
+using DetKafka.Core.Protocol;
 using DetKafka.Sim.Checkers;
 using DetKafka.Sim.History;
 using FsCheck;

@@ -3,7 +3,6 @@ using DetKafka.Core.Client;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Protocol.Messages;
 using DetKafka.Core.Records;
-using DetKafka.Core.Storage;
 using Xunit;
 
 namespace DetKafka.Properties.Client;

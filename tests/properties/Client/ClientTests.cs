@@ -3,7 +3,6 @@ using DetKafka.Core.Abstractions;
 using DetKafka.Core.Broker;
 using DetKafka.Core.Client;
 using DetKafka.Core.Protocol;
-using DetKafka.Core.Storage;
 using DetKafka.Sim;
 using Xunit;
 

@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using DetKafka.Core.Client;
 using DetKafka.Core.Protocol;
-using DetKafka.Core.Storage;
 using Xunit;
 
 namespace DetKafka.Properties.Client;

@@ -194,7 +194,7 @@ public sealed class ConsumerGroupCoordinatorTests
         var g = h.Node.Groups.FindGroup("g")!;
         Assert.NotNull(g.Consumer);
         Assert.Equal(a.MemberEpoch, g.Consumer!.Members[a.MemberId!].MemberEpoch);
-        Assert.Equal(42, g.Offsets[new Core.Storage.TopicPartition("t", 1)].Offset);
+        Assert.Equal(42, g.Offsets[new Core.Protocol.TopicPartition("t", 1)].Offset);
         c = h.Connect();
         var again = Call(h, c, Beat(a.MemberId!, a.MemberEpoch, [0, 1, 2, 3], id));
         Assert.Equal(ErrorCode.None, again.ErrorCode);

@@ -1,6 +1,5 @@
 using DetKafka.Core.Groups;
 using DetKafka.Core.Protocol;
-using DetKafka.Core.Storage;
 using FsCheck;
 using FsCheck.Fluent;
 using Xunit;

@@ -142,7 +142,7 @@ public sealed class GroupCoordinatorPropertyTests
             for (int p = 0; p < 2; p++)
             {
                 if (acked[p] == 0) continue;
-                long committed = group?.Offsets.GetValueOrDefault(new Core.Storage.TopicPartition("t", p))?.Offset ?? -1;
+                long committed = group?.Offsets.GetValueOrDefault(new Core.Protocol.TopicPartition("t", p))?.Offset ?? -1;
                 Assert.True(committed >= acked[p], $"seed {seed} step {step}: partition {p} committed {committed} below the acknowledged {acked[p]}");
             }
         }

@@ -2,7 +2,6 @@ using System.Text;
 using DetKafka.Core.Client;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Records;
-using DetKafka.Core.Storage;
 using DetKafka.Host;
 using DetKafka.Host.Commands;
 using DetKafka.Host.Tools;

@@ -1,7 +1,6 @@
 using DetKafka.Core.Broker;
 using DetKafka.Core.Client;
 using DetKafka.Core.Protocol;
-using DetKafka.Core.Storage;
 using DetKafka.Properties.Client;
 using Xunit;
 

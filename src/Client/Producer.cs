@@ -1,7 +1,6 @@
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Protocol.Messages;
 using DetKafka.Core.Records;
-using DetKafka.Core.Storage;
 using DetKafka.Core.Util;
 
 namespace DetKafka.Core.Client;

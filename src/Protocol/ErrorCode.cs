@@ -94,6 +94,8 @@ public enum ErrorCode : short
     UnreleasedInstanceId = 111,
     UnsupportedAssignor = 112,
     StaleMemberEpoch = 113,
+    MismatchedEndpointType = 114,
+    UnsupportedEndpointType = 115,
     InvalidVoterKey = 125,
     InvalidRegularExpression = 128,
 }

@@ -1,6 +1,5 @@
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Protocol.Messages;
-using DetKafka.Core.Storage;
 using DetKafka.Core.Util;
 
 namespace DetKafka.Core.Client;

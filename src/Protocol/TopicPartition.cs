@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace DetKafka.Core.Storage;
+namespace DetKafka.Core.Protocol;
 
 /// <summary>A partition of a topic. Orders by topic name (ordinal) then partition, the order every output uses.</summary>
 public readonly record struct TopicPartition(string Topic, int Partition) : IComparable<TopicPartition>
