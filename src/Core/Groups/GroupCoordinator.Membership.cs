@@ -193,10 +193,46 @@ public sealed partial class GroupCoordinator
             old.SessionTimeoutMs = args.SessionTimeoutMs;
             old.RebalanceTimeoutMs = args.RebalanceTimeoutMs;
             ScheduleSession(group, old);
-            args.Reply.Respond(JoinResponse(group, old, args.Version));
+            // Kafka (updateStaticMemberAndRebalance) persists the group with the new member id before answering.
+            // That write lands in __consumer_offsets after every commit the old instance had in flight, so once
+            // the new instance is answered those commits are durable and applied. Answered at once, the new
+            // instance could fetch the offset from before the old instance's last commit, start there, and its
+            // own commit would take the group's offset backwards when it landed after the old one (sim seed 10969:
+            // 97 -> 0, the old commit held behind a rolled segment's slow fsyncs).
+            WriteGroupMetadata(group, error => AnswerStaticRejoin(group, old, oldId, newId, args, error));
             return;
         }
         UpdateMemberAndRebalance(group, old, args);
+    }
+
+    /// <summary>The end of a static member's rejoin into a Stable group: once the group with its new id is
+    /// durable, the join is answered with the current generation and assignment; if the write failed, the old id
+    /// is restored (Kafka reverts the replacement) and the error answered; if the instance was replaced again
+    /// meanwhile, this join is fenced, and if the member was removed (session or rebalance timeout), unknown.</summary>
+    private void AnswerStaticRejoin(Group group, GroupMember member, string oldId, string newId, JoinArgs args, ErrorCode error)
+    {
+        if (group.StaticMembers.GetValueOrDefault(args.GroupInstanceId!) != newId)
+        {
+            args.Reply.Respond(JoinError(args.Version, newId, ErrorCode.FencedInstanceId));
+            return;
+        }
+        if (member.MemberId != newId || !ReferenceEquals(group.Find(newId), member))
+        {
+            args.Reply.Respond(JoinError(args.Version, newId, ErrorCode.UnknownMemberId));
+            return;
+        }
+        error = StoreGroupError(error);
+        if (error != ErrorCode.None)
+        {
+            _broker.Log.Warn("Group {Group}: persisting static member {Instance} as {Member} failed with {Error}; {Old} restored",
+                group.Id, args.GroupInstanceId, newId, error, oldId);
+            member.MemberId = oldId;
+            group.StaticMembers[args.GroupInstanceId!] = oldId;
+            if (group.LeaderId == newId) group.LeaderId = oldId;
+            args.Reply.Respond(JoinError(args.Version, newId, error));
+            return;
+        }
+        args.Reply.Respond(JoinResponse(group, member, args.Version));
     }
 
     private void ExpirePendingMember(Group group, string memberId)

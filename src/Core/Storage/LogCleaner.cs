@@ -246,7 +246,9 @@ public sealed class LogCleaner
     /// segment holding a record younger than min.compaction.lag.ms. Always a segment base (or the watermark).</summary>
     public static long FirstUncleanableOffset(UnifiedLog log, long nowMs)
     {
-        long end = Math.Min(log.ActiveSegment.BaseOffset, log.HighWatermark);
+        // A rolled segment still waiting for its syncs is never cleaned: recovery reads a gap after it as a lost
+        // tail (STORAGE.md, "Segment roll"). Strict logs' high watermark already stops there; relaxed ones' not.
+        long end = Math.Min(Math.Min(log.ActiveSegment.BaseOffset, log.HighWatermark), log.FirstClosingBaseOffset);
         long lag = log.Config.MinCompactionLagMs;
         if (lag > 0)
         {

@@ -461,17 +461,32 @@ public sealed class LogSegment : IDisposable, IRecordsSource
     /// <summary>Makes the whole segment durable (before it stops being the active one, at shutdown, after recovery).</summary>
     public DiskStatus SyncAll()
     {
-        // A half-written pair of index files could understate the segment's largest timestamp on a clean
-        // open; two empty files make that open scan the whole segment instead.
+        DiscardDamagedIndexFiles();
+        var status = LogFile.SyncNow();
+        if (status == DiskStatus.Ok) status = OffsetIndex.SyncNow();
+        if (status == DiskStatus.Ok) status = TimeIndex.SyncNow();
+        return status;
+    }
+
+    /// <summary>A half-written pair of index files could understate the segment's largest timestamp on a clean
+    /// open; two empty files make that open scan the whole segment instead.</summary>
+    private void DiscardDamagedIndexFiles()
+    {
         if (OffsetIndex.FileDamaged || TimeIndex.FileDamaged)
         {
             OffsetIndex.DiscardFile();
             TimeIndex.DiscardFile();
         }
-        var status = LogFile.SyncNow();
-        if (status == DiskStatus.Ok) status = OffsetIndex.SyncNow();
-        if (status == DiskStatus.Ok) status = TimeIndex.SyncNow();
-        return status;
+    }
+
+    /// <summary>The asynchronous <see cref="SyncAll"/> of a segment being rolled: one sync request per file
+    /// (log, offset index, time index), each completing as its own <c>OnSyncCompleted(token)</c>.</summary>
+    public void RequestSyncAll(long logToken, long indexToken, long timeIndexToken)
+    {
+        DiscardDamagedIndexFiles();
+        LogFile.RequestSync(logToken);
+        OffsetIndex.RequestSync(indexToken);
+        TimeIndex.RequestSync(timeIndexToken);
     }
 
     /// <summary>Closes and deletes the three files.</summary>

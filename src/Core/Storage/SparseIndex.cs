@@ -89,5 +89,8 @@ public abstract class SparseIndex<TEntry> : IDisposable where TEntry : struct
 
     public DiskStatus SyncNow() => _file.SyncNow();
 
+    /// <summary>Asks for a sync; its completion arrives as <c>OnSyncCompleted(token)</c> (segment roll).</summary>
+    public void RequestSync(long token) => _file.RequestSync(token);
+
     public void Dispose() => _file.Dispose();
 }

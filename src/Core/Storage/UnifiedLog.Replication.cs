@@ -253,6 +253,15 @@ public sealed partial class UnifiedLog
         if (offset >= LogEndOffset) return ErrorCode.None;
         // Kafka's rule; the new segment's creation time only matters for segment.ms without record timestamps.
         if (offset < LogStartOffset) return TruncateFullyAndStartAt(offset, ActiveSegment.CreatedMs);
+        // Truncation blocks anyway (the cut segment is synced whole): rolled segments still closing are made
+        // durable first, so the closing queue is empty while the segment list changes.
+        var settled = SettleClosingSegmentsNow();
+        if (settled != DiskStatus.Ok)
+        {
+            Fail(settled, "syncing rolled segments before truncating");
+            return ErrorCode.KafkaStorageError;
+        }
+        Check.That(_closing.Count == 0 && _deferredCoverage is null);
         long oldEnd = LogEndOffset;
         int at = SegmentIndexFor(offset);
         bool deleted = false;
@@ -298,6 +307,14 @@ public sealed partial class UnifiedLog
             if (status != DiskStatus.NoSpace) Fail(status, "writing the log start offset for a full truncation");
             return ErrorCode.KafkaStorageError;
         }
+        // Every segment goes: nothing is needed from the syncs of those still closing.
+        foreach (var c in _closing)
+        {
+            c.Settled = true;
+            RemoveClosingMarker(c);
+        }
+        _closing.Clear();
+        _deferredCoverage = null;
         foreach (var s in _segments) s.Delete();
         _segments.Clear();
         _segments.Add(LogSegment.Open(_disk, Directory, newOffset, Config, nowMs));

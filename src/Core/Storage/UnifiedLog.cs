@@ -40,6 +40,10 @@ public sealed partial class UnifiedLog : IDisposable
 {
     public const string LogStartOffsetCheckpointFile = "log-start-offset.checkpoint";
     private const string TmpSuffix = ".tmp";
+    /// <summary><c>BASE.closing</c>: an empty file that exists (durably, created before the next segment) while the
+    /// rolled segment BASE's syncs are outstanding. Recovery treats such a segment ending before the next base as a
+    /// lost tail, not a compaction gap, and drops every later segment.</summary>
+    public const string ClosingSuffix = ".closing";
     private const int CheckpointVersion = 0;
     private const int CheckpointSize = 16;
 
@@ -59,6 +63,33 @@ public sealed partial class UnifiedLog : IDisposable
     private const int SnapshotsKept = 2;
     private long? _syncToken;
     private long _syncCoversOffset;
+    /// <summary>Base offset of the segment the active sync in flight was requested on.</summary>
+    private long _syncSegmentBase;
+
+    /// <summary>A rolled segment whose three files' syncs were requested and have not all completed. The flushed
+    /// offset may not pass <see cref="EndOffset"/> before they have (STORAGE.md "Segment roll").</summary>
+    private sealed class ClosingSegment(LogSegment segment, long endOffset)
+    {
+        public readonly LogSegment Segment = segment;
+        public readonly long EndOffset = endOffset;
+        public int Outstanding = 3;
+        /// <summary>Made durable by a blocking sync (truncation, shutdown) or deleted (full truncation): nothing is
+        /// needed from its requested syncs, whose completions are still expected and absorbed.</summary>
+        public bool Settled;
+        public bool Done => Outstanding == 0 || Settled;
+    }
+
+    /// <summary>Closing segments in offset order; at most one entry per rolled segment.</summary>
+    private readonly List<ClosingSegment> _closing = new();
+    /// <summary>Every closing-segment sync token not yet completed, with its entry (removed or not).</summary>
+    private readonly Dictionary<long, ClosingSegment> _closingTokens = new();
+    /// <summary>Producer snapshot syncs in flight, with the snapshot's offset (a failure only logs).</summary>
+    private readonly Dictionary<long, long> _snapshotTokens = new();
+    /// <summary>An active-segment sync that completed while a closing segment before its segment was still
+    /// waiting: (segment base, offset covered), applied once every closing segment below that base is durable.</summary>
+    private (long SegmentBase, long Offset)? _deferredCoverage;
+    /// <summary>A closing marker was deleted since the last directory sync this log made at a roll.</summary>
+    private bool _closingMarkersDeleted;
     private long? _lastSyncStartMs;
     private long _highWatermark;
     private long _localCommittable;
@@ -152,10 +183,12 @@ public sealed partial class UnifiedLog : IDisposable
         // A cleaning interrupted by a crash: finish the swap when it was committed, else discard its output.
         LogCleaner.RecoverSwap(_disk, Directory, TopicPartition, _log);
         var bases = new List<long>();
+        var closing = new List<long>();
         var names = _disk.List(Directory);
         foreach (var name in names)
         {
             if (LogSegment.TryParseFileName(name, LogSegment.LogSuffix, out long b)) bases.Add(b);
+            else if (LogSegment.TryParseFileName(name, ClosingSuffix, out b)) closing.Add(b);
             else if (name.EndsWith(TmpSuffix, StringComparison.Ordinal)) _disk.DeleteFile(PathOf(name));
         }
         bases.Sort();
@@ -174,11 +207,15 @@ public sealed partial class UnifiedLog : IDisposable
             bool isLast = i == bases.Count - 1;
             var segment = LogSegment.Open(_disk, Directory, bases[i], Config, nowMs);
             long cut = 0;
-            bool clean = !isLast && segment.TryOpenWithIndexes(bases[i + 1], _log);
+            // A segment rolled without its syncs completing: its index files may describe bytes that never
+            // became durable, so it is validated batch by batch.
+            bool wasClosing = closing.Contains(bases[i]);
+            bool clean = !isLast && !wasClosing && segment.TryOpenWithIndexes(bases[i + 1], _log);
             if (!clean)
             {
-                // Closed segments may have been compacted (offset gaps); the active one never is.
-                cut = segment.Recover(_log, allowOffsetGaps: !isLast);
+                // Closed segments may have been compacted (offset gaps); the active one never is, nor a closing
+                // one (the cleaner stops below it).
+                cut = segment.Recover(_log, allowOffsetGaps: !isLast && !wasClosing);
                 rebuilt.Add(segment);
             }
             // A closed segment may end before the next base (the cleaner removed its last batches), so only
@@ -195,6 +232,15 @@ public sealed partial class UnifiedLog : IDisposable
                 break;
             }
             _segments.Add(segment);
+            if (!isLast && wasClosing && segment.NextOffset != bases[i + 1])
+            {
+                // Its tail was lost while later segments' writes survived: not a compaction gap (the cleaner never
+                // touches a closing segment), so everything after it goes and the log ends where it ends.
+                _log.Warn("Log {Log}: rolled segment {Base} ends at {End} before its sync completed, not at {Next}; dropping every later segment",
+                    TopicPartition, segment.BaseOffset, segment.NextOffset, bases[i + 1]);
+                DeleteSegmentFiles(bases, i + 1);
+                break;
+            }
             if (!isLast && cut > 0)
             {
                 _log.Warn("Log {Log}: segment {Base} was cut; dropping every later segment", TopicPartition, segment.BaseOffset);
@@ -229,7 +275,9 @@ public sealed partial class UnifiedLog : IDisposable
         }
         RecoverProducerState();
         RecoverLeaderEpochCache();
-        // Deletes recovery made (temporary files, orphans, dropped segments) become durable too.
+        // Every segment is synced now: no segment is closing any more.
+        foreach (long b in closing) _disk.DeleteFile(PathOf(LogSegment.FileStem(b) + ClosingSuffix));
+        // Deletes recovery made (temporary files, orphans, dropped segments, closing markers) become durable too.
         var dirStatus = _disk.SyncDirectory(Directory);
         if (dirStatus != DiskStatus.Ok) Fail(dirStatus, "syncing the log directory");
         FlushedOffset = LogEndOffset;
@@ -359,7 +407,7 @@ public sealed partial class UnifiedLog : IDisposable
 
     /// <summary>
     /// Writes the producer state as of <paramref name="offset"/> (a segment boundary) to <c>OFFSET.snapshot</c> and
-    /// syncs it, so recovery replays only the batches after the newest snapshot instead of the whole log; keeps the
+    /// requests its sync, so recovery replays only the batches after the newest snapshot instead of the whole log; keeps the
     /// newest <see cref="SnapshotsKept"/>. Producers idle past producer.id.expiration.ms are forgotten first. A
     /// snapshot that fails to write is only a slower recovery: it is logged and left.
     /// </summary>
@@ -371,12 +419,17 @@ public sealed partial class UnifiedLog : IDisposable
         using (var file = _disk.Open(path, create: true))
         {
             var status = file.Write(0, _producers.SerializeSnapshot(offset));
-            if (status == DiskStatus.Ok) status = file.SyncNow();
             if (status != DiskStatus.Ok)
             {
                 _log.Warn("Log {Log}: writing producer snapshot {Offset} failed ({Status}); recovery will replay more", TopicPartition, offset, status);
                 return;
             }
+            // Asynchronous (the roll does not wait for it): a snapshot that never becomes durable (crash, failed
+            // sync) only makes recovery replay more (a torn one fails its CRC), and the previous snapshot stays
+            // until this one is the newest of SnapshotsKept.
+            long token = _nextSyncToken();
+            _snapshotTokens.Add(token, offset);
+            file.RequestSync(token);
         }
         var snapshots = SnapshotOffsets();
         for (int i = 0; i < snapshots.Count - SnapshotsKept; i++)
@@ -487,18 +540,36 @@ public sealed partial class UnifiedLog : IDisposable
         return Roll(nowMs) == ErrorCode.None;
     }
 
-    /// <summary>Closes the active segment (synced whole, so the sync pipeline only ever covers the active
-    /// file) and opens a new one at the log end offset.</summary>
+    /// <summary>Closes the active segment and opens a new one at the log end offset without waiting: the closing
+    /// segment's three files get asynchronous sync requests, and the flushed offset (so the high watermark of a
+    /// strict log) does not pass its end until all three completed (<see cref="OnSyncCompleted"/>).</summary>
     private ErrorCode Roll(long nowMs)
     {
         var old = ActiveSegment;
-        var status = old.SyncAll();
-        if (status != DiskStatus.Ok)
+        if (_closingMarkersDeleted)
         {
-            Fail(status, "syncing the segment being rolled");
-            return ErrorCode.KafkaStorageError;
+            // Makes the deletes of completed segments' markers durable (one directory sync, beside the ones the
+            // new files' creation costs), so after a crash recovery validates in full only the segments rolled
+            // since the previous roll, not every segment since the last directory sync.
+            var dirStatus = _disk.SyncDirectory(Directory);
+            if (dirStatus != DiskStatus.Ok)
+            {
+                Fail(dirStatus, "syncing the log directory at a roll");
+                return ErrorCode.KafkaStorageError;
+            }
+            _closingMarkersDeleted = false;
         }
-        FlushedOffset = Math.Max(FlushedOffset, old.NextOffset);
+        var closing = new ClosingSegment(old, old.NextOffset);
+        long logToken = _nextSyncToken(), indexToken = _nextSyncToken(), timeIndexToken = _nextSyncToken();
+        _closingTokens.Add(logToken, closing);
+        _closingTokens.Add(indexToken, closing);
+        _closingTokens.Add(timeIndexToken, closing);
+        Check.That(_closing.Count == 0 || _closing[^1].EndOffset <= old.BaseOffset, "closing segments in offset order");
+        _closing.Add(closing);
+        old.RequestSyncAll(logToken, indexToken, timeIndexToken);
+        // Created (durably: creation syncs the parent) before the next segment exists, so no later write can be
+        // durable without recovery knowing this segment may have lost its tail.
+        _disk.Open(ClosingMarkerPath(old.BaseOffset), create: true).Dispose();
         TakeProducerSnapshot(old.NextOffset, nowMs);
         var segment = LogSegment.Open(_disk, Directory, old.NextOffset, Config, nowMs);
         Check.That(segment.LogFile.Length == 0);
@@ -621,7 +692,10 @@ public sealed partial class UnifiedLog : IDisposable
         _epochs.TruncateFromStart(LogStartOffset);
         bool deleted = false;
         // A segment ends at the next one's base (a compacted one may hold less): that decides if it is below.
-        while (_segments.Count > 1 && _segments[1].BaseOffset <= LogStartOffset)
+        // A closing segment stays until its syncs completed (a relaxed log's high watermark may pass it); the
+        // next retention pass or DeleteRecords deletes it.
+        while (_segments.Count > 1 && _segments[1].BaseOffset <= LogStartOffset
+               && _segments[0].BaseOffset < FirstClosingBaseOffset)
         {
             _segments[0].Delete();
             _segments.RemoveAt(0);
@@ -703,6 +777,7 @@ public sealed partial class UnifiedLog : IDisposable
         Check.That(at >= 0 && at + replaced.Count < _segments.Count, "the cleaner never replaces the active segment");
         for (int i = 0; i < replaced.Count; i++) Check.That(ReferenceEquals(_segments[at + i], replaced[i]));
         Check.That(cleaned.BaseOffset == replaced[0].BaseOffset && cleaned.NextOffset <= _segments[at + replaced.Count].BaseOffset);
+        Check.That(replaced[^1].BaseOffset < FirstClosingBaseOffset, "the cleaner never replaces a closing segment");
         foreach (var old in replaced) old.Dispose();
         _segments.RemoveRange(at, replaced.Count);
         _segments.Insert(at, cleaned);
@@ -763,7 +838,7 @@ public sealed partial class UnifiedLog : IDisposable
     public bool MaybeStartSync(long nowMs)
     {
         _lastSyncStartMs ??= nowMs;
-        if (Failure != ErrorCode.None || _syncToken.HasValue || LogEndOffset == FlushedOffset) return false;
+        if (Failure != ErrorCode.None || _syncToken.HasValue || !ActiveHasUnsynced) return false;
         if (Config.IsRelaxedDurability)
         {
             long unflushed = LogEndOffset - FlushedOffset;
@@ -773,6 +848,7 @@ public sealed partial class UnifiedLog : IDisposable
         long token = _nextSyncToken();
         _syncToken = token;
         _syncCoversOffset = LogEndOffset;
+        _syncSegmentBase = ActiveSegment.BaseOffset;
         _lastSyncStartMs = nowMs;
         ActiveSegment.LogFile.RequestSync(token);
         return true;
@@ -785,6 +861,13 @@ public sealed partial class UnifiedLog : IDisposable
     /// </summary>
     public bool OnSyncCompleted(long token, DiskStatus status)
     {
+        if (_closingTokens.Remove(token, out var closing)) return OnClosingSyncCompleted(closing, status);
+        if (_snapshotTokens.Remove(token, out long snapshot))
+        {
+            if (status != DiskStatus.Ok)
+                _log.Warn("Log {Log}: syncing producer snapshot {Offset} failed ({Status}); recovery will replay more", TopicPartition, snapshot, status);
+            return true;
+        }
         if (_syncToken != token) return false;
         _syncToken = null;
         if (status != DiskStatus.Ok)
@@ -792,11 +875,100 @@ public sealed partial class UnifiedLog : IDisposable
             Fail(status, "sync");
             return true;
         }
-        FlushedOffset = Math.Max(FlushedOffset, _syncCoversOffset);
-        UpdateHighWatermark();
-        CheckInvariants();
+        // The sync covered the active segment of its time up to _syncCoversOffset; that prefix of the log is
+        // durable only when no segment before it is still closing.
+        if (_deferredCoverage is not { } d || d.Offset < _syncCoversOffset)
+            _deferredCoverage = (_syncSegmentBase, _syncCoversOffset);
+        AdvanceFlushedOffset();
         return true;
     }
+
+    /// <summary>One of a closing segment's three syncs finished. A failure takes the log offline as a failed
+    /// append sync does, unless the segment already left the log (its data is no longer needed).</summary>
+    private bool OnClosingSyncCompleted(ClosingSegment closing, DiskStatus status)
+    {
+        Check.That(closing.Outstanding > 0);
+        closing.Outstanding--;
+        if (closing.Settled) return true;
+        if (status != DiskStatus.Ok)
+        {
+            Fail(status, "syncing a rolled segment");
+            return true;
+        }
+        // Not durable until the next directory sync (a crash may bring it back over a whole, synced segment,
+        // which recovery accepts). The cleaner's swap syncs the directory before a cleaned copy can replace it.
+        if (closing.Outstanding == 0) RemoveClosingMarker(closing);
+        AdvanceFlushedOffset();
+        return true;
+    }
+
+    private string ClosingMarkerPath(long baseOffset) => PathOf(LogSegment.FileStem(baseOffset) + ClosingSuffix);
+
+    private void RemoveClosingMarker(ClosingSegment closing)
+    {
+        string marker = ClosingMarkerPath(closing.Segment.BaseOffset);
+        if (!_disk.FileExists(marker)) return;
+        _disk.DeleteFile(marker);
+        _closingMarkersDeleted = true;
+    }
+
+    /// <summary>The base of the oldest rolled segment whose syncs are outstanding; long.MaxValue when none. The
+    /// cleaner stops below it (recovery tells a lost tail from a compaction gap by the closing marker), and so do
+    /// segment deletions.</summary>
+    public long FirstClosingBaseOffset
+    {
+        get
+        {
+            foreach (var c in _closing)
+                if (!c.Done) return c.Segment.BaseOffset;
+            return long.MaxValue;
+        }
+    }
+
+    /// <summary>Moves the flushed offset as far as durability allows: past every closing segment whose syncs all
+    /// completed (in order), then to the latest active-segment sync once nothing before its segment is closing.</summary>
+    private void AdvanceFlushedOffset()
+    {
+        if (Failure != ErrorCode.None) return;
+        while (_closing.Count > 0 && _closing[0].Done)
+        {
+            FlushedOffset = Math.Max(FlushedOffset, Math.Min(_closing[0].EndOffset, LogEndOffset));
+            _closing.RemoveAt(0);
+        }
+        if (_deferredCoverage is { } d && (_closing.Count == 0 || _closing[0].Segment.BaseOffset >= d.SegmentBase))
+        {
+            FlushedOffset = Math.Max(FlushedOffset, Math.Min(d.Offset, LogEndOffset));
+            _deferredCoverage = null;
+        }
+        // Never past a closing segment still waiting for its syncs.
+        Check.That(_closing.Count == 0 || _closing[0].Done || FlushedOffset <= _closing[0].EndOffset,
+            "the flushed offset waits for the rolled segment's sync");
+        UpdateHighWatermark();
+        CheckInvariants();
+    }
+
+    /// <summary>Rare paths that rewrite the segment list (truncation, shutdown) first make every closing segment
+    /// durable, blocking; the completions of their requested syncs still arrive and are absorbed.</summary>
+    private DiskStatus SettleClosingSegmentsNow()
+    {
+        foreach (var c in _closing)
+        {
+            if (c.Done) continue;
+            var status = c.Segment.SyncAll();
+            if (status != DiskStatus.Ok) return status;
+            c.Settled = true;
+            RemoveClosingMarker(c);
+        }
+        AdvanceFlushedOffset();
+        return DiskStatus.Ok;
+    }
+
+    /// <summary>Rolled segments whose syncs have not all completed (tests and tools).</summary>
+    public int ClosingSegmentCount => _closing.Count;
+
+    /// <summary>Whether the active segment holds writes no sync has covered.</summary>
+    private bool ActiveHasUnsynced => LogEndOffset > Math.Max(FlushedOffset, ActiveSegment.BaseOffset)
+        && !(_deferredCoverage is { } d && d.SegmentBase == ActiveSegment.BaseOffset && d.Offset >= LogEndOffset);
 
     /// <summary>When a relaxed log's flush.ms sync falls due; long.MaxValue when nothing is scheduled.</summary>
     public long NextDeadlineMs
@@ -804,7 +976,7 @@ public sealed partial class UnifiedLog : IDisposable
         get
         {
             if (!Config.IsRelaxedDurability || Config.FlushMs == long.MaxValue || _syncToken.HasValue
-                || Failure != ErrorCode.None || LogEndOffset == FlushedOffset || _lastSyncStartMs is not { } last)
+                || Failure != ErrorCode.None || !ActiveHasUnsynced || _lastSyncStartMs is not { } last)
                 return long.MaxValue;
             long due = last + Config.FlushMs;
             return due < last ? long.MaxValue : due;
@@ -818,11 +990,12 @@ public sealed partial class UnifiedLog : IDisposable
         UpdateHighWatermark();
     }
 
-    /// <summary>Shutdown: syncs the active segment whole, blocking.</summary>
+    /// <summary>Shutdown: syncs the closing segments and the active one whole, blocking.</summary>
     public DiskStatus Flush()
     {
         if (Failure != ErrorCode.None) return DiskStatus.IoError;
-        var status = ActiveSegment.SyncAll();
+        var status = SettleClosingSegmentsNow();
+        if (status == DiskStatus.Ok) status = ActiveSegment.SyncAll();
         if (status != DiskStatus.Ok)
         {
             Fail(status, "flushing");
@@ -853,6 +1026,8 @@ public sealed partial class UnifiedLog : IDisposable
         Check.That(LogStartOffset >= _segments[0].BaseOffset);
         Check.That(LogStartOffset <= _highWatermark && _highWatermark <= LogEndOffset);
         Check.That(FlushedOffset <= LogEndOffset);
+        Check.That(_closing.Count == 0 || _closing[0].Done || FlushedOffset <= _closing[0].EndOffset);
+        for (int i = 1; i < _closing.Count; i++) Check.That(_closing[i].Segment.BaseOffset >= _closing[i - 1].EndOffset);
         for (int i = 1; i < _segments.Count; i++) Check.That(_segments[i].BaseOffset >= _segments[i - 1].NextOffset);
     }
 

@@ -43,10 +43,13 @@ public sealed partial class Workload
     private TraceDetails InvokeTransaction(ClientHost host, int incarnation, Worker worker, TransactionalWorker tw)
     {
         var p = tw.Producer;
-        if (p.State == TransactionalProducerState.Fenced)
+        if (p.State == TransactionalProducerState.Fenced || (p.State == TransactionalProducerState.NeedsAbort && !worker.Pending))
         {
-            // Fenced (a transaction timed out while the node was unreachable): the application starts a new
-            // instance of its producer, as Kafka's docs tell it to.
+            // Fenced (a transaction timed out while the node was unreachable), or left needing an abort after the
+            // abort itself failed with a fatal error (INVALID_TXN_STATE, fatal in Kafka's producer; sim seed 147: a
+            // stale EndTxn(commit) from an earlier connection, delivered late, committed the next transaction before
+            // its records were sent): the application starts a new instance of its producer, as Kafka's docs tell
+            // it to. Without this the worker waited forever for a state no call of its own could leave.
             int index = StateOf(host).Workers.IndexOf(worker);
             tw.Producer = p = NewTransactionalProducer(host, host.Client!, index);
         }

@@ -96,7 +96,12 @@ public class CompactionBrokerTests
             RecordBatchBuilder.Build(now, CompressionCodec.None, "nokey"u8.ToArray())));
         Assert.Equal(ErrorCode.InvalidRecord, keyless.Responses[0].PartitionResponses[0].ErrorCode);
 
-        for (int i = 0; i < 40; i++) h.AdvanceTime(100);
+        for (int i = 0; i < 40; i++)
+        {
+            h.AdvanceTime(100);
+            // A segment.ms roll requests its segment's syncs (STORAGE.md "Segment roll"); the cleaner waits for them.
+            h.CompleteSyncs();
+        }
         var log = h.Node.FindLog("c", 0)!;
         Assert.True(h.Node.Cleaner.Stats.Swaps > 0, "the node's clock drove the cleaner");
         Assert.True(log.CleanerCheckpoint >= 40);

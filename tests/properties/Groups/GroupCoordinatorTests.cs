@@ -282,6 +282,39 @@ public sealed class GroupCoordinatorTests
     }
 
     [Fact]
+    public void A_static_member_rejoining_is_answered_only_after_the_old_instances_commit_in_flight_is_durable()
+    {
+        // Sim seed 10969: the old instance's commit (97) was still in flight behind slow fsyncs when the instance
+        // restarted; its rejoin was answered at once, its OffsetFetch read the offset from before that commit, it
+        // started at 0 and its own commit of 0 landed after the 97: the group's offset went backwards. Kafka
+        // persists the group with the new member id before answering, and that write is ordered after the commit.
+        var h = WithTopic();
+        var c = h.Connect();
+        var joined = h.Call<JoinGroupResponse>(c, ApiKey.JoinGroup, 5, Join("g", instance: "i1"));
+        Sync(h, c, "g", joined, (joined.MemberId, [5]));
+        Assert.Equal(ErrorCode.None, h.Call<OffsetCommitResponse>(c, ApiKey.OffsetCommit, 8,
+            Commit("g", "t", 0, 3, joined.GenerationId, joined.MemberId)).Topics[0].Partitions[0].ErrorCode);
+        h.Send(c, ApiKey.OffsetCommit, 8, Commit("g", "t", 0, 97, joined.GenerationId, joined.MemberId));
+        Assert.Empty(h.Network.TakeFrames(c)); // not durable yet: its sync has not completed
+
+        var c2 = h.Connect(); // the instance restarted before its commit was answered
+        h.Send(c2, ApiKey.JoinGroup, 5, Join("g", instance: "i1"));
+        Assert.Empty(h.Network.TakeFrames(c2)); // the join waits for the group's write, after the commit in the log
+        var answers = new List<(int, JoinGroupResponse Body)>();
+        for (int round = 0; round < 10 && answers.Count == 0; round++)
+        {
+            Assert.True(h.CompleteSyncs() > 0, "the join waits on a sync");
+            answers = h.Responses<JoinGroupResponse>(c2, ApiKey.JoinGroup, 5);
+        }
+        var rejoined = answers.Single().Body;
+        Assert.Equal(ErrorCode.None, rejoined.ErrorCode);
+        Assert.Equal(joined.GenerationId, rejoined.GenerationId);
+        Assert.Equal(97, Fetched(h, c2, "g", "t", 0)); // where the new instance resumes: the old one's last commit
+        Assert.Equal(ErrorCode.None, h.Responses<OffsetCommitResponse>(c, ApiKey.OffsetCommit, 8).Single().Body.Topics[0].Partitions[0].ErrorCode);
+        Assert.Equal(ErrorCode.FencedInstanceId, Heartbeat(h, c, "g", joined.MemberId, joined.GenerationId, "i1"));
+    }
+
+    [Fact]
     public void Commits_check_the_generation_and_member_and_delete_groups_needs_an_empty_group()
     {
         var h = WithTopic();

@@ -115,15 +115,24 @@ public sealed class DerivedFileDamageTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>A non-last segment's offset index with at least three entries at rest.</summary>
+    /// <summary>A non-last segment's offset index with at least three entries at rest, from a segment whose roll
+    /// has finished: recovery validates a segment still closing (its <c>.closing</c> marker present) batch by batch
+    /// whatever its index says, so damage there is repaired, not trusted. The directory is synced so the marker's
+    /// delete is at rest too (the log's next roll would do it).</summary>
     private static string? IndexWithMiddleEntry(DetKafka.Sim.SimDisk disk)
     {
         foreach (var dir in disk.List("data"))
         {
             if (!dir.StartsWith("jepsen-", StringComparison.Ordinal)) continue;
-            var indexes = disk.List("data/" + dir).Where(n => n.EndsWith(".index", StringComparison.Ordinal)).ToList();
+            var names = disk.List("data/" + dir);
+            var indexes = names.Where(n => n.EndsWith(".index", StringComparison.Ordinal)).ToList();
             foreach (var name in indexes.Take(indexes.Count - 1))
-                if (disk.ReadDurable("data/" + dir + "/" + name).Length >= 24) return "data/" + dir + "/" + name;
+            {
+                string closing = name[..^".index".Length] + DetKafka.Core.Storage.UnifiedLog.ClosingSuffix;
+                if (names.Contains(closing) || disk.ReadDurable("data/" + dir + "/" + name).Length < 24) continue;
+                Assert.Equal(DetKafka.Core.Abstractions.DiskStatus.Ok, disk.SyncDirectory("data/" + dir));
+                return "data/" + dir + "/" + name;
+            }
         }
         return null;
     }
