@@ -1,6 +1,6 @@
 """kafka-python KafkaAdminClient operations. One JSON object per line on stdout; the C# test asserts.
 
-usage: kp_admin.py BOOTSTRAP create TOPIC PARTITIONS [name=value ...]
+usage: kp_admin.py BOOTSTRAP create TOPIC PARTITIONS [name=value ...]   (replication.factor=N sets the factor, default 1)
        kp_admin.py BOOTSTRAP describe TOPIC
        kp_admin.py BOOTSTRAP delete TOPIC
        kp_admin.py BOOTSTRAP topics
@@ -27,7 +27,8 @@ def main(argv):
         if op == "create":
             topic, partitions = argv[3], int(argv[4])
             configs = dict(kv.split("=", 1) for kv in argv[5:])
-            resp = admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs)],
+            factor = int(configs.pop("replication.factor", "1"))
+            resp = admin.create_topics([NewTopic(topic, partitions, factor, topic_configs=configs)],
                                        timeout_ms=TIMEOUT_MS)
             emit({"op": "create", "topic_errors": [[e[0], e[1]] for e in resp.topic_errors]})
         elif op == "describe":
