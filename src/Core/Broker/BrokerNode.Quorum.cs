@@ -54,8 +54,12 @@ public sealed partial class BrokerNode
     /// <summary>The last metadata log offset this node applied to its published image (-1 none).</summary>
     public long AppliedMetadataOffset => _appliedMetadataOffset;
 
-    /// <summary>The controller: this node alone, or the metadata quorum's leader as this node knows it (-1 unknown).</summary>
-    public int ControllerId => !IsQuorumMode ? Config.NodeId : _metadataRaft?.LeaderId ?? -1;
+    /// <summary>The controller: this node alone, or the metadata quorum's leader as this node knows it (-1 unknown).
+    /// A leader whose view is not built yet (its leader-change entry not committed) names none: it would answer an
+    /// admin request NOT_CONTROLLER, so a client that waits for a named controller waits for a ready one.</summary>
+    public int ControllerId => !IsQuorumMode ? Config.NodeId
+        : _metadataRaft is { Role: RaftRole.Leader } && !IsController ? -1
+        : _metadataRaft?.LeaderId ?? -1;
 
     /// <summary>Whether this node may propose metadata changes: single node, or the quorum's leader once its view
     /// holds every entry of its log.</summary>
