@@ -100,33 +100,10 @@ internal sealed class EventLoopNetwork : IHostNetwork, IDriverEventLoop, IDispos
 
     public void Bind()
     {
-        var address = ResolveListener(_listenerAddress);
-        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            if (address.Equals(IPAddress.IPv6Any)) socket.DualMode = true;
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            socket.Bind(new IPEndPoint(address, _listenerAddress.Port));
-            socket.Listen(Limits.AcceptBacklog);
-            socket.Blocking = false;
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
+        var socket = SocketNetwork.OpenListener(_listenerAddress, Limits.AcceptBacklog);
+        socket.Blocking = false;
         _listener = socket;
         _localEndPoint = (IPEndPoint)socket.LocalEndPoint!;
-    }
-
-    private static IPAddress ResolveListener(ListenerAddress listener)
-    {
-        if (listener.Host.Length == 0) return Socket.OSSupportsIPv6 ? IPAddress.IPv6Any : IPAddress.Any;
-        if (IPAddress.TryParse(listener.Host, out var literal)) return literal;
-        var addresses = Dns.GetHostAddresses(listener.Host);
-        return addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork)
-            ?? addresses.FirstOrDefault()
-            ?? throw new SocketException((int)SocketError.HostNotFound);
     }
 
     /// <summary>Any thread: the loop polls the listener from its next iteration.</summary>

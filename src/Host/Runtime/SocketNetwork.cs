@@ -42,9 +42,12 @@ public sealed class SocketNetwork : INetwork, IHostNetwork
     public long ConnectionsAccepted => Interlocked.Read(ref _lastConnectionId);
 
     /// <summary>Bind and listen; connections wait in the backlog until <see cref="StartAccepting"/>.</summary>
-    public void Bind()
+    public void Bind() => _listener = OpenListener(_listenerAddress, Limits.AcceptBacklog);
+
+    /// <summary>A bound, listening socket for <paramref name="listener"/> (both socket layers listen through it).</summary>
+    internal static Socket OpenListener(ListenerAddress listener, int backlog)
     {
-        var address = Resolve(_listenerAddress);
+        var address = Resolve(listener);
         var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
@@ -52,15 +55,15 @@ public sealed class SocketNetwork : INetwork, IHostNetwork
             // Lets a restarted broker rebind while old connections sit in TIME_WAIT (Unix semantics; not
             // the port-stealing variant Windows gives this option).
             if (!OperatingSystem.IsWindows()) socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            socket.Bind(new IPEndPoint(address, _listenerAddress.Port));
-            socket.Listen(Limits.AcceptBacklog);
+            socket.Bind(new IPEndPoint(address, listener.Port));
+            socket.Listen(backlog);
         }
         catch
         {
             socket.Dispose();
             throw;
         }
-        _listener = socket;
+        return socket;
     }
 
     private static IPAddress Resolve(ListenerAddress listener)
