@@ -302,6 +302,7 @@ public static class PerfRunner
         using var csv = s.CsvPath is null ? null : new StreamWriter(s.CsvPath, append: false);
         csv?.WriteLine(CsvHeader);
         var window = csv is null ? null : new LatencyHistogram();
+        var plotRows = new List<PerfPlot.Row>();
         while (!finished())
         {
             Thread.Sleep(10);
@@ -339,13 +340,30 @@ public static class PerfRunner
                 foreach (var x in stats) x.TakeWindow(window);
                 csv.WriteLine(CsvRow(Seconds(now - startTicks), n, n / seconds, (bytes - lastBytes) / MiB / seconds, window));
                 csv.Flush();
+                plotRows.Add(PlotRow(Seconds(now - startTicks), n / seconds, (bytes - lastBytes) / MiB / seconds, window));
             }
             lastRecords = records;
             lastBytes = bytes;
             windowStart = now;
             while (nextReport <= now) nextReport += interval;
         }
+        if (s.CsvPath is not null)
+            File.WriteAllText(PerfPlot.PathFor(s.CsvPath), PerfPlot.Render(PlotTitle(s, verb, latencyName), plotRows));
     }
+
+    private static PerfPlot.Row PlotRow(double elapsedSeconds, double recordsPerSecond, double mibPerSecond, LatencyHistogram latency)
+    {
+        static double Ms(double nanos) => nanos / 1e6;
+        return latency.Count == 0
+            ? new PerfPlot.Row(elapsedSeconds, recordsPerSecond, mibPerSecond, double.NaN, double.NaN, double.NaN, double.NaN)
+            : new PerfPlot.Row(elapsedSeconds, recordsPerSecond, mibPerSecond, Ms(latency.ValueAtPercentile(50)),
+                Ms(latency.ValueAtPercentile(99)), Ms(latency.ValueAtPercentile(99.9)), Ms(latency.Max));
+    }
+
+    private static string PlotTitle(PerfSettings s, string verb, string latencyName)
+        => string.Create(CultureInfo.InvariantCulture,
+            $"detkafka perf {s.Mode.ToString().ToLowerInvariant()}: topic {s.Topic}, {s.RecordSize} B records, acks {s.Acks}, batch {s.BatchSize} B, "
+            + $"{s.Connections} connection(s){(s.Throughput > 0 ? $", {s.Throughput:F0} records/s" : "")}; records {verb}, {latencyName}");
 
     private static double Seconds(long ticks) => Math.Max(1e-9, ticks / (double)System.Diagnostics.Stopwatch.Frequency);
 

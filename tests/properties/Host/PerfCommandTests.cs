@@ -109,11 +109,33 @@ public sealed class PerfCommandTests : IDisposable
                 }
             }
             Assert.InRange(records, 1, 6000);
+            // Next to the CSV: the same intervals plotted, as HTML with inline SVG and nothing loaded from elsewhere.
+            string html = File.ReadAllText(PerfPlot.PathFor(csv));
+            Assert.StartsWith("<!DOCTYPE html>", html);
+            Assert.Equal(2, Regex.Matches(html, "<svg ").Count);
+            Assert.Equal(5, Regex.Matches(html, "<polyline ").Count); // records/s; p50, p99, p99.9, max
+            Assert.DoesNotContain("<script", html, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain("src=", html);
+            Assert.DoesNotContain("href=", html);
+            // Every interval is a point of the throughput line.
+            var throughput = Regex.Match(html, "<polyline [^>]*points=\"([^\"]*)\"").Groups[1].Value;
+            Assert.Equal(rows.Length - 1, throughput.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length);
         }
         finally
         {
             File.Delete(csv);
+            File.Delete(PerfPlot.PathFor(csv));
         }
+    }
+
+    [Fact]
+    public void The_plot_goes_next_to_the_csv_and_never_over_it()
+    {
+        Assert.Equal(Path.Combine("d", "run.html"), PerfPlot.PathFor(Path.Combine("d", "run.csv")));
+        Assert.Equal("run.html", PerfPlot.PathFor("run"));
+        Assert.Equal("run.html.html", PerfPlot.PathFor("run.html"));
+        // No interval: still a page, no plot.
+        Assert.DoesNotContain("<svg", PerfPlot.Render("t", []));
     }
 
     [Fact]
