@@ -77,6 +77,12 @@ run_detkafka() { # model size label
     --partitions "$PARTITIONS" --connections "$CONNECTIONS" --duration-ms $((SECONDS_PER_RUN * 1000)) \
     --bootstrap-server 127.0.0.1:$PORT >"$out" 2>&1 || { tail -5 "$out"; die "detkafka perf failed ($model, $size B)"; }
   local logbytes; logbytes=$(du -sb "$data" | cut -f1)
+  if [[ $size == 100 ]]; then # the consume row: read back what was just written (from the page cache)
+    local acked; acked=$(tail -1 "$out" | grep -Eo '^[0-9]+')
+    dotnet "$BIN/detkafka.dll" perf consume --topic p --num-records "$acked" --connections "$CONNECTIONS" \
+      --bootstrap-server 127.0.0.1:$PORT >"$out.consume" 2>&1 || { tail -5 "$out.consume"; die "detkafka perf consume failed ($model)"; }
+    echo "detkafka $model consume: $(tail -1 "$out.consume") [load $(load)]"
+  fi
   kill "$bpid"; wait "$bpid" 2>/dev/null || true
   local summary; summary=$(tail -1 "$out")
   local rps mbs p50 p99 p999

@@ -14,8 +14,8 @@ set -euo pipefail
 
 die() { echo "scale.sh: $*" >&2; exit 1; }
 
-PARTITION_POINTS=${1:-"1 10 100 1000 10000"}
-CONNECTION_POINTS=${2:-"1 10 100 1000"}
+PARTITION_POINTS=${1-"1 10 100 1000 10000"}
+CONNECTION_POINTS=${2-"1 10 100 1000"}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${DETKAFKA_BIN:-$ROOT/src/Host/bin/Release/net10.0}
 SECS=${SCALE_SECONDS:-10}
@@ -36,7 +36,7 @@ wait_port() {
   for _ in $(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done
   die "nothing listens on 127.0.0.1:$1"
 }
-field() { sed -E "s/.*$1.*/\\1/" <<<"$2"; }
+field() { sed -E "s#.*$1.*#\\1#" <<<"$2"; }
 
 echo "scale.sh: $(date -u +%FT%TZ), $(nproc) cores, io.model=$IO, $SECS s per run, fixed rate $RATE records/s"
 printf '%-11s %6s %-9s %12s %8s %8s %8s %9s %10s %8s %6s %7s %5s\n' dimension value run records/s p50_ms p99_ms p999_ms cpu_us/rec rss_MB files threads setup_s load
@@ -51,7 +51,7 @@ point() { # partitions connections
   local topic=t
   for run in max fixed; do
     local args=(produce --topic $topic --record-size 100 --acks all --batch-size 16384 --partitions "$parts"
-      --connections "$conns" --duration-ms $((SECS * 1000)) --timeout-ms 120000 --bootstrap-server 127.0.0.1:$PORT)
+      --connections "$conns" --duration-ms $((SECS * 1000)) --timeout-ms 300000 --bootstrap-server 127.0.0.1:$PORT)
     [[ $run == fixed ]] && args+=(--throughput "$RATE")
     local t0 c0 l0 out
     t0=$(date +%s.%N); c0=$(cpu_ticks $BPID); l0=$(load)
@@ -59,13 +59,13 @@ point() { # partitions connections
     local c1 summary hist; c1=$(cpu_ticks $BPID)
     summary=$(tail -1 <<<"$out")
     local acked rps p50 p99 p999
-    acked=$(field '^([0-9]+) records sent.*' "$summary")
+    acked=$(grep -Eo '^[0-9]+' <<<"$summary")
     rps=$(field ' records sent, ([0-9.]+) records/sec.*' "$summary")
     p50=$(field ' ([0-9.]+) ms 50th.*' "$summary")
     p99=$(field ' ([0-9.]+) ms 99th.*' "$summary")
     p999=$(field ' ([0-9.]+) ms 99.9th.*' "$summary")
     local hz; hz=$(getconf CLK_TCK)
-    local cpu_us; cpu_us=$(awk -v d=$((c1 - c0)) -v n="$acked" -v hz="$hz" 'BEGIN { printf "%.2f", n > 0 ? d / hz * 1e6 / n : 0 }')
+    local cpu_us; cpu_us=$(awk -v d=$((c1 - c0)) -v n="$acked" -v hz="$hz" 'BEGIN { printf "%.2f", (n > 0 ? d / hz * 1e6 / n : 0) }')
     local rss files threads
     rss=$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' /proc/$BPID/status)
     threads=$(awk '/^Threads/ { print $2 }' /proc/$BPID/status)

@@ -61,7 +61,7 @@ public static class PerfCommand
         };
         var csv = new Option<string?>("--csv")
         {
-            Description = "Also write the run as CSV to this file: per report interval, records/s, MB/s and latency percentiles",
+            Description = "Also write the run as CSV to this file: per report interval, records/s, MB/s and latency percentiles; and beside it (same name, .html) a self-contained HTML plot of both over time",
             HelpName = "file",
         };
         foreach (var o in new Option[] { topic, bootstrap, numRecords, duration, connections, timeout, report, csv }) command.Options.Add(o);

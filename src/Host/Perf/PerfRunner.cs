@@ -37,7 +37,13 @@ public static class PerfRunner
     /// message) on failure.</summary>
     public static int EnsureTopic(PerfSettings settings, TextWriter error)
     {
-        var options = new KafkaClientOptions { ClientId = "detkafka-perf-admin", BootstrapServers = settings.BootstrapServers };
+        // The broker answers CreateTopics once every partition exists (thousands of partitions take minutes: each costs
+        // several fsyncs), so the request may take as long as the setup bound allows.
+        var options = new KafkaClientOptions
+        {
+            ClientId = "detkafka-perf-admin", BootstrapServers = settings.BootstrapServers,
+            RequestTimeoutMs = Math.Max(30_000, settings.TimeoutMs + 5_000),
+        };
         using var driver = new ClientDriver(options, seed: 1);
         var client = driver.Client;
         client.AddTopic(settings.Topic);
