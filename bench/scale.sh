@@ -43,6 +43,13 @@ printf '%-11s %6s %-9s %12s %8s %8s %8s %9s %10s %8s %6s %7s %5s\n' dimension va
 
 point() { # partitions connections
   local parts=$1 conns=$2 dim=$3 val=$4
+  # Each partition holds three open files (.log, .index, .timeindex); past the descriptor limit the broker cannot
+  # create the topic, so say so instead of measuring a failure.
+  local need=$((3 * parts + 200)) limit; limit=$(ulimit -n)
+  if [[ $limit != unlimited && $need -gt $limit ]]; then
+    printf '%-11s %6s skipped: needs about %d open files, RLIMIT_NOFILE is %s (ulimit -n)\n' "$dim" "$val" "$need" "$limit"
+    return
+  fi
   local data=$DIR/data; rm -rf "$data"
   DETKAFKA_IO_MODEL=$IO dotnet "$BIN/detkafka.dll" serve --listeners 127.0.0.1:$PORT --data-dir "$data" \
     --metrics-listener off >"$DIR/broker.log" 2>&1 &
