@@ -49,8 +49,10 @@ public sealed partial class Workload
             // Fenced (a transaction timed out while the node was unreachable), or left needing an abort after the
             // abort itself failed with a fatal error (INVALID_TXN_STATE, fatal in Kafka's producer; sim seed 147: a
             // stale EndTxn(commit) from an earlier connection, delivered late, committed the next transaction before
-            // its records were sent): the application starts a new instance of its producer, as Kafka's docs tell
-            // it to. Without this the worker waited forever for a state no call of its own could leave.
+            // its records were sent; with EndTxn v5's epoch bump that stale EndTxn is now fenced, and the
+            // delayed-end-txn fault makes it happen on purpose): the application starts a new instance of its
+            // producer, as Kafka's docs tell it to. Without this the worker waited forever for a state no call of its
+            // own could leave.
             int index = StateOf(host).Workers.IndexOf(worker);
             tw.Producer = p = NewTransactionalProducer(host, host.Client!, index);
         }
