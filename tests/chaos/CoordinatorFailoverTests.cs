@@ -80,4 +80,25 @@ public sealed class CoordinatorFailoverTests : IDisposable
         Assert.Equal(resume, second[0].Offset);
         foreach (var n in _nodes.Where((_, i) => i != coordinator - 1)) n.AssertAlive("after the coordinator was killed");
     }
+
+    /// <summary>Producer ids in a quorum (REPLICATION.md, "Producer ids in a quorum"): confluent-kafka with idempotence
+    /// on, bootstrapped at a node that is not the controller, gets its producer id from that node's block (taken from the
+    /// controller with AllocateProducerIds) and every record is acknowledged once, in order.</summary>
+    [Fact]
+    public void An_idempotent_producer_gets_its_id_at_a_node_that_is_not_the_controller()
+    {
+        int controller = _nodes.Select(QuorumTests.WaitForController).First();
+        var created = Clients.PythonScript("kp_admin.py", [_nodes[controller - 1].Bootstrap, "create", "events", "1",
+            "replication.factor=3"], TimeSpan.FromSeconds(90)).JsonLines();
+        Assert.Equal(0, Assert.Single(created).GetProperty("topic_errors")[0][1].GetInt32());
+        foreach (var n in _nodes) QuorumTests.WaitForTopic(n, "events", 1);
+        QuorumTests.WaitForPartitionLeader(_nodes[0], "events");
+        var other = _nodes[controller % 3];
+        var acks = Clients.PythonScript("ck_produce.py", [other.Bootstrap, "events", "50", "idem", "--idempotent"], TimeSpan.FromSeconds(90))
+            .JsonLines().Where(l => l.GetProperty("type").GetString() == "ack").Select(l => l.GetProperty("value").GetString()).ToList();
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => $"idem-{i}"), acks);
+        var consumed = Clients.KcatRun(["-C", "-b", other.Bootstrap, "-t", "events", "-o", "beginning", "-e", "-q"], TimeSpan.FromSeconds(60));
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => $"idem-{i}"), consumed.StdoutLines);
+        Assert.Contains("producer ids [", File.ReadAllText(other.LogPath), StringComparison.Ordinal); // its own block, from the controller
+    }
 }
