@@ -53,6 +53,7 @@ public enum ApiKey : short
     DescribeProducers = 61,
     DescribeTransactions = 65,
     ListTransactions = 66,
+    AllocateProducerIds = 67,
     ConsumerGroupHeartbeat = 68,
     ConsumerGroupDescribe = 69,
 }

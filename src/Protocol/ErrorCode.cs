@@ -88,6 +88,7 @@ public enum ErrorCode : short
     DuplicateResource = 92,
     InconsistentVoterSet = 94,
     UnknownTopicId = 100,
+    BrokerIdNotRegistered = 102,
     InconsistentClusterId = 104,
     TransactionalIdNotFound = 105,
     FencedMemberEpoch = 110,

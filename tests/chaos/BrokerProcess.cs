@@ -65,7 +65,7 @@ public sealed class BrokerProcess : IDisposable
     /// <summary>Starts <paramref name="nodes"/> brokers as one metadata quorum (`--node-id i --controller-quorum
     /// 1@127.0.0.1:p1,...`, each voter reached at its client listener), each ready once its port accepts. The quorum
     /// elects its controller after that: callers wait for it.</summary>
-    public static BrokerProcess[] StartQuorum(string name, int nodes)
+    public static BrokerProcess[] StartQuorum(string name, int nodes, IReadOnlyDictionary<string, string>? environment = null)
     {
         int[] ports = new int[nodes];
         for (int i = 0; i < nodes; i++)
@@ -81,7 +81,7 @@ public sealed class BrokerProcess : IDisposable
             for (int i = 0; i < nodes; i++)
             {
                 string id = (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
-                brokers.Add(new BrokerProcess($"{name}-{id}", null, ["--node-id", id, "--controller-quorum", voters]) { Port = ports[i] });
+                brokers.Add(new BrokerProcess($"{name}-{id}", null, ["--node-id", id, "--controller-quorum", voters]) { Port = ports[i], _environment = environment });
             }
             foreach (var b in brokers) b.Launch();
             return [.. brokers];

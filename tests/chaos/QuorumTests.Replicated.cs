@@ -13,7 +13,7 @@ public sealed partial class QuorumTests
 
     /// <summary>The leader of partition 0 of <paramref name="topic"/> as <paramref name="node"/> reports it, once it
     /// reports one (other than <paramref name="not"/>).</summary>
-    private static int WaitForPartitionLeader(BrokerProcess node, string topic, int not = -1)
+    internal static int WaitForPartitionLeader(BrokerProcess node, string topic, int not = -1)
     {
         var deadline = DateTime.UtcNow + Patience;
         CommandResult last;

@@ -11,7 +11,7 @@ namespace DetKafka.Chaos;
 /// </summary>
 public sealed partial class QuorumTests : IDisposable
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+    internal static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
     private readonly BrokerProcess[] _nodes = BrokerProcess.StartQuorum("quorum", 3);
 
     public void Dispose()
@@ -26,7 +26,7 @@ public sealed partial class QuorumTests : IDisposable
     private static partial Regex BrokerCount();
 
     /// <summary>The controller a node names in Metadata (kcat -L), once it names one and lists all three brokers.</summary>
-    private static int WaitForController(BrokerProcess node)
+    internal static int WaitForController(BrokerProcess node)
     {
         var deadline = DateTime.UtcNow + Patience;
         CommandResult last;
@@ -43,7 +43,7 @@ public sealed partial class QuorumTests : IDisposable
         return -1;
     }
 
-    private static void WaitForTopic(BrokerProcess node, string topic, int partitions)
+    internal static void WaitForTopic(BrokerProcess node, string topic, int partitions)
     {
         var deadline = DateTime.UtcNow + Patience;
         CommandResult last;

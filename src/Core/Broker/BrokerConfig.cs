@@ -98,6 +98,10 @@ public sealed class BrokerConfig
     /// <summary>offsets.topic.num.partitions: partitions of __consumer_offsets when it is created.</summary>
     public int OffsetsTopicNumPartitions { get; init; } = 50;
 
+    /// <summary>offsets.topic.replication.factor: replicas of each __consumer_offsets partition when a controller
+    /// quorum creates it (capped at the number of brokers; single-node mode has one).</summary>
+    public int OffsetsTopicReplicationFactor { get; init; } = 3;
+
     /// <summary>offsets.topic.segment.bytes.</summary>
     public int OffsetsTopicSegmentBytes { get; init; } = 104_857_600;
 
@@ -130,6 +134,10 @@ public sealed class BrokerConfig
 
     /// <summary>transaction.state.log.num.partitions: partitions of __transaction_state when it is created.</summary>
     public int TransactionStateLogNumPartitions { get; init; } = 50;
+
+    /// <summary>transaction.state.log.replication.factor: replicas of each __transaction_state partition when a
+    /// controller quorum creates it (capped at the number of brokers).</summary>
+    public int TransactionStateLogReplicationFactor { get; init; } = 3;
 
     /// <summary>transaction.state.log.segment.bytes.</summary>
     public int TransactionStateLogSegmentBytes { get; init; } = 104_857_600;

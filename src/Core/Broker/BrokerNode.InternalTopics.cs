@@ -13,9 +13,13 @@ public sealed partial class BrokerNode
 {
     /// <summary>Creates internal topic <paramref name="name"/> when it does not exist yet (Kafka creates it on the
     /// first FindCoordinator for it): compacted, with the given partitions and segment size.</summary>
-    internal ErrorCode EnsureInternalTopic(string name, int partitions, int segmentBytes)
+    internal ErrorCode EnsureInternalTopic(string name, int partitions, int segmentBytes, int replicationFactor = 1)
     {
         if (FindTopic(name) is not null) return ErrorCode.None;
+        // A quorum commits the creation in later steps: proposed (or forwarded to the controller) now, and the
+        // client that asked retries (COORDINATOR_NOT_AVAILABLE) until the partitions exist and have leaders. Only the
+        // group coordinator follows leadership so far; __transaction_state keeps the synchronous path below.
+        if (IsQuorumMode && name == DetKafka.Core.Groups.GroupRecords.OffsetsTopic) return RequestInternalTopic(name, partitions, segmentBytes, replicationFactor);
         var (error, message) = CreateTopic(name, partitions,
             [new(LogConfig.CleanupPolicyName, "compact"), new(LogConfig.SegmentBytesName, segmentBytes.ToString(System.Globalization.CultureInfo.InvariantCulture))],
             validateOnly: false, out _);

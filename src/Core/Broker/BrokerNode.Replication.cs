@@ -78,10 +78,10 @@ public sealed partial class BrokerNode
 
     /// <summary>A produce at a replicated partition: <see cref="PartitionReplica.Produce"/> through its endpoint, so the
     /// followers' parked fetches are answered with the new records at once.</summary>
-    internal ReplicatedAppend ProduceReplicated(Partition partition, ReadOnlyMemory<byte> records, short acks, long wallNowMs)
+    internal ReplicatedAppend ProduceReplicated(Partition partition, ReadOnlyMemory<byte> records, short acks, long wallNowMs, bool fromCoordinator = false)
     {
         var endpoint = _partitionEndpoints[partition.TopicPartition];
-        return endpoint.Drive(Clock.MonotonicMs, now => partition.Replica!.Produce(records, acks, now, wallNowMs));
+        return endpoint.Drive(Clock.MonotonicMs, now => partition.Replica!.Produce(records, acks, now, wallNowMs, fromCoordinator));
     }
 
     /// <summary>After every input: a replicated partition whose high watermark, flushed offset or leadership moved wakes
@@ -95,6 +95,8 @@ public sealed partial class BrokerNode
             if (now == (partition, hw, flushed, epoch, leader)) continue;
             _replicatedSeen[i] = now;
             Purgatory.OnPartitionAdvanced(partition);
+            // A coordinator's partition: its groups or transactions load on leading, unload on losing it.
+            if (IsCoordinatorTopic(partition.TopicPartition.Topic)) OnCoordinatorPartitionMoved(partition);
         }
     }
 }

@@ -20,7 +20,7 @@ public sealed partial class BrokerNode
     private long _nextCleanerStepMs = long.MaxValue;
 
     /// <summary>Producer ids are taken in blocks of this many (Kafka: 1000), one metadata-log commit per block.</summary>
-    private const long ProducerIdBlockSize = 1000;
+    internal const long ProducerIdBlockSize = 1000;
     private long _nextProducerId;
     private long _producerIdBlockEnd;
 
@@ -36,6 +36,12 @@ public sealed partial class BrokerNode
         Check.That(_started, "producer ids are handed out once the node has started");
         if (_nextProducerId == _producerIdBlockEnd)
         {
+            // A quorum commits a block in later steps (BrokerNode.ProducerIds.cs): asked for now, none to hand out yet.
+            if (IsQuorumMode)
+            {
+                RequestProducerIdBlock();
+                throw new StorageException("no producer id block yet (one is being allocated by the controller)", DiskStatus.IoError);
+            }
             long end = checked(Math.Max(_producerIdBlockEnd, _controller.NextProducerId) + ProducerIdBlockSize);
             CommitProducerIdBlock(end);
             _nextProducerId = Math.Max(_nextProducerId, end - ProducerIdBlockSize);

@@ -420,11 +420,11 @@ public sealed partial class GroupCoordinator
     }
 
     /// <summary>After loading: consumer groups' members come back for one session, like classic members.</summary>
-    private void ResumeConsumerGroups()
+    private void ResumeConsumerGroups(int onlyPartition = -1)
     {
         foreach (var group in _groups.Values)
         {
-            if (group.Consumer is not { } cg) continue;
+            if (group.Consumer is not { } cg || (onlyPartition >= 0 && PartitionFor(group.Id) != onlyPartition)) continue;
             group.ProtocolType = ConsumerProtocolType;
             SyncGroupState(group);
             foreach (var m in cg.Members.Values)

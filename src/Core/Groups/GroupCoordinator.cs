@@ -1,5 +1,6 @@
 using DetKafka.Core.Abstractions;
 using DetKafka.Core.Broker;
+using DetKafka.Core.Partitions;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Protocol.Messages;
 using DetKafka.Core.Records;
@@ -47,14 +48,18 @@ public sealed partial class GroupCoordinator
     /// <summary>Creates <c>__consumer_offsets</c> when it does not exist yet (Kafka creates it on the first
     /// FindCoordinator): offsets.topic.num.partitions partitions, compacted, 100 MiB segments.</summary>
     public ErrorCode EnsureOffsetsTopic()
-        => _broker.EnsureInternalTopic(GroupRecords.OffsetsTopic, Config.OffsetsTopicNumPartitions, Config.OffsetsTopicSegmentBytes);
+        => _broker.EnsureInternalTopic(GroupRecords.OffsetsTopic, Config.OffsetsTopicNumPartitions, Config.OffsetsTopicSegmentBytes,
+            Config.OffsetsTopicReplicationFactor);
 
     /// <summary>Whether this node coordinates the group now: its partition's log is here (the leader).</summary>
     private ErrorCode CheckCoordinator(string groupId, bool create = true)
     {
         if (string.IsNullOrEmpty(groupId)) return ErrorCode.InvalidGroupId;
         if (create && EnsureOffsetsTopic() != ErrorCode.None) return ErrorCode.CoordinatorNotAvailable;
-        return _broker.CoordinatorError(GroupRecords.OffsetsTopic, PartitionFor(groupId));
+        int p = PartitionFor(groupId);
+        var error = _broker.CoordinatorError(GroupRecords.OffsetsTopic, p);
+        // In a quorum the leader serves only once it has loaded the partition in its epoch (Leadership.cs).
+        return error == ErrorCode.None && _broker.IsQuorumMode ? LoadError(p) : error;
     }
 
     /// <summary>FindCoordinator for one key: (error, node). Groups are coordinated by the leader of their
@@ -73,7 +78,11 @@ public sealed partial class GroupCoordinator
     /// <summary>Rebuilds every group from the partitions of <c>__consumer_offsets</c>: records are replayed in
     /// offset order, last one wins, a null value removes. Synchronous, during <see cref="BrokerNode.Start"/>,
     /// so no request ever finds the coordinator loading.</summary>
-    internal void Load()
+    internal void Load() => Load(-1, -1);
+
+    /// <summary>Replays partition <paramref name="only"/> (every partition when -1) up to <paramref name="upTo"/> (the
+    /// log end when -1): a coordinator that became a partition's leader loads below its high watermark only.</summary>
+    private void Load(int only, long upTo)
     {
         var topic = _broker.FindTopic(GroupRecords.OffsetsTopic);
         if (topic is null) return;
@@ -82,10 +91,11 @@ public sealed partial class GroupCoordinator
         long records = 0;
         for (int p = 0; p < topic.PartitionCount; p++)
         {
+            if (only >= 0 && p != only) continue;
             var log = _broker.FindLog(GroupRecords.OffsetsTopic, p);
             if (log is null) continue;
             long offset = log.LogStartOffset;
-            long end = log.LogEndOffset;
+            long end = upTo >= 0 ? Math.Min(upTo, log.LogEndOffset) : log.LogEndOffset;
             for (int round = 0; offset < end; round++)
             {
                 Check.That(round <= end - log.LogStartOffset, "loading makes progress");
@@ -118,11 +128,13 @@ public sealed partial class GroupCoordinator
             // Members come back alive for one session: they resume with their heartbeats or expire.
             foreach (var m in group.Members) ScheduleSession(group, m);
         }
-        ResumeConsumerGroups();
+        ResumeConsumerGroups(only);
         foreach (var g in _groups.Values.ToList())
-            if (g.Members.Count == 0 && g.Offsets.Count == 0 && g.GenerationId == 0 && g.ProtocolType is null) _groups.Remove(g.Id);
+            if ((only < 0 || PartitionFor(g.Id) == only) && g.Members.Count == 0 && g.Offsets.Count == 0 && g.GenerationId == 0 && g.ProtocolType is null) _groups.Remove(g.Id);
         if (_groups.Count > 0) ScheduleExpiry();
-        _broker.Log.Info("Loaded {Groups} groups from {Records} records of {Topic}", _groups.Count, records, GroupRecords.OffsetsTopic);
+        if (only < 0) _broker.Log.Info("Loaded {Groups} groups from {Records} records of {Topic}", _groups.Count, records, GroupRecords.OffsetsTopic);
+        else _broker.Log.Info("Loaded {Groups} groups from {Records} records of {Topic}-{Partition} below offset {End}", loaded.Count, records,
+            GroupRecords.OffsetsTopic, only, upTo);
     }
 
     private void Replay(DecodedRecord r, SortedDictionary<string, (GroupRecords.GroupValueRecord? Meta, bool Deleted)> loaded)
@@ -192,18 +204,37 @@ public sealed partial class GroupCoordinator
         var batch = producerId >= 0
             ? RecordBatchBuilder.Build(simple, producerId: producerId, producerEpoch: producerEpoch, isTransactional: true)
             : RecordBatchBuilder.Build(simple);
-        var result = _broker.Replicas.AppendRecordsToLeader(partition, batch, wall, fromCoordinator: producerId >= 0);
-        if (result.Error != ErrorCode.None)
+        long lastOffset;
+        ReplicatedAppend? replicated = null;
+        if (partition.Replica is not null)
         {
-            done(result.Error);
-            return;
+            // A replicated partition: written through its Raft replica as a produce with acks=all, answered once the
+            // high watermark (a majority's disks) passed it, NOT_LEADER_OR_FOLLOWER if its epoch ends first.
+            var appended = _broker.ProduceReplicated(partition, batch, -1, wall, fromCoordinator: producerId >= 0);
+            if (appended.Error != ErrorCode.None)
+            {
+                done(appended.Error);
+                return;
+            }
+            replicated = appended;
+            lastOffset = appended.LastOffset;
+        }
+        else
+        {
+            var result = _broker.Replicas.AppendRecordsToLeader(partition, batch, wall, fromCoordinator: producerId >= 0);
+            if (result.Error != ErrorCode.None)
+            {
+                done(result.Error);
+                return;
+            }
+            lastOffset = result.LastOffset;
         }
         group.WritesInFlight++;
-        var op = new DelayedGroupWrite(_broker, partition, result.LastOffset + 1, error =>
+        var op = new DelayedGroupWrite(_broker, partition, lastOffset + 1, error =>
         {
             group.WritesInFlight--;
             done(error);
-        });
+        }, replicated);
         _broker.Replicas.StartSyncs(Now);
         if (!op.TryComplete()) _broker.Purgatory.Add(op, Now + Config.OffsetCommitTimeoutMs);
     }
@@ -293,10 +324,14 @@ public enum GroupFaults
     FetchOffsetOneBehind = 8,
     /// <summary>After the first generation, rebalances never complete.</summary>
     NeverCompleteRebalance = 16,
+    /// <summary>A new coordinator loads its partition up to the log end at once, without waiting for its epoch's first
+    /// entry to commit: records above the high watermark are served as committed.</summary>
+    LoadAboveHighWatermark = 32,
 }
 
 /// <summary>A group write waiting in the purgatory for its records to be synced (the high watermark to pass them).</summary>
-internal sealed class DelayedGroupWrite(BrokerNode broker, Partitions.Partition partition, long requiredOffset, Action<ErrorCode> done) : IDelayedOperation
+internal sealed class DelayedGroupWrite(BrokerNode broker, Partitions.Partition partition, long requiredOffset, Action<ErrorCode> done,
+    ReplicatedAppend? replicated = null) : IDelayedOperation
 {
     private bool _answered;
     public long TimerStamp { get; set; }
@@ -311,6 +346,12 @@ internal sealed class DelayedGroupWrite(BrokerNode broker, Partitions.Partition 
     {
         if (!ReferenceEquals(broker.Replicas.GetPartition(partition.TopicPartition), partition)) return Answer(ErrorCode.NotLeaderOrFollower);
         if (partition.Failure != ErrorCode.None) return Answer(ErrorCode.KafkaStorageError);
+        if (replicated is { } append)
+        {
+            // acks=all's rule, from the replica: the high watermark passed the batch, or its epoch ended.
+            var outcome = partition.Replica is { } r ? r.Completion(append, -1) : ErrorCode.NotLeaderOrFollower;
+            return outcome is { } e && Answer(e);
+        }
         if (partition.HighWatermark >= requiredOffset) return Answer(ErrorCode.None);
         return false;
     }

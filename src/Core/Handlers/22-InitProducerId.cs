@@ -10,7 +10,8 @@ namespace DetKafka.Core.Handlers;
 /// epoch 0, unique across the cluster's life (<see cref="BrokerNode.AllocateProducerId"/>); Kafka does the same
 /// for idempotent producers, even when a v3+ request names its current id. A transactional id goes to the
 /// transaction coordinator (epoch bump, fencing, TRANSACTIONS.md). A full disk or an I/O error while taking a new id block: KAFKA_STORAGE_ERROR, and the broker
-/// keeps serving.
+/// keeps serving. In a quorum a node without a block gets one from the controller (AllocateProducerIds, API 67) and
+/// answers COORDINATOR_LOAD_IN_PROGRESS meanwhile.
 /// </summary>
 public sealed class InitProducerIdHandler(BrokerNode broker) : ApiHandler(broker)
 {
@@ -27,17 +28,11 @@ public sealed class InitProducerIdHandler(BrokerNode broker) : ApiHandler(broker
             return;
         }
         var response = new InitProducerIdResponse();
+        response.ErrorCode = Broker.TryAllocateProducerId(out long id);
+        if (response.ErrorCode == ErrorCode.None)
         {
-            try
-            {
-                response.ProducerId = Broker.AllocateProducerId();
-                response.ProducerEpoch = 0;
-            }
-            catch (StorageException e)
-            {
-                Broker.Log.Error("InitProducerId: could not take a producer id block: {Error}", e.Message);
-                response.ErrorCode = ErrorCode.KafkaStorageError;
-            }
+            response.ProducerId = id;
+            response.ProducerEpoch = 0;
         }
         request.Respond(response);
     }

@@ -43,6 +43,7 @@ internal static class BrokerHandlers
         new DescribeClusterHandler(broker),
         new DescribeTransactionsHandler(broker),
         new ListTransactionsHandler(broker),
+        new AllocateProducerIdsHandler(broker),
         new ConsumerGroupHeartbeatHandler(broker),
         new ConsumerGroupDescribeHandler(broker),
     ];

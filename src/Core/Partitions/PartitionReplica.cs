@@ -199,7 +199,7 @@ public sealed class PartitionReplica : IRaftLogOwner, IRaftDriver<RaftRecords>
     /// for acks=all while the ISR is smaller than min.insync.replicas (nothing written); else the log's validation
     /// and the append as Raft leader in its epoch. <paramref name="wallNowMs"/> stamps LogAppendTime.
     /// </summary>
-    public ReplicatedAppend Produce(ReadOnlyMemory<byte> records, short acks, long nowMs, long wallNowMs)
+    public ReplicatedAppend Produce(ReadOnlyMemory<byte> records, short acks, long nowMs, long wallNowMs, bool fromCoordinator = false)
     {
         if (!Begin(nowMs)) return ReplicatedAppend.Failed(ErrorCode.NotLeaderOrFollower, "the replica is offline");
         if (!IsLeading) return ReplicatedAppend.Failed(ErrorCode.NotLeaderOrFollower, "not the leader");
@@ -209,7 +209,9 @@ public sealed class PartitionReplica : IRaftLogOwner, IRaftDriver<RaftRecords>
                 $"{_partition.InSyncReplicas.Count} in-sync replicas, below min.insync.replicas {_config.MinInSyncReplicas}");
         int epoch = _raft.Epoch;
         _log.NowMs = wallNowMs;
+        _log.FromCoordinator = fromCoordinator;
         long offset = _raft.Propose(new RaftRecords(records), nowMs);
+        _log.FromCoordinator = false;
         _log.NowMs = nowMs;
         var result = _log.LastAppend;
         AfterStep();

@@ -211,6 +211,10 @@ public sealed partial class UnifiedLog
         long token = _nextSyncToken();
         _syncToken = token;
         _syncCoversOffset = LogEndOffset;
+        // Which segment the sync covers: its coverage must wait for every segment before it still closing (a stale
+        // base let a follower's flushed offset pass a rolled segment whose syncs were outstanding: a core assertion
+        // that stopped a node in the chaos coordinator test).
+        _syncSegmentBase = ActiveSegment.BaseOffset;
         _lastSyncStartMs = nowMs;
         ActiveSegment.LogFile.RequestSync(token);
         return true;

@@ -88,6 +88,10 @@ public sealed class UnifiedRaftLog : IRaftLog<RaftRecords>
     /// <summary>The driver's wall clock in ms (batch timestamps, segment rolls); set before each step.</summary>
     public long NowMs { get; set; }
 
+    /// <summary>Set by the owner around a coordinator's write (a transactional offset commit, a marker): the log's
+    /// <c>fromCoordinator</c> rules apply to the next <see cref="AppendAsLeader"/>.</summary>
+    public bool FromCoordinator { get; set; }
+
     public int MaxReadBytes { get; set; } = DefaultMaxReadBytes;
 
     /// <summary>The voter ids written into the leader-change message (LeaderChangeMessage.Voters).</summary>
@@ -154,7 +158,7 @@ public sealed class UnifiedRaftLog : IRaftLog<RaftRecords>
     public long AppendAsLeader(RaftRecords records, int epoch)
     {
         Check.That(epoch >= _log.LatestEpoch, "a leader appends in an epoch at least the log's latest");
-        LastAppend = _log.Append(records.Bytes, NowMs, epoch);
+        LastAppend = _log.Append(records.Bytes, NowMs, epoch, FromCoordinator);
         return LastAppend.Error == ErrorCode.None ? LastAppend.BaseOffset : -1;
     }
 

@@ -73,6 +73,7 @@ public sealed record ServerSettings
 
     /// <summary>Group coordinator settings (Kafka's names; BrokerConfig has their meaning and defaults).</summary>
     public int OffsetsTopicNumPartitions { get; init; } = 50;
+    public int OffsetsTopicReplicationFactor { get; init; } = 3;
     public long OffsetsRetentionMinutes { get; init; } = 10_080;
     public long OffsetsRetentionCheckIntervalMs { get; init; } = 600_000;
     public int GroupInitialRebalanceDelayMs { get; init; } = 3_000;
@@ -83,6 +84,7 @@ public sealed record ServerSettings
     public Core.Groups.ConsumerGroupConfig ConsumerGroup { get; init; } = new();
     /// <summary>Transaction coordinator settings (Kafka's names; BrokerConfig has their meaning and defaults).</summary>
     public int TransactionStateLogNumPartitions { get; init; } = 50;
+    public int TransactionStateLogReplicationFactor { get; init; } = 3;
     public int TransactionMaxTimeoutMs { get; init; } = 900_000;
     public long TransactionalIdExpirationMs { get; init; } = 604_800_000;
     public int TransactionAbortTimedOutTransactionCleanupIntervalMs { get; init; } = 10_000;
@@ -112,8 +114,10 @@ public sealed record ServerSettings
         SocketRequestMaxBytes = SocketRequestMaxBytes,
         MaxConnections = MaxConnections,
         OffsetsTopicNumPartitions = OffsetsTopicNumPartitions,
+        OffsetsTopicReplicationFactor = OffsetsTopicReplicationFactor,
         OffsetsRetentionMinutes = OffsetsRetentionMinutes,
         TransactionStateLogNumPartitions = TransactionStateLogNumPartitions,
+        TransactionStateLogReplicationFactor = TransactionStateLogReplicationFactor,
         TransactionMaxTimeoutMs = TransactionMaxTimeoutMs,
         TransactionalIdExpirationMs = TransactionalIdExpirationMs,
         TransactionAbortTimedOutTransactionCleanupIntervalMs = TransactionAbortTimedOutTransactionCleanupIntervalMs,
@@ -162,25 +166,24 @@ public static class ServerOptions
         "log.segment.delete.delay.ms", "compression.type", "min.insync.replicas", "controller.listener.names",
         // DetKafka's own: the Prometheus endpoint (host:port, or "off"); the host's I/O model (loop or threads).
         "metrics.listener", "io.model",
-        "offsets.topic.num.partitions", "offsets.retention.minutes", "offsets.retention.check.interval.ms",
+        "offsets.topic.num.partitions", "offsets.topic.replication.factor", "offsets.retention.minutes", "offsets.retention.check.interval.ms",
         "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
         "group.consumer.session.timeout.ms", "group.consumer.heartbeat.interval.ms", "group.consumer.max.size", "group.consumer.assignors",
         "log.retention.check.interval.ms", "log.cleaner.enable", "log.cleaner.backoff.ms",
         "log.cleaner.min.cleanable.ratio", "log.cleaner.delete.retention.ms", "log.cleaner.min.compaction.lag.ms",
         "log.cleaner.max.compaction.lag.ms",
-        "transaction.state.log.num.partitions", "transaction.max.timeout.ms", "transactional.id.expiration.ms",
+        "transaction.state.log.num.partitions", "transaction.state.log.replication.factor", "transaction.max.timeout.ms", "transactional.id.expiration.ms",
         "transaction.abort.timed.out.transaction.cleanup.interval.ms", "transaction.remove.expired.transaction.cleanup.interval.ms",
     };
 
     /// <summary>Kafka broker configs that mean nothing to a single in-process node (threads, socket buffers,
-    /// KRaft quorum, replication factors of internal topics). Accepted so a stock server.properties works,
+    /// KRaft settings the voter list replaces, the ISR minimum of __transaction_state). Accepted so a stock server.properties works,
     /// and reported at start-up as ignored.</summary>
     public static readonly IReadOnlySet<string> IgnoredKeys = new SortedSet<string>(StringComparer.Ordinal)
     {
         "process.roles", "controller.quorum.bootstrap.servers",
         "inter.broker.listener.name", "listener.security.protocol.map", "num.network.threads", "num.io.threads",
         "socket.send.buffer.bytes", "socket.receive.buffer.bytes", "num.recovery.threads.per.data.dir",
-        "offsets.topic.replication.factor", "transaction.state.log.replication.factor",
         "transaction.state.log.min.isr", "share.coordinator.state.topic.replication.factor",
         "share.coordinator.state.topic.min.isr",
         "default.replication.factor", "delete.topic.enable", "zookeeper.connect", "zookeeper.connection.timeout.ms",
@@ -330,9 +333,11 @@ public static class ServerOptions
             SocketRequestMaxBytes = r.Int("socket.request.max.bytes", 1, int.MaxValue) ?? defaults.SocketRequestMaxBytes,
             MaxConnections = r.Int("max.connections", 1, int.MaxValue) ?? defaults.MaxConnections,
             OffsetsTopicNumPartitions = r.Int("offsets.topic.num.partitions", 1, 10_000) ?? defaults.OffsetsTopicNumPartitions,
+            OffsetsTopicReplicationFactor = r.Int("offsets.topic.replication.factor", 1, 32_767) ?? defaults.OffsetsTopicReplicationFactor,
             OffsetsRetentionMinutes = r.Long("offsets.retention.minutes", 1, int.MaxValue) ?? defaults.OffsetsRetentionMinutes,
             OffsetsRetentionCheckIntervalMs = r.Long("offsets.retention.check.interval.ms", 1, long.MaxValue) ?? defaults.OffsetsRetentionCheckIntervalMs,
             TransactionStateLogNumPartitions = r.Int("transaction.state.log.num.partitions", 1, 10_000) ?? defaults.TransactionStateLogNumPartitions,
+            TransactionStateLogReplicationFactor = r.Int("transaction.state.log.replication.factor", 1, 32_767) ?? defaults.TransactionStateLogReplicationFactor,
             TransactionMaxTimeoutMs = r.Int("transaction.max.timeout.ms", 1, int.MaxValue) ?? defaults.TransactionMaxTimeoutMs,
             TransactionalIdExpirationMs = r.Long("transactional.id.expiration.ms", 1, long.MaxValue) ?? defaults.TransactionalIdExpirationMs,
             TransactionAbortTimedOutTransactionCleanupIntervalMs = r.Int("transaction.abort.timed.out.transaction.cleanup.interval.ms", 1, int.MaxValue)
@@ -400,9 +405,11 @@ public static class ServerOptions
         Add(Topic("compression.type", _ => "producer"), "compression.type");
         Add(Topic("cleanup.policy", c => c.CleanupPolicy), "log.cleanup.policy");
         Add(Inv(s.OffsetsTopicNumPartitions), "offsets.topic.num.partitions");
+        Add(Inv(s.OffsetsTopicReplicationFactor), "offsets.topic.replication.factor");
         Add(Inv(s.OffsetsRetentionMinutes), "offsets.retention.minutes");
         Add(Inv(s.OffsetsRetentionCheckIntervalMs), "offsets.retention.check.interval.ms");
         Add(Inv(s.TransactionStateLogNumPartitions), "transaction.state.log.num.partitions");
+        Add(Inv(s.TransactionStateLogReplicationFactor), "transaction.state.log.replication.factor");
         Add(Inv(s.TransactionMaxTimeoutMs), "transaction.max.timeout.ms");
         Add(Inv(s.TransactionalIdExpirationMs), "transactional.id.expiration.ms");
         Add(Inv(s.TransactionAbortTimedOutTransactionCleanupIntervalMs), "transaction.abort.timed.out.transaction.cleanup.interval.ms");

@@ -1,7 +1,7 @@
 """confluent-kafka Producer (librdkafka, acks=all) with a delivery callback per record.
 
 usage: ck_produce.py BOOTSTRAP TOPIC COUNT PREFIX [--partition P] [--timestamps BASE_MS STEP_MS]
-                     [--compression none|gzip|snappy|lz4|zstd]
+                     [--compression none|gzip|snappy|lz4|zstd] [--idempotent]
 Record i has key "k<i % 7>", value "<PREFIX>-<i>" and, with --timestamps, timestamp BASE_MS + i * STEP_MS.
 Prints one {"type": "ack", "partition", "offset", "key", "value", "timestamp"} line per delivery report, in the
 order librdkafka reports them. Exits 1 if any delivery failed or anything is still undelivered after the flush.
@@ -26,11 +26,13 @@ def main():
     ap.add_argument("--partition", type=int)
     ap.add_argument("--timestamps", type=int, nargs=2, metavar=("BASE_MS", "STEP_MS"))
     ap.add_argument("--compression", default="none")
+    ap.add_argument("--idempotent", action="store_true")
     args = ap.parse_args()
 
     # linger.ms lets records gather into batches worth compressing.
     producer = Producer({"bootstrap.servers": args.bootstrap, "acks": "all", "client.id": "chaos-ck-producer",
-                         "message.timeout.ms": 30000, "compression.codec": args.compression, "linger.ms": 20})
+                         "message.timeout.ms": 30000, "compression.codec": args.compression, "linger.ms": 20,
+                         "enable.idempotence": args.idempotent})
     errors = []
 
     def on_delivery(err, msg):

@@ -4,6 +4,7 @@ client reports them (list_consumer_group_offsets).
 
 usage: kp_group.py BOOTSTRAP TOPIC GROUP MAX        -> {"type": "record", "partition", "offset", "value"} lines
        kp_group.py BOOTSTRAP offsets GROUP          -> {"type": "committed", "topic", "partition", "offset"} lines
+       kp_group.py BOOTSTRAP coordinator GROUP      -> {"type": "coordinator", "node"} (FindCoordinator, retried 60 s)
 Exits 3 if MAX records were not read within 60 s.
 """
 import json
@@ -14,6 +15,10 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 DEADLINE_S = 60
+# kafka-python 2.0.2 hands control records to the application (it never checks is_control_batch). A replicated
+# DetKafka partition holds a LEADER_CHANGE control batch per leader epoch (REPLICATION.md); its record's key is the
+# control record key, version 0, type 2. Such records are reported as "control", committed past, and not counted.
+LEADER_CHANGE_KEY = b"\x00\x00\x00\x02"
 
 
 def emit(obj):
@@ -21,12 +26,43 @@ def emit(obj):
 
 
 def offsets(bootstrap, group):
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="chaos-kp-admin")
-    try:
-        for tp, om in sorted(admin.list_consumer_group_offsets(group).items()):
-            emit({"type": "committed", "topic": tp.topic, "partition": tp.partition, "offset": om.offset})
-    finally:
-        admin.close()
+    start = time.monotonic()
+    while True:
+        admin = None
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="chaos-kp-admin")
+            found = sorted(admin.list_consumer_group_offsets(group).items())
+            break
+        except Exception as e:  # a node gone or a coordinator still loading: retried until the deadline
+            if time.monotonic() - start > DEADLINE_S:
+                raise
+            sys.stderr.write("list offsets: %r\n" % (e,))
+            time.sleep(0.5)
+        finally:
+            if admin is not None:
+                admin.close()
+    for tp, om in found:
+        emit({"type": "committed", "topic": tp.topic, "partition": tp.partition, "offset": om.offset})
+
+
+def coordinator(bootstrap, group):
+    start = time.monotonic()
+    while True:
+        admin = None
+        try:
+            # After a kill the client may first reach a node that is gone or not ready: retried as a client does.
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="chaos-kp-admin")
+            # kafka-python 2.0.2's FindCoordinator helper; it raises on COORDINATOR_NOT_AVAILABLE.
+            emit({"type": "coordinator", "node": admin._find_coordinator_ids([group])[group]})
+            return
+        except Exception as e:
+            if time.monotonic() - start > DEADLINE_S:
+                raise
+            sys.stderr.write("find coordinator: %r\n" % (e,))
+            time.sleep(0.5)
+        finally:
+            if admin is not None:
+                admin.close()
 
 
 def consume(bootstrap, topic, group, limit):
@@ -41,9 +77,13 @@ def consume(bootstrap, topic, group, limit):
                 sys.exit(3)
             for tp, msgs in consumer.poll(timeout_ms=500, max_records=1).items():
                 for m in msgs:
-                    emit({"type": "record", "partition": m.partition, "offset": m.offset, "value": m.value.decode()})
+                    control = m.key == LEADER_CHANGE_KEY
+                    if control:
+                        emit({"type": "control", "partition": m.partition, "offset": m.offset})
+                    else:
+                        emit({"type": "record", "partition": m.partition, "offset": m.offset, "value": m.value.decode()})
                     consumer.commit({TopicPartition(m.topic, m.partition): OffsetAndMetadata(m.offset + 1, "")})
-                    seen += 1
+                    seen += 0 if control else 1
     finally:
         consumer.close(autocommit=False)
 
@@ -51,5 +91,7 @@ def consume(bootstrap, topic, group, limit):
 if __name__ == "__main__":
     if sys.argv[2] == "offsets":
         offsets(sys.argv[1], sys.argv[3])
+    elif sys.argv[2] == "coordinator":
+        coordinator(sys.argv[1], sys.argv[3])
     else:
         consume(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))

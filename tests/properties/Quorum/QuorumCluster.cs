@@ -183,7 +183,11 @@ public sealed class QuorumCluster
         foreach (var n in Nodes)
             if (n is not null && n.NextDeadlineMs <= Clock.MonotonicMs) n.Poll();
         CheckQuorumStateDurable();
+        AfterStep?.Invoke();
     }
+
+    /// <summary>A test's own invariant, checked after every round.</summary>
+    public Action? AfterStep { get; set; }
 
     /// <summary>The first quorum-state-durable violation seen: a replica acting on a state (an epoch, a vote) that is
     /// not what its store was last asked to write, with no write in flight.</summary>

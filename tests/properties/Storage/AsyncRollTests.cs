@@ -68,6 +68,25 @@ public sealed class AsyncRollTests
         kit.AssertConsistent(log);
     }
 
+    /// <summary>A replica's sync (<see cref="UnifiedLog.StartSyncForReplication"/>) of the segment after a roll,
+    /// completing before the rolled segment's syncs: the flushed offset still waits for them (the replication path
+    /// once kept a stale segment base, and the node stopped on "the flushed offset waits for the rolled segment's
+    /// sync"; found by the chaos coordinator test).</summary>
+    [Fact]
+    public void A_replication_sync_after_a_roll_waits_for_the_rolled_segments_syncs()
+    {
+        var (kit, log, closedEnd) = RolledOnce();
+        var more = log.Append(StorageKit.Batch(500, "after-roll"), 0);
+        Assert.True(log.StartSyncForReplication(0));
+        var done = kit.Disk.CompletePendingSyncs();
+        Assert.True(log.OnSyncCompleted(done[^1].Token, DiskStatus.Ok));
+        Assert.True(log.FlushedOffset <= closedEnd, $"flushed {log.FlushedOffset} passed the closing end {closedEnd}");
+        Assert.False(log.IsCommitted(more.LastOffset));
+        foreach (var (token, status) in done.Take(done.Count - 1)) Assert.True(log.OnSyncCompleted(token, status));
+        Assert.Equal(log.LogEndOffset, log.FlushedOffset);
+        kit.AssertConsistent(log);
+    }
+
     [Fact]
     public void A_failed_sync_of_the_rolled_segment_takes_the_log_offline()
     {
