@@ -80,6 +80,8 @@ public static class Simulation
         if (options.PlantedBugs.HasFlag(Reach.PlantedBugs.CleanerDropsLatest)) Core.Storage.LogCleaner.BreakForTests = Core.Storage.CleanerBreak.DropLatest;
         bool trustIndexes = Core.Storage.LogSegment.TrustIndexesForTests;
         if (options.PlantedBugs.HasFlag(Reach.PlantedBugs.TrustedDamagedIndex)) Core.Storage.LogSegment.TrustIndexesForTests = true;
+        bool readToLogEnd = Core.Partitions.Partition.ReadToLogEndForTests;
+        if (options.ClusterBugs.HasFlag(ClusterBugs.ReadAboveHighWatermark)) Core.Partitions.Partition.ReadToLogEndForTests = true;
         try
         {
             return RunWorld(seed, options, trace, historyChecker, invariants);
@@ -88,6 +90,7 @@ public static class Simulation
         {
             Core.Storage.LogCleaner.BreakForTests = cleanerBreak;
             Core.Storage.LogSegment.TrustIndexesForTests = trustIndexes;
+            Core.Partitions.Partition.ReadToLogEndForTests = readToLogEnd;
         }
     }
 
@@ -95,7 +98,7 @@ public static class Simulation
         HistoryJudge? historyChecker, IReadOnlyList<IInvariantChecker>? invariants)
     {
         historyChecker ??= HistoryVerdict.Default;
-        invariants ??= InvariantCheckers.Default();
+        invariants ??= options.IsCluster ? ClusterChecks.Invariants() : InvariantCheckers.Default();
         var world = new SimWorld(seed, options, trace);
         var context = new InvariantContext(world);
         Violation? violation = null;
@@ -155,6 +158,11 @@ public static class Simulation
             violation = At("exception", e.GetType().Name + ": " + e.Message);
         }
 
+        if (verdict == Verdict.Pass && options.IsCluster && options.CheckNodeInvariants && ClusterChecks.Final(world) is { } clusterProblem)
+        {
+            verdict = Verdict.InvariantViolation;
+            violation = At(clusterProblem.Checker, clusterProblem.Message);
+        }
         if (verdict == Verdict.Pass && world.Groups?.FinalCheck(world) is { } groupProblem)
         {
             verdict = Verdict.InvariantViolation;

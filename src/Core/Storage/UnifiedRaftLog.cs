@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using DetKafka.Core.Abstractions;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Raft;
 using DetKafka.Core.Records;
@@ -158,6 +159,16 @@ public sealed class UnifiedRaftLog : IRaftLog<RaftRecords>
         return LastAppend.Error == ErrorCode.None ? LastAppend.BaseOffset : -1;
     }
 
+    /// <summary>A write the disk refused without taking the log offline (ENOSPC, a failed roll) leaves the Raft core
+    /// believing in an entry the log does not hold: stop the process instead, as the metadata quorum's log does
+    /// (DiskRaftLog.Append) and as Kafka does on a log directory failure. Found by the simulator's cluster swarm
+    /// (disk-full on a follower or a new leader).</summary>
+    private void ThrowOnRefusedWrite(string what)
+    {
+        if (LastAppend.Error == ErrorCode.KafkaStorageError && _log.Failure == ErrorCode.None)
+            throw new Broker.StorageException($"{what} to {_log.TopicPartition} failed: {LastAppend.ErrorMessage}", DiskStatus.NoSpace);
+    }
+
     /// <summary>A control batch (producer id -1, not transactional) holding one LeaderChangeMessage record at the log
     /// end in <paramref name="epoch"/>, written like a follower's batch (its offset and epoch are already in it).</summary>
     public long AppendLeaderChange(int epoch, int leaderId)
@@ -165,6 +176,7 @@ public sealed class UnifiedRaftLog : IRaftLog<RaftRecords>
         long offset = _log.LogEndOffset;
         var batch = BuildLeaderChangeBatch(offset, epoch, leaderId, Voters, NowMs);
         LastAppend = _log.AppendAsFollower(batch, NowMs);
+        ThrowOnRefusedWrite("a leader-change batch");
         // Only the disk can refuse a batch built here; the log is then offline and the owner stops the replica.
         Check.That(LastAppend.Error == ErrorCode.None || _log.Failure != ErrorCode.None, "a leader-change batch is always valid");
         return offset;
@@ -217,6 +229,7 @@ public sealed class UnifiedRaftLog : IRaftLog<RaftRecords>
         if (first >= 0 && first < _log.LogEndOffset && _log.LogStartOffset == _log.LogEndOffset)
             TruncateFully(first);
         LastAppend = Owner is { } owner ? owner.AppendAsFollower(records.Bytes, NowMs) : _log.AppendAsFollower(records.Bytes, NowMs);
+        ThrowOnRefusedWrite("a follower append");
         // The owner validated the fetched batches before the core saw them; only the disk can refuse them now.
         Check.That(LastAppend.Error == ErrorCode.None || _log.Failure != ErrorCode.None,
             "a follower append of validated batches fails only with the disk");

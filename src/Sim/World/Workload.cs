@@ -37,6 +37,12 @@ public sealed partial class Workload
 
     internal IRandom Random { get; }
 
+    private readonly HashSet<int> _acksAll = new();
+
+    /// <summary>The producer worker processes that sent with acks=all (the cluster check acks-all-lost reads their
+    /// acknowledged values back).</summary>
+    public IReadOnlySet<int> AcksAllProcesses => _acksAll;
+
     private WorkloadOptions Options => _world.Options.Workload;
 
     private SimHistory HistoryLog => _world.History;
@@ -99,7 +105,8 @@ public sealed partial class Workload
         var clientOptions = new KafkaClientOptions
         {
             ClientId = host.Name,
-            BootstrapServers = [_world.AddressOf(_world.Nodes[0])],
+            // Every node (a cluster's first node may be down); a single node's list is the same as before.
+            BootstrapServers = _world.Nodes.Select(_world.AddressOf).ToList(),
             RequestTimeoutMs = requestTimeout,
             ConnectionSetupTimeoutMs = 5_000,
             ReconnectBackoffMs = 50,
@@ -136,6 +143,7 @@ public sealed partial class Workload
             {
                 var worker = new Worker(_nextProcess++);
                 state.Workers.Add(worker);
+                if (p.Acks == -1) _acksAll.Add(worker.Process);
                 ScheduleInvoke(host, worker, _world.NowUs + ThinkUs());
             }
             if (p.Transactional) StartTransactional(host, client, state); // Workload.Transactions.cs
@@ -157,6 +165,7 @@ public sealed partial class Workload
                 AutoOffsetReset = OffsetResetPolicy.Earliest,
             });
             consumer.PartitionError = (tp, error, message) => _world.Note(host.Name, "consumer-error", $"{tp} {error}: {message}");
+            if (_world.Cluster is { } cluster) consumer.Fetched = (tp, hw, records) => cluster.OnFetched(host.Name, tp, hw, records);
             host.Consumer = consumer;
             var process = new ConsumerProcess(_nextProcess++);
             state.Consumer = process;
