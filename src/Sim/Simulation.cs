@@ -82,6 +82,10 @@ public static class Simulation
         if (options.PlantedBugs.HasFlag(Reach.PlantedBugs.TrustedDamagedIndex)) Core.Storage.LogSegment.TrustIndexesForTests = true;
         bool readToLogEnd = Core.Partitions.Partition.ReadToLogEndForTests;
         if (options.ClusterBugs.HasFlag(ClusterBugs.ReadAboveHighWatermark)) Core.Partitions.Partition.ReadToLogEndForTests = true;
+        bool corruptFollower = Core.Storage.UnifiedRaftLog.CorruptFollowerAppendsForTests;
+        if (options.ClusterBugs.HasFlag(ClusterBugs.CorruptFollowerAppend)) Core.Storage.UnifiedRaftLog.CorruptFollowerAppendsForTests = true;
+        bool forgetQuorumWrites = Core.Raft.DiskQuorumStateStore.ForgetRefusedWritesForTests;
+        if (options.ClusterBugs.HasFlag(ClusterBugs.ForgetRefusedQuorumStateWrite)) Core.Raft.DiskQuorumStateStore.ForgetRefusedWritesForTests = true;
         try
         {
             return RunWorld(seed, options, trace, historyChecker, invariants);
@@ -91,6 +95,8 @@ public static class Simulation
             Core.Storage.LogCleaner.BreakForTests = cleanerBreak;
             Core.Storage.LogSegment.TrustIndexesForTests = trustIndexes;
             Core.Partitions.Partition.ReadToLogEndForTests = readToLogEnd;
+            Core.Storage.UnifiedRaftLog.CorruptFollowerAppendsForTests = corruptFollower;
+            Core.Raft.DiskQuorumStateStore.ForgetRefusedWritesForTests = forgetQuorumWrites;
         }
     }
 

@@ -21,13 +21,14 @@ public enum ClusterBugs
     /// (Partition.ReadToLogEndForTests, per thread): caught by read-above-high-watermark.</summary>
     ReadAboveHighWatermark = 2,
 
-    /// <summary>A follower fetches again before its append is synced, so the leader commits offsets no majority has on
-    /// disk (RaftPlantedBugs.CommitUnsyncedOffsets): caught by replicas-agree-below-high-watermark or acks-all-lost.</summary>
-    CommitUnsyncedOffsets = 4,
+    /// <summary>A follower corrupts one record value of a batch it appends and re-seals the CRC
+    /// (UnifiedRaftLog.CorruptFollowerAppendsForTests, per thread): caught by replicas-agree-below-high-watermark.</summary>
+    CorruptFollowerAppend = 4,
 
-    /// <summary>A granted vote is not persisted: a voter restarted in the same epoch votes again
-    /// (RaftPlantedBugs.VoteNotPersisted): caught by one-leader-per-epoch.</summary>
-    VoteNotPersisted = 8,
+    /// <summary>The quorum-state store forgets a write the disk refused (ENOSPC) and reports the next sync durable, the bug
+    /// this swarm found (DiskQuorumStateStore.ForgetRefusedWritesForTests, per thread): a restarted voter votes twice in
+    /// one epoch, caught by one-leader-per-epoch.</summary>
+    ForgetRefusedQuorumStateWrite = 8,
 
     /// <summary>The heal leaves the links between broker nodes cut (the world's heal, not the broker): caught by
     /// cluster-recovers.</summary>
@@ -39,9 +40,10 @@ public sealed partial record SimulationOptions
     /// <summary>Default broker nodes of a cluster run (<c>--cluster</c> without a number).</summary>
     public const int DefaultClusterNodes = 3;
 
-    /// <summary>A cluster run: the nodes form a controller quorum (every node a voter) and the workload's topic is
-    /// replicated (<see cref="ReplicationFactor"/>) through the peer transport, over the simulated network.</summary>
-    public bool IsCluster => Nodes > 1;
+    /// <summary>A cluster run (<see cref="DrawCluster"/>): the nodes form a controller quorum (every node a voter) and
+    /// the workload's topic is replicated (<see cref="ReplicationFactor"/>) through the peer transport, over the
+    /// simulated network. Without it, several nodes are independent single-node brokers (the peer-network tests).</summary>
+    public bool IsCluster { get; init; }
 
     /// <summary>The workload topic's replication factor (cluster runs).</summary>
     public int ReplicationFactor { get; init; } = 1;
@@ -76,6 +78,7 @@ public sealed partial record SimulationOptions
         return o with
         {
             Nodes = nodes,
+            IsCluster = true,
             ReplicationFactor = rf,
             MinInsyncReplicas = Math.Min(2, rf),
             Admin = null,

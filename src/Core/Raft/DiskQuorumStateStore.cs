@@ -62,6 +62,10 @@ public sealed class DiskQuorumStateStore : IQuorumStateStore
     /// flight complete. The simulator compares it with the replica's state (quorum-state-durable).</summary>
     public QuorumStateData? LastWritten { get; private set; }
 
+    /// <summary>Test-only planted bug (the simulator's cluster check one-leader-per-epoch must catch it): the bug this store
+    /// had, a write refused with ENOSPC forgotten and the next sync reported durable. Per thread, set for one run.</summary>
+    [ThreadStatic] public static bool ForgetRefusedWritesForTests;
+
     /// <summary>The newest state's slot when its write failed (ENOSPC): written again at the next sync completion.</summary>
     private (long Position, byte[] Slot)? _unwritten;
 
@@ -119,7 +123,7 @@ public sealed class DiskQuorumStateStore : IQuorumStateStore
         // The newest state is the one that must reach the disk: a failed write is written again at the next sync
         // completion, and until then no sync reports it durable (the simulator's cluster swarm found syncs reporting a
         // state durable whose write had failed with ENOSPC: a restarted voter then voted twice in one epoch).
-        _unwritten = status == DiskStatus.Ok ? null : (position, s);
+        _unwritten = status == DiskStatus.Ok || ForgetRefusedWritesForTests ? null : (position, s);
         if (status != DiskStatus.Ok) _log.Error("Quorum state write failed ({Status}); retried at the sync", status);
         long token = _nextToken();
         _inFlight.Add(token);

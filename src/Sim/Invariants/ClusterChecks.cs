@@ -87,26 +87,33 @@ public static class ClusterChecks
         public string? Check(InvariantContext context) => context.World.Cluster?.ReadAboveHighWatermark;
     }
 
+    /// <summary>Notes when the cluster first looks recovered after the heal (the trace's figure), and judges at the
+    /// bound: then a controller exists and every partition has a leader a majority follows in its epoch. Judged at
+    /// the bound rather than at the first good moment, so a leadership that flaps (or followers that have not yet
+    /// noticed a cut-off leader) does not count as recovered.</summary>
     private sealed class Recovers : IInvariantChecker
     {
-        private bool _recovered;
+        private bool _noted, _judged;
 
         public string Name => ClusterRecovers;
 
         public string? Check(InvariantContext context)
         {
             var world = context.World;
-            if (_recovered || !world.InLivenessPhase) return null;
+            if (_judged || !world.InLivenessPhase) return null;
+            bool due = world.NowUs > world.HealedAtUs + world.Options.ClusterRecoveryBoundMs * 1000;
+            if (_noted && !due) return null;
             var missing = Unled(world);
-            if (missing is null)
+            if (missing is null && !_noted)
             {
-                _recovered = true;
+                _noted = true;
                 world.Note("world", "cluster-recovered", string.Create(CultureInfo.InvariantCulture,
                     $"every partition led by a majority's leader {(world.NowUs - world.HealedAtUs) / 1000} ms after the heal"));
-                return null;
             }
-            if (world.NowUs <= world.HealedAtUs + world.Options.ClusterRecoveryBoundMs * 1000) return null;
-            return string.Create(CultureInfo.InvariantCulture, $"{world.Options.ClusterRecoveryBoundMs} ms after the heal: {missing}");
+            if (!due) return null;
+            _judged = true;
+            return missing is null ? null
+                : string.Create(CultureInfo.InvariantCulture, $"{world.Options.ClusterRecoveryBoundMs} ms after the heal: {missing}");
         }
     }
 

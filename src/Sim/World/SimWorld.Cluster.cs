@@ -20,10 +20,6 @@ public sealed partial class SimWorld
             ? Enumerable.Range(1, options.Nodes).Select(i => new QuorumVoter(i, "n" + i.ToString(CultureInfo.InvariantCulture), BrokerPort)).ToList()
             : [];
 
-    private static Core.Raft.RaftPlantedBugs ClusterRaftBugs(ClusterBugs bugs)
-        => (bugs.HasFlag(ClusterBugs.CommitUnsyncedOffsets) ? Core.Raft.RaftPlantedBugs.CommitUnsyncedOffsets : 0)
-           | (bugs.HasFlag(ClusterBugs.VoteNotPersisted) ? Core.Raft.RaftPlantedBugs.VoteNotPersisted : 0);
-
     /// <summary>What the cluster checks observe at the clients (null in a single-node run).</summary>
     public Invariants.ClusterObserver? Cluster { get; }
 

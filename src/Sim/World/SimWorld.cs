@@ -77,7 +77,6 @@ public sealed partial class SimWorld : ISimEventTarget
                 // A cluster run (SimWorld.Cluster.cs): every node a voter of the controller quorum, over SimNetwork.
                 ControllerQuorumVoters = ClusterVoters(options),
                 TestOnlyAnswerAcksAllAtLeaderSync = options.ClusterBugs.HasFlag(ClusterBugs.AcksAllAtLeaderSync),
-                TestOnlyRaftBugs = ClusterRaftBugs(options.ClusterBugs),
             };
             var node = new SimNode(this, _nodes.Count + 0, nodeId, NewClock(), config);
             InstallDiskFaults(node);
