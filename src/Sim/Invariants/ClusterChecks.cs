@@ -170,7 +170,9 @@ public static class ClusterChecks
                 if (micro is not SendOp { Offset: { } offset } send) continue;
                 if (!cache.TryGetValue(send.Partition, out var log))
                 {
-                    var leader = MajorityLeader(world, send.Partition)?.Broker?.Replicas.GetPartition(send.Partition);
+                    // The leader a majority follows; else (the run ended while followers still learn of a new leader)
+                    // the one the liveness goal read to.
+                    var leader = (MajorityLeader(world, send.Partition) ?? world.LeaderOf(send.Partition))?.Broker?.Replicas.GetPartition(send.Partition);
                     if (leader is null) return $"{send.Partition}: no leader to read acknowledged value {send.Value} back from";
                     log = (leader.HighWatermark, ValuesBelowHighWatermark(leader));
                     cache[send.Partition] = log;
