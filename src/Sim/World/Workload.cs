@@ -483,7 +483,23 @@ public sealed partial class Workload
                 if (partition is null || process.Taken.GetValueOrDefault(tp) < partition.HighWatermark) return false;
             }
         }
+        if (_world.Options.IsCluster && ClusterGap() is not null) return false;
         return Options.Group is null || GroupGaps(stopAtFirst: true).Count == 0;
+    }
+
+    /// <summary>A cluster's share of the liveness goal: every partition has a leader a majority of its replicas follow,
+    /// and that leader's high watermark has reached its log end (everything appended is committed, so every
+    /// acknowledged record is readable below it; a new leader's high watermark is established). Null when met.</summary>
+    private string? ClusterGap()
+    {
+        foreach (var tp in AllPartitions)
+        {
+            if (Invariants.ClusterChecks.MajorityLeader(_world, tp)?.Broker?.Replicas.GetPartition(tp) is not { } leader)
+                return $"{tp}: no leader followed by a majority of its replicas";
+            if (leader.HighWatermark < leader.Log.LogEndOffset)
+                return $"{tp}: the leader's high watermark {leader.HighWatermark} is below its log end {leader.Log.LogEndOffset}";
+        }
+        return null;
     }
 
     /// <summary>The group's share of the liveness goal: stable with exactly the running members, and its
@@ -551,6 +567,7 @@ public sealed partial class Workload
             }
         }
         if (Options.Group is not null) gaps.AddRange(GroupGaps(stopAtFirst: false));
+        if (_world.Options.IsCluster && ClusterGap() is { } clusterGap) gaps.Add(clusterGap);
         return gaps;
     }
 }
