@@ -296,9 +296,10 @@ public static class HistoryChecker
                         // An acknowledged write is in place before the next send starts, so that order is fixed.
                         // An unacknowledged one may still be retried by a producer without idempotence.
                         // Where acknowledged writes may be lost (acks=1 in a cluster: a failover to a replica without
-                        // it), a later send lands before a lost one; unless a poll saw the earlier value at its offset.
+                        // them), either send may be a lost write whose offset the log gave to another record: the
+                        // order is fixed only when polls saw both values at their offsets.
                         bool mayBeLost = !options.AcknowledgedWritesDurable
-                            && !(log.Offsets.TryGetValue(a, out var seen) && seen.ByPoll && seen.Value == previous.Value);
+                            && !(PolledAt(log, a, previous.Value) && PolledAt(log, b, track.FirstValue));
                         bool forbidden = (previous.Acknowledged && !mayBeLost) || options.Idempotence;
                         if (_findings.Note(AnomalyNames.NonmonotonicSend, forbidden))
                         {
@@ -617,6 +618,9 @@ public static class HistoryChecker
         }
 
         public CheckResult Result() => _findings.Build(options, ops.Count);
+
+        private static bool PolledAt(PartitionLog log, long offset, long value)
+            => log.Offsets.TryGetValue(offset, out var seen) && seen.ByPoll && seen.Value == value;
 
         /// <summary>Where acknowledged writes may be lost: every record a poll skipped is known only from a send's
         /// acknowledgement (no poll ever saw it), so it may be a lost write rather than a record the log held.</summary>
