@@ -12,7 +12,7 @@ namespace DetKafka.Bench.Profiling;
 /// factor over real time) and events per second. Scenarios: a busy single-node world with no faults (many
 /// producer workers with short think times: far more traffic per virtual second than any swarm seed), the same
 /// with the node-state invariants off (their cost), and the swarm as `detkafka sim sweep` runs it (each seed
-/// draws its own workload and faults), with its busiest run. Three-node figures come once replication exists.
+/// draws its own workload and faults), with its busiest run; then a busy replicated 3-node cluster and the cluster swarm (`--cluster 3`).
 /// </summary>
 public static class SimulatorSpeed
 {
@@ -30,9 +30,24 @@ public static class SimulatorSpeed
         Measure("busy: 1 node, 9 producer workers, no faults", runs, seed => Busy(seed));
         Measure("  the same, node invariants off", runs, seed => Busy(seed) with { CheckNodeInvariants = false });
         Measure("swarm: drawn workload and faults", runs * 5, SimulationOptions.Draw, showBusiest: true);
-        Console.WriteLine("speed = virtual time / wall time over all runs; median and slowest: per run. One thread, one node.");
+        for (ulong seed = 1; seed <= 5; seed++) Simulation.Run(seed, BusyCluster(seed));
+        Measure("busy cluster: 3 nodes, RF 3, 9 workers", runs, BusyCluster);
+        Measure("cluster swarm: --cluster 3", runs * 5, seed => SimulationOptions.DrawCluster(seed), showBusiest: true);
+        Console.WriteLine("speed = virtual time / wall time over all runs; median and slowest: per run. One thread.");
         Console.WriteLine("ev/cpu s = events per second of the process's CPU time (GC threads included); B/ev = bytes allocated per event.");
-        Console.WriteLine("Three-node figures come once replication exists.");
+    }
+
+    /// <summary><see cref="Busy"/> on a replicated cluster: three nodes with a controller quorum, the topic at replication
+    /// factor 3 and min.insync.replicas 2, every producer at acks=all, no faults.</summary>
+    public static SimulationOptions BusyCluster(ulong seed)
+    {
+        var cluster = SimulationOptions.DrawCluster(seed).WithoutFaults();
+        var busy = Busy(seed);
+        return cluster with
+        {
+            SafetyPhaseMs = busy.SafetyPhaseMs,
+            Workload = busy.Workload with { TopicConfigs = cluster.Workload.TopicConfigs, Group = null },
+        };
     }
 
     /// <summary>Three producer hosts of three workers each (acks=all, linger 1 ms, think time 2 ms), two consumers,

@@ -77,6 +77,10 @@ public sealed class Consumer : IClientComponent
     /// decode (CorruptMessage), an error from the broker. For traces and error counts.</summary>
     public Action<TopicPartition, ErrorCode, string>? PartitionError { get; set; }
 
+    /// <summary>Every successful partition of a fetch response: its high watermark and the batches returned, before
+    /// they are decoded (the simulator checks that no batch starts at or above the high watermark).</summary>
+    public Action<TopicPartition, long, ReadOnlyMemory<byte>>? Fetched { get; set; }
+
     public int BufferedRecords => _buffer.Count;
 
     /// <summary>When set, fetched batches go to this handler whole and undecoded instead of into the record buffer
@@ -323,6 +327,7 @@ public sealed class Consumer : IClientComponent
                 case ErrorCode.None:
                     s.HighWatermark = Math.Max(s.HighWatermark, p.HighWatermark);
                     s.LogStartOffset = p.LogStartOffset;
+                    Fetched?.Invoke(tp, p.HighWatermark, p.Records ?? ReadOnlyMemory<byte>.Empty);
                     Deliver(tp, s, p.Records ?? ReadOnlyMemory<byte>.Empty, now, p.AbortedTransactions);
                     break;
                 case ErrorCode.OffsetOutOfRange:

@@ -521,14 +521,17 @@ public sealed class Producer : IClientComponent
 
     /// <summary>
     /// (retriable, ambiguous) per error. Ambiguous errors may come after the batch was appended: RequestTimedOut
-    /// (appended, not synced in time), KafkaStorageError (the sync failed, or the write did), and anything
-    /// unrecognised. Errors raised before any write (leadership, unknown partition) are definite.
+    /// (appended, not synced in time), KafkaStorageError (the sync failed, or the write did), NotLeaderOrFollower (a
+    /// replicated partition's leader appended the batch, then leadership moved before it committed: the new leader
+    /// may hold and commit it, as in Kafka; found by the simulator's cluster swarm) and anything unrecognised. Errors
+    /// raised before any write (no leader, unknown partition, too few in-sync replicas) are definite.
     /// </summary>
     private static (bool Retriable, bool Ambiguous) Classify(ErrorCode error) => error switch
     {
-        ErrorCode.NotLeaderOrFollower or ErrorCode.LeaderNotAvailable or ErrorCode.UnknownTopicOrPartition
+        ErrorCode.LeaderNotAvailable or ErrorCode.UnknownTopicOrPartition
             or ErrorCode.NotEnoughReplicas => (true, false),
-        ErrorCode.RequestTimedOut or ErrorCode.KafkaStorageError or ErrorCode.NotEnoughReplicasAfterAppend
+        ErrorCode.NotLeaderOrFollower
+            or ErrorCode.RequestTimedOut or ErrorCode.KafkaStorageError or ErrorCode.NotEnoughReplicasAfterAppend
             or ErrorCode.NetworkException => (true, true),
         ErrorCode.CorruptMessage or ErrorCode.InvalidRecord or ErrorCode.MessageTooLarge or ErrorCode.RecordListTooLarge
             or ErrorCode.InvalidRequiredAcks or ErrorCode.UnsupportedVersion or ErrorCode.UnsupportedForMessageFormat

@@ -80,6 +80,12 @@ public static class Simulation
         if (options.PlantedBugs.HasFlag(Reach.PlantedBugs.CleanerDropsLatest)) Core.Storage.LogCleaner.BreakForTests = Core.Storage.CleanerBreak.DropLatest;
         bool trustIndexes = Core.Storage.LogSegment.TrustIndexesForTests;
         if (options.PlantedBugs.HasFlag(Reach.PlantedBugs.TrustedDamagedIndex)) Core.Storage.LogSegment.TrustIndexesForTests = true;
+        bool readToLogEnd = Core.Partitions.Partition.ReadToLogEndForTests;
+        if (options.ClusterBugs.HasFlag(ClusterBugs.ReadAboveHighWatermark)) Core.Partitions.Partition.ReadToLogEndForTests = true;
+        bool corruptFollower = Core.Storage.UnifiedRaftLog.CorruptFollowerAppendsForTests;
+        if (options.ClusterBugs.HasFlag(ClusterBugs.CorruptFollowerAppend)) Core.Storage.UnifiedRaftLog.CorruptFollowerAppendsForTests = true;
+        bool forgetQuorumWrites = Core.Raft.DiskQuorumStateStore.ForgetRefusedWritesForTests;
+        if (options.ClusterBugs.HasFlag(ClusterBugs.ForgetRefusedQuorumStateWrite)) Core.Raft.DiskQuorumStateStore.ForgetRefusedWritesForTests = true;
         try
         {
             return RunWorld(seed, options, trace, historyChecker, invariants);
@@ -88,6 +94,9 @@ public static class Simulation
         {
             Core.Storage.LogCleaner.BreakForTests = cleanerBreak;
             Core.Storage.LogSegment.TrustIndexesForTests = trustIndexes;
+            Core.Partitions.Partition.ReadToLogEndForTests = readToLogEnd;
+            Core.Storage.UnifiedRaftLog.CorruptFollowerAppendsForTests = corruptFollower;
+            Core.Raft.DiskQuorumStateStore.ForgetRefusedWritesForTests = forgetQuorumWrites;
         }
     }
 
@@ -95,7 +104,7 @@ public static class Simulation
         HistoryJudge? historyChecker, IReadOnlyList<IInvariantChecker>? invariants)
     {
         historyChecker ??= HistoryVerdict.Default;
-        invariants ??= InvariantCheckers.Default();
+        invariants ??= options.IsCluster ? ClusterChecks.Invariants() : InvariantCheckers.Default();
         var world = new SimWorld(seed, options, trace);
         var context = new InvariantContext(world);
         Violation? violation = null;
@@ -155,6 +164,11 @@ public static class Simulation
             violation = At("exception", e.GetType().Name + ": " + e.Message);
         }
 
+        if (verdict == Verdict.Pass && options.IsCluster && options.CheckNodeInvariants && ClusterChecks.Final(world) is { } clusterProblem)
+        {
+            verdict = Verdict.InvariantViolation;
+            violation = At(clusterProblem.Checker, clusterProblem.Message);
+        }
         if (verdict == Verdict.Pass && world.Groups?.FinalCheck(world) is { } groupProblem)
         {
             verdict = Verdict.InvariantViolation;

@@ -170,7 +170,7 @@ public sealed record WorkloadOptions
 /// Everything that shapes one run, drawn from a seed by <see cref="Draw"/> and adjustable with <c>with</c>
 /// (the CLI forces or disables faults that way). The run is a pure function of (seed, options).
 /// </summary>
-public sealed record SimulationOptions
+public sealed partial record SimulationOptions
 {
     private FaultSpec[] _faults = All(FaultSpec.Off);
 
@@ -476,6 +476,7 @@ public sealed record SimulationOptions
         void Line(string name, object value) => b.Append(name).Append(" = ").Append(Convert.ToString(value, CultureInfo.InvariantCulture)).Append('\n');
         Line("seed", DrawnFromSeed);
         Line("nodes", Nodes);
+        if (IsCluster) Line("cluster", DescribeCluster());
         Line("safety-phase-ms", SafetyPhaseMs);
         Line("liveness-bound-ms", LivenessBoundMs);
         Line("tcp-user-timeout-ms", TcpUserTimeoutMs);

@@ -95,10 +95,14 @@ public sealed partial class Partition
     public LogReadSlice Read(long fetchOffset, int maxBytes, bool minOneBatch, long? upTo = null)
     {
         Check.That(upTo is not { } u || u <= _highWatermark, "a read bound never passes the high watermark");
-        var slice = Log.ReadSlice(fetchOffset, maxBytes, upTo ?? _highWatermark, minOneBatch);
+        var slice = Log.ReadSlice(fetchOffset, maxBytes, upTo ?? (ReadToLogEndForTests ? long.MaxValue : _highWatermark), minOneBatch);
         Check.That(slice.HighWatermark == _highWatermark, "the log holds the partition's high watermark");
         return slice;
     }
+
+    /// <summary>Test-only planted bug (the simulator's cluster check read-above-high-watermark must catch it): reads
+    /// go to the log end, past the high watermark. Per thread, set for one simulated run.</summary>
+    [ThreadStatic] public static bool ReadToLogEndForTests;
 
     public TimestampOffset? OffsetForTimestamp(long timestamp) => Log.OffsetForTimestamp(timestamp, _highWatermark);
 

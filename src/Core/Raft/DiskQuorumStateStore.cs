@@ -62,6 +62,13 @@ public sealed class DiskQuorumStateStore : IQuorumStateStore
     /// flight complete. The simulator compares it with the replica's state (quorum-state-durable).</summary>
     public QuorumStateData? LastWritten { get; private set; }
 
+    /// <summary>Test-only planted bug (the simulator's cluster check one-leader-per-epoch must catch it): the bug this store
+    /// had, a write refused with ENOSPC forgotten and the next sync reported durable. Per thread, set for one run.</summary>
+    [ThreadStatic] public static bool ForgetRefusedWritesForTests;
+
+    /// <summary>The newest state's slot when its write failed (ENOSPC): written again at the next sync completion.</summary>
+    private (long Position, byte[] Slot)? _unwritten;
+
     /// <summary>
     /// Static voters (<c>controller.quorum.voters</c>) name nodes, not directories; the core's voter set names replica
     /// keys. A formatted node (no quorum state yet) takes this id, derived from its node id, so every node can name
@@ -111,7 +118,12 @@ public sealed class DiskQuorumStateStore : IQuorumStateStore
         BinaryPrimitives.WriteInt32BigEndian(s.AsSpan(32), state.LeaderId);
         state.DirectoryId.TryWriteBytes(s.AsSpan(36, 16), bigEndian: true, out _);
         BinaryPrimitives.WriteUInt32BigEndian(s.AsSpan(SlotBytes - 4), Crc32C.Compute(s.AsSpan(0, SlotBytes - 4)));
-        var status = _file.Write((_sequence % 2) * SlotBytes, s);
+        long position = (_sequence % 2) * SlotBytes;
+        var status = _file.Write(position, s);
+        // The newest state is the one that must reach the disk: a failed write is written again at the next sync
+        // completion, and until then no sync reports it durable (the simulator's cluster swarm found syncs reporting a
+        // state durable whose write had failed with ENOSPC: a restarted voter then voted twice in one epoch).
+        _unwritten = status == DiskStatus.Ok || ForgetRefusedWritesForTests ? null : (position, s);
         if (status != DiskStatus.Ok) _log.Error("Quorum state write failed ({Status}); retried at the sync", status);
         long token = _nextToken();
         _inFlight.Add(token);
@@ -125,7 +137,23 @@ public sealed class DiskQuorumStateStore : IQuorumStateStore
     {
         durable = false;
         if (!_inFlight.Remove(token)) return false;
-        if (status != DiskStatus.Ok) status = _file.SyncNow();
+        if (_unwritten is { } retry)
+        {
+            status = _file.Write(retry.Position, retry.Slot);
+            if (status == DiskStatus.NoSpace)
+            {
+                // Still full: not durable yet; look again at the next sync (a full disk is not a failed one).
+                _inFlight.Add(token);
+                _file.RequestSync(token);
+                return true;
+            }
+            if (status == DiskStatus.Ok)
+            {
+                _unwritten = null;
+                status = _file.SyncNow();
+            }
+        }
+        else if (status != DiskStatus.Ok) status = _file.SyncNow();
         if (status != DiskStatus.Ok)
         {
             _log.Error("Quorum state sync failed ({Status}): this replica sends nothing more until it restarts", status);

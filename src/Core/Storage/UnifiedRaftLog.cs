@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using DetKafka.Core.Abstractions;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Raft;
 using DetKafka.Core.Records;
@@ -162,6 +163,33 @@ public sealed class UnifiedRaftLog : IRaftLog<RaftRecords>
         return LastAppend.Error == ErrorCode.None ? LastAppend.BaseOffset : -1;
     }
 
+    /// <summary>Test-only planted bug (the simulator's cluster check replicas-agree-below-high-watermark must catch it): a
+    /// follower flips a byte of the last record value of the first uncompressed data batch it appends and re-seals the
+    /// batch's CRC, as a buffer-reuse bug would. Per thread, set for one simulated run.</summary>
+    [ThreadStatic] public static bool CorruptFollowerAppendsForTests;
+
+    private static ReadOnlyMemory<byte> CorruptOneValue(ReadOnlyMemory<byte> records)
+    {
+        var copy = records.ToArray();
+        if (copy.Length < 61 || !RecordBatchHeader.TryRead(copy, out var h) || h.IsControl || (h.Attributes & 0x7) != 0) return records;
+        int end = (int)Math.Min(h.TotalSize, copy.Length);
+        // The last record's value ends one byte before the record's headers count (0: the workload sends no headers).
+        if (end < 63 || copy[end - 1] != 0) return records;
+        copy[end - 2] ^= 0x01;
+        BinaryPrimitives.WriteUInt32BigEndian(copy.AsSpan(17), Crc32C.Compute(copy.AsSpan(21, end - 21)));
+        return copy;
+    }
+
+    /// <summary>A write the disk refused without taking the log offline (ENOSPC, a failed roll) leaves the Raft core
+    /// believing in an entry the log does not hold: stop the process instead, as the metadata quorum's log does
+    /// (DiskRaftLog.Append) and as Kafka does on a log directory failure. Found by the simulator's cluster swarm
+    /// (disk-full on a follower or a new leader).</summary>
+    private void ThrowOnRefusedWrite(string what)
+    {
+        if (LastAppend.Error == ErrorCode.KafkaStorageError && _log.Failure == ErrorCode.None)
+            throw new Broker.StorageException($"{what} to {_log.TopicPartition} failed: {LastAppend.ErrorMessage}", DiskStatus.NoSpace);
+    }
+
     /// <summary>A control batch (producer id -1, not transactional) holding one LeaderChangeMessage record at the log
     /// end in <paramref name="epoch"/>, written like a follower's batch (its offset and epoch are already in it).</summary>
     public long AppendLeaderChange(int epoch, int leaderId)
@@ -169,6 +197,7 @@ public sealed class UnifiedRaftLog : IRaftLog<RaftRecords>
         long offset = _log.LogEndOffset;
         var batch = BuildLeaderChangeBatch(offset, epoch, leaderId, Voters, NowMs);
         LastAppend = _log.AppendAsFollower(batch, NowMs);
+        ThrowOnRefusedWrite("a leader-change batch");
         // Only the disk can refuse a batch built here; the log is then offline and the owner stops the replica.
         Check.That(LastAppend.Error == ErrorCode.None || _log.Failure != ErrorCode.None, "a leader-change batch is always valid");
         return offset;
@@ -220,7 +249,9 @@ public sealed class UnifiedRaftLog : IRaftLog<RaftRecords>
         long first = records.BaseOffset;
         if (first >= 0 && first < _log.LogEndOffset && _log.LogStartOffset == _log.LogEndOffset)
             TruncateFully(first);
-        LastAppend = Owner is { } owner ? owner.AppendAsFollower(records.Bytes, NowMs) : _log.AppendAsFollower(records.Bytes, NowMs);
+        var bytes = CorruptFollowerAppendsForTests ? CorruptOneValue(records.Bytes) : records.Bytes;
+        LastAppend = Owner is { } owner ? owner.AppendAsFollower(bytes, NowMs) : _log.AppendAsFollower(bytes, NowMs);
+        ThrowOnRefusedWrite("a follower append");
         // The owner validated the fetched batches before the core saw them; only the disk can refuse them now.
         Check.That(LastAppend.Error == ErrorCode.None || _log.Failure != ErrorCode.None,
             "a follower append of validated batches fails only with the disk");

@@ -65,7 +65,7 @@ public static class SimCommand
 
         public readonly Option<string[]> Plant = new("--plant")
         {
-            Description = "Test only: plant a broker bug the checks must catch (repeatable): " + string.Join(", ", DetKafka.Sim.Reach.PlantedBugNames.All),
+            Description = "Test only: plant a broker bug the checks must catch (repeatable): " + string.Join(", ", DetKafka.Sim.Reach.PlantedBugNames.All.Concat(ClusterBugNames.All)),
             HelpName = "bug",
         };
 
@@ -73,9 +73,15 @@ public static class SimCommand
         public readonly Option<int?> Consumers = new("--consumers") { Description = "Keep only the first n consumer hosts of the draw (shrinking)", HelpName = "n" };
         public readonly Option<bool> NoGroup = new("--no-group") { Description = "Drop the consumer group workload (shrinking)" };
         public readonly Option<long?> SafetyMs = new("--safety-ms") { Description = "Length of the safety phase in virtual ms (shrinking)", HelpName = "ms" };
+        public readonly Option<int?> Cluster = new("--cluster")
+        {
+            Description = "Run a replicated cluster of n nodes (a controller quorum, the workload topic at replication factor 3 and min.insync.replicas 2; 3 is the usual size)",
+            HelpName = "n",
+        };
 
         public void AddTo(Command command)
         {
+            command.Options.Add(Cluster);
             command.Options.Add(Fault);
             command.Options.Add(NoFault);
             command.Options.Add(LyingDisk);
@@ -91,13 +97,22 @@ public static class SimCommand
         {
             var settings = SimSettings.Parse(parse.GetValue(Fault), parse.GetValue(NoFault), parse.GetValue(LyingDisk), parse.GetValue(NoInvariants));
             var planted = DetKafka.Sim.Reach.PlantedBugs.None;
+            var clusterPlanted = ClusterBugs.None;
             foreach (var raw in parse.GetValue(Plant) ?? [])
                 foreach (var name in raw.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-                    planted |= DetKafka.Sim.Reach.PlantedBugNames.TryParse(name, out var bug)
-                        ? bug : throw new ArgumentException($"--plant: unknown bug '{name}'; known: {string.Join(", ", DetKafka.Sim.Reach.PlantedBugNames.All)}");
+                {
+                    if (ClusterBugNames.TryParse(name, out var clusterBug)) clusterPlanted |= clusterBug;
+                    else planted |= DetKafka.Sim.Reach.PlantedBugNames.TryParse(name, out var bug)
+                        ? bug : throw new ArgumentException($"--plant: unknown bug '{name}'; known: {string.Join(", ", DetKafka.Sim.Reach.PlantedBugNames.All.Concat(ClusterBugNames.All))}");
+                }
+            int? cluster = parse.GetValue(Cluster);
+            if (cluster is { } n && (n < 2 || n > 9)) throw new ArgumentException("--cluster: 2 to 9 nodes");
+            if (clusterPlanted != ClusterBugs.None && cluster is null) throw new ArgumentException("--plant: cluster bugs need --cluster n");
             return settings with
             {
                 Planted = planted,
+                Cluster = cluster,
+                ClusterPlanted = clusterPlanted,
                 Producers = parse.GetValue(Producers),
                 Consumers = parse.GetValue(Consumers),
                 NoGroup = parse.GetValue(NoGroup),

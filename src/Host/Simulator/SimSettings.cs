@@ -25,12 +25,19 @@ public sealed record SimSettings
     public bool NoGroup { get; init; }
     public long? SafetyPhaseMs { get; init; }
 
+    /// <summary>A replicated cluster of this many nodes (--cluster n; SimulationOptions.DrawCluster); null: one node.</summary>
+    public int? Cluster { get; init; }
+
+    /// <summary>Test-only cluster bugs to plant (--plant with a cluster bug's name).</summary>
+    public ClusterBugs ClusterPlanted { get; init; }
+
     public static SimSettings Default { get; } = new();
 
     /// <summary>The seed's drawn options with these settings applied: faults off first, then faults forced on.</summary>
     public SimulationOptions OptionsFor(ulong seed)
     {
-        var options = SimulationOptions.Draw(seed);
+        var options = Cluster is { } nodes ? SimulationOptions.DrawCluster(seed, nodes) : SimulationOptions.Draw(seed);
+        if (ClusterPlanted != ClusterBugs.None) options = options with { ClusterBugs = ClusterPlanted };
         foreach (var kind in Disabled) options = options.Disable(kind);
         foreach (var kind in Forced) options = options.Force(kind, seed);
         if (LyingDisk) options = options with { LyingDisk = true };
@@ -52,6 +59,9 @@ public sealed record SimSettings
         get
         {
             var b = new StringBuilder();
+            if (Cluster is { } nodes) b.Append(" --cluster ").Append(nodes.ToString(CultureInfo.InvariantCulture));
+            foreach (var bug in Enum.GetValues<ClusterBugs>())
+                if (bug != ClusterBugs.None && ClusterPlanted.HasFlag(bug)) b.Append(" --plant ").Append(ClusterBugNames.Kebab(bug));
             foreach (var kind in Disabled) b.Append(" --no-fault ").Append(FaultNames.Name(kind));
             foreach (var kind in Forced) b.Append(" --fault ").Append(FaultNames.Name(kind));
             if (LyingDisk) b.Append(" --lying-disk");

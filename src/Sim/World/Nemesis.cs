@@ -25,8 +25,16 @@ public sealed partial class Nemesis(SimWorld world, IRandom random)
 
     private SimulationOptions Options => world.Options;
 
-    internal void Start()
+    /// <summary>When the safety phase ends (global virtual us): faults are drawn only before it.</summary>
+    private long _endUs;
+
+    internal void Start() => Start(Options.SafetyPhaseMs * 1000);
+
+    /// <summary>Starts the episodes now, for a safety phase ending at <paramref name="endUs"/> (a cluster run starts
+    /// them once its topic exists).</summary>
+    internal void Start(long endUs)
     {
+        _endUs = endUs;
         foreach (var kind in Episodic)
         {
             var spec = Options.Fault(kind);
@@ -38,7 +46,7 @@ public sealed partial class Nemesis(SimWorld world, IRandom random)
     {
         long gapUs = (long)(DetMath.Exponential(random, 1_000_000.0 / spec.RatePerSecond)) + 1;
         long at = world.NowUs + gapUs;
-        if (at >= Options.SafetyPhaseMs * 1000) return;
+        if (at >= _endUs) return;
         world.Schedule(at, "nemesis", FaultNames.Name(kind), () =>
         {
             if (world.InLivenessPhase) return null;

@@ -74,6 +74,9 @@ public sealed partial class SimWorld : ISimEventTarget
                 // The cleaner looks for dirty compacted logs often enough to run within a safety phase (the admin
                 // process's compacted topic, __consumer_offsets; src/Sim/Reach/AdminCompaction.cs).
                 LogCleaner = Core.Storage.LogCleanerConfig.Default with { BackoffMs = 500 },
+                // A cluster run (SimWorld.Cluster.cs): every node a voter of the controller quorum, over SimNetwork.
+                ControllerQuorumVoters = ClusterVoters(options),
+                TestOnlyAnswerAcksAllAtLeaderSync = options.ClusterBugs.HasFlag(ClusterBugs.AcksAllAtLeaderSync),
             };
             var node = new SimNode(this, _nodes.Count + 0, nodeId, NewClock(), config);
             InstallDiskFaults(node);
@@ -94,6 +97,7 @@ public sealed partial class SimWorld : ISimEventTarget
             Admin = new Reach.AdminWorkload(this, admin, new SeededRandom(SimulationOptions.SubSeed(seed, 72)));
         }
         if (w.Group is not null) Groups = new Invariants.GroupObserver(w.Group);
+        if (options.IsCluster) Cluster = new Invariants.ClusterObserver();
         Workload = new Workload(this, new SeededRandom(SimulationOptions.SubSeed(seed, 6)));
         Nemesis = new Nemesis(this, new SeededRandom(SimulationOptions.SubSeed(seed, 5)));
     }
@@ -239,6 +243,10 @@ public sealed partial class SimWorld : ISimEventTarget
         try
         {
             details = e.Run();
+        }
+        catch (Core.Broker.StorageException failure) when (Options.IsCluster && _touched.Count > 0)
+        {
+            details = FailStop(_touched[^1], failure);
         }
         finally
         {
@@ -600,6 +608,19 @@ public sealed partial class SimWorld : ISimEventTarget
         try
         {
             foreach (var node in _nodes) StartNode(node);
+            if (Options.IsCluster) BootCluster();
+            else BootSingleNode();
+        }
+        finally
+        {
+            _inEvent = false;
+        }
+        EmitBoot();
+    }
+
+    private void BootSingleNode()
+    {
+        {
             var leader = _nodes[0].Broker!;
             var configs = Options.Workload.TopicConfigs.Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value)).ToList();
             var (error, message) = leader.CreateTopic(Options.Workload.Topic, Options.Workload.Partitions, configs, validateOnly: false, out _);
@@ -616,10 +637,10 @@ public sealed partial class SimWorld : ISimEventTarget
             Nemesis.Start();
             Schedule(Options.SafetyPhaseMs * 1000, "nemesis", "heal", () => Heal());
         }
-        finally
-        {
-            _inEvent = false;
-        }
+    }
+
+    private void EmitBoot()
+    {
         Emit(new PendingRecord(0, 0, "world", "boot", string.Create(CultureInfo.InvariantCulture,
             $"seed {Seed}: {_nodes.Count} nodes, {_clients.Count} client hosts, faults [{string.Join(",", Options.EnabledFaults.Select(FaultNames.Name))}]"), 0));
         foreach (var note in _notes) Emit(note);
@@ -633,6 +654,7 @@ public sealed partial class SimWorld : ISimEventTarget
         if (InLivenessPhase) return "already healed";
         HealedAtUs = NowUs;
         Network.HealAllLinks();
+        if (Options.ClusterBugs.HasFlag(ClusterBugs.HealLeavesNodeLinksCut)) CutNodeLinksForever();
         int restarted = 0;
         restarted += RestartNodesAfterFsyncErrors();
         foreach (var node in _nodes)

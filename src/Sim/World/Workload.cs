@@ -37,6 +37,12 @@ public sealed partial class Workload
 
     internal IRandom Random { get; }
 
+    private readonly HashSet<int> _acksAll = new();
+
+    /// <summary>The producer worker processes that sent with acks=all (the cluster check acks-all-lost reads their
+    /// acknowledged values back).</summary>
+    public IReadOnlySet<int> AcksAllProcesses => _acksAll;
+
     private WorkloadOptions Options => _world.Options.Workload;
 
     private SimHistory HistoryLog => _world.History;
@@ -99,7 +105,8 @@ public sealed partial class Workload
         var clientOptions = new KafkaClientOptions
         {
             ClientId = host.Name,
-            BootstrapServers = [_world.AddressOf(_world.Nodes[0])],
+            // Every node (a cluster's first node may be down); a single node's list is the same as before.
+            BootstrapServers = _world.Nodes.Select(_world.AddressOf).ToList(),
             RequestTimeoutMs = requestTimeout,
             ConnectionSetupTimeoutMs = 5_000,
             ReconnectBackoffMs = 50,
@@ -136,6 +143,7 @@ public sealed partial class Workload
             {
                 var worker = new Worker(_nextProcess++);
                 state.Workers.Add(worker);
+                if (p.Acks == -1) _acksAll.Add(worker.Process);
                 ScheduleInvoke(host, worker, _world.NowUs + ThinkUs());
             }
             if (p.Transactional) StartTransactional(host, client, state); // Workload.Transactions.cs
@@ -157,6 +165,7 @@ public sealed partial class Workload
                 AutoOffsetReset = OffsetResetPolicy.Earliest,
             });
             consumer.PartitionError = (tp, error, message) => _world.Note(host.Name, "consumer-error", $"{tp} {error}: {message}");
+            if (_world.Cluster is { } cluster) consumer.Fetched = (tp, hw, records) => cluster.OnFetched(host.Name, tp, hw, records);
             host.Consumer = consumer;
             var process = new ConsumerProcess(_nextProcess++);
             state.Consumer = process;
@@ -474,7 +483,23 @@ public sealed partial class Workload
                 if (partition is null || process.Taken.GetValueOrDefault(tp) < partition.HighWatermark) return false;
             }
         }
+        if (_world.Options.IsCluster && ClusterGap() is not null) return false;
         return Options.Group is null || GroupGaps(stopAtFirst: true).Count == 0;
+    }
+
+    /// <summary>A cluster's share of the liveness goal: every partition has a leader a majority of its replicas follow,
+    /// and that leader's high watermark has reached its log end (everything appended is committed, so every
+    /// acknowledged record is readable below it; a new leader's high watermark is established). Null when met.</summary>
+    private string? ClusterGap()
+    {
+        foreach (var tp in AllPartitions)
+        {
+            if (Invariants.ClusterChecks.MajorityLeader(_world, tp)?.Broker?.Replicas.GetPartition(tp) is not { } leader)
+                return $"{tp}: no leader followed by a majority of its replicas";
+            if (leader.HighWatermark < leader.Log.LogEndOffset)
+                return $"{tp}: the leader's high watermark {leader.HighWatermark} is below its log end {leader.Log.LogEndOffset}";
+        }
+        return null;
     }
 
     /// <summary>The group's share of the liveness goal: stable with exactly the running members, and its
@@ -542,6 +567,7 @@ public sealed partial class Workload
             }
         }
         if (Options.Group is not null) gaps.AddRange(GroupGaps(stopAtFirst: false));
+        if (_world.Options.IsCluster && ClusterGap() is { } clusterGap) gaps.Add(clusterGap);
         return gaps;
     }
 }

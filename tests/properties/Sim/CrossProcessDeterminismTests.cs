@@ -90,6 +90,8 @@ public class CrossProcessDeterminismTests
                 (3, [], 0),
                 (12, [], 0),
                 (5, ["--lying-disk", "--fault", "crash", "--no-invariants"], 1),
+                // A replicated 3-node cluster: the quorum, the peer transport and the replicas' fetches in the trace.
+                (5, ["--cluster", "3"], 0),
             };
             foreach (var (seed, flags, exit) in cases)
             {
@@ -146,8 +148,12 @@ public class CrossProcessDeterminismTests
         Assert.Contains($"trace-hash: 0x{inProcess.TraceHash:x16}", first.Output);
     }
 
-    private static SimulationOptions OptionsFor(ulong seed, string[] flags)
-        => flags.Length == 0 ? SimulationOptions.Draw(seed) : LyingDisk.OptionsFor(seed);
+    private static SimulationOptions OptionsFor(ulong seed, string[] flags) => flags switch
+    {
+        [] => SimulationOptions.Draw(seed),
+        ["--cluster", var n] => SimulationOptions.DrawCluster(seed, int.Parse(n, System.Globalization.CultureInfo.InvariantCulture)),
+        _ => LyingDisk.OptionsFor(seed),
+    };
 
     private static readonly SimSettings LyingDisk = new() { Forced = [FaultKind.Crash], LyingDisk = true, NoInvariants = true };
 
