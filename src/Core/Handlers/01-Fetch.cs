@@ -55,7 +55,8 @@ public sealed class FetchHandler : ApiHandler
     /// <summary>Reads every requested partition now into <paramref name="response"/> (its entries reused).
     /// Returns the record bytes it carries; <paramref name="hasError"/> tells whether some partition failed
     /// (which answers at once, as Kafka does). The records stay in the log until the response is encoded, in
-    /// the same step.</summary>
+    /// the same step. A partition whose bytes are cold (<see cref="Partitions.ColdReads"/>) has no records until
+    /// the read-ahead asked of the disk completes and retries the fetch.</summary>
     internal static void Read(BrokerNode broker, FetchRequest fetch, FetchResponse response, out int bytes, out bool hasError)
     {
         response.ThrottleTimeMs = 0;
@@ -101,6 +102,14 @@ public sealed class FetchHandler : ApiHandler
                 // read_committed reads only below the last stable offset, and is told which transactions there aborted.
                 long lso = broker.Transactions.LastStableOffset(replica.Log);
                 bool bounded = fetch.IsolationLevel == 1 && (broker.Transactions.Faults & Transactions.TransactionFaults.ReadCommittedIgnoresLso) == 0;
+                if (!broker.ColdReads.Ready(replica, partition.FetchOffset, limit, bounded ? lso : replica.HighWatermark))
+                {
+                    // Cold: the read-ahead's completion retries this fetch; until then the partition has nothing.
+                    p.HighWatermark = replica.HighWatermark;
+                    p.LastStableOffset = lso;
+                    p.LogStartOffset = replica.LogStartOffset;
+                    continue;
+                }
                 var read = replica.Read(partition.FetchOffset, limit, minOneBatch: bytes == 0, upTo: bounded ? lso : null);
                 p.ErrorCode = read.Error;
                 p.HighWatermark = read.HighWatermark;
@@ -185,6 +194,8 @@ internal sealed class DelayedFetch(BrokerNode broker, ObjectPool<DelayedFetch> p
     public bool TryComplete()
     {
         FetchHandler.Read(broker, Request, _response, out int bytes, out bool hasError);
+        // A partition waiting on a cold read adds nothing yet: with min_bytes met by the others the fetch answers
+        // (the consumer asks again), otherwise it waits here for the read's completion or its max wait.
         if (!hasError && bytes < Math.Max(1, Request.MinBytes)) return false;
         Answer();
         return true;

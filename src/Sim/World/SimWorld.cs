@@ -74,6 +74,7 @@ public sealed partial class SimWorld : ISimEventTarget
                 // The cleaner looks for dirty compacted logs often enough to run within a safety phase (the admin
                 // process's compacted topic, __consumer_offsets; src/Sim/Reach/AdminCompaction.cs).
                 LogCleaner = Core.Storage.LogCleanerConfig.Default with { BackoffMs = 500 },
+                ColdReadAfterMs = options.ColdReadAfterMs,
             };
             var node = new SimNode(this, _nodes.Count + 0, nodeId, NewClock(), config);
             InstallDiskFaults(node);
@@ -185,13 +186,14 @@ public sealed partial class SimWorld : ISimEventTarget
     }
 
     // The world's own typed events (SimEvent.Code).
-    private const int NodePollEvent = 1, SyncDoneEvent = 2, ClientPollEvent = 3;
+    private const int NodePollEvent = 1, SyncDoneEvent = 2, ClientPollEvent = 3, ReadDoneEvent = 4;
 
     TraceDetails ISimEventTarget.Run(in SimEvent e) => e.Code switch
     {
         NodePollEvent => NodePoll((SimNode)e.Arg!, e.Small, e.Value),
         SyncDoneEvent => CompleteSync((SimNode)e.Arg!, e.Small),
         ClientPollEvent => ClientPoll((ClientHost)e.Arg!, e.Small, e.Value),
+        ReadDoneEvent => CompleteRead((SimNode)e.Arg!, e.Small),
         _ => throw new InvalidOperationException("unknown world event " + e.Code),
     };
 
@@ -283,6 +285,7 @@ public sealed partial class SimWorld : ISimEventTarget
     {
         if (node.Broker is not { } broker) return;
         while (node.ScheduledSyncs < node.Disk.PendingSyncCount) ScheduleSync(node);
+        while (node.ScheduledReads < node.Disk.PendingReadCount) ScheduleRead(node);
         long deadline = broker.NextDeadlineMs;
         if (deadline == long.MaxValue) return;
         long at = Math.Max(NowUs, node.Clock.GlobalUsAt(deadline));
@@ -342,6 +345,39 @@ public sealed partial class SimWorld : ISimEventTarget
             EndNodeInput(node);
         }
         return Details($"token {token} {status}");
+    }
+
+    /// <summary>A read-ahead (cold read) completes after its own latency, on its own lane: it never queues behind a
+    /// sync (nor a sync behind it), as the host's read threads do not share the sync lanes. In order per node.</summary>
+    private void ScheduleRead(SimNode node)
+    {
+        double latency = Options.ColdReadMedianUs * DetMath.Exp(0.5 * DetMath.Normal(_diskRandom));
+        long at = Math.Max(NowUs + (long)Math.Clamp(latency, 10, 60_000_000), node.LastReadUs + 1);
+        node.LastReadUs = at;
+        node.ScheduledReads++;
+        int incarnation = node.Incarnation;
+        Schedule(at, node.Name, "read-done", this, node, ReadDoneEvent, incarnation, 0);
+    }
+
+    private TraceDetails CompleteRead(SimNode node, int incarnation)
+    {
+        if (node.Incarnation != incarnation || !node.IsUp) return null;
+        if (node.Paused)
+        {
+            node.Defer(() => CompleteRead(node, incarnation));
+            return "deferred (paused)";
+        }
+        node.ScheduledReads--;
+        var done = node.Disk.CompletePendingReads(1);
+        Check.That(done.Count == 1, "one scheduled completion per requested read");
+        var (token, status) = done[0];
+        Count("disk.cold-reads");
+        if (BeginNodeInput(node) is { } broker)
+        {
+            broker.OnSyncCompleted(token, status);
+            EndNodeInput(node);
+        }
+        return Details($"read token {token} {status}");
     }
 
     private void InstallDiskFaults(SimNode node)
@@ -414,6 +450,7 @@ public sealed partial class SimWorld : ISimEventTarget
         node.Incarnation++;
         node.ScheduledPollUs = long.MaxValue;
         node.ScheduledSyncs = 0;
+        node.ScheduledReads = 0;
         var torn = Options.Fault(FaultKind.TornWrite);
         var flips = Options.Fault(FaultKind.BitFlip);
         bool partial = torn.Enabled && _diskRandom.NextBool(torn.Intensity);
