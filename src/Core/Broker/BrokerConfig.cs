@@ -79,7 +79,9 @@ public sealed class BrokerConfig
     public Raft.RaftPlantedBugs TestOnlyRaftBugs { get; init; }
 
     /// <summary>Test-only: the controller answers an admin request when its proposal is appended to its own log,
-    /// not when the quorum commits it (the simulator's planted bug for lost acknowledged topics). Never set in production.</summary>
+    /// not when the quorum commits it, or, without a quorum, before the metadata log's sync completes (the
+    /// simulator's planted bug for lost acknowledged topics, in the quorum sweep and in MetadataCrashPoints). Never set
+    /// in production.</summary>
     public bool TestOnlyAnswerAdminOnAppend { get; init; }
 
     /// <summary>log.cold.read.after.ms (DetKafka's own): a segment's bytes that this node has not written, read or read

@@ -23,8 +23,8 @@ public sealed class ColdReads
     /// are negative.</summary>
     public const long TokenBase = 1L << 62;
 
-    /// <summary>Read-aheads in flight per node, at most; past it a cold fetch waits without asking (it is retried at
-    /// its max wait, or when its partition advances).</summary>
+    /// <summary>Read-aheads in flight per node, at most; past it a cold read runs synchronously, as before (every
+    /// waiting fetch must have a completion coming that retries it).</summary>
     public const int InFlightMax = 64;
 
     /// <summary>The hot check covers the fetch's byte limit plus this: the offset index points up to
@@ -77,7 +77,13 @@ public sealed class ColdReads
             segment.ReadCache.Touch(position, to, now, coldAfter);
             return true;
         }
-        if (segment.ReadPending || _inFlight.Count >= InFlightMax) return false;
+        if (segment.ReadPending) return false;
+        if (_inFlight.Count >= InFlightMax)
+        {
+            // Too many reads in flight: this one runs synchronously, as before (rare; bounded either way).
+            segment.ReadCache.Touch(position, to, now, coldAfter);
+            return true;
+        }
         long readTo = Math.Min(segment.Size, position + limit + ReadAheadBytes);
         long token = _nextToken++;
         segment.ReadPending = true;
