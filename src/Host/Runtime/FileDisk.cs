@@ -11,7 +11,8 @@ namespace DetKafka.Host.Runtime;
 /// <c>OnSyncCompleted</c> on its own thread). New files and new directories also fsync the parent directory,
 /// because until then the directory entry itself can vanish in a crash. Deletes and renames do not: Core calls
 /// <see cref="SyncDirectory"/> where it needs them durable (after a group of them, in the order its crash
-/// safety needs), as the simulator's disk models.
+/// safety needs), as the simulator's disk models. <see cref="IDiskFile.RequestRead"/> (a cold read ahead, STORAGE.md
+/// "Cold reads") runs on one of <see cref="ReadThreads"/> read threads and reports through the same callback.
 /// </summary>
 public sealed class FileDisk : IDisk, IDisposable
 {
