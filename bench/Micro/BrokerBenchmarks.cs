@@ -23,7 +23,7 @@ public abstract class BrokerBenchmarkBase
 
     /// <summary>A node on a fresh simulated disk, or on the memory disk emptied (which keeps its buffers for
     /// reuse, so the disk allocates nothing), with topic <see cref="Payloads.Topic"/> and one connection.</summary>
-    protected void Boot(DiskKind kind)
+    protected void Boot(DiskKind kind, long coldReadAfterMs = 0)
     {
         IDisk disk = kind switch
         {
@@ -33,7 +33,7 @@ public abstract class BrokerBenchmarkBase
         };
         if (disk.DirectoryExists("data")) disk.DeleteDirectory("data");
         Network = new CountingNetwork();
-        Node = new BrokerNode(new BrokerConfig { NodeId = 1, DataDirectory = "data" }, new ManualClock(Payloads.BaseTimestampMs),
+        Node = new BrokerNode(new BrokerConfig { NodeId = 1, DataDirectory = "data", ColdReadAfterMs = coldReadAfterMs }, new ManualClock(Payloads.BaseTimestampMs),
             disk, Network, new SeededRandom(42), NullBrokerLog.Instance);
         Node.Start();
         var (error, message) = Node.CreateTopic(Payloads.Topic, 1, [], validateOnly: false, out _);

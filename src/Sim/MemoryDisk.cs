@@ -22,7 +22,13 @@ public sealed class MemoryDisk : IDisk
         public int Length;
     }
 
+    private readonly Queue<long> _reads = new();
+
     public bool TryTakeSync(out long token) => _syncs.TryDequeue(out token);
+
+    /// <summary>A read ahead requested with <see cref="IDiskFile.RequestRead"/>, for the driver to complete (the bytes
+    /// are in memory already: nothing to do but report it).</summary>
+    public bool TryTakeRead(out long token) => _reads.TryDequeue(out token);
 
     /// <summary>Adds a spare buffer, so files can grow to <paramref name="bytes"/> without allocating.</summary>
     public void Reserve(int bytes) => _spare.Add(new byte[bytes]);
@@ -154,6 +160,8 @@ public sealed class MemoryDisk : IDisk
         }
 
         public void RequestSync(long token) => disk._syncs.Enqueue(token);
+
+        public void RequestRead(long position, int length, long token) => disk._reads.Enqueue(token);
 
         public DiskStatus SyncNow() => DiskStatus.Ok;
 

@@ -52,6 +52,70 @@ public sealed class SimDisk : IDisk
 
     public int PendingSyncCount => _pendingSyncs.Count;
 
+    // ---- cold reads (STORAGE.md, "Cold reads") ----------------------------------------------------------------------
+
+    /// <summary>The page-cache model: with a clock, every file has a <see cref="Core.Storage.CacheWindow"/> that its
+    /// writes, reads and completed read-aheads touch, cold <see cref="ColdAfterUs"/> after the last touch. Null (the
+    /// default): no model, every read is hot.</summary>
+    public Func<long>? NowUs { get; set; }
+
+    public long ColdAfterUs { get; set; } = long.MaxValue;
+
+    /// <summary>What a synchronous <see cref="IDiskFile.Read"/> of a cold range costs the caller: the time its thread
+    /// is blocked, added to <see cref="TakeStallUs"/> for the driver to charge to the node. Null: not charged (still
+    /// counted in <see cref="ColdSyncReads"/>).</summary>
+    public Func<long>? ColdReadStallUs { get; set; }
+
+    /// <summary>Synchronous reads that found their range cold (the driver thread would have blocked on the disk).</summary>
+    public long ColdSyncReads { get; private set; }
+
+    private long _stallUs;
+    private readonly List<PendingRead> _pendingReads = new();
+
+    private readonly record struct PendingRead(long Token, FileState File, long Position, int Length);
+
+    /// <summary>Blocking time the synchronous cold reads since the last call cost; resets it.</summary>
+    public long TakeStallUs()
+    {
+        long stall = _stallUs;
+        _stallUs = 0;
+        return stall;
+    }
+
+    public int PendingReadCount => _pendingReads.Count;
+
+    /// <summary>Completes the oldest <paramref name="max"/> read-aheads (<see cref="IDiskFile.RequestRead"/>): their
+    /// ranges become warm. Always Ok: a read error would show at the synchronous read that follows.</summary>
+    public List<(long Token, DiskStatus Status)> CompletePendingReads(int max = int.MaxValue)
+    {
+        int count = Math.Min(max, _pendingReads.Count);
+        var done = new List<(long, DiskStatus)>(count);
+        for (int i = 0; i < count; i++)
+        {
+            var read = _pendingReads[i];
+            if (NowUs is { } now) read.File.Cache.Touch(read.Position, read.Position + read.Length, now(), ColdAfterUs);
+            done.Add((read.Token, DiskStatus.Ok));
+        }
+        _pendingReads.RemoveRange(0, count);
+        return done;
+    }
+
+    private void NoteSyncRead(FileState f, long position, int length)
+    {
+        if (NowUs is not { } clock || length <= 0) return;
+        long now = clock();
+        if (!f.Cache.Covers(position, position + length, now, ColdAfterUs))
+        {
+            ColdSyncReads++;
+            if (ColdReadStallUs is { } stall) _stallUs += stall();
+        }
+        // The kernel reads a cold range ahead (128 KiB by default on Linux): the reads that follow are hot.
+        f.Cache.Touch(position, Math.Max(position + length, Math.Min(f.Volatile.Length, position + SyncReadAheadBytes)), now, ColdAfterUs);
+    }
+
+    /// <summary>What a synchronous cold read brings into the cache past the bytes asked (Linux's default read-ahead).</summary>
+    public const int SyncReadAheadBytes = 128 * 1024;
+
     /// <summary>Counts bumped on every crash: handles from before a crash must not be used after it.</summary>
     public int Generation => _generation;
 
@@ -63,6 +127,7 @@ public sealed class SimDisk : IDisk
         public readonly List<PendingOp> Pending = new();
         public long NextSeq;
         public bool Deleted;
+        public Core.Storage.CacheWindow Cache;
     }
 
     /// <summary>A write (Data set) or a truncation (Data null) not yet durable.</summary>
@@ -254,6 +319,7 @@ public sealed class SimDisk : IDisk
         f.Volatile.Write(position, data);
         if (!f.Deleted) _usedBytes += growth;
         f.Pending.Add(new PendingOp(f.NextSeq++, position, data.ToArray()));
+        if (NowUs is { } clock) f.Cache.Touch(position, position + data.Length, clock(), ColdAfterUs);
         return DiskStatus.Ok;
     }
 
@@ -433,6 +499,9 @@ public sealed class SimDisk : IDisk
             f.Pending.Clear();
         }
         _pendingSyncs.Clear();
+        _pendingReads.Clear();
+        foreach (var f in _files.Values) f.Cache.Clear(); // the page cache is gone with the power
+        _stallUs = 0;
         _generation++;
     }
 
@@ -504,10 +573,17 @@ public sealed class SimDisk : IDisk
             if (position >= v.Length) return 0;
             int n = (int)Math.Min(destination.Length, v.Length - position);
             v.Span.Slice((int)position, n).CopyTo(destination);
+            disk.NoteSyncRead(state, position, n);
             return n;
         }
 
         public void Truncate(long length) => disk.Truncate(State, length);
+
+        public void RequestRead(long position, int length, long token)
+        {
+            if (position < 0 || length < 0) throw new ArgumentOutOfRangeException(nameof(position));
+            disk._pendingReads.Add(new PendingRead(token, State, position, length));
+        }
 
         public void RequestSync(long token)
         {

@@ -204,6 +204,13 @@ public sealed partial record SimulationOptions
     /// <summary>Median fsync latency (log-normal body).</summary>
     public long FsyncMedianUs { get; init; } = 1_000;
 
+    /// <summary>The nodes' log.cold.read.after.ms (STORAGE.md, "Cold reads"): segment bytes untouched this long are
+    /// read ahead asynchronously before a fetch reads them. 0: off (every read synchronous).</summary>
+    public long ColdReadAfterMs { get; init; }
+
+    /// <summary>Median latency of a read-ahead (log-normal body), scheduled like a sync's completion.</summary>
+    public long ColdReadMedianUs { get; init; } = 5_000;
+
     /// <summary>Force SimDisk.LyingFsync on every node after setup: syncs report success and persist nothing.
     /// Not part of the swarm: the test that proves the checks catch real loss turns it on.</summary>
     public bool LyingDisk { get; init; }
@@ -320,6 +327,10 @@ public sealed partial record SimulationOptions
         // so the history checker judges transactions (G1a, G0/G1c, lost writes) under whatever faults the seed drew.
         // No consumer group then: its members read at read_uncommitted. Its own stream, as above.
         if (new SeededRandom(SubSeed(seed, 13)).NextBool(0.25)) options = options with { Workload = Transactional(options.Workload) };
+        // Half the runs read cold segments asynchronously (issue 16), with a short cold threshold so consumers that
+        // fall behind, restart or rewind meet cold data often. Its own stream, as above.
+        var cold = new SeededRandom(SubSeed(seed, 14));
+        if (cold.NextBool(0.5)) options = options with { ColdReadAfterMs = cold.NextInt(100, 3_001), ColdReadMedianUs = cold.NextInt(500, 30_001) };
         return options;
     }
 
@@ -484,6 +495,8 @@ public sealed partial record SimulationOptions
         Line("latency-median-us", LatencyMedianUs);
         Line("latency-sigma", LatencySigma.ToString("0.###", CultureInfo.InvariantCulture));
         Line("fsync-median-us", FsyncMedianUs);
+        Line("cold-read-after-ms", ColdReadAfterMs);
+        Line("cold-read-median-us", ColdReadMedianUs);
         Line("lying-disk", LyingDisk);
         Line("planted-duplicate-bug", PlantedDuplicateBug);
         Line("node-invariants", CheckNodeInvariants);

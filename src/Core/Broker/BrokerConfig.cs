@@ -79,8 +79,20 @@ public sealed class BrokerConfig
     public Raft.RaftPlantedBugs TestOnlyRaftBugs { get; init; }
 
     /// <summary>Test-only: the controller answers an admin request when its proposal is appended to its own log,
-    /// not when the quorum commits it (the simulator's planted bug for lost acknowledged topics). Never set in production.</summary>
+    /// not when the quorum commits it, or, without a quorum, before the metadata log's sync completes (the
+    /// simulator's planted bug for lost acknowledged topics, in the quorum sweep and in MetadataCrashPoints). Never set
+    /// in production.</summary>
     public bool TestOnlyAnswerAdminOnAppend { get; init; }
+
+    /// <summary>log.cold.read.after.ms (DetKafka's own): a segment's bytes that this node has not written, read or read
+    /// ahead for this long count as cold, and a fetch that needs them asks the disk to read them ahead and waits for
+    /// the completion instead of blocking the driver thread on the read (STORAGE.md, "Cold reads"). 0: every read is
+    /// synchronous (in-process tests and tools whose drivers deliver no read completions).</summary>
+    public long ColdReadAfterMs { get; init; }
+
+    /// <summary>Test-only: cold segments are read synchronously on the driver thread, as before reads were
+    /// asynchronous (the planted bug of the simulator's cold-read-during-a-burst check). Never set in production.</summary>
+    public bool TestOnlySynchronousColdReads { get; init; }
 
     /// <summary>Test-only: a replicated partition answers acks=all when the leader's own sync covers the batch, not
     /// when the high watermark passes it (the planted bug for lost acknowledged records). Never set in production.</summary>

@@ -146,6 +146,7 @@ public sealed partial class BrokerNode
             return;
         }
         if (offset < 0) then(_metadataLog.CommittedOffset);
+        else if (Config.TestOnlyAnswerAdminOnAppend) then(offset); // planted bug: answered before the sync completes
         else _metadataLog.WhenResolved(offset, then);
     }
 

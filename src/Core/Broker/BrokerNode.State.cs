@@ -56,6 +56,9 @@ public sealed partial class BrokerNode
     public IReadOnlyCollection<TopicInfo> Topics => _topics.Values;
     internal Purgatory Purgatory { get; private set; } = null!;
 
+    /// <summary>Which segment reads are cold and the read-aheads in flight (STORAGE.md, "Cold reads").</summary>
+    public Partitions.ColdReads ColdReads { get; private set; } = null!;
+
     /// <summary>The partitions this node hosts: what handlers, the coordinator and the purgatory go through.</summary>
     public Partitions.ReplicaManager Replicas { get; private set; } = null!;
 
@@ -81,6 +84,7 @@ public sealed partial class BrokerNode
         InitializeMetadata();
         Purgatory = new Purgatory(this);
         Replicas = new Partitions.ReplicaManager(this);
+        ColdReads = new Partitions.ColdReads(this);
         Groups = new Groups.GroupCoordinator(this);
         Transactions = new Transactions.TransactionCoordinator(this);
         _cleaner = new LogCleaner(Config.LogCleaner, Log);
@@ -148,14 +152,19 @@ public sealed partial class BrokerNode
             Config.NodeId, ClusterId, _topics.Count, _logs.Count);
     }
 
-    /// <summary>A sync requested through <see cref="IDiskFile.RequestSync"/> finished.</summary>
+    /// <summary>A disk request finished: a sync requested through <see cref="IDiskFile.RequestSync"/>, or a read
+    /// ahead requested through <see cref="IDiskFile.RequestRead"/> (tokens from <see cref="Partitions.ColdReads.TokenBase"/>).</summary>
     public void OnSyncCompleted(long token, DiskStatus status)
     {
         if (!_started) return;
-        if (Config.TestOnlyIgnoreSyncErrors) status = DiskStatus.Ok;
-        if (TryRaftSyncCompleted(token, status)) { }
-        else if (Metadata.MetadataLog.IsMetadataToken(token)) OnMetadataSyncCompleted(token, status);
-        else Replicas.OnSyncCompleted(token, status, Clock.MonotonicMs);
+        if (Partitions.ColdReads.IsReadToken(token)) ColdReads.OnCompleted(token, status);
+        else
+        {
+            if (Config.TestOnlyIgnoreSyncErrors) status = DiskStatus.Ok;
+            if (TryRaftSyncCompleted(token, status)) { }
+            else if (Metadata.MetadataLog.IsMetadataToken(token)) OnMetadataSyncCompleted(token, status);
+            else Replicas.OnSyncCompleted(token, status, Clock.MonotonicMs);
+        }
         EndStep();
     }
 

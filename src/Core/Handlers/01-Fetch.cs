@@ -42,22 +42,26 @@ public sealed class FetchHandler : ApiHandler
         }
         delayed.Begin(request);
         var fetch = delayed.Request;
-        if (fetch.MaxWaitMs <= 0 || !delayed.Involves(null))
+        if (!delayed.Involves(null))
         {
             delayed.Expire();
             delayed.Release();
             return;
         }
         if (delayed.TryComplete()) delayed.Release();
+        // Past its max wait (0) it waits only for cold reads it needs, bounded (DelayedFetch.RunTimer).
+        else if (delayed.PastMaxWait) Broker.Purgatory.Add(delayed, Broker.Clock.MonotonicMs + DelayedFetch.ColdReadWaitMaxMs);
         else Broker.Purgatory.Add(delayed, Broker.Clock.MonotonicMs + fetch.MaxWaitMs);
     }
 
     /// <summary>Reads every requested partition now into <paramref name="response"/> (its entries reused).
     /// Returns the record bytes it carries; <paramref name="hasError"/> tells whether some partition failed
     /// (which answers at once, as Kafka does). The records stay in the log until the response is encoded, in
-    /// the same step.</summary>
-    internal static void Read(BrokerNode broker, FetchRequest fetch, FetchResponse response, out int bytes, out bool hasError)
+    /// the same step. A partition whose bytes are cold (<see cref="Partitions.ColdReads"/>) has no records until
+    /// the read-ahead asked of the disk completes and retries the fetch: <paramref name="waitingOnDisk"/> says so.</summary>
+    internal static void Read(BrokerNode broker, FetchRequest fetch, FetchResponse response, out int bytes, out bool hasError, out bool waitingOnDisk)
     {
+        waitingOnDisk = false;
         response.ThrottleTimeMs = 0;
         response.ErrorCode = ErrorCode.None;
         response.SessionId = 0;
@@ -101,6 +105,15 @@ public sealed class FetchHandler : ApiHandler
                 // read_committed reads only below the last stable offset, and is told which transactions there aborted.
                 long lso = broker.Transactions.LastStableOffset(replica.Log);
                 bool bounded = fetch.IsolationLevel == 1 && (broker.Transactions.Faults & Transactions.TransactionFaults.ReadCommittedIgnoresLso) == 0;
+                if (!broker.ColdReads.Ready(replica, partition.FetchOffset, limit, bounded ? lso : replica.HighWatermark))
+                {
+                    // Cold: the read-ahead's completion retries this fetch; until then the partition has nothing.
+                    waitingOnDisk = true;
+                    p.HighWatermark = replica.HighWatermark;
+                    p.LastStableOffset = lso;
+                    p.LogStartOffset = replica.LogStartOffset;
+                    continue;
+                }
                 var read = replica.Read(partition.FetchOffset, limit, minOneBatch: bytes == 0, upTo: bounded ? lso : null);
                 p.ErrorCode = read.Error;
                 p.HighWatermark = read.HighWatermark;
@@ -161,9 +174,33 @@ internal sealed class DelayedFetch(BrokerNode broker, ObjectPool<DelayedFetch> p
         _request = request;
         _requestGeneration = request.Generation;
         Answered = false;
+        PastMaxWait = Request.MaxWaitMs <= 0;
     }
 
-    public void RunTimer() => broker.Purgatory.OnDeadline(this);
+    /// <summary>How long past its max wait a fetch waits for the cold reads it needs (a disk that never answers must
+    /// not hold it for ever; it then answers without those partitions' records).</summary>
+    public const long ColdReadWaitMaxMs = 30_000;
+
+    /// <summary>The max wait passed (or was 0): the fetch answers as soon as no cold read it needs is in flight.</summary>
+    public bool PastMaxWait { get; private set; }
+
+    public void RunTimer()
+    {
+        // At the max wait a fetch answers with what there is, as Kafka's does, except that the records of a cold
+        // segment are part of "what there is" (Kafka's fetch thread would have blocked in pread for them): it waits
+        // for those reads, so a fetch's contents do not depend on the cache, only its latency does.
+        if (!PastMaxWait && PurgatoryStamp != 0)
+        {
+            FetchHandler.Read(broker, Request, _response, out _, out bool hasError, out bool waitingOnDisk);
+            if (waitingOnDisk && !hasError)
+            {
+                PastMaxWait = true;
+                broker.Timers.Schedule(broker.Clock.MonotonicMs + ColdReadWaitMaxMs, this);
+                return;
+            }
+        }
+        broker.Purgatory.OnDeadline(this);
+    }
 
     /// <summary>Whether the fetch names <paramref name="topic"/> (null: whether it names any partition).</summary>
     public bool Involves(string? topic)
@@ -184,15 +221,17 @@ internal sealed class DelayedFetch(BrokerNode broker, ObjectPool<DelayedFetch> p
 
     public bool TryComplete()
     {
-        FetchHandler.Read(broker, Request, _response, out int bytes, out bool hasError);
-        if (!hasError && bytes < Math.Max(1, Request.MinBytes)) return false;
+        FetchHandler.Read(broker, Request, _response, out int bytes, out bool hasError, out bool waitingOnDisk);
+        // A partition waiting on a cold read has nothing yet: the fetch waits for the read (its completion retries
+        // it), so the answer holds what a synchronous read would have. An error answers at once, as in Kafka.
+        if (!hasError && (waitingOnDisk || (!PastMaxWait && bytes < Math.Max(1, Request.MinBytes)))) return false;
         Answer();
         return true;
     }
 
     public void Expire()
     {
-        FetchHandler.Read(broker, Request, _response, out _, out _);
+        FetchHandler.Read(broker, Request, _response, out _, out _, out _);
         Answer();
     }
 

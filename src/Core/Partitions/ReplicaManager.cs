@@ -95,8 +95,16 @@ public sealed partial class ReplicaManager
         // coordinators' writes to one are not wired yet (REPLICATION.md).
         if (partition.Replica is not null)
             return AppendResult.Failed(ErrorCode.NotLeaderOrFollower, "a replicated partition takes produce requests only", partition.LogStartOffset);
+        var before = partition.Log.ActiveSegment;
+        int beforeSize = before.Size;
         var result = partition.AppendRecordsToLeader(records, wallNowMs, fromCoordinator);
-        if (result.Error == ErrorCode.None) MarkSyncDue(partition);
+        if (result.Error == ErrorCode.None)
+        {
+            MarkSyncDue(partition);
+            // What was just written is in the page cache (a read of it is hot); a roll started a new segment at 0.
+            var active = partition.Log.ActiveSegment;
+            _broker.ColdReads.NoteWritten(active, ReferenceEquals(active, before) ? beforeSize : 0, active.Size);
+        }
         return result;
     }
 
@@ -141,7 +149,9 @@ public sealed partial class ReplicaManager
     {
         var completion = Logs.OnSyncCompleted(token, status, nowMs);
         if (completion is not { } c) return;
-        if (c.Error != ErrorCode.None)
+        // Only the failing completion is news: once a log is offline (a failed roll sync, say), the completions of
+        // its other files' syncs still arrive, Ok, and said "failed a sync (Ok)" once each.
+        if (c.Error != ErrorCode.None && status != DiskStatus.Ok)
             _broker.Log.Error("Log {TopicPartition} failed a sync ({Status}); it is offline", c.TopicPartition, status);
         if (GetPartition(c.TopicPartition) is not { } partition) return;
         // A replicated log's sync is the Raft core's input too (it counts the synced offset; a follower fetches on).

@@ -56,6 +56,13 @@ public sealed class LogSegment : IDisposable, IRecordsSource
     public long NextOffset { get; private set; }
 
     public int Size => _size;
+
+    /// <summary>Core's model of what of this segment's log file is in the page cache (<see cref="CacheWindow"/>,
+    /// kept by <c>ColdReads</c>; a field, since the struct is updated in place).</summary>
+    internal CacheWindow ReadCache;
+
+    /// <summary>A read-ahead of this segment is in flight (at most one).</summary>
+    internal bool ReadPending;
     public bool IsEmpty => _size == 0;
     public IDiskFile LogFile { get; }
     public OffsetIndex OffsetIndex { get; }

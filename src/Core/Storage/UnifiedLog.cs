@@ -616,6 +616,29 @@ public sealed partial class UnifiedLog : IDisposable
         return new LogReadSlice(ErrorCode.None, records, HighWatermark, LogStartOffset, LogEndOffset);
     }
 
+    /// <summary>The segment a <see cref="ReadSlice"/> from <paramref name="fetchOffset"/> below
+    /// <paramref name="maxOffsetExclusive"/> reads, and the file position its walk starts at (the offset index's
+    /// entry at or before the offset: in memory, no read). False when the read touches no segment.</summary>
+    public bool TryLocateRead(long fetchOffset, long maxOffsetExclusive, out LogSegment segment, out int position)
+    {
+        segment = null!;
+        position = 0;
+        if (fetchOffset < LogStartOffset || fetchOffset > LogEndOffset) return false;
+        long limit = Math.Min(maxOffsetExclusive, LogEndOffset);
+        if (fetchOffset >= limit) return false;
+        int at = SegmentIndexFor(fetchOffset);
+        // As ReadSlice: past the end of a compacted segment, the next one serves.
+        while (fetchOffset >= _segments[at].NextOffset && at < _segments.Count - 1)
+        {
+            at++;
+            fetchOffset = _segments[at].BaseOffset;
+        }
+        if (fetchOffset >= limit) return false;
+        segment = _segments[at];
+        position = segment.OffsetIndex.Lookup(fetchOffset).Position;
+        return true;
+    }
+
     /// <summary>Index of the segment holding <paramref name="offset"/> (the last one whose base is at or below it).</summary>
     private int SegmentIndexFor(long offset)
     {

@@ -94,6 +94,11 @@ public sealed record ServerSettings
     public bool LogCleanerEnable { get; init; } = true;
     public long LogCleanerBackoffMs { get; init; } = 15_000;
 
+    /// <summary>log.cold.read.after.ms (DetKafka's own, STORAGE.md "Cold reads"): segment bytes the broker has not
+    /// written or read for this long are read ahead on a read thread before a fetch reads them. 0: every read on the
+    /// driver thread.</summary>
+    public long LogColdReadAfterMs { get; init; } = 60_000;
+
     /// <summary>Broker-wide topic-config defaults under their topic-config names (segment.bytes, flush.ms ...).</summary>
     public IReadOnlyDictionary<string, string> TopicConfigDefaults { get; init; } = new SortedDictionary<string, string>(StringComparer.Ordinal);
 
@@ -130,6 +135,7 @@ public sealed record ServerSettings
         TopicConfigDefaults = new SortedDictionary<string, string>(TopicConfigDefaults.ToDictionary(), StringComparer.Ordinal),
         DataDirectory = "",
         LogRetentionCheckIntervalMs = LogRetentionCheckIntervalMs,
+        ColdReadAfterMs = LogColdReadAfterMs,
         LogCleaner = Core.Storage.LogCleanerConfig.Default with { Enable = LogCleanerEnable, BackoffMs = LogCleanerBackoffMs },
     };
 }
@@ -171,7 +177,7 @@ public static class ServerOptions
         "group.consumer.session.timeout.ms", "group.consumer.heartbeat.interval.ms", "group.consumer.max.size", "group.consumer.assignors",
         "log.retention.check.interval.ms", "log.cleaner.enable", "log.cleaner.backoff.ms",
         "log.cleaner.min.cleanable.ratio", "log.cleaner.delete.retention.ms", "log.cleaner.min.compaction.lag.ms",
-        "log.cleaner.max.compaction.lag.ms",
+        "log.cleaner.max.compaction.lag.ms", "log.cold.read.after.ms",
         "transaction.state.log.num.partitions", "transaction.state.log.replication.factor", "transaction.max.timeout.ms", "transactional.id.expiration.ms",
         "transaction.abort.timed.out.transaction.cleanup.interval.ms", "transaction.remove.expired.transaction.cleanup.interval.ms",
     };
@@ -357,6 +363,7 @@ public static class ServerOptions
             LogRetentionCheckIntervalMs = r.Long("log.retention.check.interval.ms", 1, long.MaxValue) ?? defaults.LogRetentionCheckIntervalMs,
             LogCleanerEnable = r.Bool("log.cleaner.enable") ?? defaults.LogCleanerEnable,
             LogCleanerBackoffMs = r.Long("log.cleaner.backoff.ms", 1, long.MaxValue) ?? defaults.LogCleanerBackoffMs,
+            LogColdReadAfterMs = r.Long("log.cold.read.after.ms", 0, long.MaxValue) ?? defaults.LogColdReadAfterMs,
             TopicConfigDefaults = topicDefaults,
             Warnings = warnings,
             MetricsListener = metricsListener,

@@ -11,11 +11,18 @@ namespace DetKafka.Host.Runtime;
 /// <c>OnSyncCompleted</c> on its own thread). New files and new directories also fsync the parent directory,
 /// because until then the directory entry itself can vanish in a crash. Deletes and renames do not: Core calls
 /// <see cref="SyncDirectory"/> where it needs them durable (after a group of them, in the order its crash
-/// safety needs), as the simulator's disk models.
+/// safety needs), as the simulator's disk models. <see cref="IDiskFile.RequestRead"/> (a cold read ahead, STORAGE.md
+/// "Cold reads") runs on one of <see cref="ReadThreads"/> read threads and reports through the same callback.
 /// </summary>
 public sealed class FileDisk : IDisk, IDisposable
 {
     private const int SyncQueueMax = 1_000_000;
+
+    /// <summary>Read-ahead threads (<see cref="IDiskFile.RequestRead"/>): two, so one slow read does not hold up
+    /// the next; Core bounds the reads in flight (<c>ColdReads.InFlightMax</c>), which bounds this queue.</summary>
+    public const int ReadThreads = 2;
+    private const int ReadQueueMax = 100_000;
+    private const int ReadChunkBytes = 256 * 1024;
 
     /// <summary>Sync threads by default. Each file is served by one of them (its syncs complete in the order asked),
     /// taken round robin when it first asks for a sync; different files sync in parallel, so partitions do not queue
@@ -28,6 +35,10 @@ public sealed class FileDisk : IDisk, IDisposable
     private readonly bool _writeBehind;
     private readonly BlockingCollection<SyncRequest>[] _lanes;
     private readonly Thread[] _syncThreads;
+    // Cold reads (IDiskFile.RequestRead) have their own threads: a read ahead of an old segment must not queue
+    // behind a partition's fsync, nor an fsync behind a read.
+    private readonly BlockingCollection<ReadRequest> _reads = new(new ConcurrentQueue<ReadRequest>(), ReadQueueMax);
+    private readonly Thread[] _readThreads;
     private int _nextLane;
     private int _pendingSyncs;
     private bool _disposed;
@@ -54,6 +65,12 @@ public sealed class FileDisk : IDisk, IDisposable
             var lane = _lanes[i] = new BlockingCollection<SyncRequest>(new ConcurrentQueue<SyncRequest>(), SyncQueueMax);
             _syncThreads[i] = new Thread(() => SyncLoop(lane)) { IsBackground = true, Name = "detkafka-sync-" + i };
             _syncThreads[i].Start();
+        }
+        _readThreads = new Thread[ReadThreads];
+        for (int i = 0; i < ReadThreads; i++)
+        {
+            _readThreads[i] = new Thread(ReadLoop) { IsBackground = true, Name = "detkafka-read-" + i };
+            _readThreads[i].Start();
         }
     }
 
@@ -166,8 +183,11 @@ public sealed class FileDisk : IDisk, IDisposable
         if (_disposed) return;
         _disposed = true;
         foreach (var lane in _lanes) lane.CompleteAdding();
+        _reads.CompleteAdding();
         foreach (var thread in _syncThreads) thread.Join();
+        foreach (var thread in _readThreads) thread.Join();
         foreach (var lane in _lanes) lane.Dispose();
+        _reads.Dispose();
     }
 
     private void CreateDirectoryDurably(string full)
@@ -195,6 +215,44 @@ public sealed class FileDisk : IDisk, IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         _lanes[lane].Add(new SyncRequest(file.Handle, position, file, data, length));
     }
+
+    private void EnqueueRead(SafeFileHandle handle, long position, int length, long token)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        // Keep the descriptor alive until the read ran, even if Core deletes the segment meanwhile.
+        bool added = false;
+        handle.DangerousAddRef(ref added);
+        _reads.Add(new ReadRequest(handle, position, length, token));
+    }
+
+    /// <summary>On a read thread: pread the range in chunks into a scratch buffer (the page cache keeps the bytes;
+    /// the buffer is dropped), then report the completion like a sync's.</summary>
+    private void ReadLoop()
+    {
+        var scratch = new byte[ReadChunkBytes];
+        foreach (var request in _reads.GetConsumingEnumerable())
+        {
+            var status = DiskStatus.Ok;
+            try
+            {
+                long at = request.Position, end = request.Position + request.Length;
+                while (at < end)
+                {
+                    int n = RandomAccess.Read(request.Handle, scratch.AsSpan(0, (int)Math.Min(scratch.Length, end - at)), at);
+                    if (n == 0) break;
+                    at += n;
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+            {
+                status = e is ObjectDisposedException ? DiskStatus.IoError : StatusOf(e);
+            }
+            request.Handle.DangerousRelease();
+            _onSyncCompleted(request.Token, status);
+        }
+    }
+
+    private readonly record struct ReadRequest(SafeFileHandle Handle, long Position, int Length, long Token);
 
     private void SyncLoop(BlockingCollection<SyncRequest> lane)
     {
@@ -348,6 +406,13 @@ public sealed class FileDisk : IDisk, IDisposable
         {
             if (_lane < 0) _lane = disk.NextLane();
             disk.EnqueueSync(handle, token, _lane, this);
+        }
+
+        public void RequestRead(long position, int length, long token)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(position);
+            ArgumentOutOfRangeException.ThrowIfNegative(length);
+            disk.EnqueueRead(handle, position, length, token);
         }
 
         public DiskStatus SyncNow()

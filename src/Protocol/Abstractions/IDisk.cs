@@ -56,6 +56,13 @@ public interface IDiskFile : IDisposable
     /// <c>BrokerNode.OnSyncCompleted(token, status)</c>; writes issued after this call are not covered.</summary>
     void RequestSync(long token);
 
+    /// <summary>Read <c>[position, position + length)</c> into the cache off the caller's thread (a read ahead whose
+    /// bytes the caller does not take: the next <see cref="Read"/> of that range finds them cached). Completion
+    /// arrives as the input <c>BrokerNode.OnSyncCompleted(token, status)</c>, the one input for every disk request
+    /// (Core tells reads from syncs by the token's range). Core asks this only for ranges its own model calls cold
+    /// (STORAGE.md, "Cold reads"), so a read of old data does not stall the driver thread.</summary>
+    void RequestRead(long position, int length, long token);
+
     /// <summary>Sync now, blocking the caller. Only for rare metadata writes (topic creation), never the hot path.</summary>
     DiskStatus SyncNow();
 }

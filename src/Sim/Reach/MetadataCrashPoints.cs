@@ -40,16 +40,18 @@ public static class MetadataCrashPoints
     public sealed record Report(int CrashPoints, IReadOnlyList<string> Problems);
 
     /// <summary>Runs the scenario once per disk operation, crashing there. <paramref name="lyingDisk"/> makes every sync
-    /// report success and persist nothing (the planted fault the check must catch).</summary>
-    public static Report Explore(ulong seed, bool lyingDisk = false, int pointsMax = 1_000)
+    /// report success and persist nothing (the planted fault the check must catch). <paramref name="answerOnAppend"/>
+    /// plants <see cref="BrokerConfig.TestOnlyAnswerAdminOnAppend"/>: the admin handlers answer when the change is
+    /// written, before its sync completes, so a crash in that window loses an acknowledged change.</summary>
+    public static Report Explore(ulong seed, bool lyingDisk = false, int pointsMax = 1_000, bool answerOnAppend = false)
     {
-        int total = Run(seed, -1, lyingDisk, new Acked(), out _);
+        int total = Run(seed, -1, lyingDisk, new Acked(), out _, answerOnAppend);
         var problems = new List<string>();
         int points = Math.Min(total, pointsMax);
         for (int k = 0; k <= points; k++)
         {
             var acked = new Acked();
-            Run(seed, k, lyingDisk, acked, out var disk);
+            Run(seed, k, lyingDisk, acked, out var disk, answerOnAppend);
             disk.FaultHook = null;
             disk.LyingFsync = false;
             disk.Crash();
@@ -59,9 +61,10 @@ public static class MetadataCrashPoints
         return new Report(points + 1, problems);
     }
 
-    private static BrokerConfig Config() => new() { NodeId = 1, DataDirectory = "data", AutoCreateTopicsEnable = false };
+    private static BrokerConfig Config(bool answerOnAppend = false)
+        => new() { NodeId = 1, DataDirectory = "data", AutoCreateTopicsEnable = false, TestOnlyAnswerAdminOnAppend = answerOnAppend };
 
-    private sealed class Node(SimDisk disk)
+    private sealed class Node(SimDisk disk, bool answerOnAppend = false)
     {
         public readonly ManualClock Clock = new();
         public readonly RecordingNetwork Network = new();
@@ -71,7 +74,7 @@ public static class MetadataCrashPoints
 
         public void Start()
         {
-            Broker = new BrokerNode(Config(), Clock, disk, Network, new SeededRandom(7), NullBrokerLog.Instance);
+            Broker = new BrokerNode(Config(answerOnAppend), Clock, disk, Network, new SeededRandom(7), NullBrokerLog.Instance);
             Broker.Start();
             Broker.OnConnectionOpened(Connection);
         }
@@ -92,10 +95,10 @@ public static class MetadataCrashPoints
     }
 
     /// <summary>The scenario; returns how many disk operations it made (all of them when <paramref name="crashAt"/> is -1).</summary>
-    private static int Run(ulong seed, int crashAt, bool lyingDisk, Acked acked, out SimDisk disk)
+    private static int Run(ulong seed, int crashAt, bool lyingDisk, Acked acked, out SimDisk disk, bool answerOnAppend)
     {
         disk = new SimDisk();
-        var node = new Node(disk);
+        var node = new Node(disk, answerOnAppend);
         int ops = 0;
         disk.FaultHook = (_, _) =>
         {

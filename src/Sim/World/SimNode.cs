@@ -53,6 +53,8 @@ public sealed class SimNode : Endpoint
     internal long ScheduledPollUs = long.MaxValue;
     internal int ScheduledSyncs;
     internal long LastSyncUs;
+    internal int ScheduledReads;
+    internal long LastReadUs;
 
     // Disk fault episodes (global virtual us).
     internal long DiskFullUntilUs;

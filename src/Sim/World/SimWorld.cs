@@ -77,6 +77,7 @@ public sealed partial class SimWorld : ISimEventTarget
                 // A cluster run (SimWorld.Cluster.cs): every node a voter of the controller quorum, over SimNetwork.
                 ControllerQuorumVoters = ClusterVoters(options),
                 TestOnlyAnswerAcksAllAtLeaderSync = options.ClusterBugs.HasFlag(ClusterBugs.AcksAllAtLeaderSync),
+                ColdReadAfterMs = options.ColdReadAfterMs,
             };
             var node = new SimNode(this, _nodes.Count + 0, nodeId, NewClock(), config);
             InstallDiskFaults(node);
@@ -189,13 +190,14 @@ public sealed partial class SimWorld : ISimEventTarget
     }
 
     // The world's own typed events (SimEvent.Code).
-    private const int NodePollEvent = 1, SyncDoneEvent = 2, ClientPollEvent = 3;
+    private const int NodePollEvent = 1, SyncDoneEvent = 2, ClientPollEvent = 3, ReadDoneEvent = 4;
 
     TraceDetails ISimEventTarget.Run(in SimEvent e) => e.Code switch
     {
         NodePollEvent => NodePoll((SimNode)e.Arg!, e.Small, e.Value),
         SyncDoneEvent => CompleteSync((SimNode)e.Arg!, e.Small),
         ClientPollEvent => ClientPoll((ClientHost)e.Arg!, e.Small, e.Value),
+        ReadDoneEvent => CompleteRead((SimNode)e.Arg!, e.Small),
         _ => throw new InvalidOperationException("unknown world event " + e.Code),
     };
 
@@ -291,6 +293,7 @@ public sealed partial class SimWorld : ISimEventTarget
     {
         if (node.Broker is not { } broker) return;
         while (node.ScheduledSyncs < node.Disk.PendingSyncCount) ScheduleSync(node);
+        while (node.ScheduledReads < node.Disk.PendingReadCount) ScheduleRead(node);
         long deadline = broker.NextDeadlineMs;
         if (deadline == long.MaxValue) return;
         long at = Math.Max(NowUs, node.Clock.GlobalUsAt(deadline));
@@ -350,6 +353,39 @@ public sealed partial class SimWorld : ISimEventTarget
             EndNodeInput(node);
         }
         return Details($"token {token} {status}");
+    }
+
+    /// <summary>A read-ahead (cold read) completes after its own latency, on its own lane: it never queues behind a
+    /// sync (nor a sync behind it), as the host's read threads do not share the sync lanes. In order per node.</summary>
+    private void ScheduleRead(SimNode node)
+    {
+        double latency = Options.ColdReadMedianUs * DetMath.Exp(0.5 * DetMath.Normal(_diskRandom));
+        long at = Math.Max(NowUs + (long)Math.Clamp(latency, 10, 60_000_000), node.LastReadUs + 1);
+        node.LastReadUs = at;
+        node.ScheduledReads++;
+        int incarnation = node.Incarnation;
+        Schedule(at, node.Name, "read-done", this, node, ReadDoneEvent, incarnation, 0);
+    }
+
+    private TraceDetails CompleteRead(SimNode node, int incarnation)
+    {
+        if (node.Incarnation != incarnation || !node.IsUp) return null;
+        if (node.Paused)
+        {
+            node.Defer(() => CompleteRead(node, incarnation));
+            return "deferred (paused)";
+        }
+        node.ScheduledReads--;
+        var done = node.Disk.CompletePendingReads(1);
+        Check.That(done.Count == 1, "one scheduled completion per requested read");
+        var (token, status) = done[0];
+        Count("disk.cold-reads");
+        if (BeginNodeInput(node) is { } broker)
+        {
+            broker.OnSyncCompleted(token, status);
+            EndNodeInput(node);
+        }
+        return Details($"read token {token} {status}");
     }
 
     private void InstallDiskFaults(SimNode node)
@@ -423,6 +459,7 @@ public sealed partial class SimWorld : ISimEventTarget
         node.Incarnation++;
         node.ScheduledPollUs = long.MaxValue;
         node.ScheduledSyncs = 0;
+        node.ScheduledReads = 0;
         var torn = Options.Fault(FaultKind.TornWrite);
         var flips = Options.Fault(FaultKind.BitFlip);
         bool partial = torn.Enabled && _diskRandom.NextBool(torn.Intensity);

@@ -32,6 +32,24 @@ public sealed class FileDiskTests : IDisposable
         Assert.Empty(_disk.List(""));
     }
 
+    /// <summary>A read-ahead (cold read, STORAGE.md) runs on a read thread and reports through the sync callback, with
+    /// its token; the file may be closed (a segment deleted) before it runs.</summary>
+    [Fact]
+    public void A_requested_read_completes_through_the_callback_even_when_the_file_is_closed_first()
+    {
+        var f = _disk.Open("cold.log", create: true);
+        Assert.Equal(DiskStatus.Ok, f.Write(0, new byte[600_000]));
+        long token = (1L << 62) + 7;
+        f.RequestRead(0, 600_000, token);
+        f.RequestRead(500_000, 200_000, token + 1); // past the end: reads what there is
+        f.Dispose();
+        for (int i = 0; i < 1_000 && _completed.Count < 2; i++) Thread.Sleep(10);
+        var done = _completed.ToArray();
+        Assert.Equal(2, done.Length);
+        Assert.Contains((token, DiskStatus.Ok), done);
+        Assert.Contains((token + 1, DiskStatus.Ok), done);
+    }
+
     [Fact]
     public void Write_read_truncate()
     {

@@ -21,6 +21,16 @@ public class MetadataCrashPointTests
         Assert.True(report.Problems.Count == 0, string.Join("\n", report.Problems.Take(10)));
     }
 
+    /// <summary>The window between a metadata append and its sync's completion: a node that answers admin requests on
+    /// the append (the planted bug) loses an acknowledged change when it crashes there; the real one never answers
+    /// before the completion (the theory above), so the crash model sees the window from both sides.</summary>
+    [Fact]
+    public void Answering_admin_requests_before_the_metadata_sync_completes_loses_an_acknowledged_change_at_some_crash_point()
+    {
+        var report = MetadataCrashPoints.Explore(1, answerOnAppend: true);
+        Assert.Contains(report.Problems, p => p.Contains("came back", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void With_syncs_that_persist_nothing_some_crash_point_loses_an_acknowledged_topic_change()
     {

@@ -420,6 +420,7 @@ public sealed class CrashingDisk(SimDisk inner) : IDisk
         public int Read(long position, Span<byte> destination) => inner.Read(position, destination);
         public void Truncate(long length) { disk.Tick(); inner.Truncate(length); }
         public void RequestSync(long token) => inner.RequestSync(token);
+        public void RequestRead(long position, int length, long token) => inner.RequestRead(position, length, token);
         public DiskStatus SyncNow() { disk.Tick(); return inner.SyncNow(); }
         public void Dispose() => inner.Dispose();
     }
