@@ -91,7 +91,7 @@ public sealed class KafkaClient
         // The transactional producer (TransactionalProducer.cs).
         ApiKey.AddPartitionsToTxn => (0, 3),
         ApiKey.AddOffsetsToTxn => (0, 3),
-        ApiKey.EndTxn => (0, 3),
+        ApiKey.EndTxn => (0, 5),
         ApiKey.TxnOffsetCommit => (0, 3),
         _ => null,
     };

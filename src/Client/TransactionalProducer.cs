@@ -36,8 +36,9 @@ public enum TransactionalProducerState { Uninitialized, Initializing, Ready, InT
 /// buffered and sent at commit (AddPartitionsToTxn for all of them, then one idempotent transactional batch per
 /// partition, retried with the same sequence until answered), not streamed while the transaction is open. Every
 /// step is retried on retriable errors (CONCURRENT_TRANSACTIONS, NOT_COORDINATOR, timeouts, lost connections);
-/// PRODUCER_FENCED / INVALID_PRODUCER_EPOCH make it <see cref="TransactionalProducerState.Fenced"/>. A pure state
-/// machine: it acts in <see cref="Poll"/> and in the client's callbacks.
+/// PRODUCER_FENCED / INVALID_PRODUCER_EPOCH make it <see cref="TransactionalProducerState.Fenced"/>. EndTxn at v5
+/// (KIP-890 part 2): every transaction ends with an epoch bump, and the next runs under the epoch the answer names.
+/// A pure state machine: it acts in <see cref="Poll"/> and in the client's callbacks.
 /// </summary>
 public sealed class TransactionalProducer : IClientComponent
 {
@@ -72,6 +73,10 @@ public sealed class TransactionalProducer : IClientComponent
     public TransactionalProducerState State { get; private set; } = TransactionalProducerState.Uninitialized;
     public long ProducerId { get; private set; } = -1;
     public short ProducerEpoch { get; private set; } = -1;
+
+    /// <summary>Whether an EndTxn(commit) of the open (or last) transaction was sent. While false, no correct
+    /// coordinator can have committed it (only the abort, a fence or a timeout can end it), whatever its errors.</summary>
+    public bool CommitRequested { get; private set; }
 
     /// <summary>The error that last failed a step (None when none).</summary>
     public ErrorCode LastError { get; private set; }
@@ -120,6 +125,7 @@ public sealed class TransactionalProducer : IClientComponent
         _buffered = 0;
         _offsets = null;
         _coordinatorTouched = false;
+        CommitRequested = false;
         _committedOffsets.Clear();
     }
 
@@ -385,9 +391,18 @@ public sealed class TransactionalProducer : IClientComponent
 
     private void EndTxn(int generation, bool commit, Action<ErrorCode> done)
     {
+        if (!_coordinatorTouched)
+        {
+            // Nothing reached the coordinator (no partition, no offsets): nothing to end there. Kafka's producer
+            // completes such a commit locally too; an EndTxn would find no open transaction (and at v5 be fenced).
+            State = TransactionalProducerState.Ready;
+            done(ErrorCode.None);
+            return;
+        }
         int attempts = 0;
         void Attempt() => WithCoordinator(generation, node =>
         {
+            if (commit) CommitRequested = true;
             _client.Send(node, ApiKey.EndTxn, new EndTxnRequest
             {
                 TransactionalId = Options.TransactionalId, ProducerId = ProducerId, ProducerEpoch = ProducerEpoch, Committed = commit,
@@ -397,6 +412,17 @@ public sealed class TransactionalProducer : IClientComponent
                 var error = (r.Body as EndTxnResponse)?.ErrorCode ?? ErrorCode.RequestTimedOut;
                 if (error == ErrorCode.None)
                 {
+                    // KIP-890 part 2 (EndTxn v5): the coordinator bumped the epoch (or gave a new producer id at
+                    // epoch 0) and wrote this transaction's markers with it; the next transaction runs under it, so a
+                    // delayed EndTxn of this one is fenced. A new epoch starts every partition's sequence at 0.
+                    var body = (EndTxnResponse)r.Body!;
+                    if (r.Version >= 5 && body.ProducerId >= 0 && body.ProducerEpoch >= 0 &&
+                        (body.ProducerId != ProducerId || body.ProducerEpoch != ProducerEpoch))
+                    {
+                        (ProducerId, ProducerEpoch) = (body.ProducerId, body.ProducerEpoch);
+                        _sequences.Clear();
+                        _unresolved.Clear();
+                    }
                     State = TransactionalProducerState.Ready;
                     _buffer.Clear();
                     _buffered = 0;

@@ -46,6 +46,9 @@ public enum FaultKind
 
     // added for recovery paths (issue 14); last, so every other draw of a seed is unchanged
     DerivedFileDamage,
+
+    // added for KIP-890 part 2 (issue 10); last, so every other draw of a seed is unchanged
+    DelayedEndTxn,
 }
 
 public static class FaultNames
@@ -373,6 +376,9 @@ public sealed record SimulationOptions
             // Intensity: probability that a node's restart finds files recovery rebuilds (indexes, producer
             // snapshots, the leader-epoch checkpoint, .tmp leftovers) damaged while it was down.
             FaultKind.DerivedFileDamage => new(true, 0, 0, 0, 0.3 + r.NextDouble() * 0.7),
+            // Intensity: probability that a client's EndTxn is also delivered late, as a stale copy on a connection
+            // of its own, just before that client's next EndTxn sent at least the duration after it (KIP-890 part 2).
+            FaultKind.DelayedEndTxn => new(true, 0, 0, r.NextInt(500, 3_001), 0.2 + r.NextDouble() * 0.6),
             _ => throw new ArgumentOutOfRangeException(nameof(kind)),
         };
     }

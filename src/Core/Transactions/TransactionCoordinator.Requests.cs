@@ -3,6 +3,7 @@ using DetKafka.Core.Broker;
 using DetKafka.Core.Groups;
 using DetKafka.Core.Protocol;
 using DetKafka.Core.Protocol.Messages;
+using DetKafka.Core.Util;
 
 namespace DetKafka.Core.Transactions;
 
@@ -150,6 +151,10 @@ public sealed partial class TransactionCoordinator
             Partitions = [],
             LastUpdateTimestampMs = WallNow,
             StartTimestampMs = -1,
+            PreviousProducerId = newPid != txn.ProducerId ? txn.ProducerId : txn.PreviousProducerId,
+            NextProducerId = -1,
+            // The new instance says at its first EndTxn whether it bumps per transaction.
+            ClientTransactionVersion = 0,
         };
         WriteState(txn, target, e =>
         {
@@ -258,13 +263,25 @@ public sealed partial class TransactionCoordinator
 
     // ---- EndTxn --------------------------------------------------------------------------------------------------------
 
+    /// <summary>
+    /// EndTxn. At v5 (KIP-890 part 2, transaction version 2) the prepare bumps the producer epoch (a new producer
+    /// id once the epoch is exhausted), the markers carry the bumped epoch and the answer names it, so the
+    /// client's next transaction runs at an epoch a delayed EndTxn of this one cannot match. The checks follow
+    /// Kafka's TransactionCoordinator.endTransaction: for an id whose last EndTxn bumped, a request at the current
+    /// epoch is a new EndTxn (valid only while Ongoing), one at the epoch before the bump is a retry of the
+    /// last EndTxn (valid only while that transaction is Prepare* or Complete*), anything else is fenced.
+    /// Below v5 the epoch must equal the current one and is never bumped (clients that do not know the bump).
+    /// </summary>
     public void EndTransaction(RequestContext request, EndTxnRequest end)
     {
         var reply = new PendingReply(request);
         var response = new EndTxnResponse();
-        void Answer(ErrorCode e)
+        void Answer(ErrorCode e, long pid = -1, short epoch = -1)
         {
             response.ErrorCode = e;
+            // v5+: the id and epoch for the next transaction (Kafka sends -1/-1 with an error).
+            response.ProducerId = e == ErrorCode.None ? pid : -1;
+            response.ProducerEpoch = e == ErrorCode.None ? epoch : (short)-1;
             reply.Respond(response);
         }
         var error = CheckCoordinator(end.TransactionalId);
@@ -274,12 +291,32 @@ public sealed partial class TransactionCoordinator
             Answer(error);
             return;
         }
-        if (txn is null || txn.ProducerId != end.ProducerId)
+        if (txn is null)
         {
             Answer(ErrorCode.InvalidProducerIdMapping);
             return;
         }
-        if (end.ProducerEpoch != txn.ProducerEpoch)
+        // Planted bug (test-only): v5 is served as v4, no bump, so a delayed EndTxn can end a later transaction.
+        bool bump = request.Version >= 5 && (Faults & TransactionFaults.SkipEndTxnEpochBump) == 0;
+        bool bumped = txn.BumpsEpochPerTransaction;
+        // The last EndTxn exhausted the epoch and moved the id to a new producer id at epoch 0; this is its retry.
+        bool retryOnOverflow = bumped && txn.PreviousProducerId == end.ProducerId && end.ProducerEpoch == EpochMax && txn.ProducerEpoch == 0;
+        // The last EndTxn bumped the epoch; this request carries the epoch before the bump: its retry.
+        bool retryOnBump = bumped && txn.ProducerEpoch == end.ProducerEpoch + 1;
+        bool validEpoch = !bumped
+            ? end.ProducerEpoch == txn.ProducerEpoch
+            : txn.State switch
+            {
+                TxnState.PrepareCommit or TxnState.PrepareAbort => retryOnBump,
+                TxnState.CompleteCommit or TxnState.CompleteAbort => retryOnBump || retryOnOverflow,
+                _ => end.ProducerEpoch == txn.ProducerEpoch,
+            };
+        if (txn.ProducerId != end.ProducerId && !retryOnOverflow)
+        {
+            Answer(ErrorCode.InvalidProducerIdMapping);
+            return;
+        }
+        if (!validEpoch)
         {
             Answer(Fenced(request.Version >= 2));
             return;
@@ -293,19 +330,49 @@ public sealed partial class TransactionCoordinator
         switch (txn.State)
         {
             case TxnState.Ongoing:
-                var target = txn.ToRecord() with { State = commit ? TxnState.PrepareCommit : TxnState.PrepareAbort, LastUpdateTimestampMs = WallNow };
+                var target = txn.ToRecord() with
+                {
+                    State = commit ? TxnState.PrepareCommit : TxnState.PrepareAbort,
+                    LastUpdateTimestampMs = WallNow,
+                    ClientTransactionVersion = bump ? (short)2 : (short)0,
+                    NextProducerId = -1,
+                };
+                short before = txn.ProducerEpoch;
+                Check.That(before < short.MaxValue, "an Ongoing transaction's epoch leaves room for its bump");
+                if (bump)
+                {
+                    // The markers of this transaction carry the bumped epoch. An epoch at its largest gets one more
+                    // (short.MaxValue, only ever used by these markers) and the id moves to a new producer id at
+                    // epoch 0 once they are written (Kafka's nextProducerId).
+                    if (before >= EpochMax)
+                    {
+                        try
+                        {
+                            target = target with { NextProducerId = _broker.AllocateProducerId() };
+                        }
+                        catch (StorageException e)
+                        {
+                            _broker.Log.Error("EndTxn: could not take a producer id block: {Error}", e.Message);
+                            Answer(ErrorCode.KafkaStorageError);
+                            return;
+                        }
+                    }
+                    target = target with { ProducerEpoch = (short)(before + 1) };
+                }
                 WriteState(txn, target, e =>
                 {
+                    if (e == ErrorCode.None && bump) txn.LastProducerEpoch = before; // KIP-360 recovery from the old epoch
                     // The decision is durable: answer, then make it visible with the markers.
-                    Answer(e);
+                    var (pid, epoch) = NextTransactionProducer(txn);
+                    Answer(e, pid, epoch);
                     if (e == ErrorCode.None) WriteMarkersAndComplete(txn);
                 });
                 return;
             case TxnState.CompleteCommit:
-                Answer(commit ? ErrorCode.None : ErrorCode.InvalidTxnState); // a retried commit is answered again
-                return;
             case TxnState.CompleteAbort:
-                Answer(commit ? ErrorCode.InvalidTxnState : ErrorCode.None);
+                // A retried EndTxn of the transaction that ended is answered again (with the id and epoch it got).
+                bool same = (txn.State == TxnState.CompleteCommit) == commit;
+                Answer(same ? ErrorCode.None : ErrorCode.InvalidTxnState, txn.ProducerId, txn.ProducerEpoch);
                 return;
             case TxnState.PrepareCommit:
             case TxnState.PrepareAbort:
@@ -316,6 +383,11 @@ public sealed partial class TransactionCoordinator
                 return;
         }
     }
+
+    /// <summary>The producer id and epoch the client's next transaction uses: the new id at epoch 0 when this
+    /// transaction exhausted the epoch, else the current ones.</summary>
+    private static (long ProducerId, short Epoch) NextTransactionProducer(TransactionMetadata txn)
+        => txn.NextProducerId >= 0 ? (txn.NextProducerId, (short)0) : (txn.ProducerId, txn.ProducerEpoch);
 
     // ---- DescribeTransactions / ListTransactions -------------------------------------------------------------------------
 

@@ -297,6 +297,10 @@ public sealed partial class TransactionCoordinator
             Partitions = [],
             LastUpdateTimestampMs = WallNow,
         };
+        // KIP-890 part 2: the markers of a transaction that exhausted the epoch are written; the id moves to its
+        // next producer id at epoch 0 (a retried EndTxn names the previous id at the largest epoch).
+        if (txn.NextProducerId >= 0)
+            target = target with { ProducerId = txn.NextProducerId, ProducerEpoch = 0, PreviousProducerId = txn.ProducerId, NextProducerId = -1 };
         WriteState(txn, target, error =>
         {
             if (error == ErrorCode.None) return;
@@ -487,7 +491,11 @@ public sealed partial class TransactionCoordinator
             });
             return;
         }
-        var target = txn.ToRecord() with { ProducerEpoch = (short)(old + 1), State = TxnState.PrepareAbort, LastUpdateTimestampMs = WallNow };
+        // An id that bumps at every EndTxn (v5) is fenced past the epoch a retry of its EndTxn would name (Kafka's
+        // PrepareEpochFence plus the abort's own bump): the fenced producer's delayed EndTxn is refused, not
+        // taken for a retry of this abort.
+        short fenced = (short)(txn.BumpsEpochPerTransaction && old + 2 <= EpochMax ? old + 2 : old + 1);
+        var target = txn.ToRecord() with { ProducerEpoch = fenced, State = TxnState.PrepareAbort, LastUpdateTimestampMs = WallNow, NextProducerId = -1 };
         WriteState(txn, target, e =>
         {
             if (e == ErrorCode.None)
@@ -520,4 +528,7 @@ public enum TransactionFaults
     /// <summary>The coordinator completes a transaction without waiting for its markers, so the producer's next
     /// transaction can begin while a marker of this one is still on its way.</summary>
     CompleteBeforeMarkers = 64,
+    /// <summary>EndTxn v5 is served as v4: the epoch is not bumped at the end of a transaction, so a delayed
+    /// EndTxn of transaction N can end transaction N+1 (the anomaly KIP-890 part 2 closes).</summary>
+    SkipEndTxnEpochBump = 128,
 }

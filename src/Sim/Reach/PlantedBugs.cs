@@ -44,6 +44,11 @@ public enum PlantedBugs
     /// (LogSegment.TrustIndexesForTests, a per-thread switch set for the run); the derived-file-damage fault must
     /// catch it.</summary>
     TrustedDamagedIndex = 256,
+
+    /// <summary>EndTxn v5 does not bump the producer epoch (TransactionFaults.SkipEndTxnEpochBump, KIP-890 part 2),
+    /// so a delayed EndTxn(commit) can commit the producer's next transaction; the delayed-end-txn fault in the
+    /// transactional seeds must catch it (G1a).</summary>
+    EndTxnSkipsEpochBump = 512,
 }
 
 public static class PlantedBugNames

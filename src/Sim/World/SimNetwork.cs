@@ -58,7 +58,7 @@ public sealed class LinkState
 /// retries a request on a new connection after a reset. Reordering does not exist inside a connection: it
 /// appears between connections, whose segments race with independent delays.
 /// </summary>
-public sealed class SimNetwork : ISimEventTarget
+public sealed partial class SimNetwork : ISimEventTarget
 {
     /// <summary>Bound on segments held for a receiver that stopped reading (backpressure).</summary>
     public const int HeldSegmentsMax = 100_000;
@@ -266,6 +266,7 @@ public sealed class SimNetwork : ISimEventTarget
             NoteSend(c, from, to, bytes, ": dropped behind an undeliverable segment", 1, message);
             return;
         }
+        if (from is ClientHost client && to is SimNode node) OnClientFrame(client, node, c, bytes); // SimNetwork.DelayedEndTxn.cs
         long arrival = Transmit(from, to, out long resetAt);
         if (arrival < 0)
         {

@@ -386,7 +386,8 @@ public sealed partial class SimWorld : ISimEventTarget
         if (node.Incarnation > 0) MaybeDamageDerivedFiles(node);
         var broker = new BrokerNode(node.Config, node.Clock, node.Disk, node.Network, BrokerRandom(node), node.Log);
         broker.Groups.Faults = Options.GroupFaults;
-        broker.Transactions.Faults = Options.TransactionFaults;
+        broker.Transactions.Faults = Options.TransactionFaults
+            | (Options.PlantedBugs.HasFlag(Reach.PlantedBugs.EndTxnSkipsEpochBump) ? Core.Transactions.TransactionFaults.SkipEndTxnEpochBump : 0);
         node.Broker = broker;
         Touch(node);
         broker.Start();

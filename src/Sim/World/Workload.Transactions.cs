@@ -13,7 +13,8 @@ namespace DetKafka.Sim.World;
 // worker process owns a TransactionalProducer (transactional.id "tx-<slot>-<worker>", the same after a restart, so
 // the host's next process fences the one that crashed) and runs transactions of 1-3 sends of unique values. Each
 // is one Transaction operation: Invoke with its sends, then Ok with every offset (committed), Fail (aborted:
-// never visible at read_committed) or Info (unknown: a crash or an error after which the abort did not confirm).
+// never visible at read_committed; also a transaction that failed before its producer ever sent EndTxn(commit)) or
+// Info (unknown: a crash, or an error after a commit was sent).
 // A fifth of them abort on purpose, half of those after their records were written (Flush), so the history
 // checker's G1a has aborted values to catch.
 public sealed partial class Workload
@@ -48,8 +49,10 @@ public sealed partial class Workload
             // Fenced (a transaction timed out while the node was unreachable), or left needing an abort after the
             // abort itself failed with a fatal error (INVALID_TXN_STATE, fatal in Kafka's producer; sim seed 147: a
             // stale EndTxn(commit) from an earlier connection, delivered late, committed the next transaction before
-            // its records were sent): the application starts a new instance of its producer, as Kafka's docs tell
-            // it to. Without this the worker waited forever for a state no call of its own could leave.
+            // its records were sent; with EndTxn v5's epoch bump that stale EndTxn is now fenced, and the
+            // delayed-end-txn fault makes it happen on purpose): the application starts a new instance of its
+            // producer, as Kafka's docs tell it to. Without this the worker waited forever for a state no call of its
+            // own could leave.
             int index = StateOf(host).Workers.IndexOf(worker);
             tw.Producer = p = NewTransactionalProducer(host, host.Client!, index);
         }
@@ -90,7 +93,12 @@ public sealed partial class Workload
         HistoryLog.Add(worker.Process, OpType.Invoke, OpKind.Transaction, _world.NowMs, tw.Sends.ToList());
         var sends = tw.Sends;
         double roll = Random.NextDouble();
-        void Abort(string why) => p.AbortTransaction(e => Complete(host, incarnation, worker, sends, e == ErrorCode.None ? OpType.Fail : OpType.Info,
+        // A transaction the producer never asked to commit cannot commit, whatever became of its abort (refused,
+        // timed out, or the coordinator ended it by a fence or a timeout): Fail, so any of its records read at
+        // read_committed is G1a. This is how a delayed EndTxn(commit) of an earlier transaction applied to this one
+        // shows (KIP-890 part 2; the delayed-end-txn fault). Once a commit was sent the outcome is unknown (Info).
+        OpType Unsuccessful() => p.CommitRequested ? OpType.Info : OpType.Fail;
+        void Abort(string why) => p.AbortTransaction(e => Complete(host, incarnation, worker, sends, e == ErrorCode.None ? OpType.Fail : Unsuccessful(),
             null, why + (e == ErrorCode.None ? "" : "; abort " + e)));
         if (roll < 0.1) Abort("aborted before sending");
         else if (roll < 0.2)
@@ -98,7 +106,7 @@ public sealed partial class Workload
             {
                 if (host.Incarnation != incarnation) return;
                 if (e == ErrorCode.None || p.State == TransactionalProducerState.NeedsAbort) Abort("aborted after its records were written");
-                else Complete(host, incarnation, worker, sends, OpType.Info, null, "flush " + e);
+                else Complete(host, incarnation, worker, sends, Unsuccessful(), null, "flush " + e);
             });
         else
             p.CommitTransaction(e =>
@@ -106,7 +114,7 @@ public sealed partial class Workload
                 if (host.Incarnation != incarnation) return;
                 if (e == ErrorCode.None) Complete(host, incarnation, worker, sends, OpType.Ok, p.LastBatchOffsets, null);
                 else if (p.State == TransactionalProducerState.NeedsAbort) Abort("commit failed: " + e);
-                else Complete(host, incarnation, worker, sends, OpType.Info, null, "commit " + e);
+                else Complete(host, incarnation, worker, sends, Unsuccessful(), null, "commit " + e);
             });
         _world.ClientInput(host, _ => { });
         return _world.Details($"p{worker.Process} transaction of {count} ({string.Join(",", sends.Select(s => s.Value))})");

@@ -71,6 +71,38 @@ public sealed class TransactionalProducerTests
     }
 
     [Fact]
+    public void Each_transaction_ends_with_an_epoch_bump_and_the_next_runs_under_it()
+    {
+        // KIP-890 part 2: the client sends EndTxn v5; the answer's epoch (one more per ended transaction, commit or
+        // abort) is the next transaction's, and the sequences restart at 0 under it (the produces are accepted).
+        var net = new Loopback();
+        net.CreateTopic("t", 2);
+        var client = net.NewClient();
+        var p = new TransactionalProducer(client, new TransactionalProducerOptions { TransactionalId = "tx" });
+        Assert.Equal(ErrorCode.None, Await(net, p.InitTransactions));
+        short epoch = p.ProducerEpoch;
+        long pid = p.ProducerId;
+        for (int i = 0; i < 4; i++)
+        {
+            p.BeginTransaction();
+            SendAll(p, net, (T0, 10 * i), (T1, 10 * i + 1));
+            if (i == 2)
+            {
+                Assert.Equal(ErrorCode.None, Await(net, p.Flush));
+                Assert.Equal(ErrorCode.None, Await(net, p.AbortTransaction));
+            }
+            else Assert.Equal(ErrorCode.None, Await(net, p.CommitTransaction));
+            Assert.Equal((pid, (short)(epoch + i + 1)), (p.ProducerId, p.ProducerEpoch));
+            Assert.Equal(p.ProducerEpoch, net.Broker.Transactions.Find("tx")!.ProducerEpoch);
+        }
+        // A commit of a transaction that reached no coordinator ends locally, with no EndTxn and no bump.
+        p.BeginTransaction();
+        Assert.Equal(ErrorCode.None, Await(net, p.CommitTransaction));
+        Assert.Equal((short)(epoch + 4), p.ProducerEpoch);
+        Assert.Equal(new long[] { 0, 1, 10, 11, 30, 31 }, ReadAll(net, client, isolation: 1).Order());
+    }
+
+    [Fact]
     public void A_fenced_instance_cannot_commit()
     {
         var net = new Loopback();
