@@ -131,22 +131,43 @@ public sealed partial class TransactionCoordinator
         {
             Check.That(round <= end - log.LogStartOffset, "loading makes progress");
             var read = log.Read(offset, 1 << 20, end);
-            decoded.Clear();
-            if (read.Error != ErrorCode.None || read.Records.Length == 0 ||
-                RecordBatchDecoder.Decode(read.Records.Span, decoded) != ErrorCode.None || decoded.Count == 0)
+            long next = read.Error == ErrorCode.None ? ReplayBatches(read.Records.Span, offset, end, decoded, ref records) : -1;
+            if (next <= offset)
             {
                 _broker.Log.Warn("Stopped loading {Topic}-{Partition} at offset {Offset}: unreadable", TransactionRecords.StateTopic, p, offset);
                 break;
             }
-            foreach (var r in decoded)
-            {
-                if (r.Offset < offset || r.Offset >= end) continue;
-                Replay(r);
-                records++;
-            }
-            offset = decoded[^1].Offset + 1;
+            offset = next;
         }
         return records;
+    }
+
+    /// <summary>Replays the data batches of <paramref name="bytes"/> (records in [<paramref name="from"/>,
+    /// <paramref name="end"/>)); control batches (a replicated partition's LEADER_CHANGE) carry no state. Returns the
+    /// offset after the last whole batch, or -1 when the first one is unreadable.</summary>
+    private long ReplayBatches(ReadOnlySpan<byte> bytes, long from, long end, List<DecodedRecord> decoded, ref long records)
+    {
+        long next = -1;
+        int position = 0;
+        while (position < bytes.Length)
+        {
+            if (!RecordBatchHeader.TryRead(bytes[position..], out var header) || header.TotalSize > bytes.Length - position) break;
+            var batch = bytes.Slice(position, (int)header.TotalSize);
+            if (!header.IsControl)
+            {
+                decoded.Clear();
+                if (RecordBatchDecoder.Decode(batch, decoded) != ErrorCode.None) break;
+                foreach (var r in decoded)
+                {
+                    if (r.Offset < from || r.Offset >= end) continue;
+                    Replay(r);
+                    records++;
+                }
+            }
+            next = header.LastOffset + 1;
+            position += (int)header.TotalSize;
+        }
+        return next;
     }
 
     private void Replay(DecodedRecord r)
