@@ -60,7 +60,7 @@ public sealed partial class BrokerNode
     /// (the coordinators' own checks). Quorum: the leader of the key's internal partition as this node knows it (its
     /// own replica's view when it hosts the partition, else the image's preferred replica, since leaders are not
     /// reported into the metadata log yet); COORDINATOR_NOT_AVAILABLE while the topic is being created or the
-    /// partition has no leader. A leader still loading is named: its group requests answer
+    /// partition has no leader. A leader still loading is named: its group (or transaction) requests answer
     /// COORDINATOR_LOAD_IN_PROGRESS until it is ready, as Kafka's do.
     /// </summary>
     internal (ErrorCode Error, string? Message, QuorumVoter? Node) FindCoordinatorNode(sbyte keyType, string key)

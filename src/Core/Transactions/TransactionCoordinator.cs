@@ -12,10 +12,12 @@ namespace DetKafka.Core.Transactions;
 /// The transaction coordinator (Kafka's TransactionCoordinator + TransactionStateManager + marker channel) as
 /// part of the node's state machine. A transactional id lives in partition
 /// <see cref="TransactionRecords.PartitionFor"/> of <c>__transaction_state</c>; its coordinator is that
-/// partition's leader (this node). Every state change is written there and applied once durable; start-up
-/// replays the topic (<see cref="Load"/>) and finishes transactions found prepared (a crash between the prepare
-/// record and the markers). Markers go to the partitions through the local log path (one node), with this
-/// coordinator's epoch; WriteTxnMarkers serves the same path to other coordinators. docs/design/TRANSACTIONS.md.
+/// partition's leader. Every state change is written there and applied once durable; start-up replays the topic
+/// (<see cref="Load"/>) and finishes transactions found prepared (a crash between the prepare record and the
+/// markers). Markers go to the partitions through the local log path, with this coordinator's epoch; WriteTxnMarkers
+/// serves the same path to other coordinators. In a quorum the coordinator follows its partitions' leadership, and
+/// markers for partitions led elsewhere go there as WriteTxnMarkers (TransactionCoordinator.Leadership.cs).
+/// docs/design/TRANSACTIONS.md.
 /// </summary>
 public sealed partial class TransactionCoordinator
 {
