@@ -54,7 +54,7 @@ public class BrokerTests
         Assert.Equal((0, 12), ((int)keys[ApiKey.Metadata].MinVersion, (int)keys[ApiKey.Metadata].MaxVersion));
         Assert.Equal((0, 1), ((int)keys[ApiKey.ConsumerGroupHeartbeat].MinVersion, (int)keys[ApiKey.ConsumerGroupHeartbeat].MaxVersion));
         Assert.Equal((0, 4), ((int)keys[ApiKey.FindCoordinator].MinVersion, (int)keys[ApiKey.FindCoordinator].MaxVersion)); // librdkafka needs 0 for groups
-        Assert.Equal(39, keys.Count); // 25 + the seven transaction APIs (24-28, 65, 66) + KIP-848's 68 and 69 + OffsetForLeaderEpoch (23) + KRaft's 52-55
+        Assert.Equal(40, keys.Count); // 25 + the seven transaction APIs (24-28, 65, 66) + KIP-848's 68 and 69 + OffsetForLeaderEpoch (23) + KRaft's 52-55 + KIP-730's 67
         Assert.Equal((0, 2), ((int)keys[ApiKey.Vote].MinVersion, (int)keys[ApiKey.Vote].MaxVersion));
         Assert.Equal((0, 2), ((int)keys[ApiKey.DescribeQuorum].MinVersion, (int)keys[ApiKey.DescribeQuorum].MaxVersion));
         Assert.Equal((0, 4), ((int)keys[ApiKey.OffsetForLeaderEpoch].MinVersion, (int)keys[ApiKey.OffsetForLeaderEpoch].MaxVersion));
