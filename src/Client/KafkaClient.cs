@@ -77,6 +77,7 @@ public sealed class KafkaClient
         ApiKey.EndQuorumEpoch => (0, 1),
         ApiKey.DescribeQuorum => (0, 2),
         ApiKey.AllocateProducerIds => (0, 0), // a broker asking the controller for producer ids
+        ApiKey.WriteTxnMarkers => (0, 1), // a transaction coordinator asking a partition leader for markers
         ApiKey.FindCoordinator => (0, 4),
         ApiKey.JoinGroup => (0, 9),
         ApiKey.SyncGroup => (0, 5),

@@ -8,9 +8,10 @@ using DetKafka.Core.Protocol.Messages;
 namespace DetKafka.Core.Broker;
 
 // Coordinators in a cluster (REPLICATION.md, "Coordinators on replicated partitions"): with a controller quorum the
-// internal topics are created replicated (offsets.topic.replication.factor, capped at the brokers), the coordinator of
-// a key is the leader of its internal partition, FindCoordinator names that leader from any node, and a node loads a
-// partition's state when it leads it and drops it when it stops (GroupCoordinator.Leadership.cs). Single-node mode
+// internal topics are created replicated (offsets.topic.replication.factor or transaction.state.log.replication.factor,
+// capped at the brokers), the coordinator of a key is the leader of its internal partition, FindCoordinator names that
+// leader from any node, and a node loads a partition's state when it leads it and drops it when it stops
+// (CoordinatorLeadership.cs, for both coordinators). Single-node mode
 // never reaches this file except through FindCoordinatorNode, which then answers this node as before.
 public sealed partial class BrokerNode
 {
@@ -59,31 +60,33 @@ public sealed partial class BrokerNode
     /// (the coordinators' own checks). Quorum: the leader of the key's internal partition as this node knows it (its
     /// own replica's view when it hosts the partition, else the image's preferred replica, since leaders are not
     /// reported into the metadata log yet); COORDINATOR_NOT_AVAILABLE while the topic is being created or the
-    /// partition has no leader. A leader still loading is named: its group requests answer
+    /// partition has no leader. A leader still loading is named: its group (or transaction) requests answer
     /// COORDINATOR_LOAD_IN_PROGRESS until it is ready, as Kafka's do.
     /// </summary>
     internal (ErrorCode Error, string? Message, QuorumVoter? Node) FindCoordinatorNode(sbyte keyType, string key)
     {
         bool group = keyType == FindCoordinatorRequest.KeyTypeGroup;
-        // Transactional ids keep the single-node path in a quorum too: the transaction coordinator does not follow
-        // partition leadership yet (its markers would need WriteTxnMarkers to other nodes), so it answers as before.
-        if (!IsQuorumMode || !group || string.IsNullOrEmpty(key))
+        bool txn = keyType == FindCoordinatorRequest.KeyTypeTransaction;
+        if (!IsQuorumMode || !(group || txn) || string.IsNullOrEmpty(key))
         {
             var (error, message) = Groups.FindCoordinator(keyType, key);
             return (error, message, error == ErrorCode.None ? new QuorumVoter(Config.NodeId, Config.AdvertisedHost, Config.AdvertisedPort) : null);
         }
-        const string topic = GroupRecords.OffsetsTopic;
-        if (Groups.EnsureOffsetsTopic() != ErrorCode.None || FindTopic(topic) is not { } info)
+        string topic = group ? GroupRecords.OffsetsTopic : DetKafka.Core.Transactions.TransactionRecords.StateTopic;
+        var ensured = group ? Groups.EnsureOffsetsTopic() : this.Transactions.EnsureStateTopic();
+        if (ensured != ErrorCode.None || FindTopic(topic) is not { } info)
             return (ErrorCode.CoordinatorNotAvailable, "the internal topic is being created", null);
-        int p = Groups.PartitionFor(key);
-        int leader = CoordinatorLeader(info, p);
+        int p = group ? Groups.PartitionFor(key) : this.Transactions.PartitionFor(key);
+        int leader = PartitionLeaderId(info, p);
         foreach (var b in ClusterBrokers)
             if (b.NodeId == leader) return (ErrorCode.None, null, b);
         return (ErrorCode.CoordinatorNotAvailable, $"{topic}-{p} has no leader", null);
     }
 
-    /// <summary>The leader of an internal partition as this node knows it (-1 none).</summary>
-    private int CoordinatorLeader(TopicInfo topic, int p)
+    /// <summary>The leader of a replicated partition as this node knows it (-1 none): its own replica's view when it
+    /// hosts the partition, else the image's preferred replica (leaders are not reported into the metadata log yet).
+    /// FindCoordinator names it; the transaction coordinator sends markers to it.</summary>
+    internal int PartitionLeaderId(TopicInfo topic, int p)
     {
         if (Replicas.GetPartition(topic.Name, p) is { } local && (local.Replica is not null || local.IsLeader))
             return local.IsLeader ? Config.NodeId : local.LeaderId;
@@ -94,5 +97,6 @@ public sealed partial class BrokerNode
     private void OnCoordinatorPartitionMoved(Partition partition)
     {
         if (partition.TopicPartition.Topic == GroupRecords.OffsetsTopic) Groups.OnOffsetsPartitionMoved(partition);
+        else if (partition.TopicPartition.Topic == DetKafka.Core.Transactions.TransactionRecords.StateTopic) Transactions.OnStatePartitionMoved(partition);
     }
 }

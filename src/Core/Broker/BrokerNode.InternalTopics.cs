@@ -17,9 +17,8 @@ public sealed partial class BrokerNode
     {
         if (FindTopic(name) is not null) return ErrorCode.None;
         // A quorum commits the creation in later steps: proposed (or forwarded to the controller) now, and the
-        // client that asked retries (COORDINATOR_NOT_AVAILABLE) until the partitions exist and have leaders. Only the
-        // group coordinator follows leadership so far; __transaction_state keeps the synchronous path below.
-        if (IsQuorumMode && name == DetKafka.Core.Groups.GroupRecords.OffsetsTopic) return RequestInternalTopic(name, partitions, segmentBytes, replicationFactor);
+        // client that asked retries (COORDINATOR_NOT_AVAILABLE) until the partitions exist and have leaders.
+        if (IsQuorumMode) return RequestInternalTopic(name, partitions, segmentBytes, replicationFactor);
         var (error, message) = CreateTopic(name, partitions,
             [new(LogConfig.CleanupPolicyName, "compact"), new(LogConfig.SegmentBytesName, segmentBytes.ToString(System.Globalization.CultureInfo.InvariantCulture))],
             validateOnly: false, out _);

@@ -1,7 +1,7 @@
 using DetKafka.Core.Abstractions;
+using DetKafka.Core.Broker;
 using DetKafka.Core.Partitions;
 using DetKafka.Core.Protocol;
-using DetKafka.Core.Raft;
 
 namespace DetKafka.Core.Groups;
 
@@ -16,53 +16,22 @@ namespace DetKafka.Core.Groups;
 // in-flight writes end with NOT_LEADER_OR_FOLLOWER through the replica's completion (NOT_COORDINATOR to the client).
 public sealed partial class GroupCoordinator
 {
-    /// <summary>Per __consumer_offsets partition this node leads: the epoch it leads in and whether it is loaded.</summary>
-    private readonly Dictionary<int, (int Epoch, bool Loaded)> _leadership = new();
+    /// <summary>Per __consumer_offsets partition this node leads: the epoch it leads in and whether it is loaded (the
+    /// rule shared with the transaction coordinator, Broker/CoordinatorLeadership.cs).</summary>
+    private CoordinatorLeadership? _leadershipState;
+    private CoordinatorLeadership Leadership => _leadershipState ??= new CoordinatorLeadership(_broker, GroupRecords.OffsetsTopic, Load, Unload,
+        () => (Faults & GroupFaults.LoadAboveHighWatermark) != 0);
 
     /// <summary>Partitions this node coordinates and has loaded (tests and the CLI).</summary>
-    public IEnumerable<int> LoadedPartitions => _leadership.Where(kv => kv.Value.Loaded).Select(kv => kv.Key).Order();
+    public IEnumerable<int> LoadedPartitions => Leadership.LoadedPartitions;
 
     /// <summary>Quorum mode: whether partition <paramref name="p"/> is loaded in this node's epoch (CheckCoordinator
     /// already found this node its leader). A single-replica partition has nothing uncommitted: loaded at once.</summary>
-    private ErrorCode LoadError(int p)
-    {
-        if (_broker.Replicas.GetPartition(GroupRecords.OffsetsTopic, p) is not { } partition) return ErrorCode.NotCoordinator;
-        OnOffsetsPartitionMoved(partition);
-        return _leadership.TryGetValue(p, out var l) && l.Loaded && l.Epoch == partition.LeaderEpoch
-            ? ErrorCode.None
-            : ErrorCode.CoordinatorLoadInProgress;
-    }
+    private ErrorCode LoadError(int p) => Leadership.LoadError(p);
 
     /// <summary>A __consumer_offsets partition's role, epoch or high watermark moved: load, keep waiting, or unload.</summary>
     internal void OnOffsetsPartitionMoved(Partition partition)
-    {
-        int p = partition.TopicPartition.Partition;
-        bool leading = partition.IsLeader && partition.Failure == ErrorCode.None && partition.Replica is not { Offline: true };
-        bool known = _leadership.TryGetValue(p, out var state);
-        if (!leading)
-        {
-            if (known)
-            {
-                _leadership.Remove(p);
-                if (state.Loaded) Unload(p, "no longer its leader");
-            }
-            return;
-        }
-        int epoch = partition.LeaderEpoch;
-        if (known && state.Epoch == epoch && state.Loaded) return;
-        if (known && state.Epoch != epoch && state.Loaded) Unload(p, "a new leader epoch");
-        _leadership[p] = (epoch, false);
-        bool planted = (Faults & GroupFaults.LoadAboveHighWatermark) != 0;
-        if (partition.Replica is { } replica && !planted)
-        {
-            var raft = replica.Raft;
-            long start = raft.EpochStartOffset;
-            if (raft.Role != RaftRole.Leader || raft.Epoch != epoch || start < 0 || partition.HighWatermark <= start) return;
-        }
-        long upTo = planted ? partition.Log.LogEndOffset : partition.HighWatermark;
-        Load(p, upTo);
-        _leadership[p] = (epoch, true);
-    }
+        => Leadership.OnMoved(partition);
 
     /// <summary>Drops the groups of partition <paramref name="p"/> (Kafka's removeGroupsForPartition).</summary>
     private void Unload(int p, string why)

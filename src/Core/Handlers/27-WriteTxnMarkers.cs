@@ -7,7 +7,8 @@ namespace DetKafka.Core.Handlers;
 /// <summary>WriteTxnMarkers (key 27), versions 0-1: writes commit/abort markers to partitions led here,
 /// answered per partition once each marker is durable. A marker whose coordinator epoch is older than the
 /// last one written for that producer gets TRANSACTION_COORDINATOR_FENCED. On one node the coordinator writes
-/// its markers through the same path without a request.</summary>
+/// its markers through the same path without a request; in a quorum it sends this request to the leaders of
+/// partitions led elsewhere, and a node that does not lead a partition named here answers NOT_LEADER_OR_FOLLOWER.</summary>
 public sealed class WriteTxnMarkersHandler(BrokerNode broker) : ApiHandler(broker)
 {
     public override ApiKey Key => ApiKey.WriteTxnMarkers;
@@ -45,7 +46,7 @@ public sealed class WriteTxnMarkersHandler(BrokerNode broker) : ApiHandler(broke
                         topic.Partitions.Add(new WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult { PartitionIndex = tp.Partition, ErrorCode = error });
                     }
                     Done();
-                });
+                }, forward: false);
         }
         Done();
     }

@@ -51,22 +51,20 @@ public sealed partial class TransactionCoordinator
         if (log is null) return;
         long wall = WallNow;
         var batch = RecordBatchBuilder.Build([new SimpleRecord(TransactionRecords.Key(txn.TransactionalId), null, wall)]);
-        var result = _broker.Replicas.AppendRecordsToLeader(log, batch, wall);
-        if (result.Error != ErrorCode.None) return; // tried again at the next pass
         txn.PendingWrite = true;
         long updated = txn.LastUpdateTimestampMs;
-        var op = new DelayedGroupWrite(_broker, log, result.LastOffset + 1, error =>
+        var appended = AppendDurably(log, batch, wall, fromCoordinator: false, error =>
         {
             txn.PendingWrite = false;
             if (error != ErrorCode.None || txn.LastUpdateTimestampMs != updated) return;
             Check.That(txn.State is TxnState.Empty or TxnState.CompleteCommit or TxnState.CompleteAbort, "only idle ids expire");
+            if (!IsCurrent(txn)) return; // unloaded meanwhile
             _txns.Remove(txn.TransactionalId);
             if (_byProducerId.TryGetValue(txn.ProducerId, out var id) && id == txn.TransactionalId) _byProducerId.Remove(txn.ProducerId);
             ExpiredTransactionalIds++;
             _broker.Log.Info("Transactional id {Id} (producer {ProducerId}) expired after {Ms} ms without use",
                 txn.TransactionalId, txn.ProducerId, Config.TransactionalIdExpirationMs);
         });
-        _broker.Replicas.StartSyncs(Now);
-        if (!op.TryComplete()) _broker.Purgatory.Add(op, Now + Config.OffsetCommitTimeoutMs);
+        if (appended != ErrorCode.None) txn.PendingWrite = false; // tried again at the next pass
     }
 }

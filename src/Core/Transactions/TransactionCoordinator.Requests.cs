@@ -80,15 +80,12 @@ public sealed partial class TransactionCoordinator
                 Answer(ErrorCode.CoordinatorNotAvailable);
                 return;
             }
-            long pid;
-            try
+            // In a quorum a node without a producer id block gets one from the controller and answers
+            // COORDINATOR_LOAD_IN_PROGRESS meanwhile (BrokerNode.ProducerIds.cs): the client retries.
+            var allocated = _broker.TryAllocateProducerId(out long pid);
+            if (allocated != ErrorCode.None)
             {
-                pid = _broker.AllocateProducerId();
-            }
-            catch (StorageException e)
-            {
-                _broker.Log.Error("InitProducerId: could not take a producer id block: {Error}", e.Message);
-                Answer(ErrorCode.KafkaStorageError);
+                Answer(allocated);
                 return;
             }
             txn = GetOrCreate(id);
@@ -130,14 +127,10 @@ public sealed partial class TransactionCoordinator
         short newEpoch = (short)(txn.ProducerEpoch + 1);
         if (txn.ProducerEpoch >= EpochMax)
         {
-            try
+            var allocated = _broker.TryAllocateProducerId(out newPid);
+            if (allocated != ErrorCode.None)
             {
-                newPid = _broker.AllocateProducerId();
-            }
-            catch (StorageException e)
-            {
-                _broker.Log.Error("InitProducerId: could not take a producer id block: {Error}", e.Message);
-                Answer(ErrorCode.KafkaStorageError);
+                Answer(allocated);
                 return;
             }
             newEpoch = 0;

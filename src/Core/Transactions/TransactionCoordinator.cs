@@ -12,10 +12,12 @@ namespace DetKafka.Core.Transactions;
 /// The transaction coordinator (Kafka's TransactionCoordinator + TransactionStateManager + marker channel) as
 /// part of the node's state machine. A transactional id lives in partition
 /// <see cref="TransactionRecords.PartitionFor"/> of <c>__transaction_state</c>; its coordinator is that
-/// partition's leader (this node). Every state change is written there and applied once durable; start-up
-/// replays the topic (<see cref="Load"/>) and finishes transactions found prepared (a crash between the prepare
-/// record and the markers). Markers go to the partitions through the local log path (one node), with this
-/// coordinator's epoch; WriteTxnMarkers serves the same path to other coordinators. docs/design/TRANSACTIONS.md.
+/// partition's leader. Every state change is written there and applied once durable; start-up replays the topic
+/// (<see cref="Load"/>) and finishes transactions found prepared (a crash between the prepare record and the
+/// markers). Markers go to the partitions through the local log path, with this coordinator's epoch; WriteTxnMarkers
+/// serves the same path to other coordinators. In a quorum the coordinator follows its partitions' leadership, and
+/// markers for partitions led elsewhere go there as WriteTxnMarkers (TransactionCoordinator.Leadership.cs).
+/// docs/design/TRANSACTIONS.md.
 /// </summary>
 public sealed partial class TransactionCoordinator
 {
@@ -57,14 +59,18 @@ public sealed partial class TransactionCoordinator
     /// <summary>Creates <c>__transaction_state</c> when missing (Kafka creates it on the first FindCoordinator
     /// for a transactional id): transaction.state.log.num.partitions partitions, compacted.</summary>
     public ErrorCode EnsureStateTopic()
-        => _broker.EnsureInternalTopic(TransactionRecords.StateTopic, Config.TransactionStateLogNumPartitions, Config.TransactionStateLogSegmentBytes);
+        => _broker.EnsureInternalTopic(TransactionRecords.StateTopic, Config.TransactionStateLogNumPartitions, Config.TransactionStateLogSegmentBytes,
+            Config.TransactionStateLogReplicationFactor);
 
     private ErrorCode CheckCoordinator(string transactionalId, bool create = true)
     {
         if (string.IsNullOrEmpty(transactionalId)) return ErrorCode.InvalidRequest;
         if (create && EnsureStateTopic() != ErrorCode.None) return ErrorCode.CoordinatorNotAvailable;
-        var error = _broker.CoordinatorError(TransactionRecords.StateTopic, PartitionFor(transactionalId));
+        int p = PartitionFor(transactionalId);
+        var error = _broker.CoordinatorError(TransactionRecords.StateTopic, p);
         if (error != ErrorCode.None) return error;
+        // In a quorum the leader serves only once it has loaded the partition in its epoch (Leadership.cs).
+        if (_broker.IsQuorumMode) return Leadership.LoadError(p);
         return _loaded ? ErrorCode.None : ErrorCode.CoordinatorLoadInProgress;
     }
 
@@ -86,39 +92,20 @@ public sealed partial class TransactionCoordinator
     /// </summary>
     internal void Load()
     {
+        if (_broker.IsQuorumMode)
+        {
+            // A quorum loads a partition when this node leads it and its epoch's first entry committed
+            // (Leadership.cs); markers carry that partition's leader epoch, so no node-wide epoch is bumped.
+            _loaded = true;
+            ScheduleTimeouts();
+            ScheduleExpiration();
+            return;
+        }
         CoordinatorEpoch = BumpEpoch();
         var topic = _broker.FindTopic(TransactionRecords.StateTopic);
         long records = 0;
         if (topic is not null)
-        {
-            var decoded = new List<DecodedRecord>();
-            for (int p = 0; p < topic.PartitionCount; p++)
-            {
-                var log = _broker.FindLog(TransactionRecords.StateTopic, p);
-                if (log is null) continue;
-                long offset = log.LogStartOffset;
-                long end = log.LogEndOffset;
-                for (int round = 0; offset < end; round++)
-                {
-                    Check.That(round <= end - log.LogStartOffset, "loading makes progress");
-                    var read = log.Read(offset, 1 << 20, end);
-                    decoded.Clear();
-                    if (read.Error != ErrorCode.None || read.Records.Length == 0 ||
-                        RecordBatchDecoder.Decode(read.Records.Span, decoded) != ErrorCode.None || decoded.Count == 0)
-                    {
-                        _broker.Log.Warn("Stopped loading {Topic}-{Partition} at offset {Offset}: unreadable", TransactionRecords.StateTopic, p, offset);
-                        break;
-                    }
-                    foreach (var r in decoded)
-                    {
-                        if (r.Offset < offset) continue;
-                        Replay(r);
-                        records++;
-                    }
-                    offset = decoded[^1].Offset + 1;
-                }
-            }
-        }
+            for (int p = 0; p < topic.PartitionCount; p++) records += Replay(p, -1);
         _loaded = true;
         foreach (var txn in _txns.Values)
             if (txn.State is TxnState.PrepareCommit or TxnState.PrepareAbort)
@@ -130,6 +117,59 @@ public sealed partial class TransactionCoordinator
         ScheduleExpiration();
         _broker.Log.Info("Transaction coordinator epoch {Epoch}: loaded {Count} transactional ids from {Records} records of {Topic}",
             CoordinatorEpoch, _txns.Count, records, TransactionRecords.StateTopic);
+    }
+
+    /// <summary>Replays partition <paramref name="p"/> of <c>__transaction_state</c> up to <paramref name="upTo"/> (the
+    /// log end when -1), last record per id wins; the number of records read.</summary>
+    private long Replay(int p, long upTo)
+    {
+        var log = _broker.FindLog(TransactionRecords.StateTopic, p);
+        if (log is null) return 0;
+        long records = 0;
+        var decoded = new List<DecodedRecord>();
+        long offset = log.LogStartOffset;
+        long end = upTo >= 0 ? Math.Min(upTo, log.LogEndOffset) : log.LogEndOffset;
+        for (int round = 0; offset < end; round++)
+        {
+            Check.That(round <= end - log.LogStartOffset, "loading makes progress");
+            var read = log.Read(offset, 1 << 20, end);
+            long next = read.Error == ErrorCode.None ? ReplayBatches(read.Records.Span, offset, end, decoded, ref records) : -1;
+            if (next <= offset)
+            {
+                _broker.Log.Warn("Stopped loading {Topic}-{Partition} at offset {Offset}: unreadable", TransactionRecords.StateTopic, p, offset);
+                break;
+            }
+            offset = next;
+        }
+        return records;
+    }
+
+    /// <summary>Replays the data batches of <paramref name="bytes"/> (records in [<paramref name="from"/>,
+    /// <paramref name="end"/>)); control batches (a replicated partition's LEADER_CHANGE) carry no state. Returns the
+    /// offset after the last whole batch, or -1 when the first one is unreadable.</summary>
+    private long ReplayBatches(ReadOnlySpan<byte> bytes, long from, long end, List<DecodedRecord> decoded, ref long records)
+    {
+        long next = -1;
+        int position = 0;
+        while (position < bytes.Length)
+        {
+            if (!RecordBatchHeader.TryRead(bytes[position..], out var header) || header.TotalSize > bytes.Length - position) break;
+            var batch = bytes.Slice(position, (int)header.TotalSize);
+            if (!header.IsControl)
+            {
+                decoded.Clear();
+                if (RecordBatchDecoder.Decode(batch, decoded) != ErrorCode.None) break;
+                foreach (var r in decoded)
+                {
+                    if (r.Offset < from || r.Offset >= end) continue;
+                    Replay(r);
+                    records++;
+                }
+            }
+            next = header.LastOffset + 1;
+            position += (int)header.TotalSize;
+        }
+        return next;
     }
 
     private void Replay(DecodedRecord r)
@@ -215,14 +255,8 @@ public sealed partial class TransactionCoordinator
         }
         long wall = WallNow;
         var batch = RecordBatchBuilder.Build([new SimpleRecord(TransactionRecords.Key(txn.TransactionalId), TransactionRecords.Value(target), wall)]);
-        var result = _broker.Replicas.AppendRecordsToLeader(log, batch, wall);
-        if (result.Error != ErrorCode.None)
-        {
-            done(MapWriteError(result.Error));
-            return;
-        }
         txn.PendingWrite = true;
-        var op = new DelayedGroupWrite(_broker, log, result.LastOffset + 1, error =>
+        var appended = AppendDurably(log, batch, wall, fromCoordinator: false, error =>
         {
             txn.PendingWrite = false;
             if (error == ErrorCode.None)
@@ -232,9 +266,12 @@ public sealed partial class TransactionCoordinator
                 _byProducerId[target.ProducerId] = txn.TransactionalId;
             }
             done(MapWriteError(error));
-        });
-        _broker.Replicas.StartSyncs(Now);
-        if (!op.TryComplete()) _broker.Purgatory.Add(op, Now + Config.OffsetCommitTimeoutMs);
+        }, planted: (Faults & TransactionFaults.AnswerBeforeReplicated) != 0);
+        if (appended != ErrorCode.None)
+        {
+            txn.PendingWrite = false;
+            done(MapWriteError(appended));
+        }
     }
 
     private static ErrorCode MapWriteError(ErrorCode e) => e switch
@@ -259,9 +296,10 @@ public sealed partial class TransactionCoordinator
         short epoch = txn.ProducerEpoch;
         var partitions = txn.Partitions.ToList();
         if (!commit && (Faults & TransactionFaults.SkipAbortMarkers) != 0) partitions.Clear();
-        WriteMarkers(pid, epoch, commit, CoordinatorEpoch, partitions, errors =>
+        WriteMarkers(pid, epoch, commit, EpochFor(txn), partitions, errors =>
         {
             txn.WritingMarkers = false;
+            if (!IsCurrent(txn)) return; // unloaded meanwhile: the partition's new coordinator finishes it
             if (txn.ProducerId != pid || txn.ProducerEpoch != epoch || txn.State is not (TxnState.PrepareCommit or TxnState.PrepareAbort)) return;
             bool retry = false;
             foreach (var (tp, e) in errors)
@@ -274,7 +312,7 @@ public sealed partial class TransactionCoordinator
             {
                 _broker.Timers.Schedule(Now + 100, () =>
                 {
-                    if (txn.State is TxnState.PrepareCommit or TxnState.PrepareAbort && !txn.PendingWrite) WriteMarkersAndComplete(txn);
+                    if (IsCurrent(txn) && txn.State is TxnState.PrepareCommit or TxnState.PrepareAbort && !txn.PendingWrite) WriteMarkersAndComplete(txn);
                 });
                 return;
             }
@@ -286,6 +324,7 @@ public sealed partial class TransactionCoordinator
 
     private void CompleteAfterMarkers(TransactionMetadata txn, bool commit)
     {
+        if (!IsCurrent(txn)) return;
         if (txn.PendingWrite)
         {
             _broker.Timers.Schedule(Now + 10, () => CompleteAfterMarkers(txn, commit));
@@ -309,7 +348,7 @@ public sealed partial class TransactionCoordinator
             _broker.Log.Warn("Transaction {Id}: completion record failed ({Error}); retrying", txn.TransactionalId, error);
             _broker.Timers.Schedule(Now + 100, () =>
             {
-                if (txn.State is TxnState.PrepareCommit or TxnState.PrepareAbort) CompleteAfterMarkers(txn, commit);
+                if (IsCurrent(txn) && txn.State is TxnState.PrepareCommit or TxnState.PrepareAbort) CompleteAfterMarkers(txn, commit);
             });
         });
     }
@@ -324,8 +363,10 @@ public sealed partial class TransactionCoordinator
     /// partition (INVALID_PRODUCER_EPOCH, Kafka's appendEndTxnMarker check): a marker delayed from before a
     /// coordinator restart or a fence cannot end a later transaction of the producer.
     /// </summary>
+    /// In a quorum a marker for a partition led elsewhere goes to its leader (WriteTxnMarkers) when
+    /// <paramref name="forward"/>; the WriteTxnMarkers handler passes false and answers NOT_LEADER_OR_FOLLOWER instead.
     public void WriteMarkers(long producerId, short producerEpoch, bool commit, int coordinatorEpoch,
-        IReadOnlyList<TopicPartition> partitions, Action<List<(TopicPartition, ErrorCode)>> done)
+        IReadOnlyList<TopicPartition> partitions, Action<List<(TopicPartition, ErrorCode)>> done, bool forward = true)
     {
         var results = new List<(TopicPartition, ErrorCode)>(partitions.Count);
         int waiting = 1;
@@ -352,16 +393,24 @@ public sealed partial class TransactionCoordinator
             {
                 results.Add((partition, error));
                 Finish();
-            });
+            }, forward);
         }
         _broker.Replicas.StartSyncs(Now);
         Finish();
     }
 
     /// <summary>One marker to one partition; <paramref name="done"/> once durable or failed.</summary>
-    private void AppendMarker(long producerId, short producerEpoch, bool commit, int coordinatorEpoch, TopicPartition tp, Action<ErrorCode> done)
+    private void AppendMarker(long producerId, short producerEpoch, bool commit, int coordinatorEpoch, TopicPartition tp, Action<ErrorCode> done,
+        bool forward = true)
     {
         var log = _broker.Replicas.GetPartition(tp.Topic, tp.Partition);
+        if (_broker.IsQuorumMode && log is not { IsLeader: true })
+        {
+            // Led elsewhere (or by nobody yet): its leader writes it.
+            if (forward) ForwardMarker(producerId, producerEpoch, commit, coordinatorEpoch, tp, done);
+            else done(log is null && _broker.FindTopic(tp.Topic) is null ? ErrorCode.UnknownTopicOrPartition : ErrorCode.NotLeaderOrFollower);
+            return;
+        }
         if (log is null)
         {
             done(ErrorCode.UnknownTopicOrPartition);
@@ -376,19 +425,17 @@ public sealed partial class TransactionCoordinator
         }
         long wall = WallNow;
         var marker = ControlRecord.BuildMarker(producerId, producerEpoch, coordinatorEpoch, commit, wall);
-        var appended = _broker.Replicas.AppendRecordsToLeader(log, marker, wall, fromCoordinator: true);
-        if (appended.Error != ErrorCode.None)
-        {
-            done(appended.Error);
-            return;
-        }
-        var op = new DelayedGroupWrite(_broker, log, appended.LastOffset + 1, error =>
+        var appended = AppendDurably(log, marker, wall, fromCoordinator: true, error =>
         {
             if (error == ErrorCode.None && tp.Topic == GroupRecords.OffsetsTopic)
                 _broker.Groups.OnTransactionMarker(tp.Partition, producerId, commit);
             done(error);
         });
-        if (!op.TryComplete()) _broker.Purgatory.Add(op, Now + Config.OffsetCommitTimeoutMs);
+        if (appended != ErrorCode.None)
+        {
+            done(appended);
+            return;
+        }
         // A marker changes the last stable offset: fetches waiting on this partition may now have data.
         _broker.Purgatory.OnPartitionAdvanced(log);
     }
@@ -431,7 +478,9 @@ public sealed partial class TransactionCoordinator
     {
         if ((Faults & TransactionFaults.SkipProduceVerification) != 0) return ErrorCode.None;
         if (!_byProducerId.TryGetValue(producerId, out var id) || !_txns.TryGetValue(id, out var txn) || txn.ProducerId != producerId)
-            return ErrorCode.InvalidTxnState;
+            // In a quorum the producer's coordinator may be another node: only the ids coordinated here are checked
+            // (Kafka's partition leaders ask the coordinator, KIP-890 part 1's AddPartitionsToTxn v4; not done here).
+            return _broker.IsQuorumMode ? ErrorCode.None : ErrorCode.InvalidTxnState;
         if (epoch < txn.ProducerEpoch) return ErrorCode.InvalidProducerEpoch;
         if (epoch > txn.ProducerEpoch) return ErrorCode.InvalidProducerEpoch;
         if (txn.State != TxnState.Ongoing || !txn.Partitions.Contains(tp)) return ErrorCode.InvalidTxnState;
@@ -528,6 +577,12 @@ public enum TransactionFaults
     /// <summary>The coordinator completes a transaction without waiting for its markers, so the producer's next
     /// transaction can begin while a marker of this one is still on its way.</summary>
     CompleteBeforeMarkers = 64,
+    /// <summary>A __transaction_state write (the prepare record of EndTxn among them) is answered at the leader's append,
+    /// before a majority (or the disk) has it: a coordinator that dies then loses what it acknowledged.</summary>
+    AnswerBeforeReplicated = 256,
+    /// <summary>A new coordinator loads its __transaction_state partition up to the log end at once, without waiting
+    /// for its epoch's first entry to commit: records above the high watermark are acted on.</summary>
+    LoadAboveHighWatermark = 512,
     /// <summary>EndTxn v5 is served as v4: the epoch is not bumped at the end of a transaction, so a delayed
     /// EndTxn of transaction N can end transaction N+1 (the anomaly KIP-890 part 2 closes).</summary>
     SkipEndTxnEpochBump = 128,

@@ -10,6 +10,9 @@ usage:
   ck_txn.py zombie BOOTSTRAP TOPIC TXN_ID       a producer opens a transaction, a second instance with the same
                                                  transactional.id initialises; the first one's commit must fail
                                                  fenced; the second commits. Prints {"type": "zombie", ...}
+  ck_txn.py open BOOTSTRAP TOPIC TXN_ID          a transaction of 10 records (o-*) to every partition, flushed and
+                                                 left open: the process exits without committing; prints
+                                                 {"type": "open", "count"}
   ck_txn.py ctp BOOTSTRAP IN OUT TXN_ID GROUP    consume-transform-produce: read IN in group GROUP, write each
                                                  value upper-cased to OUT and the consumed offsets with
                                                  send_offsets_to_transaction, one transaction per poll batch;
@@ -154,6 +157,18 @@ def ctp(bootstrap, topic_in, topic_out, txn_id, group):
     c.close()
 
 
+def open_transaction(bootstrap, topic, txn_id):
+    p = producer(bootstrap, txn_id)
+    parts = partitions_of(p, topic)
+    p.begin_transaction()
+    for part in parts:
+        for i in range(10):
+            p.produce(topic, value=("o-%d-%d" % (part, i)).encode(), partition=part)
+    p.flush(30)
+    emit({"type": "open", "count": 10 * len(parts)})
+    # Neither committed nor aborted: the coordinator (or the next producer with this id) must end it.
+
+
 def main(argv):
     mode = argv[1]
     if mode == "produce":
@@ -162,6 +177,8 @@ def main(argv):
         consume(argv[2], argv[3], argv[4])
     elif mode == "zombie":
         zombie(argv[2], argv[3], argv[4])
+    elif mode == "open":
+        open_transaction(argv[2], argv[3], argv[4])
     elif mode == "ctp":
         ctp(argv[2], argv[3], argv[4], argv[5], argv[6])
     else:

@@ -5,6 +5,7 @@ client reports them (list_consumer_group_offsets).
 usage: kp_group.py BOOTSTRAP TOPIC GROUP MAX        -> {"type": "record", "partition", "offset", "value"} lines
        kp_group.py BOOTSTRAP offsets GROUP          -> {"type": "committed", "topic", "partition", "offset"} lines
        kp_group.py BOOTSTRAP coordinator GROUP      -> {"type": "coordinator", "node"} (FindCoordinator, retried 60 s)
+       kp_group.py BOOTSTRAP txn-coordinator ID     -> {"type": "coordinator", "node"} (FindCoordinator key type 1)
 Exits 3 if MAX records were not read within 60 s.
 """
 import json
@@ -65,6 +66,51 @@ def coordinator(bootstrap, group):
                 admin.close()
 
 
+def find_txn_coordinator_once(host, port, txn_id):
+    """FindCoordinator v1, key type 1, over a plain socket: kafka-python 2.0.2's v1 response schema lacks
+    throttle_time_ms, so its own request would misread the answer."""
+    import socket
+    import struct
+
+    def string(s):
+        b = s.encode()
+        return struct.pack(">h", len(b)) + b
+
+    body = struct.pack(">hhi", 10, 1, 7) + string("chaos-kp-admin") + string(txn_id) + struct.pack(">b", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(struct.pack(">i", len(body)) + body)
+        data = b""
+        while len(data) < 4 or len(data) < 4 + struct.unpack(">i", data[:4])[0]:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise RuntimeError("connection closed")
+            data += chunk
+    pos = 4 + 4 + 4  # size, correlation id, throttle_time_ms
+    error, = struct.unpack(">h", data[pos:pos + 2])
+    pos += 2
+    n, = struct.unpack(">h", data[pos:pos + 2])
+    pos += 2 + max(n, 0)
+    node, = struct.unpack(">i", data[pos:pos + 4])
+    if error != 0:
+        raise RuntimeError("FindCoordinator error %d" % error)
+    return node
+
+
+def txn_coordinator(bootstrap, txn_id):
+    start = time.monotonic()
+    while True:
+        for address in bootstrap.split(","):
+            host, port = address.rsplit(":", 1)
+            try:
+                emit({"type": "coordinator", "node": find_txn_coordinator_once(host, port, txn_id)})
+                return
+            except Exception as e:  # a node gone, the topic being created, or its partition without a leader yet
+                sys.stderr.write("find transaction coordinator at %s: %r\n" % (address, e))
+        if time.monotonic() - start > DEADLINE_S:
+            raise SystemExit("no transaction coordinator for %s" % txn_id)
+        time.sleep(0.5)
+
+
 def consume(bootstrap, topic, group, limit):
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, client_id="chaos-kp-group",
                              auto_offset_reset="earliest", enable_auto_commit=False, session_timeout_ms=10000)
@@ -93,5 +139,7 @@ if __name__ == "__main__":
         offsets(sys.argv[1], sys.argv[3])
     elif sys.argv[2] == "coordinator":
         coordinator(sys.argv[1], sys.argv[3])
+    elif sys.argv[2] == "txn-coordinator":
+        txn_coordinator(sys.argv[1], sys.argv[3])
     else:
         consume(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))
