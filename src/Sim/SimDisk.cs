@@ -12,8 +12,8 @@ public enum SimDiskOperation { Write, SyncCompletion, SyncNow }
 /// <see cref="IDiskFile.RequestSync"/> when the driver calls <see cref="CompletePendingSyncs"/>. A crash drops
 /// what was not made durable, except that an unsynced appended tail may partly survive, at sector granularity
 /// and possibly torn, as on a real disk.
-/// <para>Directory entries have a durable and a volatile view too. Creating a file or a directory, and deleting a
-/// directory, are durable at once (the host syncs the parent inside those calls). Deleting a file and renaming
+/// <para>Directory entries have a durable and a volatile view too. Creating a file (except through
+/// <see cref="CreateDeferred"/>) or a directory, and deleting a directory, are durable at once (the host syncs the parent inside those calls). Deleting a file and renaming
 /// one change only the volatile view until <see cref="SyncDirectory"/> of that directory; a crash before it
 /// brings deleted files back (with their durable bytes) and undoes renames, as a real file system may.</para>
 /// <para>Deterministic: no clock, randomness only from the <see cref="IRandom"/> passed to <see cref="Crash(IRandom)"/>,
@@ -230,6 +230,19 @@ public sealed class SimDisk : IDisk
             _files.Add(path, state);
             _durableFiles[path] = state;
         }
+        return new SimDiskFile(this, state, _generation);
+    }
+
+    /// <summary>A new file whose entry is volatile until <see cref="SyncDirectory"/> of its directory: a crash
+    /// before that loses it (it is not in the durable view), as on a real file system without the parent fsync.</summary>
+    public IDiskFile CreateDeferred(string path)
+    {
+        path = Normalize(path);
+        if (_files.ContainsKey(path)) return Open(path, create: false);
+        if (!_directories.Contains(ParentOf(path))) throw new InvalidOperationException($"no directory for {path}");
+        if (_directories.Contains(path)) throw new InvalidOperationException($"{path} is a directory");
+        var state = new FileState(path);
+        _files.Add(path, state);
         return new SimDiskFile(this, state, _generation);
     }
 

@@ -179,7 +179,7 @@ public sealed partial class UnifiedLog : IDisposable
 
     private void Recover(long nowMs)
     {
-        if (!_disk.DirectoryExists(Directory)) _disk.CreateDirectory(Directory);
+        bool created = CreateIfMissing();
         // A cleaning interrupted by a crash: finish the swap when it was committed, else discard its output.
         LogCleaner.RecoverSwap(_disk, Directory, TopicPartition, _log);
         var bases = new List<long>();
@@ -266,7 +266,9 @@ public sealed partial class UnifiedLog : IDisposable
 
         // What recovery rewrote (cut logs, rebuilt indexes) and whatever a crashed process left in the page
         // cache of the active segment becomes durable before anything is served.
-        if (!rebuilt.Contains(ActiveSegment)) rebuilt.Add(ActiveSegment);
+        // A log just created holds three empty files: nothing to sync but their entries (the directory sync below).
+        if (created) rebuilt.Clear();
+        else if (!rebuilt.Contains(ActiveSegment)) rebuilt.Add(ActiveSegment);
         foreach (var segment in rebuilt)
         {
             if (!_segments.Contains(segment)) continue;
@@ -277,7 +279,8 @@ public sealed partial class UnifiedLog : IDisposable
         RecoverLeaderEpochCache();
         // Every segment is synced now: no segment is closing any more.
         foreach (long b in closing) _disk.DeleteFile(PathOf(LogSegment.FileStem(b) + ClosingSuffix));
-        // Deletes recovery made (temporary files, orphans, dropped segments, closing markers) become durable too.
+        // Deletes recovery made (temporary files, orphans, dropped segments, closing markers) become durable too,
+        // and so do a new log's file entries.
         var dirStatus = _disk.SyncDirectory(Directory);
         if (dirStatus != DiskStatus.Ok) Fail(dirStatus, "syncing the log directory");
         FlushedOffset = LogEndOffset;

@@ -130,6 +130,15 @@ public sealed class FileDisk : IDisk, IDisposable
         return new DiskFile(this, path, handle);
     }
 
+    /// <summary>A new file without the parent fsync of <see cref="Open"/>: Core syncs the directory once for
+    /// several new files (IDisk.CreateDeferred).</summary>
+    public IDiskFile CreateDeferred(string path)
+    {
+        var handle = File.OpenHandle(FullPath(path), FileMode.OpenOrCreate, FileAccess.ReadWrite,
+            FileShare.ReadWrite | FileShare.Delete);
+        return new DiskFile(this, path, handle);
+    }
+
     // Durable only after SyncDirectory: until then a crash may bring the file back.
     public void DeleteFile(string path) => File.Delete(FullPath(path));
 

@@ -19,6 +19,12 @@ public interface IDisk
     /// <summary>Open a file, creating it empty when <paramref name="create"/> and it does not exist.</summary>
     IDiskFile Open(string path, bool create);
 
+    /// <summary>Creates a new empty file whose directory entry is durable only once its directory is synced
+    /// (<see cref="SyncDirectory"/>), like a rename: until then a crash may lose the file. For creating several
+    /// files of one directory with one directory fsync instead of one per file (a new partition's log: STORAGE.md,
+    /// "Creating a log"). The default is <see cref="Open"/>, whose new entries are durable at once.</summary>
+    IDiskFile CreateDeferred(string path) => Open(path, create: true);
+
     /// <summary>Removes the directory entry. Like a rename it survives a crash only once the parent directory is
     /// synced (<see cref="SyncDirectory"/>); before that a crash may bring the file back whole.</summary>
     void DeleteFile(string path);

@@ -407,6 +407,7 @@ public sealed class CrashingDisk(SimDisk inner) : IDisk
     public void CreateDirectory(string path) { Tick(); Inner.CreateDirectory(path); }
     public IReadOnlyList<string> List(string directory) => Inner.List(directory);
     public IDiskFile Open(string path, bool create) { if (create && !Inner.FileExists(path)) Tick(); return new File(this, Inner.Open(path, create)); }
+    public IDiskFile CreateDeferred(string path) { if (!Inner.FileExists(path)) Tick(); return new File(this, Inner.CreateDeferred(path)); }
     public void DeleteFile(string path) { Tick(); Inner.DeleteFile(path); }
     public void DeleteDirectory(string path) { Tick(); Inner.DeleteDirectory(path); }
     public void Rename(string from, string to) { Tick(); Inner.Rename(from, to); }
