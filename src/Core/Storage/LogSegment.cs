@@ -61,7 +61,12 @@ public sealed class LogSegment : IDisposable, IRecordsSource
     /// kept by <c>ColdReads</c>; a field, since the struct is updated in place).</summary>
     internal CacheWindow ReadCache;
 
-    /// <summary>A read-ahead of this segment is in flight (at most one).</summary>
+    /// <summary>Core's model of what of this segment's offset-index file is in the page cache, for a closed segment
+    /// whose index entries were released (<see cref="ReleaseIndexEntries"/>): a fetch reads that file ahead before it
+    /// searches it (<c>ColdReads</c>).</summary>
+    internal CacheWindow IndexReadCache;
+
+    /// <summary>A read-ahead of this segment (its log or its offset index) is in flight (at most one).</summary>
     internal bool ReadPending;
     public bool IsEmpty => _size == 0;
     public IDiskFile LogFile { get; }
@@ -494,6 +499,18 @@ public sealed class LogSegment : IDisposable, IRecordsSource
         LogFile.RequestSync(logToken);
         OffsetIndex.RequestSync(indexToken);
         TimeIndex.RequestSync(timeIndexToken);
+    }
+
+    /// <summary>
+    /// The segment is closed (rolled, or opened at start-up as not the last): its index entries leave the heap and
+    /// lookups read the index files (issue 11: the broker's memory must not grow with the log). Both or neither:
+    /// while either file failed a write both files are discarded at the roll (<see cref="SyncAll"/>) and the
+    /// entries stay in memory, the one copy there is (rare, and bounded by that segment's index).
+    /// </summary>
+    public void ReleaseIndexEntries()
+    {
+        if (!OffsetIndex.InMemory || OffsetIndex.FileDamaged || TimeIndex.FileDamaged) return;
+        Check.That(OffsetIndex.Release() && TimeIndex.Release());
     }
 
     /// <summary>Closes and deletes the three files.</summary>
