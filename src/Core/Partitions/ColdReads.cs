@@ -70,7 +70,7 @@ public sealed class ColdReads
         if (!partition.Log.TryLocateSegment(fetchOffset, maxOffsetExclusive, out var segment, out long offset)) return true;
         long now = _broker.Clock.MonotonicMs;
         if (!IndexReady(partition, segment, now, coldAfter)) return false;
-        int position = segment.OffsetIndex.Lookup(offset).Position;
+        int position = segment.IndexedPosition(offset);
         long limit = Math.Clamp(maxBytes, 0, LimitBytesMax);
         long to = Math.Min(segment.Size, position + limit + ReadSlackBytes);
         if (segment.ReadCache.Covers(position, to, now, coldAfter) || _broker.Config.TestOnlySynchronousColdReads)

@@ -12,8 +12,9 @@ namespace DetKafka.Core.Storage;
 /// The entries are in memory while the segment is active (an append never reads) and while an open checks them;
 /// once the segment is closed they are released (<see cref="Release"/>) and a lookup reads the entries its binary
 /// search visits from the file, so the broker's heap does not grow with the log (issue 11; STORAGE.md "On disk").
-/// The file then holds exactly what was appended: it is written in this process and damaged only at rest, which
-/// recovery checks before it trusts a file; a released index whose file failed a write is never released.
+/// The file is checked against the entries when they are released (an index whose file failed a write, or holds
+/// anything else, keeps its entries in memory), but it can rot after that (the simulator flips bits of live index
+/// files), so the segment checks every entry a lookup of a released index returns (<c>LogSegment.IndexedPosition</c>).
 /// </para>
 /// </summary>
 public abstract class SparseIndex<TEntry> : IDisposable where TEntry : struct
@@ -140,11 +141,31 @@ public abstract class SparseIndex<TEntry> : IDisposable where TEntry : struct
     }
 
     /// <summary>Drops the in-memory entries of a closed segment; lookups read the file from now on. Refused (false,
-    /// nothing changes) while the file failed a write, since it is then empty and the entries live only here.</summary>
+    /// nothing changes) while the file failed a write (it is then empty and the entries live only here) or does not
+    /// hold exactly the entries (a misdirected write, which the simulator models): the file is read back once here,
+    /// in chunks, while it is still in the page cache.</summary>
     public bool Release()
     {
-        if (FileDamaged) return false;
-        Check.That(_file.Length == SizeInBytes, "a released index's file holds exactly its entries");
+        if (FileDamaged || _entries is not { } list) return false;
+        if (_file.Length != SizeInBytes) return false;
+        const int chunkEntries = 4096;
+        byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(chunkEntries * _entrySize);
+        try
+        {
+            for (int first = 0; first < _count; first += chunkEntries)
+            {
+                int n = Math.Min(chunkEntries, _count - first);
+                var chunk = buffer.AsSpan(0, n * _entrySize);
+                if (_file.Read((long)first * _entrySize, chunk) != chunk.Length) return false;
+                for (int i = 0; i < n; i++)
+                    if (!EqualityComparer<TEntry>.Default.Equals(Decode(chunk.Slice(i * _entrySize, _entrySize)), list[first + i]))
+                        return false;
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
         _entries = null;
         return true;
     }

@@ -627,7 +627,7 @@ public sealed partial class UnifiedLog : IDisposable
     {
         position = 0;
         if (!TryLocateSegment(fetchOffset, maxOffsetExclusive, out segment, out long offset)) return false;
-        position = segment.OffsetIndex.Lookup(offset).Position;
+        position = segment.IndexedPosition(offset);
         return true;
     }
 
