@@ -43,7 +43,7 @@ public sealed class ColdReads
     private readonly Dictionary<long, InFlightRead> _inFlight = new();
     private long _nextToken = TokenBase;
 
-    private sealed record InFlightRead(Partition Partition, LogSegment Segment, long From, long To);
+    private sealed record InFlightRead(Partition Partition, LogSegment Segment, long From, long To, bool Index = false);
 
     internal ColdReads(BrokerNode broker) => _broker = broker;
 
@@ -67,8 +67,10 @@ public sealed class ColdReads
     {
         long coldAfter = _broker.Config.ColdReadAfterMs;
         if (coldAfter <= 0) return true;
-        if (!partition.Log.TryLocateRead(fetchOffset, maxOffsetExclusive, out var segment, out int position)) return true;
+        if (!partition.Log.TryLocateSegment(fetchOffset, maxOffsetExclusive, out var segment, out long offset)) return true;
         long now = _broker.Clock.MonotonicMs;
+        if (!IndexReady(partition, segment, now, coldAfter)) return false;
+        int position = segment.IndexedPosition(offset);
         long limit = Math.Clamp(maxBytes, 0, LimitBytesMax);
         long to = Math.Min(segment.Size, position + limit + ReadSlackBytes);
         if (segment.ReadCache.Covers(position, to, now, coldAfter) || _broker.Config.TestOnlySynchronousColdReads)
@@ -93,6 +95,33 @@ public sealed class ColdReads
         return false;
     }
 
+    /// <summary>
+    /// A closed segment's offset index is searched in its file (<see cref="LogSegment.ReleaseIndexEntries"/>): before
+    /// that search runs on the driver thread, the whole file (8 bytes per index.interval.bytes of log, at most
+    /// segment.index.bytes) must be warm in <see cref="LogSegment.IndexReadCache"/>, else it is read ahead like the
+    /// log's bytes and the fetch waits for the completion. True when the search may run now.
+    /// </summary>
+    private bool IndexReady(Partition partition, LogSegment segment, long now, long coldAfter)
+    {
+        var index = segment.OffsetIndex;
+        if (index.InMemory || index.Count == 0) return true;
+        long length = index.SizeInBytes;
+        if (segment.IndexReadCache.Covers(0, length, now, coldAfter) || _broker.Config.TestOnlySynchronousColdReads
+            || (!segment.ReadPending && _inFlight.Count >= InFlightMax))
+        {
+            // Hot, or (planted bug, or too many reads in flight) searched synchronously as the log would be read.
+            segment.IndexReadCache.Touch(0, length, now, coldAfter);
+            return true;
+        }
+        if (segment.ReadPending) return false;
+        long token = _nextToken++;
+        segment.ReadPending = true;
+        _inFlight.Add(token, new InFlightRead(partition, segment, 0, length, Index: true));
+        Requested++;
+        index.File.RequestRead(0, checked((int)length), token);
+        return false;
+    }
+
     /// <summary>Bytes were written to <paramref name="segment"/> at <c>[from, to)</c>: the page cache holds them.</summary>
     internal void NoteWritten(LogSegment segment, long from, long to)
     {
@@ -113,7 +142,8 @@ public sealed class ColdReads
             _broker.Log.Warn("A read ahead of {TopicPartition} failed ({Status}); the fetch reads synchronously",
                 read.Partition.TopicPartition, status);
         long coldAfter = _broker.Config.ColdReadAfterMs;
-        read.Segment.ReadCache.Touch(read.From, read.To, _broker.Clock.MonotonicMs, Math.Max(1, coldAfter));
+        if (read.Index) read.Segment.IndexReadCache.Touch(read.From, read.To, _broker.Clock.MonotonicMs, Math.Max(1, coldAfter));
+        else read.Segment.ReadCache.Touch(read.From, read.To, _broker.Clock.MonotonicMs, Math.Max(1, coldAfter));
         _broker.Purgatory.OnPartitionAdvanced(read.Partition);
     }
 }

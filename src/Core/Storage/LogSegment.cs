@@ -61,7 +61,12 @@ public sealed class LogSegment : IDisposable, IRecordsSource
     /// kept by <c>ColdReads</c>; a field, since the struct is updated in place).</summary>
     internal CacheWindow ReadCache;
 
-    /// <summary>A read-ahead of this segment is in flight (at most one).</summary>
+    /// <summary>Core's model of what of this segment's offset-index file is in the page cache, for a closed segment
+    /// whose index entries were released (<see cref="ReleaseIndexEntries"/>): a fetch reads that file ahead before it
+    /// searches it (<c>ColdReads</c>).</summary>
+    internal CacheWindow IndexReadCache;
+
+    /// <summary>A read-ahead of this segment (its log or its offset index) is in flight (at most one).</summary>
     internal bool ReadPending;
     public bool IsEmpty => _size == 0;
     public IDiskFile LogFile { get; }
@@ -224,7 +229,7 @@ public sealed class LogSegment : IDisposable, IRecordsSource
     public int TranslateOffset(long offset)
     {
         Check.That(offset >= BaseOffset && offset < NextOffset);
-        int position = OffsetIndex.Lookup(offset).Position;
+        int position = IndexedPosition(offset);
         while (true)
         {
             Check.That(TryReadHeader(position, out var header));
@@ -277,8 +282,11 @@ public sealed class LogSegment : IDisposable, IRecordsSource
     public TimestampOffset? FindOffsetByTimestamp(long timestamp, long startingOffset)
     {
         if (IsEmpty || startingOffset >= NextOffset) return null;
-        long from = Math.Max(TimeIndex.LookupBelow(timestamp)?.Offset ?? BaseOffset, startingOffset);
-        int position = OffsetIndex.Lookup(from).Position;
+        var below = TimeIndex.LookupBelow(timestamp);
+        // An entry read from a released file is checked as recovery checks the last one (it may have rotted).
+        if (below is { } e && !TimeIndex.InMemory && !NamesBatchWithMaxTimestamp(e)) below = null;
+        long from = Math.Max(below?.Offset ?? BaseOffset, startingOffset);
+        int position = IndexedPosition(from);
         var records = new List<DecodedRecord>();
         while (position < _size)
         {
@@ -427,7 +435,7 @@ public sealed class LogSegment : IDisposable, IRecordsSource
     private bool NamesBatchWithMaxTimestamp(TimestampOffset entry)
     {
         if (entry.Offset >= NextOffset) return false;
-        int position = OffsetIndex.Lookup(entry.Offset).Position;
+        int position = IndexedPosition(entry.Offset);
         while (TryReadHeader(position, out var header) && header.BaseOffset <= entry.Offset
                && header.BatchLength >= RecordBatch.BatchLengthMin)
         {
@@ -494,6 +502,34 @@ public sealed class LogSegment : IDisposable, IRecordsSource
         LogFile.RequestSync(logToken);
         OffsetIndex.RequestSync(indexToken);
         TimeIndex.RequestSync(timeIndexToken);
+    }
+
+    /// <summary>
+    /// The segment is closed (rolled, or opened at start-up as not the last): its index entries leave the heap and
+    /// lookups read the index files (issue 11: the broker's memory must not grow with the log). Both or neither:
+    /// while either file failed a write both files are discarded at the roll (<see cref="SyncAll"/>) and the
+    /// entries stay in memory, the one copy there is (rare, and bounded by that segment's index).
+    /// </summary>
+    public void ReleaseIndexEntries()
+    {
+        if (!OffsetIndex.InMemory || !TimeIndex.InMemory || OffsetIndex.FileDamaged || TimeIndex.FileDamaged) return;
+        // Each index checks its file; one whose file disagrees keeps its entries (the other may go).
+        OffsetIndex.Release();
+        TimeIndex.Release();
+    }
+
+    /// <summary>The position of a batch at or before <paramref name="offset"/> to walk from: the offset index's entry,
+    /// checked when it was read from a released index's file (a header read: the entry must name a batch start inside
+    /// the segment, as recovery checks), else the segment start, which is always correct.</summary>
+    internal int IndexedPosition(long offset)
+    {
+        var entry = OffsetIndex.Lookup(offset);
+        if (OffsetIndex.InMemory || entry.Position == 0) return entry.Position;
+        bool names = entry.Position > 0 && entry.Offset >= BaseOffset && entry.Offset <= offset
+            && TryReadHeader(entry.Position, out var h) && h.BaseOffset == entry.Offset
+            && h.Magic == RecordBatch.CurrentMagic && h.BatchLength >= RecordBatch.BatchLengthMin
+            && (long)entry.Position + h.TotalSize <= _size;
+        return names ? entry.Position : 0;
     }
 
     /// <summary>Closes and deletes the three files.</summary>

@@ -20,7 +20,8 @@ public sealed class TimeIndex : SparseIndex<TimestampOffset>
 
     public TimeIndex(IDiskFile file, long baseOffset, int maxIndexBytes) : base(file, baseOffset, maxIndexBytes, EntrySize) { }
 
-    public TimestampOffset? LastEntry => EntryList.Count == 0 ? null : EntryList[^1];
+    /// <summary>The last entry (read from the file once released); null when there is none or that read fails.</summary>
+    public TimestampOffset? LastEntry => Count > 0 && TryGetEntry(Count - 1, out var last) ? last : null;
 
     /// <summary>Adds (timestamp, offset) when the timestamp is above the last entry's and there is room.</summary>
     public void MaybeAppend(long timestamp, long offset)
@@ -43,6 +44,7 @@ public sealed class TimeIndex : SparseIndex<TimestampOffset>
     /// at or above the target lies after that entry's offset. Null when the search must start at the segment start.</summary>
     public TimestampOffset? LookupBelow(long target)
     {
+        if (!InMemory) return LookupBelowInFile(target);
         var span = CollectionsMarshal.AsSpan(EntryList);
         int lo = 0, hi = span.Length - 1, found = -1;
         while (lo <= hi)
@@ -57,6 +59,30 @@ public sealed class TimeIndex : SparseIndex<TimestampOffset>
         }
         return found < 0 ? null : span[found];
     }
+
+    /// <summary>The same search over a released index, one 12-byte read per step; a failed read, or an entry that
+    /// could not be right, gives null (search from the segment start: slower, always correct).</summary>
+    private TimestampOffset? LookupBelowInFile(long target)
+    {
+        int lo = 0, hi = Count - 1;
+        TimestampOffset? found = null;
+        while (lo <= hi)
+        {
+            int mid = lo + ((hi - lo) >> 1);
+            if (!TryGetEntry(mid, out var entry) || entry.Offset < BaseOffset) return null;
+            if (entry.Timestamp < target)
+            {
+                if (found is { } f && (entry.Timestamp < f.Timestamp || entry.Offset < f.Offset)) return null;
+                found = entry;
+                lo = mid + 1;
+            }
+            else hi = mid - 1;
+        }
+        return found;
+    }
+
+    protected override TimestampOffset Decode(ReadOnlySpan<byte> raw)
+        => new(BinaryPrimitives.ReadInt64BigEndian(raw), BaseOffset + BinaryPrimitives.ReadInt32BigEndian(raw[8..]));
 
     /// <summary>Reads the file, refusing it (staying empty) unless whole entries strictly increase in both
     /// columns with offsets below <paramref name="offsetLimit"/>. Returns the reason for refusing, or null.</summary>

@@ -275,6 +275,8 @@ public sealed partial class UnifiedLog : IDisposable
             var status = segment.SyncAll();
             if (status != DiskStatus.Ok) Fail(status, "syncing the recovered log");
         }
+        // Every segment but the active one is closed: its index entries are read from the files from now on.
+        for (int i = 0; i < _segments.Count - 1; i++) _segments[i].ReleaseIndexEntries();
         RecoverProducerState();
         RecoverLeaderEpochCache();
         // Every segment is synced now: no segment is closing any more.
@@ -570,6 +572,7 @@ public sealed partial class UnifiedLog : IDisposable
         Check.That(_closing.Count == 0 || _closing[^1].EndOffset <= old.BaseOffset, "closing segments in offset order");
         _closing.Add(closing);
         old.RequestSyncAll(logToken, indexToken, timeIndexToken);
+        old.ReleaseIndexEntries();
         // Created (durably: creation syncs the parent) before the next segment exists, so no later write can be
         // durable without recovery knowing this segment may have lost its tail.
         _disk.Open(ClosingMarkerPath(old.BaseOffset), create: true).Dispose();
@@ -621,11 +624,23 @@ public sealed partial class UnifiedLog : IDisposable
 
     /// <summary>The segment a <see cref="ReadSlice"/> from <paramref name="fetchOffset"/> below
     /// <paramref name="maxOffsetExclusive"/> reads, and the file position its walk starts at (the offset index's
-    /// entry at or before the offset: in memory, no read). False when the read touches no segment.</summary>
+    /// entry at or before the offset: in memory for the active segment, read from the index file for a closed one).
+    /// False when the read touches no segment.</summary>
     public bool TryLocateRead(long fetchOffset, long maxOffsetExclusive, out LogSegment segment, out int position)
     {
-        segment = null!;
         position = 0;
+        if (!TryLocateSegment(fetchOffset, maxOffsetExclusive, out segment, out long offset)) return false;
+        position = segment.IndexedPosition(offset);
+        return true;
+    }
+
+    /// <summary>The segment a read from <paramref name="fetchOffset"/> below <paramref name="maxOffsetExclusive"/>
+    /// reads, and the offset it starts at there (no I/O: a closed segment's index is searched after, and may be cold).
+    /// False when the read touches no segment.</summary>
+    public bool TryLocateSegment(long fetchOffset, long maxOffsetExclusive, out LogSegment segment, out long offset)
+    {
+        segment = null!;
+        offset = fetchOffset;
         if (fetchOffset < LogStartOffset || fetchOffset > LogEndOffset) return false;
         long limit = Math.Min(maxOffsetExclusive, LogEndOffset);
         if (fetchOffset >= limit) return false;
@@ -638,7 +653,7 @@ public sealed partial class UnifiedLog : IDisposable
         }
         if (fetchOffset >= limit) return false;
         segment = _segments[at];
-        position = segment.OffsetIndex.Lookup(fetchOffset).Position;
+        offset = fetchOffset;
         return true;
     }
 
@@ -807,6 +822,7 @@ public sealed partial class UnifiedLog : IDisposable
         foreach (var old in replaced) old.Dispose();
         _segments.RemoveRange(at, replaced.Count);
         _segments.Insert(at, cleaned);
+        cleaned.ReleaseIndexEntries(); // a closed segment: its index entries are read from the files
         CheckInvariants();
     }
 

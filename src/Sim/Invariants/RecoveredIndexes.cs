@@ -31,7 +31,7 @@ public sealed class RecoveredIndexesNameBatches : IInvariantChecker
             {
                 foreach (var segment in log.Segments)
                 {
-                    foreach (var entry in segment.OffsetIndex.Entries)
+                    foreach (var entry in segment.OffsetIndex.ReadEntries())
                     {
                         bool whole = segment.LogFile.Read(entry.Position, header) == header.Length;
                         if (whole && BinaryPrimitives.ReadInt64BigEndian(header) == entry.Offset && header[16] == 2) continue;

@@ -114,14 +114,14 @@ public sealed class StorageKit
 
             var byOffset = batches.ToDictionary(b => b.Header.BaseOffset);
             OffsetPosition? previous = null;
-            foreach (var e in segment.OffsetIndex.Entries)
+            foreach (var e in segment.OffsetIndex.ReadEntries())
             {
                 Assert.True(byOffset.TryGetValue(e.Offset, out var b), $"index entry {e} names no batch");
                 Assert.Equal(b.Position, e.Position);
                 if (previous is { } p) Assert.True(e.Offset > p.Offset && e.Position > p.Position);
                 previous = e;
             }
-            foreach (var e in segment.TimeIndex.Entries)
+            foreach (var e in segment.TimeIndex.ReadEntries())
             {
                 Assert.True(byOffset.TryGetValue(e.Offset, out var b), $"time entry {e} names no batch");
                 Assert.Equal(e.Timestamp, b.Header.MaxTimestamp);
